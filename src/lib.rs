@@ -1,0 +1,15 @@
+//! flowaudit: audit packet captures against a port-and-protocol catalogue.
+//!
+//! The data flows one way, and the modules say so:
+//! [`read`] capture files into records -> [`decode`] records into transport-layer
+//! packets -> [`track`] packets into connections (Zeek `conn.log` semantics) ->
+//! [`report`] connections and capture summaries in the requested format.
+//! [`synth`] writes deterministic captures for tests, samples and benchmarks.
+//! See `ARCHITECTURE.md` for the invariants.
+
+pub mod decode;
+pub mod read;
+pub mod report;
+pub mod synth;
+pub mod time;
+pub mod track;

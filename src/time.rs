@@ -1,0 +1,86 @@
+//! Capture timestamps.
+
+use std::fmt;
+
+/// A capture timestamp: nanoseconds since the Unix epoch.
+///
+/// Nanoseconds in an `i64` reach the year 2262, past pcapng's 32-bit-seconds
+/// overflow in 2106, and keep every resolution pcap and pcapng can express
+/// (`if_tsresol` finer than 1 ns is rounded down).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// Builds a timestamp from whole seconds and nanoseconds.
+    pub fn from_parts(secs: i64, nanos: i64) -> Self {
+        Timestamp(secs.saturating_mul(1_000_000_000).saturating_add(nanos))
+    }
+
+    /// Seconds since the epoch as a float, as Zeek prints `ts`.
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e9
+    }
+
+    /// Nanoseconds elapsed from `earlier` to `self` (zero if `earlier` is later).
+    pub fn since(self, earlier: Timestamp) -> Duration {
+        Duration(self.0.saturating_sub(earlier.0).max(0))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// Formats as `seconds.microseconds`, the way Zeek logs `ts`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.0.div_euclid(1_000_000_000);
+        let micros = self.0.rem_euclid(1_000_000_000) / 1000;
+        write!(f, "{secs}.{micros:06}")
+    }
+}
+
+/// A non-negative span of time in nanoseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Duration(pub i64);
+
+impl Duration {
+    /// Builds a duration from whole seconds.
+    pub const fn from_secs(secs: i64) -> Self {
+        Duration(secs * 1_000_000_000)
+    }
+
+    /// The duration in seconds as a float.
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e9
+    }
+}
+
+impl fmt::Display for Duration {
+    /// Formats as `seconds.microseconds`, the way Zeek logs `duration`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:06}", self.0 / 1_000_000_000, (self.0 % 1_000_000_000) / 1000)
+    }
+}
+
+impl serde::Serialize for Timestamp {
+    /// Serialized as float seconds, as Zeek's JSON logs write `ts`.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.as_secs_f64())
+    }
+}
+
+impl serde::Serialize for Duration {
+    /// Serialized as float seconds, as Zeek's JSON logs write `duration`.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_matches_zeek_microseconds() {
+        assert_eq!(Timestamp::from_parts(1_300_000_000, 1_234_567).to_string(), "1300000000.001234");
+        assert_eq!(Timestamp(-1).to_string(), "-1.999999");
+        assert_eq!(Duration(2_500_000_999).to_string(), "2.500000");
+    }
+}
