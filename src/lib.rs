@@ -8,6 +8,7 @@
 //! See `ARCHITECTURE.md` for the invariants.
 
 pub mod decode;
+pub mod pipeline;
 pub mod read;
 pub mod report;
 pub mod synth;

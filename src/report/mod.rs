@@ -1,1 +1,117 @@
-//! Output formats for connections and capture summaries.
+//! Output formats for connections (`flows`) and capture summaries (`info`).
+//!
+//! Machine formats (JSON, JSON lines, CSV, Zeek TSV) use Zeek's conn.log field
+//! names so that users' existing `jq`/`zeek-cut` habits carry over; the table is
+//! for people. Every format is written to a `Write` the caller chose (stdout or
+//! a file); messages never go there.
+
+mod conn;
+mod table;
+mod zeek;
+
+pub use conn::ConnJson;
+
+use crate::pipeline::CaptureReport;
+use crate::track::Connection;
+use serde::Serialize;
+use std::io::{self, Write};
+
+/// Version of the JSON documents; changes only when a field changes meaning.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// How `flows` writes connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowFormat {
+    /// A terminal table, most interesting connections first.
+    Table,
+    /// One JSON object per connection per line.
+    Jsonl,
+    /// Comma-separated values with a header row.
+    Csv,
+    /// One JSON document with captures and connections.
+    Json,
+    /// A Zeek conn.log (tab-separated, `#fields` header).
+    Zeek,
+}
+
+/// How `info` writes capture summaries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InfoFormat {
+    /// A terminal table.
+    Table,
+    /// One JSON document `{"schema_version", "captures"}`.
+    Json,
+}
+
+/// Writes connections in `format`; `captures` describe the inputs (used by `json`).
+pub fn write_flows(
+    w: &mut dyn Write,
+    format: FlowFormat,
+    captures: &[CaptureReport],
+    conns: &[Connection],
+) -> io::Result<()> {
+    match format {
+        FlowFormat::Table => table::write_flows(w, conns),
+        FlowFormat::Jsonl => {
+            for c in conns {
+                serde_json::to_writer(&mut *w, &ConnJson(c))?;
+                w.write_all(b"\n")?;
+            }
+            Ok(())
+        }
+        FlowFormat::Csv => conn::write_csv(w, conns),
+        FlowFormat::Json => {
+            #[derive(Serialize)]
+            struct Doc<'a> {
+                schema_version: u32,
+                captures: &'a [CaptureReport],
+                connections: Vec<ConnJson<'a>>,
+            }
+            let doc = Doc {
+                schema_version: SCHEMA_VERSION,
+                captures,
+                connections: conns.iter().map(ConnJson).collect(),
+            };
+            serde_json::to_writer_pretty(&mut *w, &doc)?;
+            w.write_all(b"\n")
+        }
+        FlowFormat::Zeek => zeek::write_conn_log(w, conns),
+    }
+}
+
+/// Writes capture summaries in `format`.
+pub fn write_info(
+    w: &mut dyn Write,
+    format: InfoFormat,
+    captures: &[CaptureReport],
+) -> io::Result<()> {
+    match format {
+        InfoFormat::Table => table::write_info(w, captures),
+        InfoFormat::Json => {
+            #[derive(Serialize)]
+            struct Doc<'a> {
+                schema_version: u32,
+                captures: &'a [CaptureReport],
+            }
+            serde_json::to_writer_pretty(
+                &mut *w,
+                &Doc {
+                    schema_version: SCHEMA_VERSION,
+                    captures,
+                },
+            )?;
+            w.write_all(b"\n")
+        }
+    }
+}
+
+/// Orders connections for people: failed handshakes first, then by start time.
+pub fn interest_rank(c: &Connection) -> u8 {
+    use crate::track::Handshake::*;
+    match c.handshake {
+        Rejected | Unanswered | IcmpUnreachable => 0,
+        ClosedEarly => 1,
+        Midstream => 2,
+        Established | Answered | None => 3,
+    }
+}

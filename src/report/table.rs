@@ -1,0 +1,109 @@
+//! Tables for people (comfy-table).
+
+use super::conn::{handshake_name, proto_name};
+use super::zeek::civil;
+use crate::pipeline::CaptureReport;
+use crate::time::Timestamp;
+use crate::track::Connection;
+use comfy_table::{presets, Table};
+use std::io::{self, Write};
+
+/// `2023-11-14 22:13:20.123456` (UTC).
+fn human_time(ts: Timestamp) -> String {
+    let (y, mo, d, h, mi, s) = civil(ts.0.div_euclid(1_000_000_000));
+    let micros = ts.0.rem_euclid(1_000_000_000) / 1000;
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{micros:06}")
+}
+
+/// Seconds as float to a human time, for capture summaries.
+fn human_secs(secs: Option<f64>) -> String {
+    secs.map(|s| human_time(Timestamp((s * 1e9).round() as i64)))
+        .unwrap_or_else(|| "-".into())
+}
+
+/// `addr:port`, bracketing IPv6 as URLs do.
+fn endpoint(addr: std::net::IpAddr, port: u16) -> String {
+    match addr {
+        std::net::IpAddr::V4(a) => format!("{a}:{port}"),
+        std::net::IpAddr::V6(a) => format!("[{a}]:{port}"),
+    }
+}
+
+/// Connections, failed handshakes first, then by start time.
+pub fn write_flows(w: &mut dyn Write, conns: &[Connection]) -> io::Result<()> {
+    let mut order: Vec<&Connection> = conns.iter().collect();
+    order.sort_by_key(|c| (super::interest_rank(c), c.ts, &c.uid));
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_HORIZONTAL_ONLY);
+    t.set_header([
+        "start (UTC)",
+        "proto",
+        "originator",
+        "responder",
+        "handshake",
+        "state",
+        "history",
+        "pkts o/r",
+        "bytes o/r",
+        "duration",
+    ]);
+    for c in order {
+        let handshake = if c.syn_attempts > 1 {
+            format!("{} ({} SYNs)", handshake_name(c), c.syn_attempts)
+        } else if let Some(i) = c.icmp {
+            format!(
+                "{} (ICMP {}/{} from {})",
+                handshake_name(c),
+                i.icmp_type,
+                i.code,
+                i.reporter
+            )
+        } else {
+            handshake_name(c).to_string()
+        };
+        t.add_row([
+            human_time(c.ts),
+            proto_name(c.proto).to_string(),
+            endpoint(c.orig_h, c.orig_p),
+            endpoint(c.resp_h, c.resp_p),
+            handshake,
+            c.conn_state.to_string(),
+            c.history.clone(),
+            format!("{}/{}", c.orig_pkts, c.resp_pkts),
+            format!("{}/{}", c.orig_bytes, c.resp_bytes),
+            format!("{:.3}s", c.duration.as_secs_f64()),
+        ]);
+    }
+    writeln!(w, "{t}")?;
+    writeln!(w, "{} connections", conns.len())
+}
+
+/// One capinfos-like block per capture.
+pub fn write_info(w: &mut dyn Write, captures: &[CaptureReport]) -> io::Result<()> {
+    for (i, cap) in captures.iter().enumerate() {
+        if i > 0 {
+            writeln!(w)?;
+        }
+        let info = &cap.info;
+        let mut t = Table::new();
+        t.load_preset(presets::NOTHING);
+        let links: Vec<String> = info.link_types.iter().map(|l| l.to_string()).collect();
+        t.add_row(["File", info.path.as_str()]);
+        t.add_row(["Format", info.format.as_str()]);
+        t.add_row(["Link types", &links.join(", ")]);
+        t.add_row(["Packets", &info.packets.to_string()]);
+        t.add_row(["Captured bytes", &info.bytes.to_string()]);
+        t.add_row(["First packet", &human_secs(info.first_ts)]);
+        t.add_row(["Last packet", &human_secs(info.last_ts)]);
+        t.add_row(["Truncated", if info.truncated { "yes" } else { "no" }]);
+        t.add_row(["Decoded", &cap.decode.decoded.to_string()]);
+        for (layer, n) in &cap.decode.not_decoded {
+            t.add_row([format!("Not decoded: {layer}"), n.to_string()]);
+        }
+        for warning in &info.warnings {
+            t.add_row(["Warning", warning.as_str()]);
+        }
+        writeln!(w, "{t}")?;
+    }
+    Ok(())
+}
