@@ -121,27 +121,31 @@ impl Input {
     }
 }
 
-/// Opens `src` and returns its decompressed byte stream plus whether it was gzip.
+/// Opens `src` as a raw (still possibly compressed) byte stream.
+pub(crate) fn open(src: &Source) -> Result<Box<dyn Read>, ReadError> {
+    match src {
+        Source::Path(p) => match File::open(p) {
+            Ok(f) => Ok(Box::new(f)),
+            Err(e) => Err(ReadError {
+                path: src.to_string(),
+                reason: format!("cannot open: {e}"),
+            }),
+        },
+        Source::Stdin => Ok(Box::new(io::stdin())),
+    }
+}
+
+/// Wraps a raw stream into an [`Input`], decompressing it on the fly if it
+/// starts with the gzip magic (`1f 8b`); the flag says whether it did.
 ///
-/// gzip is recognised by its magic (`1f 8b`), not by the file name, so `-` and
-/// oddly named files work too. Concatenated gzip members are read as one stream,
-/// as `zcat` does.
-pub(crate) fn open(src: &Source) -> Result<(Input, bool), ReadError> {
-    let path = src.to_string();
-    let raw: Box<dyn Read> = match src {
-        Source::Path(p) => Box::new(File::open(p).map_err(|e| ReadError {
-            path: path.clone(),
-            reason: format!("cannot open: {e}"),
-        })?),
-        Source::Stdin => Box::new(io::stdin()),
-    };
+/// gzip is recognised by content, not by file name, so `-` and oddly named
+/// files work too. Concatenated gzip members are read as one stream, as `zcat`
+/// does. `Err` is a reason, for when not even the magic could be read.
+pub(crate) fn decompress(raw: Box<dyn Read>) -> Result<(Input, bool), String> {
     let mut raw = Input::new(raw);
     raw.fill(2);
     if let Some(e) = raw.error() {
-        return Err(ReadError {
-            path,
-            reason: format!("cannot read: {e}"),
-        });
+        return Err(format!("cannot read: {e}"));
     }
     if raw.avail().starts_with(&[0x1f, 0x8b]) {
         let gz = flate2::bufread::MultiGzDecoder::new(BufReader::with_capacity(READ_CHUNK, raw));

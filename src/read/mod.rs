@@ -159,12 +159,22 @@ pub fn read_capture(
     src: &Source,
     on_record: &mut dyn FnMut(&Record<'_>),
 ) -> Result<CaptureInfo, ReadError> {
-    let (mut input, gzip) = input::open(src)?;
-    let mut sink = Sink::new(src.to_string(), on_record);
+    let raw = input::open(src)?;
+    read_stream(&src.to_string(), raw, on_record)
+}
+
+/// [`read_capture`] on an already opened byte stream, named `path` in messages.
+pub(crate) fn read_stream(
+    path: &str,
+    raw: Box<dyn std::io::Read>,
+    on_record: &mut dyn FnMut(&Record<'_>),
+) -> Result<CaptureInfo, ReadError> {
     let err = |reason: String| ReadError {
-        path: src.to_string(),
+        path: path.to_string(),
         reason,
     };
+    let (mut input, gzip) = input::decompress(raw).map_err(err)?;
+    let mut sink = Sink::new(path.to_string(), on_record);
     input.fill(4);
     let magic = input.avail().first_chunk::<4>().copied();
     let Some(magic) = magic else {
@@ -358,3 +368,6 @@ impl Endian {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
