@@ -42,9 +42,14 @@ pub(crate) struct Input {
 impl Input {
     /// Wraps a reader; nothing is read until the first [`Input::fill`].
     pub(crate) fn new(rd: Box<dyn Read>) -> Self {
+        Self::with_capacity(rd, READ_CHUNK)
+    }
+
+    /// Like [`Input::new`] with a buffer of `cap` bytes to start with.
+    fn with_capacity(rd: Box<dyn Read>, cap: usize) -> Self {
         Input {
             rd,
-            buf: vec![0; READ_CHUNK],
+            buf: vec![0; cap],
             start: 0,
             end: 0,
             offset: 0,
@@ -142,7 +147,8 @@ pub(crate) fn open(src: &Source) -> Result<Box<dyn Read>, ReadError> {
 /// files work too. Concatenated gzip members are read as one stream, as `zcat`
 /// does. `Err` is a reason, for when not even the magic could be read.
 pub(crate) fn decompress(raw: Box<dyn Read>) -> Result<(Input, bool), String> {
-    let mut raw = Input::new(raw);
+    // A small window: it only peeks at the magic, then passes reads through.
+    let mut raw = Input::with_capacity(raw, 16);
     raw.fill(2);
     if let Some(e) = raw.error() {
         return Err(format!("cannot read: {e}"));
