@@ -37,6 +37,7 @@ use pcap_parser::pcapng::{
     OptionCode, parse_interfacedescriptionblock_be, parse_interfacedescriptionblock_le,
     parse_sectionheaderblock,
 };
+use std::fmt;
 
 /// The section header block's type, as it appears on disk in either byte order.
 pub(super) const SHB_TYPE: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
@@ -112,13 +113,24 @@ impl Interface {
     }
 }
 
-/// How a block is named in warnings.
-fn describe(btype: u32, number: u64) -> String {
-    match btype {
-        SHB => "section header block".to_string(),
-        IDB => "interface description block".to_string(),
-        EPB | PB | SPB => format!("record {number}"),
-        t => format!("block of type {t:#010x}"),
+/// How a block is named in warnings; formatted only when a warning is written,
+/// so naming costs nothing per packet.
+#[derive(Clone, Copy)]
+struct What {
+    /// The block type.
+    btype: u32,
+    /// The packet number the block would get if it is a packet block.
+    number: u64,
+}
+
+impl fmt::Display for What {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.btype {
+            SHB => f.write_str("section header block"),
+            IDB => f.write_str("interface description block"),
+            EPB | PB | SPB => write!(f, "record {}", self.number),
+            t => write!(f, "block of type {t:#010x}"),
+        }
     }
 }
 
@@ -184,7 +196,7 @@ pub(super) fn read(input: &mut Input, sink: &mut Sink<'_>) -> Result<String, Str
         let e = endian;
         let btype = e.u32(input.avail(), 0);
         let len = e.u32(input.avail(), 4) as usize;
-        let what = describe(btype, number);
+        let what = What { btype, number };
         if len < 12 || !len.is_multiple_of(4) || len > MAX_RECORD_LEN {
             corrupt!("{what} at byte offset {offset} has invalid block length {len}");
         }
