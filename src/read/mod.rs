@@ -163,8 +163,9 @@ pub fn read_capture(
     read_stream(&src.to_string(), raw, on_record)
 }
 
-/// [`read_capture`] on an already opened byte stream, named `path` in messages.
-pub(crate) fn read_stream(
+/// [`read_capture`] on an already opened byte stream (plain or gzip), named
+/// `path` in messages; lets tests and tools read captures built in memory.
+pub fn read_stream(
     path: &str,
     raw: Box<dyn std::io::Read>,
     on_record: &mut dyn FnMut(&Record<'_>),
