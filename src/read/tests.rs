@@ -1048,3 +1048,51 @@ proptest::proptest! {
         }
     }
 }
+
+/// Child half of [`stdin_reads_plain_and_gzip`]: reads `-` and prints the result.
+#[test]
+#[ignore = "run by stdin_reads_plain_and_gzip in a child process"]
+fn stdin_child() {
+    if std::env::var_os("FLOWAUDIT_STDIN_CHILD").is_none() {
+        return;
+    }
+    let info = read_capture(&Source::Stdin, &mut |_| {}).unwrap();
+    println!(
+        "STDIN-RESULT {}|{}|{}",
+        info.path, info.format, info.packets
+    );
+}
+
+#[test]
+fn stdin_reads_plain_and_gzip() {
+    use flate2::{Compression, write::GzEncoder};
+    use std::process::{Command, Stdio};
+    let plain = capture_bytes("zeek/ssh.pcap");
+    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+    gz.write_all(&plain).unwrap();
+    let gz = gz.finish().unwrap();
+    for (bytes, want) in [
+        (plain, "-|pcap (LE, usec)|1797"),
+        (gz, "-|gzip+pcap (LE, usec)|1797"),
+    ] {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "read::tests::stdin_child",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("FLOWAUDIT_STDIN_CHILD", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || stdin.write_all(&bytes));
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
+        let out = String::from_utf8_lossy(&out.stdout);
+        assert!(out.contains(&format!("STDIN-RESULT {want}")), "{out}");
+    }
+}
