@@ -141,3 +141,234 @@ pub struct ReadError {
     /// Why, including the byte offset where that makes sense.
     pub reason: String,
 }
+
+mod input;
+mod pcap;
+mod pcapng;
+
+pub use input::expand_inputs;
+
+use input::Input;
+
+/// Reads one capture, calling `on_record` for every packet record in file order.
+///
+/// Returns `Ok` also for truncated or corrupt-tail files (`info.truncated` set,
+/// `info.warnings` naming file, byte offset and record number); `Err` only when
+/// nothing could be read as a capture: unreadable, empty, or not pcap/pcapng.
+pub fn read_capture(
+    src: &Source,
+    on_record: &mut dyn FnMut(&Record<'_>),
+) -> Result<CaptureInfo, ReadError> {
+    let raw = input::open(src)?;
+    read_stream(&src.to_string(), raw, on_record)
+}
+
+/// [`read_capture`] on an already opened byte stream (plain or gzip), named
+/// `path` in messages; lets tests and tools read captures built in memory.
+pub fn read_stream(
+    path: &str,
+    raw: Box<dyn std::io::Read>,
+    on_record: &mut dyn FnMut(&Record<'_>),
+) -> Result<CaptureInfo, ReadError> {
+    let err = |reason: String| ReadError {
+        path: path.to_string(),
+        reason,
+    };
+    let (mut input, gzip) = input::decompress(raw).map_err(err)?;
+    let mut sink = Sink::new(path.to_string(), on_record);
+    input.fill(4);
+    let magic = input.avail().first_chunk::<4>().copied();
+    let Some(magic) = magic else {
+        let got = input.avail().len();
+        let what = if gzip {
+            " (after gzip decompression)"
+        } else {
+            ""
+        };
+        return Err(err(match input.error() {
+            Some(e) if gzip => format!("gzip decompression failed at byte offset {got}: {e}"),
+            Some(e) => format!("cannot read: {e}"),
+            None if got == 0 => format!("empty file{what}"),
+            None => format!("too short to be a capture ({got} bytes{what})"),
+        }));
+    };
+    let format = if let Some(kind) = pcap::Kind::from_magic(magic) {
+        pcap::read(&mut input, kind, &mut sink).map_err(err)?
+    } else if magic == pcapng::SHB_TYPE {
+        pcapng::read(&mut input, &mut sink).map_err(err)?
+    } else {
+        let [a, b, c, d] = magic;
+        return Err(err(format!(
+            "not a pcap or pcapng file (magic {a:02x} {b:02x} {c:02x} {d:02x})"
+        )));
+    };
+    let mut info = sink.finish();
+    info.format = if gzip {
+        format!("gzip+{format}")
+    } else {
+        format
+    };
+    Ok(info)
+}
+
+/// Most warnings one capture keeps; a file broken in a thousand ways should not
+/// grow memory with every record.
+const MAX_WARNINGS: usize = 32;
+
+/// Collects what the format parsers find and hands records to the caller.
+struct Sink<'f> {
+    /// The summary being built.
+    info: CaptureInfo,
+    /// The caller's per-record callback.
+    on_record: &'f mut dyn FnMut(&Record<'_>),
+    /// Earliest timestamp seen (records without a timestamp excluded).
+    first: Option<Timestamp>,
+    /// Latest timestamp seen.
+    last: Option<Timestamp>,
+}
+
+impl<'f> Sink<'f> {
+    /// Starts an empty summary for `path`.
+    fn new(path: String, on_record: &'f mut dyn FnMut(&Record<'_>)) -> Self {
+        Sink {
+            info: CaptureInfo {
+                path,
+                ..CaptureInfo::default()
+            },
+            on_record,
+            first: None,
+            last: None,
+        }
+    }
+
+    /// Number the next record will get (1-based).
+    fn next_number(&self) -> u64 {
+        self.info.packets + 1
+    }
+
+    /// Counts and delivers one record. `has_ts` is false for pcapng Simple Packet
+    /// Blocks, which carry no time and so do not move first/last timestamps (as
+    /// capinfos ignores them too).
+    fn record(
+        &mut self,
+        ts: Timestamp,
+        link: LinkType,
+        data: &[u8],
+        orig_len: u32,
+        offset: u64,
+        has_ts: bool,
+    ) {
+        self.info.packets += 1;
+        self.info.bytes += data.len() as u64;
+        if has_ts {
+            self.first = Some(self.first.map_or(ts, |f| f.min(ts)));
+            self.last = Some(self.last.map_or(ts, |l| l.max(ts)));
+        }
+        let rec = Record {
+            ts,
+            link,
+            data,
+            orig_len,
+            number: self.info.packets,
+            offset,
+        };
+        (self.on_record)(&rec);
+    }
+
+    /// Notes a link type, keeping the order of first appearance.
+    fn link_type(&mut self, lt: LinkType) {
+        if !self.info.link_types.contains(&lt) {
+            self.info.link_types.push(lt);
+        }
+    }
+
+    /// Adds a warning, prefixed with the file name.
+    fn warn(&mut self, msg: impl fmt::Display) {
+        if self.info.warnings.len() < MAX_WARNINGS {
+            self.info
+                .warnings
+                .push(format!("{}: {msg}", self.info.path));
+        } else if self.info.warnings.len() == MAX_WARNINGS {
+            self.info
+                .warnings
+                .push(format!("{}: further warnings suppressed", self.info.path));
+        }
+    }
+
+    /// Ends reading early: the file is cut or corrupt from here on.
+    fn stop(&mut self, msg: impl fmt::Display) {
+        self.info.truncated = true;
+        self.warn(msg);
+    }
+
+    /// Reports why `need` bytes at `offset` could not be had: a read error, or a
+    /// plain cut. `what` names the record or block.
+    fn cut(&mut self, input: &Input, what: impl fmt::Display, need: usize) {
+        let left = input.avail().len();
+        let offset = input.offset();
+        match input.error() {
+            Some(e) => self.stop(format_args!(
+                "read error: {what} at byte offset {offset} needs {need} bytes, only {left} could be read: {e}"
+            )),
+            None => self.stop(format_args!(
+                "truncated: {what} at byte offset {offset} needs {need} bytes, only {left} left"
+            )),
+        }
+    }
+
+    /// The finished summary.
+    fn finish(mut self) -> CaptureInfo {
+        self.info.first_ts = self.first.map(Timestamp::as_secs_f64);
+        self.info.last_ts = self.last.map(Timestamp::as_secs_f64);
+        self.info
+    }
+}
+
+/// Byte order of a capture (or of one pcapng section).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Endian {
+    /// Little-endian.
+    Le,
+    /// Big-endian.
+    Be,
+}
+
+impl Endian {
+    /// `LE` or `BE`, as the format strings name it.
+    fn name(self) -> &'static str {
+        match self {
+            Endian::Le => "LE",
+            Endian::Be => "BE",
+        }
+    }
+
+    /// The 32-bit word at `at` in `b`; 0 if `b` is too short (callers check
+    /// lengths first, so this only keeps the code panic-free).
+    fn u32(self, b: &[u8], at: usize) -> u32 {
+        let w = b
+            .get(at..)
+            .and_then(|s| s.first_chunk::<4>())
+            .copied()
+            .unwrap_or([0; 4]);
+        match self {
+            Endian::Le => u32::from_le_bytes(w),
+            Endian::Be => u32::from_be_bytes(w),
+        }
+    }
+
+    /// The 16-bit word at `at` in `b`; 0 if `b` is too short.
+    fn u16(self, b: &[u8], at: usize) -> u16 {
+        let w = b
+            .get(at..)
+            .and_then(|s| s.first_chunk::<2>())
+            .copied()
+            .unwrap_or([0; 2]);
+        match self {
+            Endian::Le => u16::from_le_bytes(w),
+            Endian::Be => u16::from_be_bytes(w),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
