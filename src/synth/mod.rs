@@ -3,3 +3,4 @@
 pub mod writer;
 
 pub use writer::{DEFAULT_SNAPLEN, PcapNgWriter, PcapOptions, PcapWriter, TsResol};
+pub mod packet;
