@@ -4,3 +4,4 @@ pub mod writer;
 
 pub use writer::{DEFAULT_SNAPLEN, PcapNgWriter, PcapOptions, PcapWriter, TsResol};
 pub mod packet;
+pub mod link;
