@@ -5,7 +5,7 @@
 //! by the last four address bytes), so each host keeps one MAC and frames
 //! stay deterministic.
 
-use super::packet::{proto, source_of, udp, Ip};
+use super::packet::{Ip, proto, source_of, udp};
 use crate::read::LinkType;
 use std::net::{IpAddr, SocketAddr};
 
@@ -45,7 +45,11 @@ pub mod port {
 
 /// The EtherType for an IP datagram, from its version nibble (IPv4 unless it says 6).
 pub fn ip_ethertype(ip: &[u8]) -> u16 {
-    if ip.first().is_some_and(|b| b >> 4 == 6) { ethertype::IPV6 } else { ethertype::IPV4 }
+    if ip.first().is_some_and(|b| b >> 4 == 6) {
+        ethertype::IPV6
+    } else {
+        ethertype::IPV4
+    }
 }
 
 /// True when `ip` is an IPv6 datagram.
@@ -85,12 +89,22 @@ fn macs(ip: &[u8]) -> ([u8; 6], [u8; 6]) {
 /// One tag is 802.1Q (`0x8100`); with two or more, the outermost uses the
 /// 802.1ad EtherType `0x88a8` and the rest `0x8100`, as QinQ switches send them.
 /// Only the low 12 bits of each tag (the VLAN id) are used; priority stays 0.
-pub fn ethernet_frame(dst: [u8; 6], src: [u8; 6], vlans: &[u16], ethertype: u16, payload: &[u8]) -> Vec<u8> {
+pub fn ethernet_frame(
+    dst: [u8; 6],
+    src: [u8; 6],
+    vlans: &[u16],
+    ethertype: u16,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut f = Vec::with_capacity(14 + 4 * vlans.len() + payload.len());
     f.extend_from_slice(&dst);
     f.extend_from_slice(&src);
     for (i, v) in vlans.iter().enumerate() {
-        let tpid = if i == 0 && vlans.len() > 1 { ethertype::QINQ } else { ethertype::VLAN };
+        let tpid = if i == 0 && vlans.len() > 1 {
+            ethertype::QINQ
+        } else {
+            ethertype::VLAN
+        };
         f.extend_from_slice(&tpid.to_be_bytes());
         f.extend_from_slice(&(v & 0x0fff).to_be_bytes());
     }
@@ -183,7 +197,11 @@ pub fn sll2(ip: &[u8]) -> Vec<u8> {
 /// A BSD loopback (`LINKTYPE_NULL`) frame with an explicit address family, in the capturing host's byte order.
 pub fn null_with_family(family: u32, big_endian: bool, ip: &[u8]) -> Vec<u8> {
     let mut b = Vec::with_capacity(4 + ip.len());
-    b.extend_from_slice(&if big_endian { family.to_be_bytes() } else { family.to_le_bytes() });
+    b.extend_from_slice(&if big_endian {
+        family.to_be_bytes()
+    } else {
+        family.to_le_bytes()
+    });
     b.extend_from_slice(ip);
     b
 }
@@ -249,7 +267,9 @@ impl Link {
     /// The `LINKTYPE_*` value a capture of these frames declares.
     pub fn link_type(&self) -> LinkType {
         match self {
-            Link::Ethernet(_) | Link::Mpls(_) | Link::Pppoe(_) | Link::FabricPath | Link::VnTag => LinkType::ETHERNET,
+            Link::Ethernet(_) | Link::Mpls(_) | Link::Pppoe(_) | Link::FabricPath | Link::VnTag => {
+                LinkType::ETHERNET
+            }
             Link::Sll => LinkType::LINUX_SLL,
             Link::Sll2 => LinkType::LINUX_SLL2,
             Link::Null(_) => LinkType::NULL,
@@ -297,7 +317,11 @@ pub fn gre(src: IpAddr, dst: IpAddr, protocol: u16, inner: &[u8]) -> Vec<u8> {
 
 /// An IP-in-IP datagram: protocol 4 for an IPv4 `inner`, 41 for IPv6 (6in4, 4in6, ...).
 pub fn ip_in_ip(src: IpAddr, dst: IpAddr, inner: &[u8]) -> Vec<u8> {
-    let p = if is_v6(inner) { proto::IPV6 } else { proto::IPV4 };
+    let p = if is_v6(inner) {
+        proto::IPV6
+    } else {
+        proto::IPV4
+    };
     Ip::default().datagram(src, dst, p, inner)
 }
 
@@ -339,20 +363,34 @@ pub fn geneve(src: SocketAddr, dst: SocketAddr, vni: u32, inner_frame: &[u8]) ->
 mod tests {
     use super::*;
     use crate::synth::packet::tcp;
-    use etherparse::{
-        LinkSlice, NetSlice, SlicedPacket, TransportSlice, UdpHeader, VlanSlice,
-    };
+    use etherparse::{LinkSlice, NetSlice, SlicedPacket, TransportSlice, UdpHeader, VlanSlice};
 
     fn sa(s: &str) -> SocketAddr {
         s.parse().unwrap()
     }
 
     fn syn4() -> Vec<u8> {
-        tcp(sa("10.0.0.1:50000"), sa("10.0.0.2:445"), 0x02, 1, 0, 1000, &[])
+        tcp(
+            sa("10.0.0.1:50000"),
+            sa("10.0.0.2:445"),
+            0x02,
+            1,
+            0,
+            1000,
+            &[],
+        )
     }
 
     fn syn6() -> Vec<u8> {
-        tcp(sa("[2001:db8::1]:50000"), sa("[2001:db8::2]:445"), 0x02, 1, 0, 1000, &[])
+        tcp(
+            sa("[2001:db8::1]:50000"),
+            sa("[2001:db8::2]:445"),
+            0x02,
+            1,
+            0,
+            1000,
+            &[],
+        )
     }
 
     /// The TCP destination port etherparse finds in a parsed packet.
@@ -368,14 +406,18 @@ mod tests {
         let ip = syn4();
         let f = ethernet(&ip, &[]);
         let p = SlicedPacket::from_ethernet(&f).unwrap();
-        let Some(LinkSlice::Ethernet2(e)) = &p.link else { panic!() };
+        let Some(LinkSlice::Ethernet2(e)) = &p.link else {
+            panic!()
+        };
         assert_eq!(e.source(), [2, 0, 10, 0, 0, 1]);
         assert_eq!(e.destination(), [2, 0, 10, 0, 0, 2]);
         assert_eq!(tcp_dport(&p), 445);
 
         let f = ethernet(&syn6(), &[42]);
         let p = SlicedPacket::from_ethernet(&f).unwrap();
-        let Some(VlanSlice::SingleVlan(v)) = p.vlan() else { panic!("no vlan") };
+        let Some(VlanSlice::SingleVlan(v)) = p.vlan() else {
+            panic!("no vlan")
+        };
         assert_eq!(v.vlan_identifier().value(), 42);
         assert!(matches!(p.net, Some(NetSlice::Ipv6(_))));
         assert_eq!(tcp_dport(&p), 445);
@@ -383,7 +425,9 @@ mod tests {
         let f = ethernet(&ip, &[100, 200]);
         assert_eq!(&f[12..14], &[0x88, 0xa8]);
         let p = SlicedPacket::from_ethernet(&f).unwrap();
-        let Some(VlanSlice::DoubleVlan(d)) = p.vlan() else { panic!("no qinq") };
+        let Some(VlanSlice::DoubleVlan(d)) = p.vlan() else {
+            panic!("no qinq")
+        };
         assert_eq!(d.outer.vlan_identifier().value(), 100);
         assert_eq!(d.inner.vlan_identifier().value(), 200);
         assert_eq!(tcp_dport(&p), 445);
@@ -405,7 +449,10 @@ mod tests {
         let f = Link::Pppoe(0x1234).frame(&ip);
         assert_eq!(&f[12..14], &[0x88, 0x64]);
         assert_eq!(&f[14..18], &[0x11, 0x00, 0x12, 0x34]);
-        assert_eq!(usize::from(u16::from_be_bytes([f[18], f[19]])), ip.len() + 2);
+        assert_eq!(
+            usize::from(u16::from_be_bytes([f[18], f[19]])),
+            ip.len() + 2
+        );
         assert_eq!(&f[20..22], &[0x00, 0x21]);
         assert_eq!(&f[22..], &ip[..]);
 
@@ -467,7 +514,9 @@ mod tests {
 
         let g = gre(outer_a, outer_b, ethertype::IPV4, &inner);
         let p = SlicedPacket::from_ip(&g).unwrap();
-        let Some(NetSlice::Ipv4(v4)) = &p.net else { panic!() };
+        let Some(NetSlice::Ipv4(v4)) = &p.net else {
+            panic!()
+        };
         assert_eq!(v4.header().protocol().0, 47);
         let gp = v4.payload().payload;
         assert_eq!(&gp[..4], &[0, 0, 0x08, 0x00]);
@@ -477,7 +526,10 @@ mod tests {
         let g = gre(outer_a, outer_b, ethertype::TEB, &eth);
         let gp = &g[20..];
         assert_eq!(&gp[2..4], &[0x65, 0x58]);
-        assert_eq!(tcp_dport(&SlicedPacket::from_ethernet(&gp[4..]).unwrap()), 445);
+        assert_eq!(
+            tcp_dport(&SlicedPacket::from_ethernet(&gp[4..]).unwrap()),
+            445
+        );
 
         let t = ip_in_ip(outer_a, outer_b, &inner);
         assert_eq!(t[9], 4);
@@ -487,7 +539,9 @@ mod tests {
 
         let udp_payload = |d: &[u8]| -> (UdpHeader, Vec<u8>) {
             let p = SlicedPacket::from_ip(d).unwrap();
-            let Some(TransportSlice::Udp(u)) = p.transport else { panic!("no udp") };
+            let Some(TransportSlice::Udp(u)) = p.transport else {
+                panic!("no udp")
+            };
             (u.to_header(), u.payload().to_vec())
         };
 
@@ -500,9 +554,17 @@ mod tests {
         let (h, pl) = udp_payload(&v);
         assert_eq!(h.destination_port, port::VXLAN);
         assert_eq!(&pl[..8], &[0x08, 0, 0, 0, 0xab, 0xcd, 0xef, 0]);
-        assert_eq!(tcp_dport(&SlicedPacket::from_ethernet(&pl[8..]).unwrap()), 445);
+        assert_eq!(
+            tcp_dport(&SlicedPacket::from_ethernet(&pl[8..]).unwrap()),
+            445
+        );
 
-        let g = gtp_u(sa("192.0.2.1:2152"), sa("192.0.2.2:2152"), 0xdeadbeef, &inner);
+        let g = gtp_u(
+            sa("192.0.2.1:2152"),
+            sa("192.0.2.2:2152"),
+            0xdeadbeef,
+            &inner,
+        );
         let (_, pl) = udp_payload(&g);
         assert_eq!(&pl[..2], &[0x30, 0xff]);
         assert_eq!(usize::from(u16::from_be_bytes([pl[2], pl[3]])), inner.len());
@@ -512,13 +574,23 @@ mod tests {
         let g = geneve(sa("192.0.2.1:40000"), sa("192.0.2.2:6081"), 7, &eth);
         let (_, pl) = udp_payload(&g);
         assert_eq!(&pl[..8], &[0, 0, 0x65, 0x58, 0, 0, 7, 0]);
-        assert_eq!(tcp_dport(&SlicedPacket::from_ethernet(&pl[8..]).unwrap()), 445);
+        assert_eq!(
+            tcp_dport(&SlicedPacket::from_ethernet(&pl[8..]).unwrap()),
+            445
+        );
     }
 
     #[test]
     fn garbage_datagrams_frame_without_panicking() {
         for junk in [&[][..], &[0x45][..], &[0x60, 1, 2][..], &[0xff; 3][..]] {
-            for l in [Link::ethernet(), Link::Sll, Link::Sll2, Link::VnTag, Link::Pppoe(1), Link::Mpls(vec![])] {
+            for l in [
+                Link::ethernet(),
+                Link::Sll,
+                Link::Sll2,
+                Link::VnTag,
+                Link::Pppoe(1),
+                Link::Mpls(vec![]),
+            ] {
                 let f = l.frame(junk);
                 assert!(f.ends_with(junk));
             }

@@ -27,18 +27,31 @@ pub struct PcapOptions {
 impl Default for PcapOptions {
     /// Little-endian, microseconds, Ethernet, snaplen 262144: what tcpdump writes.
     fn default() -> Self {
-        PcapOptions { big_endian: false, nanos: false, link: LinkType::ETHERNET, snaplen: DEFAULT_SNAPLEN }
+        PcapOptions {
+            big_endian: false,
+            nanos: false,
+            link: LinkType::ETHERNET,
+            snaplen: DEFAULT_SNAPLEN,
+        }
     }
 }
 
 /// Writes `v` in the chosen byte order.
 fn u16b(big: bool, v: u16) -> [u8; 2] {
-    if big { v.to_be_bytes() } else { v.to_le_bytes() }
+    if big {
+        v.to_be_bytes()
+    } else {
+        v.to_le_bytes()
+    }
 }
 
 /// Writes `v` in the chosen byte order.
 fn u32b(big: bool, v: u32) -> [u8; 4] {
-    if big { v.to_be_bytes() } else { v.to_le_bytes() }
+    if big {
+        v.to_be_bytes()
+    } else {
+        v.to_le_bytes()
+    }
 }
 
 /// How many captured bytes a snaplen lets through (0 means unlimited).
@@ -78,7 +91,12 @@ impl<W: Write> PcapWriter<W> {
     ///
     /// Timestamps before 1970 or after 2106 wrap in the 32-bit seconds field, as
     /// they would in a real file.
-    pub fn write_packet(&mut self, ts: Timestamp, data: &[u8], orig_len: Option<u32>) -> io::Result<()> {
+    pub fn write_packet(
+        &mut self,
+        ts: Timestamp,
+        data: &[u8],
+        orig_len: Option<u32>,
+    ) -> io::Result<()> {
         let b = self.opts.big_endian;
         let secs = ts.0.div_euclid(1_000_000_000) as u32;
         let ns = ts.0.rem_euclid(1_000_000_000) as u32;
@@ -187,7 +205,11 @@ pub struct PcapNgWriter<W: Write> {
 impl<W: Write> PcapNgWriter<W> {
     /// Writes a Section Header Block (length unknown, no options) and returns the writer.
     pub fn new(w: W, big_endian: bool) -> io::Result<Self> {
-        let mut s = PcapNgWriter { w, big: big_endian, ifaces: Vec::new() };
+        let mut s = PcapNgWriter {
+            w,
+            big: big_endian,
+            ifaces: Vec::new(),
+        };
         s.add_section(big_endian)?;
         Ok(s)
     }
@@ -210,7 +232,12 @@ impl<W: Write> PcapNgWriter<W> {
     ///
     /// The `if_tsresol` option is written only when it differs from the default
     /// `Decimal(6)`, as capture tools do.
-    pub fn add_interface(&mut self, link: LinkType, tsresol: TsResol, snaplen: u32) -> io::Result<u32> {
+    pub fn add_interface(
+        &mut self,
+        link: LinkType,
+        tsresol: TsResol,
+        snaplen: u32,
+    ) -> io::Result<u32> {
         let b = self.big;
         let mut fixed = [0u8; 8];
         fixed[0..2].copy_from_slice(&u16b(b, link.0 as u16));
@@ -231,14 +258,23 @@ impl<W: Write> PcapNgWriter<W> {
 
     /// Resolution and snaplen of interface `if_id`, or the defaults for an unknown id.
     fn iface(&self, if_id: u32) -> (TsResol, u32) {
-        self.ifaces.get(if_id as usize).copied().unwrap_or((TsResol::Decimal(6), 0))
+        self.ifaces
+            .get(if_id as usize)
+            .copied()
+            .unwrap_or((TsResol::Decimal(6), 0))
     }
 
     /// Writes an Enhanced Packet Block; data is cut to the interface's snaplen.
     ///
     /// `orig_len` defaults to `data.len()`. An `if_id` that was never added is
     /// written as given (with microsecond units), so tests can build dangling references.
-    pub fn write_epb(&mut self, if_id: u32, ts: Timestamp, data: &[u8], orig_len: Option<u32>) -> io::Result<()> {
+    pub fn write_epb(
+        &mut self,
+        if_id: u32,
+        ts: Timestamp,
+        data: &[u8],
+        orig_len: Option<u32>,
+    ) -> io::Result<()> {
         let b = self.big;
         let (res, snap) = self.iface(if_id);
         let cap = cut(data, snap);
@@ -330,10 +366,16 @@ mod tests {
     fn pcap_headers_and_records_all_variants() {
         for big in [false, true] {
             for nanos in [false, true] {
-                let opts = PcapOptions { big_endian: big, nanos, link: LinkType::RAW, snaplen: 100 };
+                let opts = PcapOptions {
+                    big_endian: big,
+                    nanos,
+                    link: LinkType::RAW,
+                    snaplen: 100,
+                };
                 let mut w = PcapWriter::new(Vec::new(), opts).unwrap();
                 w.write_packet(TS, &[0x45; 40], None).unwrap();
-                w.write_packet(Timestamp(TS.0 + 1_000), &[7; 150], Some(1500)).unwrap();
+                w.write_packet(Timestamp(TS.0 + 1_000), &[7; 150], Some(1500))
+                    .unwrap();
                 let bytes = w.into_inner().unwrap();
 
                 let (mut rem, hdr) = parse_pcap_header(&bytes).unwrap();
@@ -344,13 +386,30 @@ mod tests {
                 assert_eq!(hdr.network.0, 101);
                 let mut recs = Vec::new();
                 while !rem.is_empty() {
-                    let (r, rec) = if big { parse_pcap_frame_be(rem) } else { parse_pcap_frame(rem) }.unwrap();
-                    recs.push((rec.ts_sec, rec.ts_usec, rec.caplen, rec.origlen, rec.data.len()));
+                    let (r, rec) = if big {
+                        parse_pcap_frame_be(rem)
+                    } else {
+                        parse_pcap_frame(rem)
+                    }
+                    .unwrap();
+                    recs.push((
+                        rec.ts_sec,
+                        rec.ts_usec,
+                        rec.caplen,
+                        rec.origlen,
+                        rec.data.len(),
+                    ));
                     rem = r;
                 }
                 let f0 = if nanos { 123_456_789 } else { 123_456 };
                 let f1 = if nanos { 123_457_789 } else { 123_457 };
-                assert_eq!(recs, vec![(1_234_567_890, f0, 40, 40, 40), (1_234_567_890, f1, 100, 1500, 100)]);
+                assert_eq!(
+                    recs,
+                    vec![
+                        (1_234_567_890, f0, 40, 40, 40),
+                        (1_234_567_890, f1, 100, 1500, 100)
+                    ]
+                );
             }
         }
     }
@@ -358,8 +417,16 @@ mod tests {
     #[test]
     fn pcap_magic_bytes_on_disk() {
         let on_disk = |big, nanos| {
-            let o = PcapOptions { big_endian: big, nanos, ..PcapOptions::default() };
-            PcapWriter::new(Vec::new(), o).unwrap().into_inner().unwrap()[..4].to_vec()
+            let o = PcapOptions {
+                big_endian: big,
+                nanos,
+                ..PcapOptions::default()
+            };
+            PcapWriter::new(Vec::new(), o)
+                .unwrap()
+                .into_inner()
+                .unwrap()[..4]
+                .to_vec()
         };
         // Magic numbers from the pcap file format draft (draft-ietf-opsawg-pcap).
         assert_eq!(on_disk(false, false), [0xd4, 0xc3, 0xb2, 0xa1]);
@@ -368,9 +435,12 @@ mod tests {
         assert_eq!(on_disk(true, true), [0xa1, 0xb2, 0x3c, 0x4d]);
     }
 
+    /// One EPB as pcap-parser decodes it: (if_id, seconds, fraction, resolution, caplen, origlen).
+    type NgPacket = (u32, u32, u32, u64, u32, u32);
+
     /// Parses a pcapng byte string with pcap-parser and returns (if_tsresol codes, packets as
     /// (if_id, seconds, fraction, resolution, caplen, origlen)).
-    fn parse_ng(bytes: &[u8]) -> (Vec<u8>, Vec<(u32, u32, u32, u64, u32, u32)>) {
+    fn parse_ng(bytes: &[u8]) -> (Vec<u8>, Vec<NgPacket>) {
         let mut res = Vec::new();
         let mut ifs: Vec<(u8, u64)> = Vec::new();
         let mut pkts = Vec::new();
@@ -382,7 +452,11 @@ mod tests {
                     // pcap-parser 0.17's ts_resolution() rejects binary codes (it compares the
                     // byte with the high bit still set), so apply the spec's rule here.
                     let r = idb.if_tsresol;
-                    let units = if r & 0x80 == 0 { 10u64.pow(u32::from(r)) } else { 1u64 << (r & 0x7f) };
+                    let units = if r & 0x80 == 0 {
+                        10u64.pow(u32::from(r))
+                    } else {
+                        1u64 << (r & 0x7f)
+                    };
                     ifs.push((r, units));
                 }
                 PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
@@ -431,19 +505,33 @@ mod tests {
     #[test]
     fn pcapng_sections_switch_byte_order_and_reset_interfaces() {
         let mut w = PcapNgWriter::new(Vec::new(), false).unwrap();
-        assert_eq!(w.add_interface(LinkType::ETHERNET, TsResol::Decimal(6), 64).unwrap(), 0);
-        assert_eq!(w.add_interface(LinkType::RAW, TsResol::Decimal(9), 0).unwrap(), 1);
+        assert_eq!(
+            w.add_interface(LinkType::ETHERNET, TsResol::Decimal(6), 64)
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            w.add_interface(LinkType::RAW, TsResol::Decimal(9), 0)
+                .unwrap(),
+            1
+        );
         w.write_epb(0, TS, &[9; 100], None).unwrap();
         w.add_section(true).unwrap();
-        assert_eq!(w.add_interface(LinkType::LINUX_SLL, TsResol::Decimal(9), 0).unwrap(), 0);
+        assert_eq!(
+            w.add_interface(LinkType::LINUX_SLL, TsResol::Decimal(9), 0)
+                .unwrap(),
+            0
+        );
         w.write_epb(0, TS, &[9; 5], Some(60)).unwrap();
         let bytes = w.into_inner().unwrap();
         let mut kinds = Vec::new();
         for b in PcapNGSlice::from_slice(&bytes).unwrap() {
             match b.unwrap() {
-                PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
-                    kinds.push(format!("shb be={} len={}", shb.big_endian(), shb.section_len))
-                }
+                PcapBlockOwned::NG(Block::SectionHeader(shb)) => kinds.push(format!(
+                    "shb be={} len={}",
+                    shb.big_endian(),
+                    shb.section_len
+                )),
                 PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
                     kinds.push(format!("idb {} snap={}", idb.linktype.0, idb.snaplen))
                 }
@@ -481,14 +569,18 @@ mod tests {
     fn pcapng_spb_custom_unknown_and_obsolete_blocks() {
         for big in [false, true] {
             let mut w = PcapNgWriter::new(Vec::new(), big).unwrap();
-            w.add_interface(LinkType::ETHERNET, TsResol::Decimal(6), 4).unwrap();
+            w.add_interface(LinkType::ETHERNET, TsResol::Decimal(6), 4)
+                .unwrap();
             w.write_spb(&[1, 2, 3, 4, 5, 6], None).unwrap();
             w.write_custom(32473, b"hello", true).unwrap();
             w.write_custom(32473, b"x", false).unwrap();
             w.write_block(0x0000_0777, &[0xAB; 7]).unwrap();
             w.write_obsolete_pb(0, TS, &[1, 2, 3], Some(9)).unwrap();
             let bytes = w.into_inner().unwrap();
-            let blocks: Vec<Block> = PcapNGSlice::from_slice(&bytes).unwrap().map(|b| ng(b.unwrap())).collect();
+            let blocks: Vec<Block> = PcapNGSlice::from_slice(&bytes)
+                .unwrap()
+                .map(|b| ng(b.unwrap()))
+                .collect();
             assert_eq!(blocks.len(), 7);
             match &blocks[2] {
                 Block::SimplePacket(spb) => {
@@ -524,7 +616,11 @@ mod tests {
                     assert_eq!(u.block_len1, 12 + 20 + 4);
                     let rd = |o: usize| {
                         let a = [u.data[o], u.data[o + 1], u.data[o + 2], u.data[o + 3]];
-                        if big { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) }
+                        if big {
+                            u32::from_be_bytes(a)
+                        } else {
+                            u32::from_le_bytes(a)
+                        }
                     };
                     let units = (u64::from(rd(4)) << 32) | u64::from(rd(8));
                     assert_eq!(units, 1_234_567_890_123_456);
@@ -538,7 +634,12 @@ mod tests {
 
     #[test]
     fn negative_and_huge_timestamps_do_not_panic() {
-        for r in [TsResol::Decimal(19), TsResol::Decimal(127), TsResol::Binary(127), TsResol::Binary(0)] {
+        for r in [
+            TsResol::Decimal(19),
+            TsResol::Decimal(127),
+            TsResol::Binary(127),
+            TsResol::Binary(0),
+        ] {
             let _ = r.units(Timestamp(i64::MIN));
             let _ = r.units(Timestamp(i64::MAX));
         }
