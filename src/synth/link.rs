@@ -84,6 +84,22 @@ fn macs(ip: &[u8]) -> ([u8; 6], [u8; 6]) {
     (m(dest_of(ip)), m(source_of(ip)))
 }
 
+/// Appends an Ethernet II header: addresses, VLAN tags (outer first) and EtherType.
+fn put_eth(buf: &mut Vec<u8>, dst: [u8; 6], src: [u8; 6], vlans: &[u16], ethertype: u16) {
+    buf.extend_from_slice(&dst);
+    buf.extend_from_slice(&src);
+    for (i, v) in vlans.iter().enumerate() {
+        let tpid = if i == 0 && vlans.len() > 1 {
+            ethertype::QINQ
+        } else {
+            ethertype::VLAN
+        };
+        buf.extend_from_slice(&tpid.to_be_bytes());
+        buf.extend_from_slice(&(v & 0x0fff).to_be_bytes());
+    }
+    buf.extend_from_slice(&ethertype.to_be_bytes());
+}
+
 /// An Ethernet II frame: addresses, VLAN tags (outer first), EtherType and payload.
 ///
 /// One tag is 802.1Q (`0x8100`); with two or more, the outermost uses the
@@ -97,35 +113,37 @@ pub fn ethernet_frame(
     payload: &[u8],
 ) -> Vec<u8> {
     let mut f = Vec::with_capacity(14 + 4 * vlans.len() + payload.len());
-    f.extend_from_slice(&dst);
-    f.extend_from_slice(&src);
-    for (i, v) in vlans.iter().enumerate() {
-        let tpid = if i == 0 && vlans.len() > 1 {
-            ethertype::QINQ
-        } else {
-            ethertype::VLAN
-        };
-        f.extend_from_slice(&tpid.to_be_bytes());
-        f.extend_from_slice(&(v & 0x0fff).to_be_bytes());
-    }
-    f.extend_from_slice(&ethertype.to_be_bytes());
+    put_eth(&mut f, dst, src, vlans, ethertype);
     f.extend_from_slice(payload);
     f
 }
 
 /// An IP datagram in Ethernet, optionally VLAN-tagged (one tag: 802.1Q, two: QinQ).
 pub fn ethernet(ip: &[u8], vlans: &[u16]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(14 + 4 * vlans.len() + ip.len());
+    put_eth_ip(&mut f, ip, vlans);
+    f.extend_from_slice(ip);
+    f
+}
+
+/// Appends the Ethernet header for `ip`, with MACs derived from its addresses.
+fn put_eth_ip(buf: &mut Vec<u8>, ip: &[u8], vlans: &[u16]) {
     let (d, s) = macs(ip);
-    ethernet_frame(d, s, vlans, ip_ethertype(ip), ip)
+    put_eth(buf, d, s, vlans, ip_ethertype(ip));
+}
+
+/// Appends MPLS label stack entries: top first, bottom-of-stack bit on the last, TTL 64.
+fn put_labels(buf: &mut Vec<u8>, labels: &[u32]) {
+    for (i, l) in labels.iter().enumerate() {
+        let bos = u32::from(i + 1 == labels.len());
+        buf.extend_from_slice(&(((l & 0x000f_ffff) << 12) | (bos << 8) | 64).to_be_bytes());
+    }
 }
 
 /// An MPLS label stack (top label first, bottom-of-stack bit on the last, TTL 64) followed by `ip`.
 pub fn mpls(labels: &[u32], ip: &[u8]) -> Vec<u8> {
     let mut b = Vec::with_capacity(4 * labels.len() + ip.len());
-    for (i, l) in labels.iter().enumerate() {
-        let bos = u32::from(i + 1 == labels.len());
-        b.extend_from_slice(&(((l & 0x000f_ffff) << 12) | (bos << 8) | 64).to_be_bytes());
-    }
+    put_labels(&mut b, labels);
     b.extend_from_slice(ip);
     b
 }
@@ -135,80 +153,102 @@ fn ppp_protocol(ip: &[u8]) -> u16 {
     if is_v6(ip) { 0x0057 } else { 0x0021 }
 }
 
+/// Appends a PPPoE session header and PPP protocol field for `ip`.
+fn put_pppoe(buf: &mut Vec<u8>, session_id: u16, ip: &[u8]) {
+    buf.extend_from_slice(&[0x11, 0x00]);
+    buf.extend_from_slice(&session_id.to_be_bytes());
+    // The PPPoE length covers the PPP protocol field and the datagram.
+    buf.extend_from_slice(&((ip.len() + 2).min(0xffff) as u16).to_be_bytes());
+    buf.extend_from_slice(&ppp_protocol(ip).to_be_bytes());
+}
+
 /// A PPPoE session header (RFC 2516) and PPP protocol field followed by `ip`.
 pub fn pppoe_session(session_id: u16, ip: &[u8]) -> Vec<u8> {
     let mut b = Vec::with_capacity(8 + ip.len());
-    b.extend_from_slice(&[0x11, 0x00]);
-    b.extend_from_slice(&session_id.to_be_bytes());
-    // The PPPoE length covers the PPP protocol field and the datagram.
-    b.extend_from_slice(&((ip.len() + 2).min(0xffff) as u16).to_be_bytes());
-    b.extend_from_slice(&ppp_protocol(ip).to_be_bytes());
+    put_pppoe(&mut b, session_id, ip);
     b.extend_from_slice(ip);
     b
+}
+
+/// Appends the 16-byte FabricPath outer header: switch MACs, `0x8903`, FTag 1 and TTL 32.
+fn put_fabricpath(buf: &mut Vec<u8>) {
+    buf.extend_from_slice(&[0x02, 0, 0, 0, 0xfa, 0x02]);
+    buf.extend_from_slice(&[0x02, 0, 0, 0, 0xfa, 0x01]);
+    buf.extend_from_slice(&ethertype::FABRICPATH.to_be_bytes());
+    buf.extend_from_slice(&[0x00, 0x60]);
 }
 
 /// A Cisco FabricPath frame: a 16-byte outer header (switch MACs, `0x8903`, FTag/TTL) before `inner_frame`.
 pub fn fabricpath(inner_frame: &[u8]) -> Vec<u8> {
     let mut b = Vec::with_capacity(16 + inner_frame.len());
-    b.extend_from_slice(&[0x02, 0, 0, 0, 0xfa, 0x02]);
-    b.extend_from_slice(&[0x02, 0, 0, 0, 0xfa, 0x01]);
-    b.extend_from_slice(&ethertype::FABRICPATH.to_be_bytes());
-    // FTag 1, TTL 32.
-    b.extend_from_slice(&[0x00, 0x60]);
+    put_fabricpath(&mut b);
     b.extend_from_slice(inner_frame);
     b
 }
 
+/// Appends an Ethernet header with a VN-Tag (direction 0, destination VIF 1, source VIF 2) for `ip`.
+fn put_vntag(buf: &mut Vec<u8>, ip: &[u8]) {
+    let (d, s) = macs(ip);
+    put_eth(buf, d, s, &[], ethertype::VNTAG);
+    buf.extend_from_slice(&[0x00, 0x01, 0x00, 0x02]);
+    buf.extend_from_slice(&ip_ethertype(ip).to_be_bytes());
+}
+
 /// An IP datagram behind a Cisco VN-Tag (`0x8926`, 4 tag bytes, then the IP EtherType).
 pub fn ethernet_vntag(ip: &[u8]) -> Vec<u8> {
-    let (d, s) = macs(ip);
-    let mut p = Vec::with_capacity(6 + ip.len());
-    // Direction 0, destination VIF 1, source VIF 2.
-    p.extend_from_slice(&[0x00, 0x01, 0x00, 0x02]);
-    p.extend_from_slice(&ip_ethertype(ip).to_be_bytes());
-    p.extend_from_slice(ip);
-    ethernet_frame(d, s, &[], ethertype::VNTAG, &p)
+    frame_with(ip, |b| put_vntag(b, ip))
+}
+
+/// Appends a Linux cooked v1 header (incoming, ARPHRD_ETHER, source MAC) for `ip`.
+fn put_sll(buf: &mut Vec<u8>, ip: &[u8]) {
+    let (_, s) = macs(ip);
+    buf.extend_from_slice(&[0, 0, 0, 1, 0, 6]);
+    buf.extend_from_slice(&s);
+    buf.extend_from_slice(&[0, 0]);
+    buf.extend_from_slice(&ip_ethertype(ip).to_be_bytes());
 }
 
 /// A Linux cooked capture v1 frame (16-byte header: incoming, ARPHRD_ETHER, source MAC).
 pub fn sll(ip: &[u8]) -> Vec<u8> {
+    frame_with(ip, |b| put_sll(b, ip))
+}
+
+/// Appends a Linux cooked v2 header (EtherType, ifindex 1, ARPHRD_ETHER, incoming, source MAC) for `ip`.
+fn put_sll2(buf: &mut Vec<u8>, ip: &[u8]) {
     let (_, s) = macs(ip);
-    let mut b = Vec::with_capacity(16 + ip.len());
-    b.extend_from_slice(&[0, 0, 0, 1, 0, 6]);
-    b.extend_from_slice(&s);
-    b.extend_from_slice(&[0, 0]);
-    b.extend_from_slice(&ip_ethertype(ip).to_be_bytes());
-    b.extend_from_slice(ip);
-    b
+    buf.extend_from_slice(&ip_ethertype(ip).to_be_bytes());
+    buf.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 1, 0, 6]);
+    buf.extend_from_slice(&s);
+    buf.extend_from_slice(&[0, 0]);
 }
 
 /// A Linux cooked capture v2 frame (20-byte header: EtherType, ifindex 1, ARPHRD_ETHER, incoming, source MAC).
 pub fn sll2(ip: &[u8]) -> Vec<u8> {
-    let (_, s) = macs(ip);
-    let mut b = Vec::with_capacity(20 + ip.len());
-    b.extend_from_slice(&ip_ethertype(ip).to_be_bytes());
-    b.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 1, 0, 6]);
-    b.extend_from_slice(&s);
-    b.extend_from_slice(&[0, 0]);
-    b.extend_from_slice(ip);
-    b
+    frame_with(ip, |b| put_sll2(b, ip))
 }
 
-/// A BSD loopback (`LINKTYPE_NULL`) frame with an explicit address family, in the capturing host's byte order.
-pub fn null_with_family(family: u32, big_endian: bool, ip: &[u8]) -> Vec<u8> {
-    let mut b = Vec::with_capacity(4 + ip.len());
-    b.extend_from_slice(&if big_endian {
+/// The BSD address family for a datagram: AF_INET 2, or 24 for IPv6 (NetBSD/OpenBSD).
+fn bsd_family(ip: &[u8]) -> u32 {
+    if is_v6(ip) { 24 } else { 2 }
+}
+
+/// Appends a 4-byte address family in the chosen byte order.
+fn put_family(buf: &mut Vec<u8>, family: u32, big_endian: bool) {
+    buf.extend_from_slice(&if big_endian {
         family.to_be_bytes()
     } else {
         family.to_le_bytes()
     });
-    b.extend_from_slice(ip);
-    b
+}
+
+/// A BSD loopback (`LINKTYPE_NULL`) frame with an explicit address family, in the capturing host's byte order.
+pub fn null_with_family(family: u32, big_endian: bool, ip: &[u8]) -> Vec<u8> {
+    frame_with(ip, |b| put_family(b, family, big_endian))
 }
 
 /// A BSD loopback (`LINKTYPE_NULL`) frame: AF_INET 2, or 24 for IPv6 (NetBSD/OpenBSD; FreeBSD uses 28, macOS 30).
 pub fn null(ip: &[u8], big_endian: bool) -> Vec<u8> {
-    null_with_family(if is_v6(ip) { 24 } else { 2 }, big_endian, ip)
+    null_with_family(bsd_family(ip), big_endian, ip)
 }
 
 /// An OpenBSD loopback (`LINKTYPE_LOOP`) frame: the address family in network byte order (2 or 24).
@@ -216,13 +256,23 @@ pub fn loopback(ip: &[u8]) -> Vec<u8> {
     null(ip, true)
 }
 
+/// Appends a PPP header for `ip`, after `ff 03` when `hdlc`.
+fn put_ppp(buf: &mut Vec<u8>, ip: &[u8], hdlc: bool) {
+    if hdlc {
+        buf.extend_from_slice(&[0xff, 0x03]);
+    }
+    buf.extend_from_slice(&ppp_protocol(ip).to_be_bytes());
+}
+
 /// A `LINKTYPE_PPP` frame: protocol 0x0021/0x0057, after `ff 03` when `hdlc` (RFC 1662 framing).
 pub fn ppp(ip: &[u8], hdlc: bool) -> Vec<u8> {
-    let mut b = Vec::with_capacity(4 + ip.len());
-    if hdlc {
-        b.extend_from_slice(&[0xff, 0x03]);
-    }
-    b.extend_from_slice(&ppp_protocol(ip).to_be_bytes());
+    frame_with(ip, |b| put_ppp(b, ip, hdlc))
+}
+
+/// A new frame: the header `put` appends, then `ip`.
+fn frame_with(ip: &[u8], put: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut b = Vec::with_capacity(32 + ip.len());
+    put(&mut b);
     b.extend_from_slice(ip);
     b
 }
@@ -281,27 +331,40 @@ impl Link {
         }
     }
 
-    /// Frames one IP datagram.
-    pub fn frame(&self, ip: &[u8]) -> Vec<u8> {
+    /// Appends one framed IP datagram to `buf` (no allocation when `buf` has room), for generators.
+    pub fn write_frame(&self, buf: &mut Vec<u8>, ip: &[u8]) {
         match self {
-            Link::Ethernet(v) => ethernet(ip, v),
+            Link::Ethernet(v) => put_eth_ip(buf, ip, v),
             Link::Mpls(labels) => {
                 let (d, s) = macs(ip);
-                ethernet_frame(d, s, &[], ethertype::MPLS, &mpls(labels, ip))
+                put_eth(buf, d, s, &[], ethertype::MPLS);
+                put_labels(buf, labels);
             }
             Link::Pppoe(id) => {
                 let (d, s) = macs(ip);
-                ethernet_frame(d, s, &[], ethertype::PPPOE_SESSION, &pppoe_session(*id, ip))
+                put_eth(buf, d, s, &[], ethertype::PPPOE_SESSION);
+                put_pppoe(buf, *id, ip);
             }
-            Link::FabricPath => fabricpath(&ethernet(ip, &[])),
-            Link::VnTag => ethernet_vntag(ip),
-            Link::Sll => sll(ip),
-            Link::Sll2 => sll2(ip),
-            Link::Null(big) => null(ip, *big),
-            Link::Loop => loopback(ip),
-            Link::Raw | Link::Ipv4 | Link::Ipv6 => ip.to_vec(),
-            Link::Ppp(hdlc) => ppp(ip, *hdlc),
+            Link::FabricPath => {
+                put_fabricpath(buf);
+                put_eth_ip(buf, ip, &[]);
+            }
+            Link::VnTag => put_vntag(buf, ip),
+            Link::Sll => put_sll(buf, ip),
+            Link::Sll2 => put_sll2(buf, ip),
+            Link::Null(big) => put_family(buf, bsd_family(ip), *big),
+            Link::Loop => put_family(buf, bsd_family(ip), true),
+            Link::Raw | Link::Ipv4 | Link::Ipv6 => {}
+            Link::Ppp(hdlc) => put_ppp(buf, ip, *hdlc),
         }
+        buf.extend_from_slice(ip);
+    }
+
+    /// Frames one IP datagram.
+    pub fn frame(&self, ip: &[u8]) -> Vec<u8> {
+        let mut b = Vec::with_capacity(40 + ip.len());
+        self.write_frame(&mut b, ip);
+        b
     }
 }
 

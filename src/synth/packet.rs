@@ -1037,4 +1037,52 @@ mod tests {
             !0xddf2
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_never_panic(
+            data in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            n in 0usize..20,
+            a in 0usize..300,
+            b in 0usize..300,
+        ) {
+            let _ = fragment(&data, n);
+            let _ = fragment_ranges(&data, &[a..b, b..a, 0..usize::MAX]);
+            let _ = icmp_error(ipa("10.0.0.1"), 3, 1, &data);
+            let _ = icmp_error(ipa("::1"), 1, 0, &data);
+            let _ = packet_too_big(ipa("::1"), 1280, &data);
+            let _ = source_of(&data);
+        }
+
+        #[test]
+        fn fragments_reassemble_to_the_original(
+            len in 0usize..3000,
+            n in 1usize..12,
+            v6 in proptest::bool::ANY,
+        ) {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let (c, s) = if v6 { ("[2001:db8::1]:1", "[2001:db8::2]:2") } else { ("10.0.0.1:1", "10.0.0.2:2") };
+            let d = udp(sa(c), sa(s), &payload);
+            let frags = fragment(&d, n);
+            proptest::prop_assert!(!frags.is_empty() && frags.len() <= n);
+            // Reassemble from the fragments' own headers, parsed by etherparse.
+            let hl = if v6 { 40 } else { 20 };
+            let mut whole = vec![0u8; d.len() - hl];
+            let mut finals = 0;
+            for f in &frags {
+                let (off, more, data) = if v6 {
+                    let (fh, rest) = Ipv6FragmentHeader::from_slice(&f[40..]).unwrap();
+                    (usize::from(fh.fragment_offset.value()) * 8, fh.more_fragments, rest)
+                } else {
+                    check_v4_header(f);
+                    let (h, rest) = Ipv4Header::from_slice(f).unwrap();
+                    (usize::from(h.fragment_offset.value()) * 8, h.more_fragments, rest)
+                };
+                whole[off..off + data.len()].copy_from_slice(data);
+                finals += usize::from(!more);
+            }
+            proptest::prop_assert_eq!(finals, 1);
+            proptest::prop_assert_eq!(&whole[..], &d[hl..]);
+        }
+    }
 }

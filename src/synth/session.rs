@@ -147,6 +147,10 @@ pub struct TcpSession {
     c_next: u32,
     /// Next server sequence number.
     s_next: u32,
+    /// Packets sent by the client so far, added to its IPv4 identification (stacks count up).
+    c_count: u16,
+    /// Packets sent by the server so far.
+    s_count: u16,
     /// Whether the server's SYN has been sent (so the client has something to acknowledge).
     s_synced: bool,
     /// Client stream bytes sent so far, for the payload pattern.
@@ -172,6 +176,8 @@ impl TcpSession {
             isn_s,
             c_next: isn_c,
             s_next: isn_s,
+            c_count: 0,
+            s_count: 0,
             s_synced: false,
             c_sent: 0,
             s_sent: 0,
@@ -226,6 +232,8 @@ impl TcpSession {
     }
 
     /// Appends one segment with explicit numbers at the current time, without touching the sequence state.
+    ///
+    /// Each side's IPv4 identification counts up from its [`Ip::ident`] by one per packet.
     pub fn raw(
         &mut self,
         from_client: bool,
@@ -234,11 +242,16 @@ impl TcpSession {
         ack: u32,
         payload: &[u8],
     ) -> &mut Self {
-        let (src, dst, ip) = if from_client {
-            (self.client, self.server, &self.client_ip)
+        let (src, dst, base, count) = if from_client {
+            (self.client, self.server, &self.client_ip, &mut self.c_count)
         } else {
-            (self.server, self.client, &self.server_ip)
+            (self.server, self.client, &self.server_ip, &mut self.s_count)
         };
+        let ip = Ip {
+            ident: base.ident.wrapping_add(*count),
+            ..base.clone()
+        };
+        *count = count.wrapping_add(1);
         let seg = Tcp {
             flags,
             seq,
@@ -770,6 +783,42 @@ mod tests {
         assert_eq!(s.client_payload_bytes(), 100);
         assert_eq!(s.server_payload_bytes(), 3000);
         assert_eq!(s.duration(), Duration(11 * DEFAULT_GAP.0));
+    }
+
+    #[test]
+    fn ipv4_identification_counts_up_per_side_and_ttl_applies() {
+        let client_ip = Ip {
+            ident: 100,
+            ttl: 128,
+            ..Ip::default()
+        };
+        let mut s = TcpSession::new(sa("10.0.0.1:1"), sa("10.0.0.2:2"), 0, 0).ip(
+            client_ip,
+            Ip {
+                ident: 7,
+                ..Ip::default()
+            },
+        );
+        s.handshake().close();
+        let ids: Vec<(u8, u16, u8)> = s
+            .packets()
+            .iter()
+            .map(|p| {
+                let (h, _) = etherparse::Ipv4Header::from_slice(&p.ip).unwrap();
+                (h.source[3], h.identification, h.time_to_live)
+            })
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                (1, 100, 128),
+                (2, 7, 64),
+                (1, 101, 128),
+                (1, 102, 128),
+                (2, 8, 64),
+                (1, 103, 128)
+            ]
+        );
     }
 
     #[test]
