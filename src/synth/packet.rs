@@ -40,7 +40,7 @@ pub mod proto {
 /// An IPv6 extension header placed between the IPv6 header and the transport.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ExtHeader {
-    /// Hop-by-hop options (type-length-value options, padded with Pad1/PadN to 8 bytes).
+    /// Hop-by-hop options (type-length-value options, padded with Pad1/PadN to 8 bytes; at most 2046 kept).
     HopByHop(Vec<u8>),
     /// Destination options (type-length-value options, padded like hop-by-hop).
     DestOpts(Vec<u8>),
@@ -55,10 +55,10 @@ impl ExtHeader {
         }
     }
 
-    /// The options bytes before padding.
+    /// The options bytes before padding, cut to the 2046 bytes a header can hold.
     fn options(&self) -> &[u8] {
         match self {
-            ExtHeader::HopByHop(o) | ExtHeader::DestOpts(o) => o,
+            ExtHeader::HopByHop(o) | ExtHeader::DestOpts(o) => o.get(..2046).unwrap_or(o),
         }
     }
 
@@ -919,6 +919,22 @@ mod tests {
             t.calc_checksum_ipv6(v6.header().source(), v6.header().destination())
                 .unwrap()
         );
+    }
+
+    #[test]
+    fn oversized_extension_header_is_cut_to_the_maximum() {
+        let ip = Ip {
+            ext: vec![ExtHeader::DestOpts(vec![0; 5000])],
+            ..Ip::default()
+        };
+        let d = ip.udp(sa("[::1]:1"), sa("[::2]:2"), b"z");
+        // RFC 8200: Hdr Ext Len is 8-bit in 8-octet units, so a header holds at most 2048 bytes.
+        assert_eq!(d[41], 255);
+        let p = SlicedPacket::from_ip(&d).unwrap();
+        let Some(TransportSlice::Udp(u)) = p.transport else {
+            panic!()
+        };
+        assert_eq!(u.payload(), b"z");
     }
 
     /// Reassembles with the fragments' own header fields (offset, MF) and checks coverage.

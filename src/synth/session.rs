@@ -5,6 +5,20 @@
 //! clock by its gap (10 ms unless changed with `gap`); `wait` adds idle time
 //! before the next packet. Nothing reads the wall clock, so the same script
 //! always gives the same bytes.
+//!
+//! An ICMP error is a separate flow, so sessions do not record it; push it on
+//! the trace next to the packet it quotes:
+//!
+//! ```
+//! use flowaudit::synth::{Conversation, Link, TcpSession, Trace, icmp_error};
+//!
+//! let mut s = TcpSession::new("10.0.0.5:50000".parse().unwrap(), "10.9.0.1:88".parse().unwrap(), 1, 0);
+//! s.syn();
+//! let prohibited = icmp_error("10.0.0.254".parse().unwrap(), 3, 13, &s.packets()[0].ip);
+//! let mut t = Trace::new(Link::ethernet());
+//! t.add(&s).push_ip(s.now(), &prohibited);
+//! assert_eq!(t.frames().len(), 2);
+//! ```
 
 use super::link::Link;
 use super::packet::{Ip, Tcp};
@@ -376,10 +390,12 @@ impl TcpSession {
     /// An unanswered connection attempt: a SYN and `retries` retransmissions with the same ISN.
     ///
     /// The first retransmission comes `first_rto` after the SYN and each wait
-    /// doubles (exponential backoff): Linux uses 1 s (RFC 6298's initial RTO)
-    /// and 6 retries; Windows uses its `InitialRto` setting (3 s on older
-    /// versions, 1 s on many newer ones) and 2 retries by default (check the
-    /// system you are modelling). The next packet comes `gap` after the last SYN.
+    /// doubles (exponential backoff). Linux: 1 s (RFC 6298's initial RTO),
+    /// `tcp_syn_retries` 6. Windows as documented for Windows 2000
+    /// (`TcpInitialRTT` 3 s, `TcpMaxConnectRetransmissions` 2, so SYNs at 0, 3
+    /// and 9 s); newer Windows sets both per TCP template (`InitialRto`,
+    /// `MaxSynRetransmissions`), so check the system being modelled. The next
+    /// packet comes `gap` after the last SYN.
     pub fn unanswered(&mut self, retries: u32, first_rto: Duration) -> &mut Self {
         self.syn();
         let mut rto = first_rto.0;

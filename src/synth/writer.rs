@@ -230,6 +230,8 @@ impl<W: Write> PcapNgWriter<W> {
 
     /// Writes an Interface Description Block and returns its interface id.
     ///
+    /// The IDB's link type field has 16 bits; larger values are truncated.
+    ///
     /// The `if_tsresol` option is written only when it differs from the default
     /// `Decimal(6)`, as capture tools do.
     pub fn add_interface(
