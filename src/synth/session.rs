@@ -556,7 +556,10 @@ pub type Encap = Box<dyn Fn(&[u8]) -> Vec<u8>>;
 /// Timed link-layer frames of one link type, ready to be written as pcap or pcapng.
 ///
 /// Frames are written in insertion order; call [`Trace::sort`] after adding
-/// several conversations to interleave them by time.
+/// several conversations to interleave them by time. A trace holds every frame
+/// in memory: for captures too large for that, drive [`PcapWriter`] or
+/// [`PcapNgWriter`] directly with [`Ip::write_tcp`] and [`Link::write_frame`]
+/// into reused buffers.
 pub struct Trace {
     /// Framing of pushed datagrams, and the file's link type.
     link: Link,
@@ -948,6 +951,22 @@ mod tests {
             panic!()
         };
         assert!(tcp.syn());
+    }
+
+    #[test]
+    fn same_script_same_bytes() {
+        let build = || {
+            let mut s = TcpSession::new(sa("[2001:db8::1]:1"), sa("[2001:db8::2]:2"), 9, 9);
+            s.handshake().client_data(5000).server_data(10).close();
+            let mut u = UdpSession::new(sa("10.0.0.1:1"), sa("10.0.0.2:53"));
+            u.request(40).response(80);
+            let mut t = Trace::new(Link::Ethernet(vec![5, 6]));
+            t.add(&s).add(&u).sort();
+            (t.to_pcap(), t.to_pcapng())
+        };
+        let (a, b) = build();
+        assert_eq!((a.clone(), b.clone()), build());
+        assert_ne!(a, b);
     }
 
     #[test]

@@ -634,6 +634,41 @@ mod tests {
         }
     }
 
+    /// A writer that only counts bytes, standing in for a multi-gigabyte file.
+    struct Counter(u64);
+
+    impl Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn streams_to_any_writer_with_spec_sizes() {
+        let lens = (0..10_000u64).map(|i| (i * 37) % 1500);
+        let mut w = PcapWriter::new(Counter(0), PcapOptions::default()).unwrap();
+        let mut ng = PcapNgWriter::new(Counter(0), false).unwrap();
+        ng.add_interface(LinkType::ETHERNET, TsResol::Decimal(9), 0)
+            .unwrap();
+        let buf = vec![0u8; 1500];
+        for (i, l) in lens.clone().enumerate() {
+            w.write_packet(Timestamp(i as i64), &buf[..l as usize], None)
+                .unwrap();
+            ng.write_epb(0, Timestamp(i as i64), &buf[..l as usize], None)
+                .unwrap();
+        }
+        // pcap: 24-byte file header, 16-byte record headers. pcapng: SHB 28, IDB 20 + 12 for
+        // the if_tsresol option, EPB 32 + data padded to 4.
+        let pcap_size: u64 = 24 + lens.clone().map(|l| 16 + l).sum::<u64>();
+        let ng_size: u64 = 28 + 32 + lens.map(|l| 32 + l.div_ceil(4) * 4).sum::<u64>();
+        assert_eq!(w.into_inner().unwrap().0, pcap_size);
+        assert_eq!(ng.into_inner().unwrap().0, ng_size);
+    }
+
     #[test]
     fn negative_and_huge_timestamps_do_not_panic() {
         for r in [
