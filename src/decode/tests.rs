@@ -1,0 +1,1 @@
+//! Decoder tests on frames built with known ground truth.
