@@ -180,24 +180,31 @@ fn teredo(mut d: &[u8]) -> Option<Inner<'_>> {
     }
 }
 
-/// Zeek's Teredo detection for UDP on other ports (relays use random ones):
-/// an IPv6 bubble to or from a Teredo (2001:0::/32) address, or an IPv6 packet
-/// after an authentication and/or origin indication header.
+/// Teredo detection for UDP on other ports (relays use random ones).
+///
+/// Zeek runs its detection (an IPv6 bubble to or from a Teredo 2001:0::/32
+/// address, or an authentication/origin indication header before IPv6) once
+/// per UDP connection and then keeps decapsulating every packet of that
+/// connection. The decoder is stateless, so it accepts instead any packet that
+/// Zeek's detection would accept plus any whole IPv6 packet (length field
+/// matching the datagram) to or from a Teredo address: in `Teredo.pcap` the
+/// relay's data packets are exactly those, and Zeek logs their inner TCP.
 fn teredo_detect(d: &[u8]) -> bool {
     let Some(&b0) = d.first() else { return false };
     let b1 = d.get(1).copied().unwrap_or(0xff);
     if d.len() < 40 || (b0 >> 4 != 6 && (b0 != 0 || (b1 != 0 && b1 != 1))) {
         return false;
     }
-    let teredo_prefix = |off: usize| d.get(off..off + 4) == Some(&[0x20, 0x01, 0x00, 0x00][..]);
-    if b0 >> 4 == 6 && d.len() == 40 && (teredo_prefix(8) || teredo_prefix(24)) {
-        return true;
+    if b0 >> 4 == 6 {
+        let teredo_prefix = |off: usize| d.get(off..off + 4) == Some(&[0x20, 0x01, 0x00, 0x00][..]);
+        let whole = be16(d, 4).is_some_and(|plen| usize::from(plen) + 40 == d.len());
+        return whole && (teredo_prefix(8) || teredo_prefix(24));
     }
     let mut rest = d;
     let mut val = u16::from(b1);
     if val == 1 {
-        let id_len = usize::from(*d.get(2).unwrap_or(&0));
-        let au_len = usize::from(*d.get(3).unwrap_or(&0));
+        let id_len = usize::from(d.get(2).copied().unwrap_or(0));
+        let au_len = usize::from(d.get(3).copied().unwrap_or(0));
         let Some(r) = d.get(13 + id_len + au_len..) else { return false };
         if r.len() < 40 {
             return false;
@@ -205,14 +212,10 @@ fn teredo_detect(d: &[u8]) -> bool {
         rest = r;
         val = be16(r, 0).unwrap_or(0xffff);
     }
-    if val == 0 {
-        match rest.get(8..) {
-            Some(r) if r.len() >= 40 => r.first().is_some_and(|b| b >> 4 == 6),
-            _ => false,
-        }
-    } else {
-        false
-    }
+    val == 0
+        && rest
+            .get(8..)
+            .is_some_and(|r| r.len() >= 40 && r.first().is_some_and(|b| b >> 4 == 6))
 }
 
 /// Picks the tunnel a UDP payload carries from its ports (and, for Teredo, Zeek's detection heuristic).
