@@ -27,17 +27,33 @@ fn read_capture(path: &str) -> Vec<Frame> {
     };
     let u32_at = |off: usize| -> Option<u32> {
         let b: [u8; 4] = bytes.get(off..off + 4)?.try_into().ok()?;
-        Some(if le { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) })
+        Some(if le {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        })
     };
     // The link-type field's upper bits carry FCS information, not the type.
     let link = LinkType(u32_at(20).unwrap_or(0) & 0xffff);
     let mut out = Vec::new();
     let mut off = 24;
-    while let (Some(sec), Some(frac), Some(caplen)) = (u32_at(off), u32_at(off + 4), u32_at(off + 8)) {
+    while let (Some(sec), Some(frac), Some(caplen)) =
+        (u32_at(off), u32_at(off + 4), u32_at(off + 8))
+    {
         let start = off + 16;
-        let Some(data) = bytes.get(start..start + caplen as usize) else { break };
-        let nanos = if nsec { i64::from(frac) } else { i64::from(frac) * 1000 };
-        out.push((Timestamp::from_parts(i64::from(sec), nanos), link, data.to_vec()));
+        let Some(data) = bytes.get(start..start + caplen as usize) else {
+            break;
+        };
+        let nanos = if nsec {
+            i64::from(frac)
+        } else {
+            i64::from(frac) * 1000
+        };
+        out.push((
+            Timestamp::from_parts(i64::from(sec), nanos),
+            link,
+            data.to_vec(),
+        ));
         off = start + caplen as usize;
     }
     out
@@ -46,15 +62,22 @@ fn read_capture(path: &str) -> Vec<Frame> {
 /// pcapng through pcap-parser: EPBs and SPBs with their interface's link type.
 fn read_pcapng(bytes: &[u8]) -> Vec<Frame> {
     use pcap_parser::pcapng::Block;
-    let Ok(cap) = pcap_parser::PcapNGCapture::from_file(bytes) else { return Vec::new() };
+    let Ok(cap) = pcap_parser::PcapNGCapture::from_file(bytes) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     for section in &cap.sections {
         let mut links = Vec::new();
         for block in &section.blocks {
             match block {
-                Block::InterfaceDescription(idb) => links.push(LinkType(u32::from(idb.linktype.0 as u16))),
+                Block::InterfaceDescription(idb) => {
+                    links.push(LinkType(u32::from(idb.linktype.0 as u16)))
+                }
                 Block::EnhancedPacket(epb) => {
-                    let link = links.get(epb.if_id as usize).copied().unwrap_or(LinkType(1));
+                    let link = links
+                        .get(epb.if_id as usize)
+                        .copied()
+                        .unwrap_or(LinkType(1));
                     let data = epb.data.get(..epb.caplen as usize).unwrap_or(epb.data);
                     let ts = (u64::from(epb.ts_high) << 32 | u64::from(epb.ts_low)) as i64;
                     out.push((Timestamp(ts.saturating_mul(1000)), link, data.to_vec()));
@@ -151,7 +174,11 @@ fn baseline_keys(path: &str) -> BTreeSet<Key> {
         let proto = col("proto");
         // The ICMP pair is stored the other way round by the packet key when the
         // reply came first; normalise both sides the same way (sorted pair).
-        out.insert(key(proto, (addr("id.orig_h"), port("id.orig_p")), (addr("id.resp_h"), port("id.resp_p"))));
+        out.insert(key(
+            proto,
+            (addr("id.orig_h"), port("id.orig_p")),
+            (addr("id.resp_h"), port("id.resp_p")),
+        ));
     }
     out
 }
@@ -164,15 +191,24 @@ fn decode_file(path: &str) -> (BTreeSet<Key>, Vec<Outcome>, DecodeStats, usize) 
     let mut outcomes = Vec::new();
     for (i, (ts, link, data)) in frames.iter().enumerate() {
         let o = dec.decode(*ts, i as u64 + 1, *link, data, &mut |p| {
-            assert!(p.payload.len() as u64 <= u64::from(p.payload_len), "{path} #{}: captured payload longer than the header says", i + 1);
+            assert!(
+                p.payload.len() as u64 <= u64::from(p.payload_len),
+                "{path} #{}: captured payload longer than the header says",
+                i + 1
+            );
             keys.insert(packet_key(p));
         });
         outcomes.push(o);
     }
     dec.flush();
     let s = dec.stats().clone();
-    let counted = s.decoded + s.reassembled + s.fragments_buffered + s.not_decoded.values().sum::<u64>();
-    assert_eq!(counted, frames.len() as u64, "{path}: every frame counted once: {s:?}");
+    let counted =
+        s.decoded + s.reassembled + s.fragments_buffered + s.not_decoded.values().sum::<u64>();
+    assert_eq!(
+        counted,
+        frames.len() as u64,
+        "{path}: every frame counted once: {s:?}"
+    );
     assert_eq!(s.frames, frames.len() as u64);
     (keys, outcomes, s, frames.len())
 }
@@ -180,7 +216,11 @@ fn decode_file(path: &str) -> (BTreeSet<Key>, Vec<Outcome>, DecodeStats, usize) 
 /// Zeek trace with its conn.log baseline.
 fn zeek_pair(base: &str) -> (String, String) {
     let pcap = format!("{CAPS}zeek/{base}.pcap");
-    let cap = if std::path::Path::new(&pcap).exists() { pcap } else { format!("{CAPS}zeek/{base}.pcapng") };
+    let cap = if std::path::Path::new(&pcap).exists() {
+        pcap
+    } else {
+        format!("{CAPS}zeek/{base}.pcapng")
+    };
     (cap, format!("{CAPS}zeek/{base}.conn.log"))
 }
 
@@ -251,8 +291,12 @@ fn tcp_conversations_match_tshark_for_every_capture() {
     let mut checked = 0;
     for line in lines {
         let cols: Vec<&str> = line.split('\t').collect();
-        let Ok(want_tcp) = cols[c_tcp].parse::<usize>() else { continue };
-        let Ok(want_packets) = cols[c_packets].parse::<usize>() else { continue };
+        let Ok(want_tcp) = cols[c_tcp].parse::<usize>() else {
+            continue;
+        };
+        let Ok(want_packets) = cols[c_packets].parse::<usize>() else {
+            continue;
+        };
         let path = format!("{CAPS}{}", cols[c_path]);
         let (keys, _, _, frames) = decode_file(&path);
         if frames != want_packets {
@@ -263,7 +307,11 @@ fn tcp_conversations_match_tshark_for_every_capture() {
         let got_tcp = keys.iter().filter(|k| k.0 == "tcp").count();
         // tshark does not look for Teredo on a relay's random port; Zeek does and
         // logs the inner TCP connection (see Teredo.conn.log), and so does the decoder.
-        let want_tcp = if cols[c_path] == "zeek/Teredo.pcap" { want_tcp + 1 } else { want_tcp };
+        let want_tcp = if cols[c_path] == "zeek/Teredo.pcap" {
+            want_tcp + 1
+        } else {
+            want_tcp
+        };
         if got_tcp != want_tcp {
             mismatches.push(format!("{}: tcp {got_tcp} want {want_tcp}", cols[c_path]));
         }
@@ -277,9 +325,24 @@ fn tcp_conversations_match_tshark_for_every_capture() {
 #[test]
 fn unsupported_link_types_are_counted_by_name() {
     for (file, link, name, frames) in [
-        ("tcpdump/vsock-1.pcapng", 271, "link: unsupported link type VSOCK(271)", 10),
-        ("tcpdump/nflog.pcap", 239, "link: unsupported link type NFLOG(239)", 4),
-        ("tcpdump/unsupported-link-type-160.pcap", 160, "link: unsupported link type USER13(160)", 1),
+        (
+            "tcpdump/vsock-1.pcapng",
+            271,
+            "link: unsupported link type VSOCK(271)",
+            10,
+        ),
+        (
+            "tcpdump/nflog.pcap",
+            239,
+            "link: unsupported link type NFLOG(239)",
+            4,
+        ),
+        (
+            "tcpdump/unsupported-link-type-160.pcap",
+            160,
+            "link: unsupported link type USER13(160)",
+            1,
+        ),
     ] {
         let (keys, outcomes, s, _) = decode_file(&format!("{CAPS}{file}"));
         assert!(keys.is_empty(), "{file}");
@@ -288,7 +351,11 @@ fn unsupported_link_types_are_counted_by_name() {
         assert!(outcomes.iter().all(|o| matches!(o, Outcome::NotDecoded(_))));
     }
     let (_, _, s, _) = decode_file(&format!("{CAPS}tcpdump/LINKTYPE_IPV4_invalid.pcap"));
-    assert_eq!(s.not_decoded.values().sum::<u64>(), 1, "a non-IPv4 packet on LINKTYPE_IPV4 is not decoded");
+    assert_eq!(
+        s.not_decoded.values().sum::<u64>(),
+        1,
+        "a non-IPv4 packet on LINKTYPE_IPV4 is not decoded"
+    );
 }
 
 /// dnscap's frags.pcap: every frame is an IPv4 fragment (checked here by
@@ -303,7 +370,11 @@ fn dnscap_fragments_reassemble_into_whole_udp_datagrams() {
     // (src, dst, id) -> summed fragment payload bytes.
     let mut sums: std::collections::HashMap<([u8; 4], [u8; 4], u16), u32> = Default::default();
     let ident = |d: &[u8]| -> ([u8; 4], [u8; 4], u16) {
-        (d[12..16].try_into().unwrap(), d[16..20].try_into().unwrap(), u16::from_be_bytes([d[4], d[5]]))
+        (
+            d[12..16].try_into().unwrap(),
+            d[16..20].try_into().unwrap(),
+            u16::from_be_bytes([d[4], d[5]]),
+        )
     };
     for (_, link, d) in &frames {
         assert_eq!(*link, LinkType::IPV4);
@@ -324,8 +395,16 @@ fn dnscap_fragments_reassemble_into_whole_udp_datagrams() {
             datagrams += 1;
             assert_eq!(p.transport, Transport::Udp);
             assert!(p.sport == 53 || p.dport == 53);
-            assert_eq!(p.number, i as u64 + 1, "packet carries the completing fragment's number");
-            assert_eq!(p.payload.len() as u32, p.payload_len, "whole datagram captured");
+            assert_eq!(
+                p.number,
+                i as u64 + 1,
+                "packet carries the completing fragment's number"
+            );
+            assert_eq!(
+                p.payload.len() as u32,
+                p.payload_len,
+                "whole datagram captured"
+            );
             assert_eq!(p.payload_len + 8, sums[&ident(&frames[i].2)]);
             assert_eq!(p.ip_len, p.payload_len + 8 + 20);
         });

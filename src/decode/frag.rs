@@ -9,6 +9,7 @@
 //! - a datagram is dropped when a packet arrives `fragment_timeout` after its
 //!   first fragment (capture time), or evicted, oldest first, when holding a new
 //!   fragment would exceed `max_fragment_bytes` or `max_fragment_datagrams`.
+//!
 //! The only allocations are the per-datagram buffers.
 
 use super::DecodeConfig;
@@ -225,8 +226,7 @@ impl FragPool {
             proto,
         };
         if !self.map.contains_key(&key) {
-            while !self.map.is_empty() && self.map.len() >= self.cfg.max_fragment_datagrams.max(1)
-            {
+            while !self.map.is_empty() && self.map.len() >= self.cfg.max_fragment_datagrams.max(1) {
                 self.evict_oldest();
             }
             let seq = self.next_seq;

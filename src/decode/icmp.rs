@@ -74,9 +74,12 @@ fn quoted(_outer_v6: bool, q: &[u8]) -> Option<Quoted> {
             let dst = ip::v6_addr(h, 24)?;
             // The quote is usually cut short: walk what is there; an incomplete walk gives ports 0.
             match ip::walk_v6_ext(h[6], q, 40) {
-                Ok(e) if e.frag.is_none_or(|f| f.offset == 0) => {
-                    (src.into(), dst.into(), e.proto, q.get(e.off..).unwrap_or_default())
-                }
+                Ok(e) if e.frag.is_none_or(|f| f.offset == 0) => (
+                    src.into(),
+                    dst.into(),
+                    e.proto,
+                    q.get(e.off..).unwrap_or_default(),
+                ),
                 Ok(e) => (src.into(), dst.into(), e.proto, &[][..]),
                 Err(_) => (src.into(), dst.into(), h[6], &[][..]),
             }
@@ -85,7 +88,10 @@ fn quoted(_outer_v6: bool, q: &[u8]) -> Option<Quoted> {
     };
     let transport = transport_of(p);
     let (sport, dport) = match transport {
-        Transport::Tcp | Transport::Udp => (be16(rest, 0).unwrap_or(0), be16(rest, 2).unwrap_or(0)),
+        Transport::Tcp | Transport::Udp => match (be16(rest, 0), be16(rest, 2)) {
+            (Some(s), Some(d)) => (s, d),
+            _ => (0, 0),
+        },
         Transport::Icmp => match (rest.first(), rest.get(1)) {
             (Some(t), Some(c)) => (u16::from(*t), u16::from(*c)),
             _ => (0, 0),

@@ -138,17 +138,23 @@ pub(crate) fn walk_v6_ext(mut next: u8, d: &[u8], mut off: usize) -> Result<ExtE
     for _ in 0..32 {
         match next {
             proto::HOPOPT | proto::ROUTING | proto::DSTOPTS => {
-                let h = d.get(off..off + 2).ok_or("ipv6: truncated extension header")?;
+                let h = d
+                    .get(off..off + 2)
+                    .ok_or("ipv6: truncated extension header")?;
                 next = h[0];
                 off += (usize::from(h[1]) + 1) * 8;
             }
             proto::AH => {
-                let h = d.get(off..off + 2).ok_or("ipv6: truncated extension header")?;
+                let h = d
+                    .get(off..off + 2)
+                    .ok_or("ipv6: truncated extension header")?;
                 next = h[0];
                 off += (usize::from(h[1]) + 2) * 4;
             }
             proto::FRAGMENT => {
-                let h = d.get(off..off + 8).ok_or("ipv6: truncated fragment header")?;
+                let h = d
+                    .get(off..off + 8)
+                    .ok_or("ipv6: truncated fragment header")?;
                 let fo = be16(h, 2).unwrap_or(0);
                 let info = FragInfo {
                     id: be32(h, 4).unwrap_or(0),

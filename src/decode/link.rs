@@ -78,7 +78,10 @@ pub(crate) fn be32(d: &[u8], off: usize) -> Option<u32> {
 }
 
 /// IP by the version nibble of the first byte (RAW link types, MPLS, tunnels).
-pub(crate) fn by_version<'a>(d: &'a [u8], layer_err: &'static str) -> Result<Net<'a>, &'static str> {
+pub(crate) fn by_version<'a>(
+    d: &'a [u8],
+    layer_err: &'static str,
+) -> Result<Net<'a>, &'static str> {
     match d.first().map(|b| b >> 4) {
         Some(4) => Ok(Net::V4(d)),
         Some(6) => Ok(Net::V6(d)),
@@ -121,7 +124,9 @@ pub(crate) fn decode_link(link: LinkType, d: &[u8]) -> Result<LinkOut<'_>, LinkE
         276 => {
             // SLL2: protocol first, then reserved, ifindex, ARPHRD, packet type, address length, 8 address bytes.
             let proto = be16(d, 0).ok_or(LinkError::Bad("sll2: truncated header"))?;
-            let rest = d.get(20..).ok_or(LinkError::Bad("sll2: truncated header"))?;
+            let rest = d
+                .get(20..)
+                .ok_or(LinkError::Bad("sll2: truncated header"))?;
             ethertype_chain(proto, rest, &mut Vlans::default()).map_err(LinkError::Bad)
         }
         _ => Err(LinkError::Unsupported),

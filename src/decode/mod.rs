@@ -329,9 +329,17 @@ impl Decoder {
     fn account_dropped(&mut self, d: frag::Dropped) {
         let total = d.v4_expired + d.v6_expired + d.v4_evicted + d.v6_evicted;
         self.stats.fragments_buffered = self.stats.fragments_buffered.saturating_sub(total);
-        self.stats.count("ipv4: fragment never completed", d.v4_expired);
-        self.stats.count("ipv6: fragment never completed", d.v6_expired);
-        self.stats.count("ipv4: fragment evicted, reassembly buffer full", d.v4_evicted);
-        self.stats.count("ipv6: fragment evicted, reassembly buffer full", d.v6_evicted);
+        self.stats
+            .count("ipv4: fragment never completed", d.v4_expired);
+        self.stats
+            .count("ipv6: fragment never completed", d.v6_expired);
+        self.stats.count(
+            "ipv4: fragment evicted, reassembly buffer full",
+            d.v4_evicted,
+        );
+        self.stats.count(
+            "ipv6: fragment evicted, reassembly buffer full",
+            d.v6_evicted,
+        );
     }
 }

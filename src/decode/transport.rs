@@ -31,13 +31,31 @@ impl Decoder {
         let Some(frag) = ip.frag else {
             return self.decode_transport(ctx, &ip, depth, counts_frame, emit);
         };
+        if (ip.payload.len() as u32) < ip.payload_len {
+            // A fragment cut by the snaplen can never be reassembled. Like Zeek,
+            // decode a first fragment on its own (header-only traces still show
+            // the connection) and drop later ones.
+            if frag.offset == 0 {
+                return self.decode_transport(ctx, &ip, depth, counts_frame, emit);
+            }
+            return Step::Failed(if ip.v6 {
+                "ipv6: fragment cut short by snaplen"
+            } else {
+                "ipv4: fragment cut short by snaplen"
+            });
+        }
         let added = self.frags.add(
             ctx.ts,
             ip.src,
             ip.dst,
             ip.proto,
             frag,
-            ip.hdr_len,
+            // The reassembled IPv6 datagram has no fragment header (8 bytes).
+            if ip.v6 {
+                ip.hdr_len.saturating_sub(8)
+            } else {
+                ip.hdr_len
+            },
             ip.payload_len,
             ip.payload,
             counts_frame,
@@ -52,7 +70,8 @@ impl Decoder {
             Added::Rejected(reason) => Step::Failed(reason),
             Added::Complete(e) => {
                 let earlier = e.frames.saturating_sub(u64::from(counts_frame));
-                self.stats.fragments_buffered = self.stats.fragments_buffered.saturating_sub(earlier);
+                self.stats.fragments_buffered =
+                    self.stats.fragments_buffered.saturating_sub(earlier);
                 let data = e.data.as_slice();
                 let total = data.len() as u32;
                 // IPv6: extension headers after the fragment header sit in the reassembled payload.
@@ -142,7 +161,15 @@ impl Decoder {
         let tunnels = depth < MAX_TUNNEL_DEPTH;
         match ip.proto {
             proto::TCP => {
-                let (Some(sport), Some(dport), Some(seq), Some(ack), Some(&off), Some(&flags), Some(window)) = (
+                let (
+                    Some(sport),
+                    Some(dport),
+                    Some(seq),
+                    Some(ack),
+                    Some(&off),
+                    Some(&flags),
+                    Some(window),
+                ) = (
                     be16(d, 0),
                     be16(d, 2),
                     be32(d, 4),
@@ -150,7 +177,8 @@ impl Decoder {
                     d.get(12),
                     d.get(13),
                     be16(d, 14),
-                ) else {
+                )
+                else {
                     return Step::Failed("tcp: truncated header");
                 };
                 let hlen = usize::from(off >> 4) * 4;
@@ -212,24 +240,21 @@ impl Decoder {
                 Step::Emitted
             }
             proto::NONE if ip.v6 => Step::Failed("ipv6: no next header"),
-            proto::GRE | proto::IPIP | proto::IPV6 if tunnels => {
+            proto::GRE | proto::IPIP | proto::IPV6 => {
+                // Zeek logs only the inner connection of a GRE or IP-in-IP tunnel
+                // (never the outer one, not even when decapsulation fails or the
+                // tunnel is nested too deep), so the outer packet is not emitted.
+                if !tunnels {
+                    return Step::Failed("tunnel: nested deeper than MAX_TUNNEL_DEPTH");
+                }
                 let inner = match ip.proto {
                     proto::GRE => tunnel::gre(d),
                     proto::IPIP => Ok(Inner::Net(Net::V4(d))),
                     _ => Ok(Inner::Net(Net::V6(d))),
                 };
-                // Zeek logs only the inner connection of a tunnel it decapsulates;
-                // when decapsulation fails the outer packet is kept as unknown transport.
-                let step = match inner {
+                match inner {
                     Ok(inner) => self.decode_inner(ctx, inner, depth + 1, counts_frame, emit),
                     Err(reason) => Step::Failed(reason),
-                };
-                match step {
-                    Step::Failed(_) => {
-                        emit(&pkt);
-                        Step::Emitted
-                    }
-                    s => s,
                 }
             }
             _ => {

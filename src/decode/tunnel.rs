@@ -56,7 +56,9 @@ pub(crate) fn gre(d: &[u8]) -> Result<Inner<'_>, &'static str> {
     if flags & 0x0078 != 0 {
         return Err("gre: unknown flags");
     }
-    let body = d.get(gre_header_len(flags)..).ok_or("gre: truncated header")?;
+    let body = d
+        .get(gre_header_len(flags)..)
+        .ok_or("gre: truncated header")?;
     match (version, ptype) {
         (0, ethertype::IPV4) => Ok(Inner::Net(Net::V4(body))),
         (0, ethertype::IPV6) => Ok(Inner::Net(Net::V6(body))),
@@ -65,7 +67,9 @@ pub(crate) fn gre(d: &[u8]) -> Result<Inner<'_>, &'static str> {
         (0, 0x22eb) => {
             let hdr = body.get(..12).ok_or("gre: truncated ERSPAN")?;
             let skip = if hdr[11] & 1 == 1 { 20 } else { 12 };
-            Ok(Inner::Ether(body.get(skip..).ok_or("gre: truncated ERSPAN")?))
+            Ok(Inner::Ether(
+                body.get(skip..).ok_or("gre: truncated ERSPAN")?,
+            ))
         }
         (0, _) => Err("gre: unsupported protocol type"),
         (1, 0x880b) => {
@@ -74,7 +78,9 @@ pub(crate) fn gre(d: &[u8]) -> Result<Inner<'_>, &'static str> {
             } else {
                 body
             };
-            ppp_proto(ppp).map(Inner::Net).map_err(|_| "gre: PPP not IP")
+            ppp_proto(ppp)
+                .map(Inner::Net)
+                .map_err(|_| "gre: PPP not IP")
         }
         (1, _) => Err("gre: enhanced GRE not carrying PPP"),
         _ => Err("gre: unknown version"),
@@ -205,7 +211,9 @@ fn teredo_detect(d: &[u8]) -> bool {
     if val == 1 {
         let id_len = usize::from(d.get(2).copied().unwrap_or(0));
         let au_len = usize::from(d.get(3).copied().unwrap_or(0));
-        let Some(r) = d.get(13 + id_len + au_len..) else { return false };
+        let Some(r) = d.get(13 + id_len + au_len..) else {
+            return false;
+        };
         if r.len() < 40 {
             return false;
         }
