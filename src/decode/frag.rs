@@ -15,7 +15,7 @@
 use super::DecodeConfig;
 use super::ip::FragInfo;
 use crate::time::Timestamp;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
 /// Largest reassembled payload: IPv4 total length is 16 bits, as is IPv6's payload length.
@@ -106,12 +106,13 @@ pub(crate) struct FragPool {
     cfg: DecodeConfig,
     /// Incomplete datagrams.
     map: HashMap<FragKey, FragEntry, foldhash::fast::FixedState>,
+    /// Datagrams in arrival order, for expiry and eviction without scanning the
+    /// map; entries whose datagram is gone (or was replaced) are skipped lazily.
+    order: VecDeque<(u64, FragKey)>,
     /// Sum of buffer lengths.
     bytes: usize,
     /// Next arrival number.
     next_seq: u64,
-    /// Earliest time at which some datagram times out (None when empty).
-    next_deadline: Option<Timestamp>,
     /// Drops from making room, waiting to be collected by [`FragPool::take_evicted`].
     evicted: Dropped,
 }
@@ -122,9 +123,9 @@ impl FragPool {
         FragPool {
             cfg,
             map: HashMap::with_hasher(foldhash::fast::FixedState::default()),
+            order: VecDeque::new(),
             bytes: 0,
             next_seq: 0,
-            next_deadline: None,
             evicted: Dropped::default(),
         }
     }
@@ -135,29 +136,57 @@ impl FragPool {
         self.map.len()
     }
 
-    /// Drops datagrams that timed out at `now`; `None` when nothing was due.
+    /// True when `(seq, k)` still names a held datagram.
+    fn live(&self, seq: u64, k: &FragKey) -> bool {
+        self.map.get(k).is_some_and(|e| e.seq == seq)
+    }
+
+    /// The oldest held datagram, dropping stale order entries on the way.
+    fn oldest(&mut self) -> Option<FragKey> {
+        while let Some(&(seq, k)) = self.order.front() {
+            if self.live(seq, &k) {
+                return Some(k);
+            }
+            self.order.pop_front();
+        }
+        None
+    }
+
+    /// The oldest held datagram other than `key`.
+    fn oldest_other(&self, key: &FragKey) -> Option<FragKey> {
+        self.order
+            .iter()
+            .find(|(seq, k)| k != key && self.live(*seq, k))
+            .map(|(_, k)| *k)
+    }
+
+    /// Removes a datagram, counting its frames as dropped.
+    fn drop_entry(&mut self, k: &FragKey, evicted: bool, into: &mut Dropped) {
+        if let Some(e) = self.map.remove(k) {
+            self.bytes = self.bytes.saturating_sub(e.data.len());
+            into.add(&e, evicted);
+        }
+    }
+
+    /// Drops datagrams that timed out at `now`, in arrival order (with capture
+    /// timestamps going backwards a datagram may outlive its timeout a little);
+    /// `None` when nothing was due.
     pub fn expire(&mut self, now: Timestamp) -> Option<Dropped> {
-        let deadline = self.next_deadline?;
-        if now < deadline {
+        if self.map.is_empty() {
+            self.order.clear();
             return None;
         }
-        let timeout = self.cfg.fragment_timeout.0;
-        let mut d = Dropped::default();
-        let mut next: Option<Timestamp> = None;
-        let bytes = &mut self.bytes;
-        self.map.retain(|_, e| {
-            let due = Timestamp(e.first_ts.0.saturating_add(timeout));
-            if now >= due {
-                d.add(e, false);
-                *bytes = bytes.saturating_sub(e.data.len());
-                false
-            } else {
-                next = Some(next.map_or(due, |n| n.min(due)));
-                true
+        let mut d: Option<Dropped> = None;
+        while let Some(k) = self.oldest() {
+            let first = self.map.get(&k).map_or(now, |e| e.first_ts);
+            if now.0 < first.0.saturating_add(self.cfg.fragment_timeout.0) {
+                break;
             }
-        });
-        self.next_deadline = next;
-        Some(d)
+            let mut acc = d.unwrap_or_default();
+            self.drop_entry(&k, false, &mut acc);
+            d = Some(acc);
+        }
+        d
     }
 
     /// Drops everything (end of trace).
@@ -167,29 +196,14 @@ impl FragPool {
             d.add(e, false);
         }
         self.map.clear();
+        self.order.clear();
         self.bytes = 0;
-        self.next_deadline = None;
         d
     }
 
     /// Frames dropped to make room since the last call.
     pub fn take_evicted(&mut self) -> Dropped {
         std::mem::take(&mut self.evicted)
-    }
-
-    /// Evicts the datagram that started first.
-    fn evict_oldest(&mut self) {
-        let oldest = self
-            .map
-            .iter()
-            .min_by_key(|(_, e)| (e.first_ts, e.seq))
-            .map(|(k, _)| *k);
-        if let Some(k) = oldest
-            && let Some(e) = self.map.remove(&k)
-        {
-            self.bytes = self.bytes.saturating_sub(e.data.len());
-            self.evicted.add(&e, true);
-        }
     }
 
     /// Adds one fragment's captured `payload`. `counts_frame` is false when the
@@ -209,7 +223,6 @@ impl FragPool {
     ) -> Added {
         let v6 = src.is_ipv6();
         let start = frag.offset;
-        // Only the captured bytes can be placed; a fragment cut by the snaplen leaves a hole.
         let end = start.saturating_add(payload.len() as u32);
         let claimed_end = start.saturating_add(payload_len);
         if claimed_end > MAX_DATAGRAM {
@@ -225,9 +238,13 @@ impl FragPool {
             id: frag.id,
             proto,
         };
+        let mut evicted = std::mem::take(&mut self.evicted);
         if !self.map.contains_key(&key) {
-            while !self.map.is_empty() && self.map.len() >= self.cfg.max_fragment_datagrams.max(1) {
-                self.evict_oldest();
+            while self.map.len() >= self.cfg.max_fragment_datagrams.max(1) {
+                match self.oldest() {
+                    Some(k) => self.drop_entry(&k, true, &mut evicted),
+                    None => break,
+                }
             }
             let seq = self.next_seq;
             self.next_seq += 1;
@@ -244,33 +261,25 @@ impl FragPool {
                     hdr_len,
                 },
             );
-            let due = Timestamp(ts.0.saturating_add(self.cfg.fragment_timeout.0));
-            self.next_deadline = Some(self.next_deadline.map_or(due, |n| n.min(due)));
+            self.order.push_back((seq, key));
+            // Keep the order queue from filling with entries of completed datagrams.
+            if self.order.len() > 2 * self.map.len() + 64 {
+                let map = &self.map;
+                self.order
+                    .retain(|(seq, k)| map.get(k).is_some_and(|e| e.seq == *seq));
+            }
         }
         // Room for growth: evict other datagrams, oldest first, until it fits.
         let cur = self.map.get(&key).map_or(0, |e| e.data.len());
         let grow = (end as usize).saturating_sub(cur);
         while self.bytes + grow > self.cfg.max_fragment_bytes {
-            let others = self
-                .map
-                .iter()
-                .filter(|(k, _)| **k != key)
-                .min_by_key(|(_, e)| (e.first_ts, e.seq))
-                .map(|(k, _)| *k);
-            match others {
-                Some(k) => {
-                    if let Some(e) = self.map.remove(&k) {
-                        self.bytes = self.bytes.saturating_sub(e.data.len());
-                        self.evicted.add(&e, true);
-                    }
-                }
+            match self.oldest_other(&key) {
+                Some(k) => self.drop_entry(&k, true, &mut evicted),
                 None => {
-                    // This datagram alone is too big for the pool: drop it.
-                    // This frame itself is counted by the caller, as rejected.
-                    if let Some(e) = self.map.remove(&key) {
-                        self.bytes = self.bytes.saturating_sub(e.data.len());
-                        self.evicted.add(&e, true);
-                    }
+                    // This datagram alone is too big for the pool: drop it. This
+                    // frame itself is counted by the caller, as rejected.
+                    self.drop_entry(&key, true, &mut evicted);
+                    self.evicted = evicted;
                     return Added::Rejected(if v6 {
                         "ipv6: fragment evicted, reassembly buffer full"
                     } else {
@@ -279,6 +288,7 @@ impl FragPool {
                 }
             }
         }
+        self.evicted = evicted;
         let Some(e) = self.map.get_mut(&key) else {
             return Added::Rejected("ipv4: fragment lost");
         };
@@ -299,17 +309,12 @@ impl FragPool {
         if end > start {
             insert_range(&mut e.ranges, (start, end));
         }
-        if e.complete() {
-            let mut e = match self.map.remove(&key) {
-                Some(e) => e,
-                None => return Added::Rejected("ipv4: fragment lost"),
-            };
+        if e.complete()
+            && let Some(mut e) = self.map.remove(&key)
+        {
             self.bytes = self.bytes.saturating_sub(e.data.len());
             let total = e.total.unwrap_or(0) as usize;
             e.data.truncate(total);
-            if self.map.is_empty() {
-                self.next_deadline = None;
-            }
             return Added::Complete(e);
         }
         Added::Buffered
@@ -354,5 +359,56 @@ mod tests {
         insert_range(&mut r, (40, 48));
         insert_range(&mut r, (4, 44));
         assert_eq!(r, vec![(0, 48)]);
+    }
+
+    fn cfg(datagrams: usize) -> DecodeConfig {
+        DecodeConfig {
+            max_fragment_datagrams: datagrams,
+            ..DecodeConfig::default()
+        }
+    }
+
+    fn first_half(id: u32) -> FragInfo {
+        FragInfo {
+            id,
+            offset: 0,
+            more: true,
+        }
+    }
+
+    #[test]
+    fn many_incomplete_datagrams_stay_bounded() {
+        let mut pool = FragPool::new(cfg(100));
+        let (a, b) = (IpAddr::from([1, 1, 1, 1]), IpAddr::from([2, 2, 2, 2]));
+        for id in 0..1000u32 {
+            let r = pool.add(
+                Timestamp(i64::from(id)),
+                a,
+                b,
+                17,
+                first_half(id),
+                20,
+                16,
+                &[0; 16],
+                true,
+            );
+            assert!(matches!(r, Added::Buffered));
+        }
+        assert_eq!(pool.len(), 100);
+        assert_eq!(pool.take_evicted().v4_evicted, 900);
+        assert_eq!(pool.bytes, 100 * 16);
+        // The survivors are the newest: completing id 999 works, id 0 starts afresh.
+        let last = FragInfo {
+            id: 999,
+            offset: 16,
+            more: false,
+        };
+        assert!(
+            matches!(pool.add(Timestamp(2000), a, b, 17, last, 20, 8, &[1; 8], true), Added::Complete(e) if e.data.len() == 24 && e.frames == 2)
+        );
+        // Expiry at first fragment + 60 s drops all the rest.
+        let d = pool.expire(Timestamp(60_000_000_000 + 998)).expect("due");
+        assert_eq!(d.v4_expired, 99);
+        assert_eq!((pool.len(), pool.bytes), (0, 0));
     }
 }

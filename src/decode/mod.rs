@@ -4,6 +4,34 @@
 //! it is not decodable (counted per layer in [`DecodeStats`]) or is an IP
 //! fragment still waiting for the rest, several when it carries a tunnel (the
 //! outer UDP/GRE packet and the inner one are both tracked, as Zeek does).
+//!
+//! What is emitted follows Zeek 9.1's packet analysis, so that a tracker gets
+//! the same conn.log rows (checked against Zeek's baselines in the tests):
+//! - Link types: EN10MB (802.1Q, 802.1ad/QinQ 0x88a8 and 0x9100, MPLS, PPPoE
+//!   session, FabricPath, VN-Tag), LINUX_SLL, LINUX_SLL2, RAW (101, 12, 14),
+//!   IPV4, IPV6, NULL, LOOP, PPP. Others: `"link: unsupported link type NAME(n)"`.
+//! - Lengths come from the IP header (`ip_len`, `payload_len`), the payload
+//!   slice from the capture (possibly shorter). A zero IPv4 total length or
+//!   IPv6 payload length (segmentation offload) means "the captured length", as in Zeek.
+//! - IP protocols other than TCP, UDP and ICMP are packets with
+//!   [`Transport::Other`]; IPv6 "no next header" is not decoded. ESP ends the
+//!   IPv6 header walk and is `Other(50)`.
+//! - Tunnels (at most [`MAX_TUNNEL_DEPTH`] levels): for UDP tunnels (VXLAN
+//!   4789, Geneve 6081, GTP-U 2152, Teredo 3544 or detected) the outer UDP
+//!   packet is emitted, then the inner ones with `tunnel_depth` + 1. For GRE and
+//!   IP-in-IP only the inner packet is emitted: Zeek never logs the outer one,
+//!   also not when decapsulation fails (then the frame is "not decoded", with
+//!   the GRE reason). Inner packets keep the outer frame's VLAN ids.
+//! - Fragments are reassembled (see `frag.rs` for limits and the overlap
+//!   policy, last writer wins); the datagram is emitted once, with the time and
+//!   number of the fragment that completed it. A fragment cut short by the
+//!   snaplen is decoded alone when it is the first one and dropped otherwise,
+//!   as Zeek does.
+//!
+//! Not like Zeek: IPv4 header checksums are not verified (Zeek without `-C`
+//! drops such packets); Teredo is recognised per packet (Zeek detects it once
+//! per UDP connection), see `tunnel.rs`; PPTP's PPP may omit `ff 03` and
+//! compress the protocol field.
 
 use crate::time::Timestamp;
 use std::net::IpAddr;
