@@ -272,7 +272,7 @@ impl FragPool {
         // Room for growth: evict other datagrams, oldest first, until it fits.
         let cur = self.map.get(&key).map_or(0, |e| e.data.len());
         let grow = (end as usize).saturating_sub(cur);
-        while self.bytes + grow > self.cfg.max_fragment_bytes {
+        while self.bytes.saturating_add(grow) > self.cfg.max_fragment_bytes {
             match self.oldest_other(&key) {
                 Some(k) => self.drop_entry(&k, true, &mut evicted),
                 None => {
@@ -296,7 +296,9 @@ impl FragPool {
             self.bytes += end as usize - e.data.len();
             e.data.resize(end as usize, 0);
         }
-        if let Some(dst) = e.data.get_mut(start as usize..end as usize) {
+        if let Some(dst) = e.data.get_mut(start as usize..end as usize)
+            && dst.len() == payload.len()
+        {
             dst.copy_from_slice(payload);
         }
         if start == 0 {
