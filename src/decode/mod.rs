@@ -4,6 +4,34 @@
 //! it is not decodable (counted per layer in [`DecodeStats`]) or is an IP
 //! fragment still waiting for the rest, several when it carries a tunnel (the
 //! outer UDP/GRE packet and the inner one are both tracked, as Zeek does).
+//!
+//! What is emitted follows Zeek 9.1's packet analysis, so that a tracker gets
+//! the same conn.log rows (checked against Zeek's baselines in the tests):
+//! - Link types: EN10MB (802.1Q, 802.1ad/QinQ 0x88a8 and 0x9100, MPLS, PPPoE
+//!   session, FabricPath, VN-Tag), LINUX_SLL, LINUX_SLL2, RAW (101, 12, 14),
+//!   IPV4, IPV6, NULL, LOOP, PPP. Others: `"link: unsupported link type NAME(n)"`.
+//! - Lengths come from the IP header (`ip_len`, `payload_len`), the payload
+//!   slice from the capture (possibly shorter). A zero IPv4 total length or
+//!   IPv6 payload length (segmentation offload) means "the captured length", as in Zeek.
+//! - IP protocols other than TCP, UDP and ICMP are packets with
+//!   [`Transport::Other`]; IPv6 "no next header" is not decoded. ESP ends the
+//!   IPv6 header walk and is `Other(50)`.
+//! - Tunnels (at most [`MAX_TUNNEL_DEPTH`] levels): for UDP tunnels (VXLAN
+//!   4789, Geneve 6081, GTP-U 2152, Teredo 3544 or detected) the outer UDP
+//!   packet is emitted, then the inner ones with `tunnel_depth` + 1. For GRE and
+//!   IP-in-IP only the inner packet is emitted: Zeek never logs the outer one,
+//!   also not when decapsulation fails (then the frame is "not decoded", with
+//!   the GRE reason). Inner packets keep the outer frame's VLAN ids.
+//! - Fragments are reassembled (see `frag.rs` for limits and the overlap
+//!   policy, last writer wins); the datagram is emitted once, with the time and
+//!   number of the fragment that completed it. A fragment cut short by the
+//!   snaplen is decoded alone when it is the first one and dropped otherwise,
+//!   as Zeek does.
+//!
+//! Not like Zeek: IPv4 header checksums are not verified (Zeek without `-C`
+//! drops such packets); Teredo is recognised per packet (Zeek detects it once
+//! per UDP connection), see `tunnel.rs`; PPTP's PPP may omit `ff 03` and
+//! compress the protocol field.
 
 use crate::time::Timestamp;
 use std::net::IpAddr;
@@ -113,4 +141,233 @@ pub struct Packet<'a> {
     pub inner_vlan: Option<u16>,
     /// How many tunnel layers enclose this packet (0 for the outermost IP packet).
     pub tunnel_depth: u8,
+}
+
+mod frag;
+mod icmp;
+mod ip;
+mod link;
+mod transport;
+mod tunnel;
+
+#[cfg(test)]
+mod captures_tests;
+#[cfg(test)]
+mod tests;
+
+use crate::read::LinkType;
+use crate::time::Duration;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Tunnels nested deeper than this are not decapsulated (Zeek's `Tunnel::max_depth` default is 2).
+pub const MAX_TUNNEL_DEPTH: u8 = 2;
+
+/// Limits of the IP fragment reassembly buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeConfig {
+    /// Payload bytes held for incomplete datagrams, over all of them; when a new
+    /// fragment would exceed it the oldest datagrams are evicted.
+    pub max_fragment_bytes: usize,
+    /// Incomplete datagrams held at once; the oldest is evicted beyond it.
+    pub max_fragment_datagrams: usize,
+    /// An incomplete datagram is dropped once a packet arrives this much later
+    /// than its first fragment. Measured with capture timestamps, never the wall clock.
+    pub fragment_timeout: Duration,
+}
+
+impl Default for DecodeConfig {
+    /// 64 MiB, 65 536 datagrams, 60 s.
+    ///
+    /// Zeek's own `frag_timeout` defaults to 0 (never expire, unbounded memory);
+    /// 60 s is RFC 8200's reassembly timeout for IPv6 and outlasts Linux's 30 s
+    /// `ipfrag_time`, so real senders' fragments are never dropped early.
+    fn default() -> Self {
+        DecodeConfig {
+            max_fragment_bytes: 64 << 20,
+            max_fragment_datagrams: 65_536,
+            fragment_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What happened to one frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// At least one packet was emitted (also for the fragment completing a datagram).
+    Decoded,
+    /// An IP fragment was buffered to wait for the rest of its datagram.
+    FragmentBuffered,
+    /// Nothing was emitted; the string names the layer and the reason, as the
+    /// key in [`DecodeStats::not_decoded`] (for unsupported link types the key
+    /// also names the link type).
+    NotDecoded(&'static str),
+}
+
+/// Per-decoder counters. Every frame ends in exactly one of `decoded`,
+/// `reassembled`, `not_decoded` or (while still waiting) `fragments_buffered`:
+/// `frames == decoded + reassembled + fragments_buffered + sum(not_decoded)`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DecodeStats {
+    /// Frames given to [`Decoder::decode`].
+    pub frames: u64,
+    /// Non-fragment frames that produced at least one packet.
+    pub decoded: u64,
+    /// Fragment frames currently held, waiting for the rest of their datagram
+    /// (a gauge: it falls when their datagram completes or expires).
+    pub fragments_buffered: u64,
+    /// Fragment frames whose datagram was reassembled and decoded.
+    pub reassembled: u64,
+    /// Datagrams reassembled from fragments (each emitted as one packet).
+    pub datagrams_reassembled: u64,
+    /// Frames that produced no packet, by `"layer: reason"` (fragment frames of
+    /// datagrams that expired or were evicted are counted here too).
+    pub not_decoded: BTreeMap<String, u64>,
+    /// Link types seen that the decoder does not support.
+    pub unsupported_link_types: BTreeSet<u32>,
+}
+
+impl DecodeStats {
+    /// Adds `n` frames under `reason` (no entry for zero).
+    fn count(&mut self, reason: &str, n: u64) {
+        if n == 0 {
+            return;
+        }
+        match self.not_decoded.get_mut(reason) {
+            Some(c) => *c += n,
+            None => {
+                self.not_decoded.insert(reason.to_owned(), n);
+            }
+        }
+    }
+}
+
+/// Decodes frames into [`Packet`]s, reassembling IP fragments on the way.
+#[derive(Debug)]
+pub struct Decoder {
+    /// Pending fragments.
+    frags: frag::FragPool,
+    /// Counters.
+    stats: DecodeStats,
+}
+
+/// Per-frame facts that every packet from the frame shares.
+#[derive(Clone, Copy, Debug)]
+struct FrameCtx {
+    /// Capture time.
+    ts: Timestamp,
+    /// Packet number in the file.
+    number: u64,
+    /// Outer 802.1Q id of the outermost Ethernet header.
+    vlan: Option<u16>,
+    /// Inner (QinQ) id of the outermost Ethernet header.
+    inner_vlan: Option<u16>,
+}
+
+/// Internal result of decoding one layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// Packets were emitted; the frame is not counted yet.
+    Emitted,
+    /// The frame's fragment completed a datagram; the frame is counted already.
+    Reassembled,
+    /// The frame's fragment is buffered; counted already.
+    Buffered,
+    /// Nothing emitted; the frame is not counted yet.
+    Failed(&'static str),
+    /// Nothing emitted and the frame is counted already (a completed datagram failed to decode).
+    FailedCounted(&'static str),
+}
+
+impl Decoder {
+    /// A decoder with the given fragment reassembly limits.
+    pub fn new(cfg: DecodeConfig) -> Self {
+        Decoder {
+            frags: frag::FragPool::new(cfg),
+            stats: DecodeStats::default(),
+        }
+    }
+
+    /// Decodes one frame; calls `emit` for each transport-layer packet found: the
+    /// outer packet first, then tunnelled inner ones (tunnel_depth 1, 2...).
+    /// Returns what happened to the frame.
+    pub fn decode(
+        &mut self,
+        ts: Timestamp,
+        number: u64,
+        link: LinkType,
+        data: &[u8],
+        emit: &mut dyn FnMut(&Packet<'_>),
+    ) -> Outcome {
+        self.stats.frames += 1;
+        self.expire(ts);
+        let l3 = match link::decode_link(link, data) {
+            Ok(l3) => l3,
+            Err(link::LinkError::Unsupported) => {
+                self.stats.unsupported_link_types.insert(link.0);
+                let key = format!("link: unsupported link type {link}");
+                self.stats.count(&key, 1);
+                return Outcome::NotDecoded("link: unsupported link type");
+            }
+            Err(link::LinkError::Bad(reason)) => {
+                self.stats.count(reason, 1);
+                return Outcome::NotDecoded(reason);
+            }
+        };
+        let ctx = FrameCtx {
+            ts,
+            number,
+            vlan: l3.vlan,
+            inner_vlan: l3.inner_vlan,
+        };
+        match self.decode_l3(&ctx, l3.l3, 0, true, emit) {
+            Step::Emitted => {
+                self.stats.decoded += 1;
+                Outcome::Decoded
+            }
+            Step::Reassembled => Outcome::Decoded,
+            Step::Buffered => Outcome::FragmentBuffered,
+            Step::Failed(reason) => {
+                self.stats.count(reason, 1);
+                Outcome::NotDecoded(reason)
+            }
+            Step::FailedCounted(reason) => Outcome::NotDecoded(reason),
+        }
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> &DecodeStats {
+        &self.stats
+    }
+
+    /// Drops every incomplete datagram (end of trace), counting its frames as not decoded.
+    pub fn flush(&mut self) {
+        let dropped = self.frags.drain_all();
+        self.account_dropped(dropped);
+    }
+
+    /// Drops datagrams whose first fragment is older than the timeout at `now`.
+    fn expire(&mut self, now: Timestamp) {
+        if let Some(dropped) = self.frags.expire(now) {
+            self.account_dropped(dropped);
+        }
+    }
+
+    /// Moves frames of dropped datagrams from `fragments_buffered` to `not_decoded`.
+    fn account_dropped(&mut self, d: frag::Dropped) {
+        let total = d.v4_expired + d.v6_expired + d.v4_evicted + d.v6_evicted;
+        self.stats.fragments_buffered = self.stats.fragments_buffered.saturating_sub(total);
+        self.stats
+            .count("ipv4: fragment never completed", d.v4_expired);
+        self.stats
+            .count("ipv6: fragment never completed", d.v6_expired);
+        self.stats.count(
+            "ipv4: fragment evicted, reassembly buffer full",
+            d.v4_evicted,
+        );
+        self.stats.count(
+            "ipv6: fragment evicted, reassembly buffer full",
+            d.v6_evicted,
+        );
+    }
 }
