@@ -46,6 +46,7 @@ pub fn run(
                 tracker.packet(pkt, sink)
             });
         });
+        decoder.flush();
         results.push(res.map(|info| CaptureReport {
             info,
             decode: decoder.stats().clone(),
@@ -64,6 +65,7 @@ pub fn survey(sources: &[Source], opts: &Options) -> Vec<InputResult> {
             let info = read::read_capture(src, &mut |rec| {
                 decoder.decode(rec.ts, rec.number, rec.link, rec.data, &mut |_| {});
             })?;
+            decoder.flush();
             Ok(CaptureReport {
                 info,
                 decode: decoder.stats().clone(),
