@@ -720,7 +720,7 @@ mod tests {
     fn rstos0_pattern() {
         assert!(rstos0_history("SR"));
         assert!(rstos0_history("^StR"));
-        assert!(!rstos0_history("ShR"));
+        assert!(!rstos0_history("SFR"));
         assert!(!rstos0_history("SAR"));
         assert!(!rstos0_history("DR"));
     }
