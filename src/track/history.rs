@@ -64,6 +64,19 @@ impl History {
         }
     }
 
+    /// Rewrites the history as if the roles had been flipped before the first
+    /// packet: every letter changes case, the once-only bits change sides, and
+    /// `^` goes in front.
+    pub(crate) fn flip_from_start(&mut self) {
+        let swapped: String = self
+            .letters
+            .chars()
+            .map(|c| if c.is_ascii_uppercase() { c.to_ascii_lowercase() } else { c.to_ascii_uppercase() })
+            .collect();
+        self.letters = format!("^{swapped}");
+        self.seen = self.seen.rotate_left(16);
+    }
+
     /// Counts one occurrence of a scaled letter, recording it at 1, 10, 100, ...
     pub(crate) fn scaled(&mut self, code: char, counter: &mut Scaled) {
         counter.count = counter.count.saturating_add(1);
@@ -89,6 +102,18 @@ mod tests {
         assert!(h.check(true, mask::DATA, 'D'));
         assert!(!h.check(false, mask::DATA, 'D'));
         assert_eq!(h.letters, "Dd");
+    }
+
+    #[test]
+    fn flip_from_start_swaps_roles() {
+        let mut h = History::default();
+        h.check(true, mask::SYN, 'H');
+        h.flip_from_start();
+        assert_eq!(h.letters, "^h");
+        // The SYN-ACK now belongs to the responder: a responder SYN-ACK is no longer new...
+        assert!(h.check(false, mask::SYN, 'H'));
+        // ...while an originator SYN still is.
+        assert!(!h.check(true, mask::SYN, 'S'));
     }
 
     #[test]

@@ -43,6 +43,11 @@ pub struct TrackConfig {
     /// all retransmissions of an unanswered SYN land in one connection (`syn_attempts`);
     /// this is the one default that deliberately differs from Zeek.
     pub tcp_attempt_delay: Option<Duration>,
+    /// Zeek's `dns_session_timeout` (10 s): the DNS analyzer, attached to UDP
+    /// connections whose responder port is 53, 137, 5353 or 5355, removes them once
+    /// idle this long (checked every 10 s), so a later query on the same ports is a new row.
+    /// `None` leaves DNS to the UDP inactivity timeout.
+    pub dns_session_timeout: Option<Duration>,
 }
 
 impl Default for TrackConfig {
@@ -55,6 +60,7 @@ impl Default for TrackConfig {
             tcp_close_delay: Duration::from_secs(5),
             tcp_reset_delay: Duration::from_secs(5),
             tcp_attempt_delay: None,
+            dns_session_timeout: Some(Duration::from_secs(10)),
         }
     }
 }

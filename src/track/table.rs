@@ -70,6 +70,11 @@ fn add(t: Timestamp, d: Duration) -> Timestamp {
 }
 
 impl Conn {
+    /// The responder's port.
+    fn resp_port(&self) -> u16 {
+        if self.orig_side == 0 { self.key.b.port } else { self.key.a.port }
+    }
+
     /// When this connection should be removed, given no further packets.
     fn deadline(&self, cfg: &TrackConfig) -> Timestamp {
         match &self.kind {
@@ -91,10 +96,33 @@ impl Conn {
                     Transport::Icmp => cfg.icmp_timeout,
                     _ => cfg.other_timeout,
                 };
-                add(self.last, timeout)
+                let d = add(self.last, timeout);
+                match cfg.dns_session_timeout {
+                    Some(dns) if self.key.proto == Transport::Udp && is_dns_port(self.resp_port()) => {
+                        d.min(dns_deadline(self.start, self.last, dns))
+                    }
+                    _ => d,
+                }
             }
         }
     }
+}
+
+/// Ports Zeek's DNS analyzer is registered for on UDP (`DNS::ports`).
+fn is_dns_port(port: u16) -> bool {
+    matches!(port, 53 | 137 | 5353 | 5355)
+}
+
+/// Zeek's DNS analyzer removes a UDP connection from its own timer: first
+/// `dns_session_timeout` after the start, then every `dns_session_timeout`, the
+/// connection goes once it has been idle for at least the timeout minus one
+/// second. The deadline is the first such check that finds it idle long enough.
+fn dns_deadline(start: Timestamp, last: Timestamp, timeout: Duration) -> Timestamp {
+    let period = timeout.0.max(1);
+    let idle_needed = timeout.0.saturating_sub(1_000_000_000);
+    let wanted = last.0.saturating_add(idle_needed);
+    let k = (wanted.saturating_sub(start.0).max(0) + period - 1) / period;
+    Timestamp(start.0.saturating_add(k.max(1).saturating_mul(period)))
 }
 
 /// Connection tracker: feed packets in capture order, receive finished connections.
@@ -195,6 +223,11 @@ impl Tracker {
         match &mut c.kind {
             Kind::Tcp(t) => {
                 if let Some(info) = p.tcp {
+                    if c.pkts[0] + c.pkts[1] == 1 {
+                        t.first_packet(&info);
+                    } else {
+                        t.flip_after_synack(&mut c.hist, &mut c.orig_side, &info, p.payload_len);
+                    }
                     t.process(&mut c.hist, &mut c.orig_side, &mut c.last, side, p.ts, &info, p.payload_len, &cfg_delays);
                 }
             }

@@ -219,6 +219,8 @@ pub(crate) struct TcpConn {
     pub syn_attempts: u32,
     /// Their times, at most 16.
     pub syn_times: Vec<Timestamp>,
+    /// The first packet was a SYN-ACK and nothing else was seen yet.
+    pub synack_only: bool,
 }
 
 /// Delays that decide when a closed or unanswered TCP connection is removed.
@@ -243,6 +245,37 @@ impl TcpConn {
     /// A fresh connection.
     pub(crate) fn new() -> Self {
         TcpConn { is_active: true, ..Default::default() }
+    }
+
+    /// Zeek flips a connection that began with a SYN-ACK once an ACK or data
+    /// segment follows in either direction (zeek/zeek#2191: a stealth scan
+    /// never does that). The history then reads as if the roles had been flipped
+    /// before the first packet (`^h...`, as Zeek's baselines show), and the
+    /// SYN-ACK's sender is the established responder.
+    pub(crate) fn flip_after_synack(&mut self, hist: &mut History, orig_side: &mut usize, tcp: &TcpInfo, len: u32) {
+        if !self.synack_only {
+            return;
+        }
+        self.synack_only = false;
+        let f = tcp.flags;
+        if f & (SYN | FIN | RST) != 0 || (f & ACK == 0 && len == 0) {
+            return;
+        }
+        let o = *orig_side;
+        if self.ep[o].state != EpState::SynAckSent || self.ep[1 - o].state != EpState::Inactive {
+            return;
+        }
+        *orig_side = 1 - o;
+        hist.flip_from_start();
+        let sender = &mut self.ep[o];
+        sender.state = EpState::Established;
+        sender.prev_state = EpState::Inactive;
+        self.attempt_at = None;
+    }
+
+    /// Notes the connection's first packet (for [`Self::flip_after_synack`]).
+    pub(crate) fn first_packet(&mut self, tcp: &TcpInfo) {
+        self.synack_only = tcp.flags & (SYN | ACK | FIN | RST) == SYN | ACK;
     }
 
     fn pair(&mut self, side: usize) -> (&mut Endpoint, &mut Endpoint) {
