@@ -174,6 +174,10 @@ impl Tracker {
             // Zeek needs the TCP header to build a connection.
             return;
         }
+        if p.transport == Transport::Other(59) {
+            // IPv6 "No Next Header" (e.g. Teredo bubbles): nothing Zeek logs.
+            return;
+        }
 
         if let (Transport::Icmp, Some(q)) = (p.transport, p.icmp.and_then(|i| i.quoted)) {
             if let Some(k) = icmp::quoted_key(&q) {
@@ -369,7 +373,12 @@ impl Tracker {
                     Transport::Udp => Handshake::Unanswered,
                     _ => Handshake::None,
                 };
-                (ol.unwrap_or(0), rl.unwrap_or(0), state, hs, 0, Vec::new())
+                let (ob, rb) = match c.key.proto {
+                    // Zeek keeps no sizes for transports it does not analyse.
+                    Transport::Other(_) => (0, 0),
+                    _ => (ol.unwrap_or(0), rl.unwrap_or(0)),
+                };
+                (ob, rb, state, hs, 0, Vec::new())
             }
         };
         Connection {
