@@ -19,6 +19,9 @@ mod tcp;
 mod udp;
 mod uid;
 
+#[cfg(test)]
+mod tests;
+
 pub use table::Tracker;
 
 /// Timeouts and delays of the tracker; the defaults are Zeek's.
