@@ -41,7 +41,10 @@ pub(crate) struct Scaled {
 
 impl Default for Scaled {
     fn default() -> Self {
-        Scaled { count: 0, threshold: 1 }
+        Scaled {
+            count: 0,
+            threshold: 1,
+        }
     }
 }
 
@@ -54,7 +57,11 @@ impl History {
     /// Records `code` (lower-cased and mask shifted for the responder) if not seen
     /// before; returns true when it had been seen already (Zeek's `CheckHistory`).
     pub(crate) fn check(&mut self, is_orig: bool, mask: u32, code: char) -> bool {
-        let (mask, code) = if is_orig { (mask, code) } else { (mask << 16, code.to_ascii_lowercase()) };
+        let (mask, code) = if is_orig {
+            (mask, code)
+        } else {
+            (mask << 16, code.to_ascii_lowercase())
+        };
         if self.seen & mask == 0 {
             self.seen |= mask;
             self.add(code);
@@ -71,7 +78,13 @@ impl History {
         let swapped: String = self
             .letters
             .chars()
-            .map(|c| if c.is_ascii_uppercase() { c.to_ascii_lowercase() } else { c.to_ascii_uppercase() })
+            .map(|c| {
+                if c.is_ascii_uppercase() {
+                    c.to_ascii_lowercase()
+                } else {
+                    c.to_ascii_uppercase()
+                }
+            })
             .collect();
         self.letters = format!("^{swapped}");
         self.seen = self.seen.rotate_left(16);

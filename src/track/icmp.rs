@@ -17,8 +17,14 @@ pub(crate) fn quoted_key(q: &Quoted) -> Option<ConnKey> {
         // The quote of an ICMP message carries no type in `Quoted`.
         Transport::Icmp => return None,
     };
-    let src = EndpointId { addr: Addr::from_ip(q.src), port: sport };
-    let dst = EndpointId { addr: Addr::from_ip(q.dst), port: dport };
+    let src = EndpointId {
+        addr: Addr::from_ip(q.src),
+        port: sport,
+    };
+    let dst = EndpointId {
+        addr: Addr::from_ip(q.dst),
+        port: dport,
+    };
     Some(ConnKey::new(q.transport, src, dst, false))
 }
 

@@ -49,9 +49,17 @@ impl ConnKey {
     /// Builds the key from a source and destination endpoint; `one_way` keys keep their order.
     pub(crate) fn new(proto: Transport, src: EndpointId, dst: EndpointId, one_way: bool) -> Self {
         if one_way || src <= dst {
-            ConnKey { a: src, b: dst, proto }
+            ConnKey {
+                a: src,
+                b: dst,
+                proto,
+            }
         } else {
-            ConnKey { a: dst, b: src, proto }
+            ConnKey {
+                a: dst,
+                b: src,
+                proto,
+            }
         }
     }
 
@@ -119,8 +127,14 @@ pub(crate) fn packet_key(p: &Packet<'_>) -> (ConnKey, EndpointId) {
         }
         Transport::Other(_) => (0, 0, false),
     };
-    let src = EndpointId { addr: src_addr, port: sport };
-    let dst = EndpointId { addr: dst_addr, port: dport };
+    let src = EndpointId {
+        addr: src_addr,
+        port: sport,
+    };
+    let dst = EndpointId {
+        addr: dst_addr,
+        port: dport,
+    };
     (ConnKey::new(p.transport, src, dst, one_way), src)
 }
 
@@ -232,7 +246,10 @@ mod tests {
     use super::*;
 
     fn ep(last: u8, port: u16) -> EndpointId {
-        EndpointId { addr: Addr::from_ip(IpAddr::from([10, 0, 0, last])), port }
+        EndpointId {
+            addr: Addr::from_ip(IpAddr::from([10, 0, 0, last])),
+            port,
+        }
     }
 
     #[test]

@@ -170,7 +170,10 @@ impl Endpoint {
             let d = seq_delta(cur, self.start_seq);
             (i64::from(d) as u64, d < 0)
         } else {
-            (full_seq(cur, wraps).wrapping_sub(u64::from(self.start_seq)), false)
+            (
+                full_seq(cur, wraps).wrapping_sub(u64::from(self.start_seq)),
+                false,
+            )
         }
     }
 }
@@ -188,9 +191,8 @@ fn size(ep: &Endpoint, peer: &Endpoint) -> u64 {
     let last = full_seq(ep.last_seq, ep.seq_wraps);
     let ack = full_seq(ep.ack_seq, ep.ack_wraps);
     let mut size = last.max(ack).wrapping_sub(u64::from(ep.start_seq));
-    if size != 0 {
-        size -= 1; // the SYN octet
-    }
+    // The SYN octet.
+    size = size.saturating_sub(1);
     if ep.fin_seen && size != 0 {
         size -= 1; // the FIN octet
     }
@@ -244,7 +246,10 @@ pub(crate) const MAX_SYN_TIMES: usize = 16;
 impl TcpConn {
     /// A fresh connection.
     pub(crate) fn new() -> Self {
-        TcpConn { is_active: true, ..Default::default() }
+        TcpConn {
+            is_active: true,
+            ..Default::default()
+        }
     }
 
     /// Zeek flips a connection that began with a SYN-ACK once an ACK or data
@@ -252,7 +257,13 @@ impl TcpConn {
     /// never does that). The history then reads as if the roles had been flipped
     /// before the first packet (`^h...`, as Zeek's baselines show), and the
     /// SYN-ACK's sender is the established responder.
-    pub(crate) fn flip_after_synack(&mut self, hist: &mut History, orig_side: &mut usize, tcp: &TcpInfo, len: u32) {
+    pub(crate) fn flip_after_synack(
+        &mut self,
+        hist: &mut History,
+        orig_side: &mut usize,
+        tcp: &TcpInfo,
+        len: u32,
+    ) {
         if !self.synack_only {
             return;
         }
@@ -411,7 +422,11 @@ impl TcpConn {
                 if syn {
                     let code = if ack { 'H' } else { 'S' };
                     if hist.check(is_orig, mask::SYN, code) && rel_seq != ep.hist_last_syn {
-                        hist.add(if is_orig { code } else { code.to_ascii_lowercase() });
+                        hist.add(if is_orig {
+                            code
+                        } else {
+                            code.to_ascii_lowercase()
+                        });
                     }
                     ep.hist_last_syn = rel_seq;
                 }
@@ -521,8 +536,10 @@ impl TcpConn {
             delta
         };
 
-        let (do_close, gen_event) =
-            self.state_machine(hist, orig_side, side, ts, base_seq, ack_seq, len, delta_last, is_orig, f, delays, &mut out);
+        let (do_close, gen_event) = self.state_machine(
+            hist, orig_side, side, ts, base_seq, ack_seq, len, delta_last, is_orig, f, delays,
+            &mut out,
+        );
 
         if do_close {
             self.connection_closed(side, gen_event, *last_time, delays);
@@ -555,7 +572,11 @@ impl TcpConn {
                 if syn {
                     if is_orig {
                         let (ep, _) = self.pair(side);
-                        ep.set_state(if ack { EpState::SynAckSent } else { EpState::SynSent });
+                        ep.set_state(if ack {
+                            EpState::SynAckSent
+                        } else {
+                            EpState::SynSent
+                        });
                         if self.attempt_at.is_none() {
                             self.attempt_at = Some(add(ts, delays.attempt));
                         }
@@ -659,13 +680,20 @@ impl TcpConn {
     }
 
     /// Zeek's `ConnectionClosed` (without reassembly, so never deferred).
-    fn connection_closed(&mut self, side: usize, gen_event: bool, last_time: Timestamp, delays: &Delays) {
+    fn connection_closed(
+        &mut self,
+        side: usize,
+        gen_event: bool,
+        last_time: Timestamp,
+        delays: &Delays,
+    ) {
         let (ep, peer) = self.pair(side);
         if ep.did_close {
             return;
         }
         ep.did_close = true;
-        let complete = ep.state == EpState::Reset || peer.did_close || peer.state == EpState::Inactive;
+        let complete =
+            ep.state == EpState::Reset || peer.did_close || peer.state == EpState::Inactive;
         if complete {
             let report = ep.prev_state != EpState::Inactive || peer.state != EpState::Inactive;
             if report && gen_event {
@@ -695,7 +723,13 @@ impl TcpConn {
 }
 
 /// Zeek's `conn_state()` for TCP, from the endpoint states, sizes and history.
-pub(crate) fn conn_state(os: EpState, rs: EpState, orig_size: u64, resp_size: u64, history: &str) -> &'static str {
+pub(crate) fn conn_state(
+    os: EpState,
+    rs: EpState,
+    orig_size: u64,
+    resp_size: u64,
+    history: &str,
+) -> &'static str {
     use EpState::*;
     let o_inactive = matches!(os, Inactive | Partial);
     let r_inactive = matches!(rs, Inactive | Partial);
@@ -709,7 +743,11 @@ pub(crate) fn conn_state(os: EpState, rs: EpState, orig_size: u64, resp_size: u6
         }
     } else if os == Reset {
         if r_inactive {
-            if rstos0_history(history) { "RSTOS0" } else { "OTH" }
+            if rstos0_history(history) {
+                "RSTOS0"
+            } else {
+                "OTH"
+            }
         } else {
             "RSTO"
         }

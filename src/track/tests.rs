@@ -21,7 +21,17 @@ fn ms(t: i64) -> Timestamp {
 
 /// A TCP packet at `t` ms; `ip_len` is 40 + payload as for an option-less IPv4/TCP header.
 #[allow(clippy::too_many_arguments)]
-fn tcp(t: i64, src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, flags: u8, seq: u32, ack: u32, len: u32) -> Packet<'static> {
+fn tcp(
+    t: i64,
+    src: [u8; 4],
+    sport: u16,
+    dst: [u8; 4],
+    dport: u16,
+    flags: u8,
+    seq: u32,
+    ack: u32,
+    len: u32,
+) -> Packet<'static> {
     Packet {
         ts: ms(t),
         number: 0,
@@ -33,7 +43,12 @@ fn tcp(t: i64, src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, flags: u8, se
         ip_len: 40 + len,
         payload_len: len,
         payload: &[],
-        tcp: Some(TcpInfo { flags, seq, ack, window: 1000 }),
+        tcp: Some(TcpInfo {
+            flags,
+            seq,
+            ack,
+            window: 1000,
+        }),
         icmp: None,
         vlan: None,
         inner_vlan: None,
@@ -61,7 +76,15 @@ fn udp(t: i64, src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, len: u32) -> 
     }
 }
 
-fn icmp(t: i64, src: [u8; 4], dst: [u8; 4], icmp_type: u8, code: u8, len: u32, quoted: Option<Quoted>) -> Packet<'static> {
+fn icmp(
+    t: i64,
+    src: [u8; 4],
+    dst: [u8; 4],
+    icmp_type: u8,
+    code: u8,
+    len: u32,
+    quoted: Option<Quoted>,
+) -> Packet<'static> {
     Packet {
         ts: ms(t),
         number: 0,
@@ -74,7 +97,12 @@ fn icmp(t: i64, src: [u8; 4], dst: [u8; 4], icmp_type: u8, code: u8, len: u32, q
         payload_len: len,
         payload: &[],
         tcp: None,
-        icmp: Some(IcmpInfo { v6: false, icmp_type, code, quoted }),
+        icmp: Some(IcmpInfo {
+            v6: false,
+            icmp_type,
+            code,
+            quoted,
+        }),
         vlan: None,
         inner_vlan: None,
         tunnel_depth: 0,
@@ -128,10 +156,16 @@ fn sf_normal_establishment_and_termination() {
     let c = one(&p);
     assert_eq!(c.conn_state, "SF");
     assert_eq!(c.history, "ShADadFf");
-    assert_eq!((c.orig_h, c.orig_p, c.resp_h, c.resp_p), (ip(C), 40000, ip(S), 80));
+    assert_eq!(
+        (c.orig_h, c.orig_p, c.resp_h, c.resp_p),
+        (ip(C), 40000, ip(S), 80)
+    );
     assert_eq!((c.orig_bytes, c.resp_bytes), (10, 20));
     assert_eq!((c.orig_pkts, c.resp_pkts), (5, 4));
-    assert_eq!((c.orig_ip_bytes, c.resp_ip_bytes), (5 * 40 + 10, 4 * 40 + 20));
+    assert_eq!(
+        (c.orig_ip_bytes, c.resp_ip_bytes),
+        (5 * 40 + 10, 4 * 40 + 20)
+    );
     assert_eq!(c.handshake, Handshake::Established);
     assert_eq!(c.syn_attempts, 1);
     assert_eq!(c.proto_name(), "tcp");
@@ -151,23 +185,34 @@ fn s0_attempt_without_reply() {
 #[test]
 fn syn_retransmissions_merge_into_one_connection() {
     let times = [0, 1000, 3000, 7000, 15000];
-    let p: Vec<_> = times.iter().map(|&t| tcp(t, C, 40000, S, 445, SYN, 7, 0, 0)).collect();
+    let p: Vec<_> = times
+        .iter()
+        .map(|&t| tcp(t, C, 40000, S, 445, SYN, 7, 0, 0))
+        .collect();
     let c = one(&p);
     assert_eq!(c.conn_state, "S0");
     assert_eq!(c.syn_attempts, 5);
-    assert_eq!(c.syn_times, times.iter().map(|&t| ms(t)).collect::<Vec<_>>());
+    assert_eq!(
+        c.syn_times,
+        times.iter().map(|&t| ms(t)).collect::<Vec<_>>()
+    );
     assert_eq!(c.orig_pkts, 5);
     // Same ISN: the S is recorded once.
     assert_eq!(c.history, "S");
 
     // Zeek's own attempt timer (5 s) cuts the attempt: 0, 1, 3 s, then 7 s, then 15 s.
     let z = run_with(TrackConfig::zeek(), &p);
-    assert_eq!(z.iter().map(|c| c.orig_pkts).collect::<Vec<_>>(), vec![3, 1, 1]);
+    assert_eq!(
+        z.iter().map(|c| c.orig_pkts).collect::<Vec<_>>(),
+        vec![3, 1, 1]
+    );
 }
 
 #[test]
 fn syn_times_are_capped() {
-    let p: Vec<_> = (0..20).map(|i| tcp(i * 100, C, 40000, S, 445, SYN, 7, 0, 0)).collect();
+    let p: Vec<_> = (0..20)
+        .map(|i| tcp(i * 100, C, 40000, S, 445, SYN, 7, 0, 0))
+        .collect();
     let c = one(&p);
     assert_eq!(c.syn_attempts, 20);
     assert_eq!(c.syn_times.len(), 16);
@@ -229,7 +274,10 @@ fn rsto_and_rstr() {
 
 #[test]
 fn rstos0_syn_then_originator_rst() {
-    let c = one(&[tcp(0, C, 40000, S, 80, SYN, 100, 0, 0), tcp(10, C, 40000, S, 80, RST, 101, 0, 0)]);
+    let c = one(&[
+        tcp(0, C, 40000, S, 80, SYN, 100, 0, 0),
+        tcp(10, C, 40000, S, 80, RST, 101, 0, 0),
+    ]);
     assert_eq!(c.conn_state, "RSTOS0");
     assert_eq!(c.history, "SR");
 }
@@ -237,7 +285,10 @@ fn rstos0_syn_then_originator_rst() {
 #[test]
 fn rstrh_and_shr_synack_then_close_from_responder() {
     // The SYN was missed; port 80 is a likely server port, so Zeek flips at once.
-    let c = one(&[tcp(0, S, 80, C, 40000, SYN | ACK, 5000, 101, 0), tcp(10, S, 80, C, 40000, RST, 5001, 0, 0)]);
+    let c = one(&[
+        tcp(0, S, 80, C, 40000, SYN | ACK, 5000, 101, 0),
+        tcp(10, S, 80, C, 40000, RST, 5001, 0, 0),
+    ]);
     assert_eq!((c.orig_h, c.orig_p), (ip(C), 40000));
     assert_eq!(c.conn_state, "RSTRH");
     assert_eq!(c.history, "^hr");
@@ -252,7 +303,10 @@ fn rstrh_and_shr_synack_then_close_from_responder() {
 
 #[test]
 fn sh_syn_then_originator_fin() {
-    let c = one(&[tcp(0, C, 40000, S, 80, SYN, 100, 0, 0), tcp(10, C, 40000, S, 80, FIN, 101, 0, 0)]);
+    let c = one(&[
+        tcp(0, C, 40000, S, 80, SYN, 100, 0, 0),
+        tcp(10, C, 40000, S, 80, FIN, 101, 0, 0),
+    ]);
     assert_eq!(c.conn_state, "SH");
     assert_eq!(c.history, "SF");
 }
@@ -298,16 +352,37 @@ fn closed_early_and_icmp_unreachable_verdicts() {
     assert_eq!(c.handshake, Handshake::ClosedEarly);
     assert_eq!(c.history, "ShR");
 
-    let q = Quoted { transport: Transport::Tcp, src: ip(C), dst: ip(S), sport: 40000, dport: 80 };
-    let v = run(&[tcp(0, C, 40000, S, 80, SYN, 100, 0, 0), icmp(5, ROUTER, C, 3, 13, 48, Some(q))]);
+    let q = Quoted {
+        transport: Transport::Tcp,
+        src: ip(C),
+        dst: ip(S),
+        sport: 40000,
+        dport: 80,
+    };
+    let v = run(&[
+        tcp(0, C, 40000, S, 80, SYN, 100, 0, 0),
+        icmp(5, ROUTER, C, 3, 13, 48, Some(q)),
+    ]);
     assert_eq!(v.len(), 2);
-    let t = v.iter().find(|c| c.proto == Transport::Tcp).unwrap_or_else(|| unreachable!());
+    let t = v
+        .iter()
+        .find(|c| c.proto == Transport::Tcp)
+        .unwrap_or_else(|| unreachable!());
     assert_eq!(t.handshake, Handshake::IcmpUnreachable);
     let e = t.icmp.unwrap_or_else(|| unreachable!());
-    assert_eq!((e.icmp_type, e.code, e.reporter, e.count, e.ts), (3, 13, ip(ROUTER), 1, ms(5)));
+    assert_eq!(
+        (e.icmp_type, e.code, e.reporter, e.count, e.ts),
+        (3, 13, ip(ROUTER), 1, ms(5))
+    );
     // The ICMP error is logged as its own connection too: type 3, code as responder port.
-    let i = v.iter().find(|c| c.proto == Transport::Icmp).unwrap_or_else(|| unreachable!());
-    assert_eq!((i.orig_h, i.orig_p, i.resp_h, i.resp_p), (ip(ROUTER), 3, ip(C), 13));
+    let i = v
+        .iter()
+        .find(|c| c.proto == Transport::Icmp)
+        .unwrap_or_else(|| unreachable!());
+    assert_eq!(
+        (i.orig_h, i.orig_p, i.resp_h, i.resp_p),
+        (ip(ROUTER), 3, ip(C), 13)
+    );
     assert_eq!(i.conn_state, "OTH");
     assert_eq!(i.handshake, Handshake::None);
 }
@@ -330,27 +405,54 @@ fn retransmission_and_zero_window_letters() {
 #[test]
 fn udp_states_and_verdicts() {
     let c = one(&[udp(0, C, 5000, S, 1812, 20)]);
-    assert_eq!((c.conn_state, c.history.as_str(), c.handshake), ("S0", "D", Handshake::Unanswered));
+    assert_eq!(
+        (c.conn_state, c.history.as_str(), c.handshake),
+        ("S0", "D", Handshake::Unanswered)
+    );
     assert_eq!(c.vlan, Some(7));
     let c = one(&[udp(0, C, 5000, S, 1812, 20), udp(5, S, 1812, C, 5000, 30)]);
-    assert_eq!((c.conn_state, c.history.as_str(), c.handshake), ("SF", "Dd", Handshake::Answered));
+    assert_eq!(
+        (c.conn_state, c.history.as_str(), c.handshake),
+        ("SF", "Dd", Handshake::Answered)
+    );
     assert_eq!((c.orig_bytes, c.resp_bytes, c.orig_ip_bytes), (20, 30, 48));
     // A reply from a server port first: flipped, the originator said nothing.
     let c = one(&[udp(0, S, 53, C, 5000, 30)]);
-    assert_eq!((c.orig_p, c.resp_p, c.conn_state, c.history.as_str()), (5000, 53, "SHR", "^d"));
+    assert_eq!(
+        (c.orig_p, c.resp_p, c.conn_state, c.history.as_str()),
+        (5000, 53, "SHR", "^d")
+    );
     // Port unreachable.
-    let q = Quoted { transport: Transport::Udp, src: ip(C), dst: ip(S), sport: 5000, dport: 1812 };
-    let v = run(&[udp(0, C, 5000, S, 1812, 20), icmp(3, S, C, 3, 3, 48, Some(q))]);
-    let u = v.iter().find(|c| c.proto == Transport::Udp).unwrap_or_else(|| unreachable!());
+    let q = Quoted {
+        transport: Transport::Udp,
+        src: ip(C),
+        dst: ip(S),
+        sport: 5000,
+        dport: 1812,
+    };
+    let v = run(&[
+        udp(0, C, 5000, S, 1812, 20),
+        icmp(3, S, C, 3, 3, 48, Some(q)),
+    ]);
+    let u = v
+        .iter()
+        .find(|c| c.proto == Transport::Udp)
+        .unwrap_or_else(|| unreachable!());
     assert_eq!(u.handshake, Handshake::IcmpUnreachable);
 }
 
 #[test]
 fn inactivity_timeouts_split_connections() {
     // UDP: 1 minute.
-    let v = run(&[udp(0, C, 5000, S, 1812, 20), udp(61_000, C, 5000, S, 1812, 20)]);
+    let v = run(&[
+        udp(0, C, 5000, S, 1812, 20),
+        udp(61_000, C, 5000, S, 1812, 20),
+    ]);
     assert_eq!(v.len(), 2);
-    let v = run(&[udp(0, C, 5000, S, 1812, 20), udp(59_000, C, 5000, S, 1812, 20)]);
+    let v = run(&[
+        udp(0, C, 5000, S, 1812, 20),
+        udp(59_000, C, 5000, S, 1812, 20),
+    ]);
     assert_eq!(v.len(), 1);
     // DNS: Zeek's DNS analyzer drops the connection after ~10 s of silence.
     let v = run(&[udp(0, C, 5000, S, 53, 20), udp(16_000, C, 5000, S, 53, 20)]);
@@ -379,9 +481,18 @@ fn timed_out_connections_are_emitted_while_packets_flow() {
 #[test]
 fn icmp_echo_request_and_reply_share_a_connection() {
     let c = one(&[icmp(0, C, S, 8, 0, 56, None), icmp(1, S, C, 0, 0, 56, None)]);
-    assert_eq!((c.orig_h, c.orig_p, c.resp_h, c.resp_p), (ip(C), 8, ip(S), 0));
-    assert_eq!((c.orig_pkts, c.resp_pkts, c.orig_bytes, c.resp_bytes), (1, 1, 56, 56));
-    assert_eq!((c.conn_state, c.history.as_str(), c.proto_name()), ("OTH", "", "icmp"));
+    assert_eq!(
+        (c.orig_h, c.orig_p, c.resp_h, c.resp_p),
+        (ip(C), 8, ip(S), 0)
+    );
+    assert_eq!(
+        (c.orig_pkts, c.resp_pkts, c.orig_bytes, c.resp_bytes),
+        (1, 1, 56, 56)
+    );
+    assert_eq!(
+        (c.conn_state, c.history.as_str(), c.proto_name()),
+        ("OTH", "", "icmp")
+    );
 }
 
 #[test]
@@ -390,7 +501,10 @@ fn other_transports_are_unknown_transport() {
     p.transport = Transport::Other(132);
     let c = one(&[p]);
     assert_eq!(c.proto_name(), "unknown_transport");
-    assert_eq!((c.orig_p, c.resp_p, c.conn_state, c.orig_bytes), (0, 0, "OTH", 0));
+    assert_eq!(
+        (c.orig_p, c.resp_p, c.conn_state, c.orig_bytes),
+        (0, 0, "OTH", 0)
+    );
     assert_eq!(c.handshake, Handshake::None);
 }
 

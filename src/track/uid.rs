@@ -72,8 +72,14 @@ mod tests {
     use std::net::IpAddr;
 
     fn key(port: u16) -> ConnKey {
-        let a = EndpointId { addr: Addr::from_ip(IpAddr::from([10, 0, 0, 1])), port };
-        let b = EndpointId { addr: Addr::from_ip(IpAddr::from([10, 0, 0, 2])), port: 80 };
+        let a = EndpointId {
+            addr: Addr::from_ip(IpAddr::from([10, 0, 0, 1])),
+            port,
+        };
+        let b = EndpointId {
+            addr: Addr::from_ip(IpAddr::from([10, 0, 0, 2])),
+            port: 80,
+        };
         ConnKey::new(Transport::Tcp, a, b, false)
     }
 
