@@ -72,6 +72,8 @@ mod uid;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod zeek_baselines;
 
 pub use table::Tracker;
 
