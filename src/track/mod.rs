@@ -146,7 +146,8 @@ pub enum Handshake {
     IcmpUnreachable,
     /// TCP: the capture starts after the handshake.
     Midstream,
-    /// TCP: SYN-ACK seen, then closed or reset before the originator completed the handshake.
+    /// TCP: SYN-ACK seen, then closed or reset before the originator completed the handshake
+    /// (or the trace ended first).
     ClosedEarly,
     /// UDP: the responder replied.
     Answered,

@@ -373,14 +373,14 @@ impl Tracker {
         let (resp_h, resp_p) = endpoint(if o == 0 { &c.key.b } else { &c.key.a }, c.key.proto);
         let uid = make_uid(&c.key, c.start, c.reuse);
         let history = c.hist.letters;
-        let (orig_bytes, resp_bytes, conn_state, handshake, syn_attempts, syn_times) = match &c.kind
+        let (orig_bytes, resp_bytes, conn_state, handshake, syn_attempts, syn_times) = match c.kind
         {
             Kind::Tcp(t) => {
                 let (os, rs) = (t.ep[o].state, t.ep[r].state);
                 let (ob, rb) = (t.size(o), t.size(r));
                 let state = tcp::conn_state(os, rs, ob, rb, &history);
-                let hs = tcp_verdict(t, o, c.icmp.is_some());
-                (ob, rb, state, hs, t.syn_attempts, t.syn_times.clone())
+                let hs = tcp_verdict(&t, o, c.icmp.is_some());
+                (ob, rb, state, hs, t.syn_attempts, t.syn_times)
             }
             Kind::Flow(s) => {
                 let (ol, rl) = (s.len[o], s.len[r]);
@@ -447,6 +447,10 @@ pub(crate) fn tcp_flip_new(flags: u8, sport: u16, dport: u16) -> bool {
     }
 }
 
+/// flowaudit's verdict from what each side sent: no originator SYN is midstream;
+/// a SYN-ACK answer is established once the originator acknowledged it (or both
+/// endpoints reached ESTABLISHED), otherwise closed early (closed, reset, or the
+/// trace ended first); a RST answer is a reject; else an ICMP error or silence.
 fn tcp_verdict(t: &TcpConn, o: usize, icmp_error: bool) -> Handshake {
     let (orig, resp) = (&t.ep[o], &t.ep[1 - o]);
     if !orig.sent_syn {
