@@ -127,7 +127,11 @@ fn dns_deadline(start: Timestamp, last: Timestamp, timeout: Duration) -> Timesta
     let period = timeout.0.max(1);
     let idle_needed = timeout.0.saturating_sub(1_000_000_000);
     let wanted = last.0.saturating_add(idle_needed);
-    let k = (wanted.saturating_sub(start.0).max(0) + period - 1) / period;
+    let k = wanted
+        .saturating_sub(start.0)
+        .max(0)
+        .saturating_add(period - 1)
+        / period;
     Timestamp(start.0.saturating_add(k.max(1).saturating_mul(period)))
 }
 

@@ -565,3 +565,42 @@ mod prop {
         }
     }
 }
+
+#[test]
+fn only_open_connections_are_held() {
+    // 100 000 one-packet UDP flows, one every 10 ms (1000 s of traffic): with a
+    // 60 s timeout at most ~6000 can be open at any time.
+    let mut t = Tracker::new(TrackConfig::default());
+    let mut emitted = 0usize;
+    let mut peak = 0usize;
+    for i in 0..100_000u32 {
+        let [_, _, hi, lo] = i.to_be_bytes();
+        let p = udp(i64::from(i) * 10, [10, 1, hi, lo], 40000, S, 1812, 10);
+        t.packet(&p, &mut |_| emitted += 1);
+        peak = peak.max(t.open_connections());
+    }
+    assert!(peak <= 6_002, "peak {peak}");
+    t.finish(&mut |_| emitted += 1);
+    assert_eq!(emitted, 100_000);
+}
+
+#[test]
+fn extreme_timestamps_do_not_overflow() {
+    let v = run(&[
+        udp(0, C, 5000, S, 53, 10),
+        Packet {
+            ts: Timestamp(i64::MAX - 5),
+            ..udp(0, C, 5000, S, 53, 10)
+        },
+        Packet {
+            ts: Timestamp(i64::MIN),
+            ..tcp(0, C, 1, S, 2, SYN, 0, 0, 0)
+        },
+        Packet {
+            ts: Timestamp(i64::MAX),
+            ..tcp(0, C, 1, S, 2, FIN | ACK, 0, 0, 0)
+        },
+    ]);
+    let pkts: u64 = v.iter().map(|c| c.orig_pkts + c.resp_pkts).sum();
+    assert_eq!(pkts, 4);
+}
