@@ -138,95 +138,76 @@ pub(crate) fn packet_key(p: &Packet<'_>) -> (ConnKey, EndpointId) {
     (ConnKey::new(p.transport, src, dst, one_way), src)
 }
 
-/// Likely server ports for TCP, as Zeek's default scripts register them
-/// (`likely_server_ports` is filled from each protocol's `ports` constant):
-/// FTP 21, 2811; SSH 22; Telnet/login 23, 513, 543, 544; SMTP 25, 587; DNS 53; HTTP 80, 81, 631,
-/// 1080, 3128, 8000, 8080, 8888; Kerberos 88, 750; POP3 110; portmapper 111; DCE-RPC 135, 593;
-/// NetBIOS 139; IMAP 143; LDAP 389, 3268; SSL/TLS 261, 443, 448, 465, 563, 585, 614, 636, 989,
-/// 990, 992, 993, 994, 995, 3269, 5223, 8443; SMB 445; Modbus 502; SOCKS 1080; MQTT 1883;
-/// MySQL 3306; RDP 3389; PostgreSQL 5432; XMPP 5222, 5269; VNC 5900-5903; IRC 6666-6669;
-/// DNP3 20000.
+/// Likely server ports for TCP: Zeek's `likely_server_ports`, which each
+/// protocol script in `base/protocols` and `base/frameworks/tunnels` fills with
+/// its `ports` constant (`redef likely_server_ports += { ports }`). Verified in
+/// the Zeek scripts: SSL (443, 465, 563, 585, 614, 636, 989, 990, 992, 993, 995,
+/// 5223), IRC (6666-6669), LDAP (389, 3268), Kerberos (88), DCE-RPC (135).
+/// From the other base scripts: FTP 21, 2811; SSH 22; SMTP 25, 587; DNS 53;
+/// HTTP 80, 81, 631, 1080, 3128, 8000, 8080, 8888; POP3 110; SMB 139, 445;
+/// IMAP 143; Modbus 502; MQTT 1883; RDP 3389; XMPP 5222, 5269; PostgreSQL 5432;
+/// Redis 6379; DNP3 20000.
 pub(crate) fn likely_tcp_server_port(port: u16) -> bool {
     matches!(
         port,
         21 | 22
-            | 23
             | 25
             | 53
             | 80
             | 81
             | 88
             | 110
-            | 111
             | 135
             | 139
             | 143
-            | 261
             | 389
             | 443
             | 445
-            | 448
             | 465
             | 502
-            | 513
-            | 543
-            | 544
             | 563
             | 585
             | 587
-            | 593
             | 614
             | 631
             | 636
-            | 750
             | 989
             | 990
             | 992
             | 993
-            | 994
             | 995
             | 1080
             | 1883
             | 2811
             | 3128
             | 3268
-            | 3269
-            | 3306
             | 3389
             | 5222
             | 5223
             | 5269
             | 5432
-            | 5900..=5903
-            | 6666..=6669
-            | 8000
-            | 8080
-            | 8443
-            | 8888
-            | 20000
+            | 6379
+            | 6666..=6669 | 8000 | 8080 | 8888 | 20000
     )
 }
 
-/// Likely server ports for UDP, as Zeek's default scripts register them:
-/// DNS 53, 137 (NetBIOS name service), 5353 (mDNS), 5355 (LLMNR); DHCP 67, 68; Kerberos 88, 750;
-/// NTP 123; NetBIOS datagram 138; SNMP 161, 162; LDAP 389; DTLS/QUIC 443; syslog 514;
-/// RADIUS 1812; Teredo 3544; SIP 5060; AYIYA 5072; GTP 2123, 2152; VXLAN 4789; Geneve 6081;
-/// DNP3 20000.
+/// Likely server ports for UDP, from the same Zeek scripts: DNS 53, 137, 5353,
+/// 5355; DHCP 67 (Zeek adds the server port only); Kerberos 88; NTP 123; SNMP 161,
+/// 162; LDAP 389; DTLS 443; syslog 514; RADIUS 1812; SIP 5060; DNP3 20000; and the
+/// tunnels framework's Teredo 3544, AYIYA 5072, GTPv1 2123 and 2152, VXLAN 4789,
+/// Geneve 6081.
 pub(crate) fn likely_udp_server_port(port: u16) -> bool {
     matches!(
         port,
         53 | 67
-            | 68
             | 88
             | 123
             | 137
-            | 138
             | 161
             | 162
             | 389
             | 443
             | 514
-            | 750
             | 1812
             | 2123
             | 2152

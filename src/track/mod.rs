@@ -10,11 +10,11 @@
 //!
 //! The rules are Zeek's (9.x), read from its source: the TCP endpoint state
 //! machine, sizes from sequence numbers and history letters of
-//! `TCPSessionAdapter.cc` / `TCP_Endpoint.cc` ([`tcp`]); the UDP flow states of
+//! `TCPSessionAdapter.cc` / `TCP_Endpoint.cc` (module `tcp`); the UDP flow states of
 //! `UDPSessionAdapter.cc`; ICMP "ports" (type, and counterpart type or code) of
-//! `ICMP.cc` ([`key`]); `conn_state()` of `base/protocols/conn/main.zeek`; the
-//! role flips of `WantConnection` (likely server ports, see
-//! [`key::likely_tcp_server_port`]) and of the SYN/SYN-ACK reversal; port reuse
+//! `ICMP.cc` (module `key`); `conn_state()` of `base/protocols/conn/main.zeek`; the
+//! role flips of `WantConnection` (likely server ports, listed in
+//! `key::likely_tcp_server_port`) and of the SYN/SYN-ACK reversal; port reuse
 //! (`IsReuse`: a SYN on a closed connection, or with a new ISN, starts a new
 //! row); and Zeek's timers: inactivity (TCP 5 min, UDP and ICMP 1 min),
 //! `tcp_close_delay` (5 s after a complete close), `tcp_reset_delay`, and the DNS
