@@ -55,7 +55,12 @@ impl Duration {
 impl fmt::Display for Duration {
     /// Formats as `seconds.microseconds`, the way Zeek logs `duration`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:06}", self.0 / 1_000_000_000, (self.0 % 1_000_000_000) / 1000)
+        write!(
+            f,
+            "{}.{:06}",
+            self.0 / 1_000_000_000,
+            (self.0 % 1_000_000_000) / 1000
+        )
     }
 }
 
@@ -79,7 +84,10 @@ mod tests {
 
     #[test]
     fn display_matches_zeek_microseconds() {
-        assert_eq!(Timestamp::from_parts(1_300_000_000, 1_234_567).to_string(), "1300000000.001234");
+        assert_eq!(
+            Timestamp::from_parts(1_300_000_000, 1_234_567).to_string(),
+            "1300000000.001234"
+        );
         assert_eq!(Timestamp(-1).to_string(), "-1.999999");
         assert_eq!(Duration(2_500_000_999).to_string(), "2.500000");
     }

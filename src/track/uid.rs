@@ -1,0 +1,96 @@
+//! Deterministic connection uids.
+//!
+//! Zeek draws uids from a random source; flowaudit derives them from what
+//! identifies the connection (the 5-tuple, the first packet's time, and how
+//! many earlier connections of the same 5-tuple were replaced by port reuse
+//! while the tracker held them), so the same capture always gives the same
+//! uids, whatever the thread count. The hash is FNV-1a followed by a
+//! splitmix64 finaliser: fixed by this code, not by a library version or
+//! platform.
+
+use super::key::ConnKey;
+use crate::decode::Transport;
+use crate::time::Timestamp;
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// The uid for a connection: `C` followed by 17 base62 digits of a 96-bit hash
+/// (Zeek's uids are `C` + up to 17 base62 digits of 96 random bits too).
+pub(crate) fn make_uid(key: &ConnKey, first: Timestamp, reuse: u32) -> String {
+    let proto = match key.proto {
+        Transport::Tcp => 6u16,
+        Transport::Udp => 17,
+        Transport::Icmp => 1,
+        Transport::Other(n) => 256 + u16::from(n),
+    };
+    let mut h = FNV_OFFSET;
+    h = fnv1a(h, &proto.to_be_bytes());
+    h = fnv1a(h, &key.a.addr.0);
+    h = fnv1a(h, &key.a.port.to_be_bytes());
+    h = fnv1a(h, &key.b.addr.0);
+    h = fnv1a(h, &key.b.port.to_be_bytes());
+    h = fnv1a(h, &first.0.to_be_bytes());
+    h = fnv1a(h, &reuse.to_be_bytes());
+    let hi = splitmix64(h);
+    let lo = splitmix64(hi ^ 0x5851_f42d_4c95_7f2d) >> 32;
+    let mut v: u128 = (u128::from(hi) << 32) | u128::from(lo);
+    let mut out = [b'0'; 17];
+    for slot in out.iter_mut().rev() {
+        *slot = BASE62[(v % 62) as usize];
+        v /= 62;
+    }
+    let mut s = String::with_capacity(18);
+    s.push('C');
+    for c in out {
+        s.push(char::from(c));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::track::key::{Addr, EndpointId};
+    use std::net::IpAddr;
+
+    fn key(port: u16) -> ConnKey {
+        let a = EndpointId {
+            addr: Addr::from_ip(IpAddr::from([10, 0, 0, 1])),
+            port,
+        };
+        let b = EndpointId {
+            addr: Addr::from_ip(IpAddr::from([10, 0, 0, 2])),
+            port: 80,
+        };
+        ConnKey::new(Transport::Tcp, a, b, false)
+    }
+
+    #[test]
+    fn uid_is_stable_and_distinguishes_inputs() {
+        let u = make_uid(&key(1234), Timestamp(5), 0);
+        assert_eq!(u, make_uid(&key(1234), Timestamp(5), 0));
+        assert_eq!(u.len(), 18);
+        assert!(u.starts_with('C') && u[1..].bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert_ne!(u, make_uid(&key(1235), Timestamp(5), 0));
+        assert_ne!(u, make_uid(&key(1234), Timestamp(6), 0));
+        assert_ne!(u, make_uid(&key(1234), Timestamp(5), 1));
+    }
+}
