@@ -60,6 +60,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(&cli) {
         Ok(code) => code,
+        // The reader of our output went away (`flowaudit flows x | head`): not an error.
+        Err(e)
+            if e
+                .downcast_ref::<io::Error>()
+                .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("flowaudit: error: {e:#}");
             ExitCode::from(2)
@@ -78,6 +86,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             let mut conns = Vec::new();
             let results = pipeline::run(&sources, &opts, &mut |c| conns.push(c));
             let (reports, failed) = split_results(cli, &sources, results);
+            if reports.is_empty() {
+                return Ok(exit_code(failed));
+            }
             conns.sort_by(|a, b| (a.ts, &a.uid).cmp(&(b.ts, &b.uid)));
             let format = match format {
                 Some(f) => flows_format(*f),
@@ -93,6 +104,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             let sources = read::expand_inputs(captures)?;
             let results = pipeline::survey(&sources, &opts);
             let (reports, failed) = split_results(cli, &sources, results);
+            if reports.is_empty() {
+                return Ok(exit_code(failed));
+            }
             let format = match format {
                 InfoFormatArg::Table => InfoFormat::Table,
                 InfoFormatArg::Json => InfoFormat::Json,

@@ -37,10 +37,10 @@ pub fn run(
     opts: &Options,
     sink: &mut dyn FnMut(Connection),
 ) -> Vec<InputResult> {
-    let mut tracker = Tracker::new(opts.track.clone());
+    let mut tracker = Tracker::new(opts.track);
     let mut results = Vec::with_capacity(sources.len());
     for src in sources {
-        let mut decoder = Decoder::new(opts.decode.clone());
+        let mut decoder = Decoder::new(opts.decode);
         let res = read::read_capture(src, &mut |rec| {
             decoder.decode(rec.ts, rec.number, rec.link, rec.data, &mut |pkt| {
                 tracker.packet(pkt, sink)
@@ -61,7 +61,7 @@ pub fn survey(sources: &[Source], opts: &Options) -> Vec<InputResult> {
     sources
         .iter()
         .map(|src| {
-            let mut decoder = Decoder::new(opts.decode.clone());
+            let mut decoder = Decoder::new(opts.decode);
             let info = read::read_capture(src, &mut |rec| {
                 decoder.decode(rec.ts, rec.number, rec.link, rec.data, &mut |_| {});
             })?;

@@ -65,16 +65,17 @@ impl fmt::Display for Duration {
 }
 
 impl serde::Serialize for Timestamp {
-    /// Serialized as float seconds, as Zeek's JSON logs write `ts`.
+    /// Serialized as float seconds rounded to the microsecond, as Zeek's JSON
+    /// logs write `ts` (so `1.5701911` prints as `1.570191`, not float noise).
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(self.as_secs_f64())
+        s.serialize_f64(self.0.div_euclid(1000) as f64 / 1e6)
     }
 }
 
 impl serde::Serialize for Duration {
-    /// Serialized as float seconds, as Zeek's JSON logs write `duration`.
+    /// Serialized as float seconds rounded to the microsecond, as Zeek's JSON logs write `duration`.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(self.as_secs_f64())
+        s.serialize_f64(self.0.div_euclid(1000) as f64 / 1e6)
     }
 }
 

@@ -40,7 +40,11 @@ fn info_matches_capinfos_for_every_manifest_capture() {
             continue;
         }
         if out.status.code() != Some(0) {
-            failures.push(format!("{}: exit {:?}: {stderr}", row["path"], out.status.code()));
+            failures.push(format!(
+                "{}: exit {:?}: {stderr}",
+                row["path"],
+                out.status.code()
+            ));
             continue;
         }
         let doc: Value = serde_json::from_slice(&out.stdout).expect("info JSON");
@@ -48,7 +52,10 @@ fn info_matches_capinfos_for_every_manifest_capture() {
         let packets = cap["packets"].as_u64().unwrap_or(u64::MAX);
         let want: u64 = expected.parse().expect("numeric packet count");
         if packets != want {
-            failures.push(format!("{}: {packets} packets, capinfos says {want}", row["path"]));
+            failures.push(format!(
+                "{}: {packets} packets, capinfos says {want}",
+                row["path"]
+            ));
         }
         let links: Vec<&str> = cap["link_types"]
             .as_array()

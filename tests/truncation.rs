@@ -50,13 +50,21 @@ fn check_cuts(name: &str) {
         let path = dir.path().join(format!("cut-{cut}"));
         std::fs::write(&path, &bytes[..cut]).expect("write cut");
         let complete = ends.iter().filter(|&&e| e <= cut).count() as u64;
-        let at_boundary = cut == bytes.len() || ends.contains(&cut) || cut == first_record_start(&bytes);
-        let results = pipeline::run(&[Source::Path(path.clone())], &Options::default(), &mut |_| {});
+        let at_boundary =
+            cut == bytes.len() || ends.contains(&cut) || cut == first_record_start(&bytes);
+        let results = pipeline::run(
+            &[Source::Path(path.clone())],
+            &Options::default(),
+            &mut |_| {},
+        );
         match &results[0] {
             Ok(rep) => {
                 assert_eq!(rep.info.packets, complete, "{name} cut at {cut}: packets");
                 if !at_boundary && cut > first_record_start(&bytes) {
-                    assert!(rep.info.truncated, "{name} cut at {cut}: not flagged truncated");
+                    assert!(
+                        rep.info.truncated,
+                        "{name} cut at {cut}: not flagged truncated"
+                    );
                     let w = rep.info.warnings.join("\n");
                     assert!(
                         w.contains(&path.display().to_string()) && w.contains("offset"),

@@ -65,7 +65,13 @@ fn ours(trace: &std::path::Path) -> Vec<(Key, Row)> {
         .arg(trace)
         .output()
         .expect("run flowaudit");
-    assert_eq!(out.status.code(), Some(0), "{}: {}", trace.display(), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}: {}",
+        trace.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout)
         .expect("utf-8")
         .lines()
@@ -163,7 +169,11 @@ fn compare(zeek: &[(Key, Row)], ours: &[(Key, Row)], tcp_udp_only: bool) -> (Tal
 }
 
 fn pct(n: usize, d: usize) -> f64 {
-    if d == 0 { 100.0 } else { 100.0 * n as f64 / d as f64 }
+    if d == 0 {
+        100.0
+    } else {
+        100.0 * n as f64 / d as f64
+    }
 }
 
 #[test]
@@ -175,7 +185,11 @@ fn connections_agree_with_zeek_baselines() {
         .filter(|p| p.to_string_lossy().ends_with(".conn.log"))
         .collect();
     logs.sort();
-    assert!(logs.len() >= 24, "expected 24 baselines, found {}", logs.len());
+    assert!(
+        logs.len() >= 24,
+        "expected 24 baselines, found {}",
+        logs.len()
+    );
 
     let mut total = Tally::default();
     let mut all_total = Tally::default();
@@ -184,7 +198,12 @@ fn connections_agree_with_zeek_baselines() {
     );
     let mut details = String::new();
     for log in &logs {
-        let base = log.file_name().unwrap().to_string_lossy().trim_end_matches(".conn.log").to_string();
+        let base = log
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .trim_end_matches(".conn.log")
+            .to_string();
         let trace = ["pcap", "pcapng"]
             .iter()
             .map(|ext| dir.join(format!("{base}.{ext}")))
@@ -196,7 +215,14 @@ fn connections_agree_with_zeek_baselines() {
         let (a, _) = compare(&zeek, &mine, false);
         table.push_str(&format!(
             "| {base} | {} | {} | {}/{} | {}/{} | {}/{} |\n",
-            t.zeek_rows, t.our_rows, t.state, t.zeek_rows, t.pkts, t.zeek_rows, t.history, t.zeek_rows
+            t.zeek_rows,
+            t.our_rows,
+            t.state,
+            t.zeek_rows,
+            t.pkts,
+            t.zeek_rows,
+            t.history,
+            t.zeek_rows
         ));
         if !diffs.is_empty() {
             details.push_str(&format!("{base}:\n{}\n", diffs.join("\n")));
@@ -225,6 +251,12 @@ fn connections_agree_with_zeek_baselines() {
         pct(all_total.history, all_total.zeek_rows),
     );
     println!("{table}\n{summary}\n\n{details}");
-    assert!(pct(total.state, total.zeek_rows) >= 99.0, "conn_state agreement below 99 %\n{table}\n{summary}\n{details}");
-    assert!(pct(total.pkts, total.zeek_rows) >= 99.0, "packet count agreement below 99 %\n{table}\n{summary}\n{details}");
+    assert!(
+        pct(total.state, total.zeek_rows) >= 99.0,
+        "conn_state agreement below 99 %\n{table}\n{summary}\n{details}"
+    );
+    assert!(
+        pct(total.pkts, total.zeek_rows) >= 99.0,
+        "packet count agreement below 99 %\n{table}\n{summary}\n{details}"
+    );
 }

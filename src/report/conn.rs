@@ -2,8 +2,8 @@
 
 use crate::decode::Transport;
 use crate::track::Connection;
-use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 use std::io::{self, Write};
 
 /// Serializes a [`Connection`] with Zeek's conn.log keys plus flowaudit's own.

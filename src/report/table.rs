@@ -5,7 +5,7 @@ use super::zeek::civil;
 use crate::pipeline::CaptureReport;
 use crate::time::Timestamp;
 use crate::track::Connection;
-use comfy_table::{presets, Table};
+use comfy_table::{Table, presets};
 use std::io::{self, Write};
 
 /// `2023-11-14 22:13:20.123456` (UTC).
@@ -34,7 +34,7 @@ pub fn write_flows(w: &mut dyn Write, conns: &[Connection]) -> io::Result<()> {
     let mut order: Vec<&Connection> = conns.iter().collect();
     order.sort_by_key(|c| (super::interest_rank(c), c.ts, &c.uid));
     let mut t = Table::new();
-    t.load_preset(presets::UTF8_HORIZONTAL_ONLY);
+    t.load_style(presets::UTF8_BORDERS_ONLY);
     t.set_header([
         "start (UTC)",
         "proto",
@@ -86,7 +86,7 @@ pub fn write_info(w: &mut dyn Write, captures: &[CaptureReport]) -> io::Result<(
         }
         let info = &cap.info;
         let mut t = Table::new();
-        t.load_preset(presets::NOTHING);
+        t.load_style(presets::NOTHING);
         let links: Vec<String> = info.link_types.iter().map(|l| l.to_string()).collect();
         t.add_row(["File", info.path.as_str()]);
         t.add_row(["Format", info.format.as_str()]);

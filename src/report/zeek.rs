@@ -69,9 +69,21 @@ pub fn write_conn_log(w: &mut dyn Write, conns: &[Connection]) -> io::Result<()>
             c.resp_h,
             c.resp_p,
             proto_name(c.proto),
-            if lasted { c.duration.to_string() } else { unset() },
-            if lasted { c.orig_bytes.to_string() } else { unset() },
-            if lasted { c.resp_bytes.to_string() } else { unset() },
+            if lasted {
+                c.duration.to_string()
+            } else {
+                unset()
+            },
+            if lasted {
+                c.orig_bytes.to_string()
+            } else {
+                unset()
+            },
+            if lasted {
+                c.resp_bytes.to_string()
+            } else {
+                unset()
+            },
             c.conn_state,
             c.missed_bytes,
             history,

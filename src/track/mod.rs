@@ -22,7 +22,7 @@
 //!
 //! Over the 24 Zeek baselines in the test corpus (all 221 rows, TCP, UDP, ICMP
 //! and unknown transports), `conn_state`, `history`, `orig_pkts` and `resp_pkts`
-//! agree on every row (see `zeek_baselines` tests).
+//! agree on every row (see `tests/zeek_baselines.rs`, which runs the whole pipeline).
 //!
 //! Deliberate or unavoidable differences:
 //! - Unanswered SYN retransmissions stay one connection (`syn_attempts`,
@@ -72,8 +72,6 @@ mod uid;
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod zeek_baselines;
 
 pub use table::Tracker;
 
