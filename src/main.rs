@@ -62,8 +62,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         // The reader of our output went away (`flowaudit flows x | head`): not an error.
         Err(e)
-            if e
-                .downcast_ref::<io::Error>()
+            if e.downcast_ref::<io::Error>()
                 .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) =>
         {
             ExitCode::SUCCESS

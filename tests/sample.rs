@@ -61,7 +61,11 @@ fn flows_finds_exactly_the_sample_faults() {
         });
         assert!(hit, "fault not found: {f:?}");
     }
-    assert_eq!(failed.len(), sample::FAULTS.len(), "unexpected failures: {failed:#?}");
+    assert_eq!(
+        failed.len(),
+        sample::FAULTS.len(),
+        "unexpected failures: {failed:#?}"
+    );
     // Everything else in the scenario is healthy.
     for r in rows.iter().filter(|r| !failed.contains(r)) {
         let want = match r["proto"].as_str() {

@@ -570,3 +570,25 @@ fn stdin_gzip_and_directories_read_like_files() {
     let rows = flows_args(&[dir.path().as_os_str()], None);
     assert_eq!(rows, reference);
 }
+
+#[test]
+fn legacy_raw_link_types_12_and_14_read_as_raw_ip() {
+    use flowaudit::read::LinkType;
+    use flowaudit::synth::{PcapOptions, PcapWriter};
+    let t = build(Link::Raw);
+    let reference = flows(&t.to_pcap());
+    for link in [LinkType::RAW_LEGACY, LinkType::RAW_OPENBSD] {
+        let mut w = PcapWriter::new(
+            Vec::new(),
+            PcapOptions {
+                link,
+                ..PcapOptions::default()
+            },
+        )
+        .unwrap();
+        for (ts, frame) in t.frames() {
+            w.write_packet(*ts, frame, None).unwrap();
+        }
+        assert_eq!(flows(&w.into_inner().unwrap()), reference, "{link}");
+    }
+}

@@ -6,7 +6,7 @@
 //! the file after a deliberate change). [`FAULTS`] lists what the capture holds
 //! that an engineer should be told about, so tests can check reports against it.
 
-use super::{icmp_error, Conversation, Link, TcpSession, Trace, UdpSession, START};
+use super::{Conversation, Link, START, TcpSession, Trace, UdpSession, icmp_error};
 use crate::time::{Duration, Timestamp};
 use std::net::{IpAddr, SocketAddr};
 
@@ -105,7 +105,10 @@ pub const FAULTS: [Fault; 6] = [
 ];
 
 fn sa(ip: &str, port: u16) -> SocketAddr {
-    SocketAddr::new(ip.parse::<IpAddr>().unwrap_or(IpAddr::from([0, 0, 0, 0])), port)
+    SocketAddr::new(
+        ip.parse::<IpAddr>().unwrap_or(IpAddr::from([0, 0, 0, 0])),
+        port,
+    )
 }
 
 /// Builds the sample trace (Ethernet, about 300 packets over 40 minutes).
@@ -124,15 +127,29 @@ pub fn hybrid_identity() -> Trace {
     let ms = |n: i64| Duration(n * 1_000_000);
 
     // A healthy TCP exchange: handshake, request, response, close.
-    let ok = |t: &mut Trace, ts: Timestamp, src: &str, sport: u16, dst: &str, dport: u16, req: usize, resp: usize| {
-        let mut s = TcpSession::new(sa(src, sport), sa(dst, dport), u32::from(sport).wrapping_mul(7919), u32::from(dport).wrapping_mul(104_729))
-            .starting_at(ts)
-            .gap(ms(2));
+    let ok = |t: &mut Trace,
+              ts: Timestamp,
+              src: &str,
+              sport: u16,
+              dst: &str,
+              dport: u16,
+              req: usize,
+              resp: usize| {
+        let mut s = TcpSession::new(
+            sa(src, sport),
+            sa(dst, dport),
+            u32::from(sport).wrapping_mul(7919),
+            u32::from(dport).wrapping_mul(104_729),
+        )
+        .starting_at(ts)
+        .gap(ms(2));
         s.handshake().client_data(req).server_data(resp).close();
         t.add(&s);
     };
     let dns = |t: &mut Trace, ts: Timestamp, sport: u16, dst: &str, answered: bool| {
-        let mut u = UdpSession::new(sa(SYNC, sport), sa(dst, 53)).starting_at(ts).gap(ms(1));
+        let mut u = UdpSession::new(sa(SYNC, sport), sa(dst, 53))
+            .starting_at(ts)
+            .gap(ms(1));
         u.request(41);
         if answered {
             u.response(120);
@@ -152,8 +169,26 @@ pub fn hybrid_identity() -> Trace {
     ok(&mut t, step(1), SYNC, port(), DC1, 445, 500, 800);
     ok(&mut t, step(1), SYNC6, port(), DC1_6, 389, 700, 5_000);
     // Export to Entra ID, CRL check.
-    ok(&mut t, step(2), SYNC, port(), AZURE_LOGIN, 443, 2_000, 6_000);
-    ok(&mut t, step(1), SYNC, port(), AZURE_ADMIN, 443, 30_000, 4_000);
+    ok(
+        &mut t,
+        step(2),
+        SYNC,
+        port(),
+        AZURE_LOGIN,
+        443,
+        2_000,
+        6_000,
+    );
+    ok(
+        &mut t,
+        step(1),
+        SYNC,
+        port(),
+        AZURE_ADMIN,
+        443,
+        30_000,
+        4_000,
+    );
     ok(&mut t, step(1), SYNC, port(), "93.184.220.29", 80, 200, 900);
     // AD FS management and the WAP path.
     ok(&mut t, step(1), SYNC, port(), ADFS, 443, 800, 3_000);
@@ -175,14 +210,19 @@ pub fn hybrid_identity() -> Trace {
     ldaps.syn();
     t.add(&ldaps);
     if let (Some(first), Ok(router)) = (ldaps.packets().first(), ROUTER.parse::<IpAddr>()) {
-        t.push_ip(Timestamp(first.ts.0 + 400_000), &icmp_error(router, 3, 13, &first.ip));
+        t.push_ip(
+            Timestamp(first.ts.0 + 400_000),
+            &icmp_error(router, 3, 13, &first.ip),
+        );
     }
     dns(&mut t, step(2), port(), DC2, false);
-    let mut hb = TcpSession::new(sa(SYNC, port()), sa(SERVICE_BUS, 5671), 5671, 0).starting_at(step(2));
+    let mut hb =
+        TcpSession::new(sa(SYNC, port()), sa(SERVICE_BUS, 5671), 5671, 0).starting_at(step(2));
     hb.unanswered(2, Duration::from_secs(3));
     t.add(&hb);
     ok(&mut t, step(10), SYNC, port(), SERVICE_BUS, 443, 3_000, 500);
-    let mut cert = TcpSession::new(sa(USER, 61_001), sa(WAP, 49_443), 9_443, 0).starting_at(step(1));
+    let mut cert =
+        TcpSession::new(sa(USER, 61_001), sa(WAP, 49_443), 9_443, 0).starting_at(step(1));
     cert.reject();
     t.add(&cert);
 
@@ -193,8 +233,26 @@ pub fn hybrid_identity() -> Trace {
     ok(&mut t, step(1), SYNC, port(), DC1, 389, 900, 6_000);
     ok(&mut t, step(1), SYNC, port(), DC1, 135, 160, 140);
     ok(&mut t, step(1), SYNC, port(), DC1, 49_668, 600, 3_000);
-    ok(&mut t, step(2), SYNC, port(), AZURE_LOGIN, 443, 2_000, 6_000);
-    ok(&mut t, step(1), SYNC, port(), AZURE_ADMIN, 443, 8_000, 2_000);
+    ok(
+        &mut t,
+        step(2),
+        SYNC,
+        port(),
+        AZURE_LOGIN,
+        443,
+        2_000,
+        6_000,
+    );
+    ok(
+        &mut t,
+        step(1),
+        SYNC,
+        port(),
+        AZURE_ADMIN,
+        443,
+        8_000,
+        2_000,
+    );
     t.sort();
     t
 }
