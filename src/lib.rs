@@ -7,7 +7,11 @@
 //! [`synth`] writes deterministic captures for tests, samples and benchmarks.
 //! See `ARCHITECTURE.md` for the invariants.
 
+pub mod catalogue;
+pub mod classify;
+pub mod config;
 pub mod decode;
+pub mod inventory;
 pub mod pipeline;
 pub mod read;
 pub mod report;

@@ -1,0 +1,299 @@
+//! The port-and-protocol catalogue: which flows each pair of roles needs, for
+//! which deployment features, and how often they should appear.
+//!
+//! The catalogue is data (`rules/hybrid-identity.toml`), compiled into the
+//! binary as the default; `--rules FILE` replaces it. Every rule says where it
+//! comes from (a table of Microsoft's "Hybrid identity required ports and
+//! protocols" page, or a documented fact of Windows networks).
+
+use crate::config::ConfigError;
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A role a host plays in a hybrid-identity deployment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// The Entra Connect (Azure AD Connect) sync server.
+    Sync,
+    /// An on-premises domain controller.
+    Dc,
+    /// Microsoft cloud endpoints (Entra ID, Service Bus, CRL/OCSP, ...).
+    Azure,
+    /// An AD FS federation server.
+    Adfs,
+    /// A Web Application Proxy.
+    Wap,
+    /// Clients of the WAP (users' devices).
+    Users,
+}
+
+impl Role {
+    /// Every role, in the order reports list them.
+    pub const ALL: [Role; 6] = [
+        Role::Sync,
+        Role::Dc,
+        Role::Azure,
+        Role::Adfs,
+        Role::Wap,
+        Role::Users,
+    ];
+
+    /// The name used in files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Sync => "sync",
+            Role::Dc => "dc",
+            Role::Azure => "azure",
+            Role::Adfs => "adfs",
+            Role::Wap => "wap",
+            Role::Users => "users",
+        }
+    }
+
+    /// The role with this name.
+    pub fn from_name(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.name() == s)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A deployment feature that makes some flows necessary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Feature {
+    /// Password hash synchronization.
+    PasswordHashSync,
+    /// Pass-through Authentication agents.
+    PassThroughAuth,
+    /// Seamless single sign-on.
+    SeamlessSso,
+    /// Password writeback.
+    PasswordWriteback,
+    /// LDAP over TLS to the domain controllers.
+    Ldaps,
+    /// AD FS federation (with WAP).
+    Adfs,
+    /// AD FS installed with a group managed service account by the Connect wizard.
+    AdfsGmsa,
+    /// AD FS certificate authentication (port 49443 on the WAP).
+    AdfsCertAuth,
+    /// Entra Connect Health agents.
+    HealthAgent,
+}
+
+impl Feature {
+    /// Every feature.
+    pub const ALL: [Feature; 9] = [
+        Feature::PasswordHashSync,
+        Feature::PassThroughAuth,
+        Feature::SeamlessSso,
+        Feature::PasswordWriteback,
+        Feature::Ldaps,
+        Feature::Adfs,
+        Feature::AdfsGmsa,
+        Feature::AdfsCertAuth,
+        Feature::HealthAgent,
+    ];
+
+    /// The name used in files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Feature::PasswordHashSync => "password-hash-sync",
+            Feature::PassThroughAuth => "pass-through-auth",
+            Feature::SeamlessSso => "seamless-sso",
+            Feature::PasswordWriteback => "password-writeback",
+            Feature::Ldaps => "ldaps",
+            Feature::Adfs => "adfs",
+            Feature::AdfsGmsa => "adfs-gmsa",
+            Feature::AdfsCertAuth => "adfs-cert-auth",
+            Feature::HealthAgent => "health-agent",
+        }
+    }
+
+    /// The feature with this name.
+    pub fn from_name(s: &str) -> Option<Feature> {
+        Feature::ALL.into_iter().find(|f| f.name() == s)
+    }
+}
+
+impl fmt::Display for Feature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// When a required flow is expected to show up in a capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum When {
+    /// In every synchronization cycle (every 30 minutes by default).
+    EverySyncCycle,
+    /// When something triggers it (a sign-in, a password change, a CRL expiry).
+    OnDemand,
+    /// Only while installing or reconfiguring.
+    SetupOnly,
+    /// Recommended but not required.
+    Optional,
+    /// Used only when a preferred flow fails.
+    Fallback,
+}
+
+/// A transport protocol a rule covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl Proto {
+    /// `tcp` or `udp`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+}
+
+/// An inclusive port range (a single port has `lo == hi`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PortRange {
+    /// First port.
+    pub lo: u16,
+    /// Last port.
+    pub hi: u16,
+}
+
+impl PortRange {
+    /// True when `port` is in the range.
+    pub fn contains(self, port: u16) -> bool {
+        self.lo <= port && port <= self.hi
+    }
+}
+
+impl fmt::Display for PortRange {
+    /// `443` or `49152-65535`, as the rules file writes them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.lo == self.hi {
+            write!(f, "{}", self.lo)
+        } else {
+            write!(f, "{}-{}", self.lo, self.hi)
+        }
+    }
+}
+
+impl Serialize for PortRange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Whether traffic matching a rule is needed, or merely allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// Listed by Microsoft as required for the rule's features: missing is reported.
+    Required,
+    /// A documented, normal flow of these networks: never missing, never unexpected.
+    Tolerated,
+}
+
+/// One catalogue rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Rule {
+    /// Stable identifier, e.g. `t1-ldap`.
+    pub id: String,
+    /// The table of the Microsoft page ("1" ... "7b"), or `None` for documented facts.
+    pub table: Option<String>,
+    /// Roles that open the connection.
+    pub src: Vec<Role>,
+    /// Roles that accept it.
+    pub dst: Vec<Role>,
+    /// Transports the rule covers.
+    pub transports: Vec<Proto>,
+    /// Destination ports.
+    pub ports: PortRange,
+    /// Protocol name (DNS, Kerberos, LDAP, ...).
+    pub protocol: String,
+    /// What the flow is for, in plain words.
+    pub description: String,
+    /// Features that need the flow; empty means every deployment needs it.
+    pub features: Vec<Feature>,
+    /// When the flow is expected to appear.
+    pub when: When,
+    /// Required or merely tolerated.
+    pub kind: Kind,
+    /// Another rule this one stands in for when that one fails (e.g. 443 for 5671).
+    pub fallback_for: Option<String>,
+    /// Where the rule comes from (a URL, a KB article) when not the main page.
+    pub source: Option<String>,
+    /// Notes that explain what an absence or a failure means (e.g. "Windows
+    /// uses Kerberos over TCP first; no UDP 88 is normal").
+    pub notes: Vec<String>,
+    /// 1-based line of the rule in its file, for error messages.
+    pub line: usize,
+}
+
+impl Rule {
+    /// True when the rule covers this flow (roles, transport, destination port).
+    pub fn matches(&self, src: Role, dst: Role, proto: Proto, port: u16) -> bool {
+        self.src.contains(&src)
+            && self.dst.contains(&dst)
+            && self.transports.contains(&proto)
+            && self.ports.contains(port)
+    }
+
+    /// True when an inventory with these features needs (or allows) the rule.
+    pub fn enabled_by(&self, features: &[Feature]) -> bool {
+        self.features.is_empty() || self.features.iter().any(|f| features.contains(f))
+    }
+}
+
+/// A hostname pattern for the Microsoft cloud, for name-based role matching.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HostPattern {
+    /// `login.microsoftonline.com` or `*.servicebus.windows.net` (a `*.` prefix matches any subdomain).
+    pub pattern: String,
+    /// Rule ids the name serves (e.g. CRL hosts serve the port 80 rules).
+    pub serves: Vec<String>,
+    /// The Microsoft page that lists it.
+    pub source: String,
+}
+
+/// A published address range of the Microsoft cloud, the default `azure` role.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CloudRange {
+    /// The range.
+    pub net: IpNet,
+    /// What it is and where it is published.
+    pub source: String,
+}
+
+/// A loaded catalogue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Catalogue {
+    /// The files it was loaded from (`<embedded>` for the built-in copy).
+    pub origin: Vec<String>,
+    /// The rules, in file order.
+    pub rules: Vec<Rule>,
+    /// Address ranges that are `azure` unless the inventory says otherwise.
+    pub azure_ranges: Vec<CloudRange>,
+    /// Hostname patterns of the Microsoft cloud.
+    pub hostnames: Vec<HostPattern>,
+}
+
+/// The built-in rules file, compiled into the binary.
+pub const EMBEDDED_RULES: &str = include_str!("../../rules/hybrid-identity.toml");
+
+/// Result of loading rules.
+pub type Result<T> = std::result::Result<T, ConfigError>;
