@@ -101,3 +101,37 @@ pub struct Finding {
     /// A Wireshark display filter that shows exactly the packets concerned.
     pub wireshark_filter: Option<String>,
 }
+
+/// Counts over the whole audit.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Summary {
+    /// Connections classified (both ends with a role).
+    pub classified: u64,
+    /// Connections with exactly one end of known role.
+    pub unclassified: u64,
+    /// Connections with no end of known role (counted, otherwise ignored).
+    pub ignored: u64,
+    /// Findings per kind (`blocked`, `missing`, ...).
+    pub findings: std::collections::BTreeMap<String, u64>,
+    /// Findings per severity (`error`, `warning`, `info`).
+    pub severities: std::collections::BTreeMap<String, u64>,
+    /// Time from the first to the last packet of the capture(s), in seconds.
+    pub span_seconds: f64,
+    /// Roles with at least one host seen in the capture.
+    pub roles_seen: Vec<Role>,
+    /// Warnings about the capture as a whole (one-sided, filtered, too short to judge).
+    pub capture_warnings: Vec<String>,
+    /// Assumptions the audit made (e.g. features assumed because the inventory omitted them).
+    pub assumptions: Vec<String>,
+}
+
+/// The result of an audit: findings, most severe first, and the summary.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Audit {
+    /// Enabled features (from the inventory, or assumed).
+    pub features: Vec<crate::catalogue::Feature>,
+    /// The findings, ordered by severity (errors first), then role pair, transport, port.
+    pub findings: Vec<Finding>,
+    /// Counts and capture-level warnings.
+    pub summary: Summary,
+}
