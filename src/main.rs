@@ -3,7 +3,12 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use flowaudit::pipeline::{self, CaptureReport, InputResult, Options};
 use flowaudit::read::{self, Source};
-use flowaudit::report::{self, FlowFormat, InfoFormat};
+use flowaudit::catalogue::Catalogue;
+use flowaudit::classify::{Classifier, Severity};
+use flowaudit::inventory::Inventory;
+use flowaudit::report::{self, escape, AuditContext, AuditFormat, FlowFormat, InfoFormat};
+use flowaudit::time::Timestamp;
+use std::path::PathBuf;
 use std::ffi::OsString;
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
@@ -21,6 +26,24 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Audit captures against the port catalogue, per pair of roles: blocked, missing, unexpected flows.
+    Audit {
+        /// Capture files (pcap, pcapng, optionally gzip-compressed), directories, or - for stdin.
+        #[arg(required = true)]
+        captures: Vec<OsString>,
+        /// The deployment: which hosts play which role, which features are enabled (TOML).
+        #[arg(short, long, value_name = "FILE")]
+        inventory: PathBuf,
+        /// Rules file(s) replacing the built-in hybrid-identity catalogue (repeatable).
+        #[arg(long = "rules", value_name = "FILE")]
+        rules: Vec<PathBuf>,
+        /// Output format [default: table on a terminal, json otherwise].
+        #[arg(short, long, value_enum)]
+        format: Option<AuditFormatArg>,
+        /// Exit with status 1 when a finding reaches this severity.
+        #[arg(long, value_enum, default_value = "error")]
+        fail_on: FailOn,
+    },
     /// List every TCP/UDP/ICMP connection with Zeek's conn.log fields and a handshake verdict.
     Flows {
         /// Capture files (pcap, pcapng, optionally gzip-compressed), directories, or - for stdin.
@@ -39,6 +62,21 @@ enum Command {
         #[arg(short, long, value_enum, default_value = "table")]
         format: InfoFormatArg,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AuditFormatArg {
+    Table,
+    Json,
+    Markdown,
+    Csv,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FailOn {
+    Error,
+    Warning,
+    Never,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -68,18 +106,68 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("flowaudit: error: {e:#}");
+            eprintln!("flowaudit: error: {}", escape::terminal(&format!("{e:#}")));
             ExitCode::from(2)
         }
     }
 }
 
 /// Exit status: 0 when every input was read (perhaps partially, with warnings),
-/// 2 when an input could not be read at all or output failed.
+/// 1 when an audit finding reaches `--fail-on`, 2 when an input or a
+/// configuration file could not be read or output failed.
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let opts = Options::default();
     let stdout = io::stdout();
     match &cli.command {
+        Command::Audit {
+            captures,
+            inventory,
+            rules,
+            format,
+            fail_on,
+        } => {
+            let catalogue = if rules.is_empty() {
+                Catalogue::embedded()?
+            } else {
+                Catalogue::load(rules)?
+            };
+            let inventory = Inventory::load(inventory)?.with_cloud_ranges(&catalogue.azure_ranges);
+            let sources = read::expand_inputs(captures)?;
+            let mut classifier = Classifier::new(&catalogue, &inventory);
+            let results = pipeline::run(&sources, &opts, &mut |c| classifier.connection(&c));
+            let (reports, failed) = split_results(cli, &sources, results);
+            if reports.is_empty() {
+                return Ok(exit_code(failed));
+            }
+            let audit = classifier.finish(span(&reports));
+            let format = match format {
+                Some(AuditFormatArg::Table) => AuditFormat::Table,
+                Some(AuditFormatArg::Json) => AuditFormat::Json,
+                Some(AuditFormatArg::Markdown) => AuditFormat::Markdown,
+                Some(AuditFormatArg::Csv) => AuditFormat::Csv,
+                None if stdout.is_terminal() => AuditFormat::Table,
+                None => AuditFormat::Json,
+            };
+            let ctx = AuditContext {
+                captures: &reports,
+                inventory: &inventory.path,
+                rules: &catalogue.origin,
+                color: format == AuditFormat::Table && stdout.is_terminal() && color_allowed(),
+            };
+            let mut out = io::BufWriter::new(stdout.lock());
+            report::write_audit(&mut out, format, &audit, &ctx)?;
+            out.flush()?;
+            if failed {
+                return Ok(ExitCode::from(2));
+            }
+            let threshold = match fail_on {
+                FailOn::Error => Some(Severity::Error),
+                FailOn::Warning => Some(Severity::Warning),
+                FailOn::Never => None,
+            };
+            let reached = threshold.is_some_and(|t| audit.findings.iter().any(|f| f.severity >= t));
+            Ok(if reached { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
         Command::Flows { captures, format } => {
             let sources = read::expand_inputs(captures)?;
             let mut conns = Vec::new();
@@ -118,6 +206,19 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Colour only where the user has not asked for none (<https://no-color.org>).
+fn color_allowed() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// First and last packet time over all captures read.
+fn span(reports: &[CaptureReport]) -> Option<(Timestamp, Timestamp)> {
+    let to_ts = |s: f64| Timestamp((s * 1e9).round() as i64);
+    let first = reports.iter().filter_map(|r| r.info.first_ts).min_by(f64::total_cmp)?;
+    let last = reports.iter().filter_map(|r| r.info.last_ts).max_by(f64::total_cmp)?;
+    Some((to_ts(first), to_ts(last)))
+}
+
 fn flows_format(f: FlowsFormatArg) -> FlowFormat {
     match f {
         FlowsFormatArg::Table => FlowFormat::Table,
@@ -142,12 +243,12 @@ fn split_results(
             Ok(rep) => {
                 if !cli.quiet {
                     for w in &rep.info.warnings {
-                        eprintln!("flowaudit: warning: {w}");
+                        eprintln!("flowaudit: warning: {}", escape::terminal(w));
                     }
                     for lt in &rep.decode.unsupported_link_types {
                         eprintln!(
                             "flowaudit: warning: {}: link type {} is not supported; its packets are counted as not decoded",
-                            rep.info.path,
+                            escape::terminal(&rep.info.path),
                             read::LinkType(*lt)
                         );
                     }
@@ -155,7 +256,7 @@ fn split_results(
                 reports.push(rep);
             }
             Err(e) => {
-                eprintln!("flowaudit: error: {e}");
+                eprintln!("flowaudit: error: {}", escape::terminal(&e.to_string()));
                 failed = true;
             }
         }

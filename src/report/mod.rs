@@ -5,10 +5,13 @@
 //! for people. Every format is written to a `Write` the caller chose (stdout or
 //! a file); messages never go there.
 
+mod audit;
 mod conn;
+pub mod escape;
 mod table;
 mod zeek;
 
+pub use audit::{write_audit, AuditContext, AuditFormat};
 pub use conn::ConnJson;
 
 use crate::pipeline::CaptureReport;

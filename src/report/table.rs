@@ -1,6 +1,7 @@
 //! Tables for people (comfy-table).
 
 use super::conn::{handshake_name, proto_name};
+use super::escape;
 use super::zeek::civil;
 use crate::pipeline::CaptureReport;
 use crate::time::Timestamp;
@@ -88,7 +89,7 @@ pub fn write_info(w: &mut dyn Write, captures: &[CaptureReport]) -> io::Result<(
         let mut t = Table::new();
         t.load_style(presets::NOTHING);
         let links: Vec<String> = info.link_types.iter().map(|l| l.to_string()).collect();
-        t.add_row(["File", info.path.as_str()]);
+        t.add_row(["File", &escape::terminal(&info.path)]);
         t.add_row(["Format", info.format.as_str()]);
         t.add_row(["Link types", &links.join(", ")]);
         t.add_row(["Packets", &info.packets.to_string()]);
@@ -101,7 +102,7 @@ pub fn write_info(w: &mut dyn Write, captures: &[CaptureReport]) -> io::Result<(
             t.add_row([format!("Not decoded: {layer}"), n.to_string()]);
         }
         for warning in &info.warnings {
-            t.add_row(["Warning", warning.as_str()]);
+            t.add_row(["Warning", &escape::terminal(warning)]);
         }
         writeln!(w, "{t}")?;
     }

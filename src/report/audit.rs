@@ -1,0 +1,385 @@
+//! Output of `flowaudit audit`: the findings per role pair, as a terminal
+//! table, JSON, Markdown (ready for a ticket) or CSV.
+
+use super::escape;
+use crate::catalogue::Role;
+use crate::classify::{Audit, Finding, FindingKind, Severity};
+use crate::pipeline::CaptureReport;
+use comfy_table::{presets, Cell, Color, Table};
+use serde::Serialize;
+use std::io::{self, Write};
+
+/// How `audit` writes its report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditFormat {
+    /// Findings grouped per role pair, for a terminal.
+    Table,
+    /// One JSON document (`schema_version` 1).
+    Json,
+    /// Markdown, ready to paste into a ticket.
+    Markdown,
+    /// One row per finding and host pair.
+    Csv,
+}
+
+/// What the report says about its inputs besides the findings.
+pub struct AuditContext<'a> {
+    /// The captures read.
+    pub captures: &'a [CaptureReport],
+    /// Where the inventory came from.
+    pub inventory: &'a str,
+    /// Where the rules came from.
+    pub rules: &'a [String],
+    /// Colour the terminal table.
+    pub color: bool,
+}
+
+/// Writes the audit in `format`.
+pub fn write_audit(w: &mut dyn Write, format: AuditFormat, audit: &Audit, ctx: &AuditContext<'_>) -> io::Result<()> {
+    match format {
+        AuditFormat::Table => write_table(w, audit, ctx),
+        AuditFormat::Json => write_json(w, audit, ctx),
+        AuditFormat::Markdown => write_markdown(w, audit, ctx),
+        AuditFormat::Csv => write_csv(w, audit),
+    }
+}
+
+/// The JSON document (documented in `docs/audit-json.md`).
+#[derive(Serialize)]
+struct Doc<'a> {
+    schema_version: u32,
+    tool: Tool,
+    captures: &'a [CaptureReport],
+    inventory: &'a str,
+    rules: &'a [String],
+    features: &'a [crate::catalogue::Feature],
+    findings: &'a [Finding],
+    summary: &'a crate::classify::Summary,
+}
+
+#[derive(Serialize)]
+struct Tool {
+    name: &'static str,
+    version: &'static str,
+}
+
+fn write_json(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> io::Result<()> {
+    let doc = Doc {
+        schema_version: super::SCHEMA_VERSION,
+        tool: Tool {
+            name: env!("CARGO_PKG_NAME"),
+            version: env!("CARGO_PKG_VERSION"),
+        },
+        captures: ctx.captures,
+        inventory: ctx.inventory,
+        rules: ctx.rules,
+        features: &audit.features,
+        findings: &audit.findings,
+        summary: &audit.summary,
+    };
+    serde_json::to_writer_pretty(&mut *w, &doc)?;
+    w.write_all(b"\n")
+}
+
+/// `sync -> dc`, or `? -> dc` for an unknown side.
+fn pair(f: &Finding) -> String {
+    let r = |r: Option<Role>| r.map_or("unknown", Role::name);
+    format!("{} -> {}", r(f.src_role), r(f.dst_role))
+}
+
+fn kind_name(k: FindingKind) -> &'static str {
+    match k {
+        FindingKind::Blocked => "blocked",
+        FindingKind::Missing => "missing",
+        FindingKind::Unexpected => "unexpected",
+        FindingKind::Healthy => "healthy",
+        FindingKind::Inconclusive => "inconclusive",
+        FindingKind::Unclassified => "unclassified",
+    }
+}
+
+fn severity_name(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Info => "info",
+    }
+}
+
+/// `blocked (rst)`, `missing`, ...
+fn what(f: &Finding) -> String {
+    match f.how {
+        Some(h) => {
+            let how = serde_json::to_value(h).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            format!("{} ({how})", kind_name(f.kind))
+        }
+        None => kind_name(f.kind).to_string(),
+    }
+}
+
+/// `tcp/3268`, with the rule's range when it is one: `tcp/49670 (49152-65535)`.
+fn port(f: &Finding) -> String {
+    match &f.ports {
+        Some(spec) if spec.contains('-') => format!("{}/{} ({spec})", f.transport.name(), f.port),
+        _ => format!("{}/{}", f.transport.name(), f.port),
+    }
+}
+
+/// `t1-ldap (table 1)`.
+fn rule(f: &Finding) -> String {
+    match (&f.rule, &f.table) {
+        (Some(r), Some(t)) => format!("{r} (table {t})"),
+        (Some(r), None) => r.clone(),
+        _ => "-".into(),
+    }
+}
+
+/// One line per host pair, the first few only.
+fn hosts(f: &Finding, max: usize) -> Vec<String> {
+    let mut out: Vec<String> = f
+        .hosts
+        .iter()
+        .take(max)
+        .map(|h| {
+            let n = if h.attempts == 1 { "attempt" } else { "attempts" };
+            format!("{} -> {} ({} {n})", h.src, h.dst, h.attempts)
+        })
+        .collect();
+    if f.hosts.len() > max {
+        out.push(format!("and {} more host pairs", f.hosts.len() - max));
+    }
+    out
+}
+
+/// Findings other than healthy, grouped by role pair in report order.
+fn groups(audit: &Audit) -> Vec<(String, Vec<&Finding>)> {
+    let mut out: Vec<(String, Vec<&Finding>)> = Vec::new();
+    for f in audit.findings.iter().filter(|f| f.kind != FindingKind::Healthy) {
+        let p = pair(f);
+        match out.iter_mut().find(|(k, _)| *k == p) {
+            Some((_, v)) => v.push(f),
+            None => out.push((p, vec![f])),
+        }
+    }
+    out
+}
+
+fn healthy_line(f: &Finding) -> String {
+    let n = f.hosts.len();
+    let pairs = if n == 1 { "host pair" } else { "host pairs" };
+    format!("{} {} {}: {} {pairs}, {} connections", pair(f), port(f), rule(f), n, f.count)
+}
+
+fn severity_color(s: Severity) -> Color {
+    match s {
+        Severity::Error => Color::Red,
+        Severity::Warning => Color::Yellow,
+        Severity::Info => Color::Blue,
+    }
+}
+
+fn write_table(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> io::Result<()> {
+    header_lines(w, audit, ctx, |s| escape::terminal(s).into_owned())?;
+    for (p, findings) in groups(audit) {
+        writeln!(w)?;
+        writeln!(w, "{p}")?;
+        let mut t = Table::new();
+        t.load_style(presets::UTF8_BORDERS_ONLY);
+        if ctx.color {
+            t.enforce_styling();
+        }
+        t.set_header(["severity", "finding", "port", "rule", "hosts", "evidence"]);
+        for f in findings {
+            let sev = Cell::new(severity_name(f.severity));
+            let sev = if ctx.color { sev.fg(severity_color(f.severity)) } else { sev };
+            let mut evidence: Vec<String> = f.evidence.iter().map(|e| escape::terminal(e).into_owned()).collect();
+            if let Some(filter) = &f.wireshark_filter {
+                evidence.push(format!("wireshark: {}", escape::terminal(filter)));
+            }
+            t.add_row(vec![
+                sev,
+                Cell::new(what(f)),
+                Cell::new(port(f)),
+                Cell::new(rule(f)),
+                Cell::new(hosts(f, 5).join("\n")),
+                Cell::new(evidence.join("\n")),
+            ]);
+        }
+        writeln!(w, "{t}")?;
+    }
+    let healthy: Vec<&Finding> = audit.findings.iter().filter(|f| f.kind == FindingKind::Healthy).collect();
+    if !healthy.is_empty() {
+        writeln!(w)?;
+        writeln!(w, "Healthy ({}):", healthy.len())?;
+        for f in healthy {
+            writeln!(w, "  {}", escape::terminal(&healthy_line(f)))?;
+        }
+    }
+    writeln!(w)?;
+    writeln!(w, "{}", summary_line(audit))
+}
+
+/// `3 errors, 2 warnings, 5 info; 40 connections classified, 2 unclassified, 1 ignored`.
+fn summary_line(audit: &Audit) -> String {
+    let s = &audit.summary;
+    let n = |k: &str| s.severities.get(k).copied().unwrap_or(0);
+    format!(
+        "{} errors, {} warnings, {} info; {} connections classified, {} with one unknown end, {} with no known end",
+        n("error"),
+        n("warning"),
+        n("info"),
+        s.classified,
+        s.unclassified,
+        s.ignored
+    )
+}
+
+/// Inputs, features, assumptions and capture warnings, before the findings.
+fn header_lines(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>, esc: impl Fn(&str) -> String) -> io::Result<()> {
+    let paths: Vec<String> = ctx.captures.iter().map(|c| esc(&c.info.path)).collect();
+    writeln!(w, "Captures:  {}", paths.join(", "))?;
+    writeln!(w, "Span:      {:.0} s", audit.summary.span_seconds)?;
+    writeln!(w, "Inventory: {}", esc(ctx.inventory))?;
+    let rules: Vec<String> = ctx.rules.iter().map(|r| esc(r)).collect();
+    writeln!(w, "Rules:     {}", rules.join(", "))?;
+    let features: Vec<&str> = audit.features.iter().map(|f| f.name()).collect();
+    writeln!(w, "Features:  {}", features.join(", "))?;
+    for a in &audit.summary.assumptions {
+        writeln!(w, "Assumed:   {}", esc(a))?;
+    }
+    for c in &audit.summary.capture_warnings {
+        writeln!(w, "Warning:   {}", esc(c))?;
+    }
+    Ok(())
+}
+
+fn write_markdown(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> io::Result<()> {
+    writeln!(w, "## flowaudit report")?;
+    writeln!(w)?;
+    writeln!(w, "{}", escape::markdown(&summary_line(audit)))?;
+    writeln!(w)?;
+    let paths: Vec<String> = ctx.captures.iter().map(|c| escape::markdown_code(&c.info.path)).collect();
+    writeln!(w, "- Captures: {} ({:.0} s)", paths.join(", "), audit.summary.span_seconds)?;
+    writeln!(w, "- Inventory: {}", escape::markdown_code(ctx.inventory))?;
+    let features: Vec<String> = audit.features.iter().map(|f| escape::markdown_code(f.name())).collect();
+    writeln!(w, "- Features: {}", features.join(", "))?;
+    for a in &audit.summary.assumptions {
+        writeln!(w, "- Assumed: {}", escape::markdown(a))?;
+    }
+    for c in &audit.summary.capture_warnings {
+        writeln!(w, "- **Warning:** {}", escape::markdown(c))?;
+    }
+    for (p, findings) in groups(audit) {
+        writeln!(w)?;
+        writeln!(w, "### {}", escape::markdown(&p))?;
+        writeln!(w)?;
+        writeln!(w, "| severity | finding | port | rule | hosts |")?;
+        writeln!(w, "|---|---|---|---|---|")?;
+        for f in &findings {
+            writeln!(
+                w,
+                "| {} | {} | {} | {} | {} |",
+                severity_name(f.severity),
+                escape::markdown(&what(f)),
+                escape::markdown(&port(f)),
+                escape::markdown(&rule(f)),
+                hosts(f, 5).iter().map(|h| escape::markdown(h)).collect::<Vec<_>>().join("<br>")
+            )?;
+        }
+        writeln!(w)?;
+        for f in &findings {
+            writeln!(w, "**{} {} {}**", escape::markdown(&what(f)), escape::markdown(&port(f)), escape::markdown(&rule(f)))?;
+            writeln!(w)?;
+            for e in &f.evidence {
+                writeln!(w, "- {}", escape::markdown(e))?;
+            }
+            if let Some(filter) = &f.wireshark_filter {
+                writeln!(w, "- Wireshark: {}", escape::markdown_code(filter))?;
+            }
+            writeln!(w)?;
+        }
+    }
+    let healthy: Vec<&Finding> = audit.findings.iter().filter(|f| f.kind == FindingKind::Healthy).collect();
+    if !healthy.is_empty() {
+        writeln!(w, "### Healthy")?;
+        writeln!(w)?;
+        for f in healthy {
+            writeln!(w, "- {}", escape::markdown(&healthy_line(f)))?;
+        }
+    }
+    Ok(())
+}
+
+const CSV_HEADER: [&str; 18] = [
+    "kind",
+    "severity",
+    "src_role",
+    "dst_role",
+    "transport",
+    "port",
+    "ports",
+    "rule",
+    "table",
+    "how",
+    "src",
+    "dst",
+    "attempts",
+    "first_ts",
+    "last_ts",
+    "count",
+    "evidence",
+    "wireshark_filter",
+];
+
+fn write_csv(w: &mut dyn Write, audit: &Audit) -> io::Result<()> {
+    let mut out = csv::Writer::from_writer(w);
+    out.write_record(CSV_HEADER)?;
+    for f in &audit.findings {
+        let role = |r: Option<Role>| r.map(|r| r.name().to_string()).unwrap_or_default();
+        let how = f
+            .how
+            .and_then(|h| serde_json::to_value(h).ok())
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let evidence = f.evidence.join(" | ");
+        let base = [
+            kind_name(f.kind).to_string(),
+            severity_name(f.severity).to_string(),
+            role(f.src_role),
+            role(f.dst_role),
+            f.transport.name().to_string(),
+            f.port.to_string(),
+            f.ports.clone().unwrap_or_default(),
+            f.rule.clone().unwrap_or_default(),
+            f.table.clone().unwrap_or_default(),
+            how,
+        ];
+        let tail = [
+            f.count.to_string(),
+            evidence,
+            f.wireshark_filter.clone().unwrap_or_default(),
+        ];
+        let mut write = |hostcols: [String; 5]| {
+            let row: Vec<String> = base
+                .iter()
+                .chain(hostcols.iter())
+                .chain(tail.iter())
+                .map(|c| escape::csv_cell(c).into_owned())
+                .collect();
+            out.write_record(&row)
+        };
+        if f.hosts.is_empty() {
+            write(Default::default())?;
+        }
+        for h in &f.hosts {
+            write([
+                h.src.to_string(),
+                h.dst.to_string(),
+                h.attempts.to_string(),
+                h.first_ts.to_string(),
+                h.last_ts.to_string(),
+            ])?;
+        }
+    }
+    out.flush()
+}

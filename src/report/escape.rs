@@ -1,0 +1,89 @@
+//! Escaping text for each output format. Text that comes from captures
+//! (hostnames, SNI, file names) must never steer a terminal, run as a
+//! spreadsheet formula, or break a Markdown table.
+
+use std::borrow::Cow;
+use std::fmt::Write;
+
+/// Replaces control characters (C0, DEL, C1, and Unicode bidi controls) with
+/// `\u{..}` escapes, so no escape sequence reaches the terminal.
+pub fn terminal(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_unsafe_char) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unsafe_char(c) {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn is_unsafe_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
+}
+
+/// Escapes a value for a Markdown table cell or text: control characters as for
+/// the terminal, Markdown and HTML metacharacters backslash-escaped or as entities.
+pub fn markdown(s: &str) -> String {
+    let s = terminal(s);
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '!' | '~' | '(' | ')' | '{' | '}' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text inside a Markdown code span: backticks and pipes cannot be escaped
+/// there, so they are replaced; control characters are escaped.
+pub fn markdown_code(s: &str) -> String {
+    format!("`{}`", terminal(s).replace('`', "'").replace('|', "\\|"))
+}
+
+/// Neutralises spreadsheet formulas (OWASP's advice): a cell that starts with
+/// `=`, `+`, `-`, `@`, tab or carriage return gets a leading apostrophe.
+pub fn csv_cell(s: &str) -> Cow<'_, str> {
+    match s.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => Cow::Owned(format!("'{s}")),
+        _ => Cow::Borrowed(s),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_escapes_sequences_and_bidi() {
+        assert_eq!(terminal("dc1.corp"), "dc1.corp");
+        assert_eq!(terminal("a\u{1b}[31mb"), "a\\u{1b}[31mb");
+        assert_eq!(terminal("x\u{202e}y\n"), "x\\u{202e}y\\u{a}");
+        assert_eq!(terminal("\u{9b}2J"), "\\u{9b}2J");
+    }
+
+    #[test]
+    fn markdown_escapes_markup_and_html() {
+        assert_eq!(markdown("a|b *c* <script>"), "a\\|b \\*c\\* &lt;script&gt;");
+        assert_eq!(markdown("[x](http://e)"), "\\[x\\]\\(http://e\\)");
+        assert_eq!(markdown_code("ip.addr==1 | `x`"), "`ip.addr==1 \\| 'x'`");
+    }
+
+    #[test]
+    fn csv_cells_never_start_a_formula() {
+        assert_eq!(csv_cell("=cmd|' /C calc'!A0"), "'=cmd|' /C calc'!A0");
+        assert_eq!(csv_cell("-1"), "'-1");
+        assert_eq!(csv_cell("10.0.0.4"), "10.0.0.4");
+    }
+}
