@@ -52,6 +52,8 @@ pub(crate) fn transport_of(p: u8) -> Transport {
 fn quoted(_outer_v6: bool, q: &[u8]) -> Option<Quoted> {
     let (src, dst, p, rest): (IpAddr, IpAddr, u8, &[u8]) = match q.first()? >> 4 {
         4 => {
+            // Not etherparse's Ipv4HeaderSlice: it needs the options too, while
+            // Zeek names the quoted addresses from the first 20 bytes alone.
             let ihl = usize::from(q.first()? & 0x0f) * 4;
             let h = q.get(..20)?;
             if ihl < 20 {
@@ -69,11 +71,10 @@ fn quoted(_outer_v6: bool, q: &[u8]) -> Option<Quoted> {
             (src.into(), dst.into(), h[9], rest)
         }
         6 => {
-            let h = q.get(..40)?;
-            let src = ip::v6_addr(h, 8)?;
-            let dst = ip::v6_addr(h, 24)?;
+            let h = ip::v6_header(q).ok()?;
+            let (src, dst, next) = (h.source_addr(), h.destination_addr(), h.next_header().0);
             // The quote is usually cut short: walk what is there; an incomplete walk gives ports 0.
-            match ip::walk_v6_ext(h[6], q, 40) {
+            match ip::walk_v6_ext(next, q, h.slice().len()) {
                 Ok(e) if e.frag.is_none_or(|f| f.offset == 0) => (
                     src.into(),
                     dst.into(),
@@ -81,7 +82,7 @@ fn quoted(_outer_v6: bool, q: &[u8]) -> Option<Quoted> {
                     q.get(e.off..).unwrap_or_default(),
                 ),
                 Ok(e) => (src.into(), dst.into(), e.proto, &[][..]),
-                Err(_) => (src.into(), dst.into(), h[6], &[][..]),
+                Err(_) => (src.into(), dst.into(), next, &[][..]),
             }
         }
         _ => return None,
