@@ -19,6 +19,9 @@ fn is_error(v6: bool, icmp_type: u8) -> bool {
 
 /// Parses the ICMP header (type, code, checksum, 4 bytes that depend on the type)
 /// and, for errors, the quote that follows it. `None` when even type and code are missing.
+///
+/// Not etherparse's Icmpv4Slice/Icmpv6Slice: they need all 8 header bytes and
+/// refuse an ICMPv4 timestamp message that is not exactly 20 bytes long.
 pub(crate) fn parse(v6: bool, d: &[u8]) -> Option<IcmpInfo> {
     let icmp_type = *d.first()?;
     let code = *d.get(1)?;
