@@ -91,6 +91,7 @@ fn quoted(_outer_v6: bool, q: &[u8]) -> Option<Quoted> {
         _ => return None,
     };
     let transport = transport_of(p);
+    // Ports from the first 4 bytes, as Zeek does; etherparse's TCP/UDP slices need the whole header.
     let (sport, dport) = match transport {
         Transport::Tcp | Transport::Udp => match (be16(rest, 0), be16(rest, 2)) {
             (Some(s), Some(d)) => (s, d),
