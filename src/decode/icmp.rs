@@ -19,6 +19,9 @@ fn is_error(v6: bool, icmp_type: u8) -> bool {
 
 /// Parses the ICMP header (type, code, checksum, 4 bytes that depend on the type)
 /// and, for errors, the quote that follows it. `None` when even type and code are missing.
+///
+/// Not etherparse's Icmpv4Slice/Icmpv6Slice: they need all 8 header bytes and
+/// refuse an ICMPv4 timestamp message that is not exactly 20 bytes long.
 pub(crate) fn parse(v6: bool, d: &[u8]) -> Option<IcmpInfo> {
     let icmp_type = *d.first()?;
     let code = *d.get(1)?;
@@ -52,6 +55,8 @@ pub(crate) fn transport_of(p: u8) -> Transport {
 fn quoted(_outer_v6: bool, q: &[u8]) -> Option<Quoted> {
     let (src, dst, p, rest): (IpAddr, IpAddr, u8, &[u8]) = match q.first()? >> 4 {
         4 => {
+            // Not etherparse's Ipv4HeaderSlice: it needs the options too, while
+            // Zeek names the quoted addresses from the first 20 bytes alone.
             let ihl = usize::from(q.first()? & 0x0f) * 4;
             let h = q.get(..20)?;
             if ihl < 20 {
@@ -69,11 +74,10 @@ fn quoted(_outer_v6: bool, q: &[u8]) -> Option<Quoted> {
             (src.into(), dst.into(), h[9], rest)
         }
         6 => {
-            let h = q.get(..40)?;
-            let src = ip::v6_addr(h, 8)?;
-            let dst = ip::v6_addr(h, 24)?;
+            let h = ip::v6_header(q).ok()?;
+            let (src, dst, next) = (h.source_addr(), h.destination_addr(), h.next_header().0);
             // The quote is usually cut short: walk what is there; an incomplete walk gives ports 0.
-            match ip::walk_v6_ext(h[6], q, 40) {
+            match ip::walk_v6_ext(next, q, h.slice().len()) {
                 Ok(e) if e.frag.is_none_or(|f| f.offset == 0) => (
                     src.into(),
                     dst.into(),
@@ -81,12 +85,13 @@ fn quoted(_outer_v6: bool, q: &[u8]) -> Option<Quoted> {
                     q.get(e.off..).unwrap_or_default(),
                 ),
                 Ok(e) => (src.into(), dst.into(), e.proto, &[][..]),
-                Err(_) => (src.into(), dst.into(), h[6], &[][..]),
+                Err(_) => (src.into(), dst.into(), next, &[][..]),
             }
         }
         _ => return None,
     };
     let transport = transport_of(p);
+    // Ports from the first 4 bytes, as Zeek does; etherparse's TCP/UDP slices need the whole header.
     let (sport, dport) = match transport {
         Transport::Tcp | Transport::Udp => match (be16(rest, 0), be16(rest, 2)) {
             (Some(s), Some(d)) => (s, d),

@@ -1,37 +1,43 @@
-//! IPv4 and IPv6 headers (zero-copy): addresses, protocol, lengths and
-//! fragmentation, walking IPv6 extension headers.
+//! IPv4 and IPv6 headers (zero-copy, etherparse's header slices): addresses,
+//! protocol, lengths and fragmentation, walking IPv6 extension headers.
+//!
+//! Only the header slices are used, never etherparse's whole-packet parsers:
+//! those reject what Zeek keeps (a zero IPv4 total length from segmentation
+//! offload, a datagram cut by the snaplen), so lengths are worked out here.
 
-use super::link::{be16, be32};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use etherparse::err::{ipv4, ipv6};
+use etherparse::{IpNumber, Ipv4HeaderSlice, Ipv6FragmentHeaderSlice, Ipv6HeaderSlice};
+use std::net::IpAddr;
 
-/// IP protocol numbers the decoder treats specially.
+/// IP protocol numbers the decoder treats specially (values from etherparse).
 pub(crate) mod proto {
+    use super::IpNumber;
     /// IPv6 hop-by-hop options.
-    pub const HOPOPT: u8 = 0;
+    pub const HOPOPT: u8 = IpNumber::IPV6_HEADER_HOP_BY_HOP.0;
     /// ICMPv4.
-    pub const ICMP: u8 = 1;
+    pub const ICMP: u8 = IpNumber::ICMP.0;
     /// IPv4 in IP.
-    pub const IPIP: u8 = 4;
+    pub const IPIP: u8 = IpNumber::IPV4.0;
     /// TCP.
-    pub const TCP: u8 = 6;
+    pub const TCP: u8 = IpNumber::TCP.0;
     /// UDP.
-    pub const UDP: u8 = 17;
+    pub const UDP: u8 = IpNumber::UDP.0;
     /// IPv6 in IP.
-    pub const IPV6: u8 = 41;
+    pub const IPV6: u8 = IpNumber::IPV6.0;
     /// IPv6 routing header.
-    pub const ROUTING: u8 = 43;
+    pub const ROUTING: u8 = IpNumber::IPV6_ROUTE_HEADER.0;
     /// IPv6 fragment header.
-    pub const FRAGMENT: u8 = 44;
+    pub const FRAGMENT: u8 = IpNumber::IPV6_FRAGMENTATION_HEADER.0;
     /// GRE.
-    pub const GRE: u8 = 47;
+    pub const GRE: u8 = IpNumber::GRE.0;
     /// Authentication header.
-    pub const AH: u8 = 51;
+    pub const AH: u8 = IpNumber::AUTHENTICATION_HEADER.0;
     /// ICMPv6.
-    pub const ICMPV6: u8 = 58;
+    pub const ICMPV6: u8 = IpNumber::IPV6_ICMP.0;
     /// IPv6 "no next header".
-    pub const NONE: u8 = 59;
+    pub const NONE: u8 = IpNumber::IPV6_NO_NEXT_HEADER.0;
     /// IPv6 destination options.
-    pub const DSTOPTS: u8 = 60;
+    pub const DSTOPTS: u8 = IpNumber::IPV6_DESTINATION_OPTIONS.0;
 }
 
 /// Fragmentation fields of a fragment (not set for whole datagrams).
@@ -71,16 +77,9 @@ pub(crate) struct IpPacket<'a> {
 /// Parses an IPv4 header. Options are skipped; the checksum is not verified
 /// (captures taken on the sender often have offloaded, wrong checksums).
 pub(crate) fn parse_v4(d: &[u8]) -> Result<IpPacket<'_>, &'static str> {
-    let b0 = *d.first().ok_or("ipv4: truncated header")?;
-    if b0 >> 4 != 4 {
-        return Err("ipv4: bad version");
-    }
-    let ihl = usize::from(b0 & 0x0f) * 4;
-    if ihl < 20 {
-        return Err("ipv4: bad header length");
-    }
-    let hdr = d.get(..ihl).ok_or("ipv4: truncated header")?;
-    let mut total = usize::from(be16(hdr, 2).unwrap_or(0));
+    let hdr = Ipv4HeaderSlice::from_slice(d).map_err(|e| v4_error(d, &e))?;
+    let ihl = hdr.slice().len();
+    let mut total = usize::from(hdr.total_len());
     if total == 0 {
         // TCP segmentation offload leaves 0 here (Zeek uses the captured length too).
         total = d.len();
@@ -88,22 +87,17 @@ pub(crate) fn parse_v4(d: &[u8]) -> Result<IpPacket<'_>, &'static str> {
     if total < ihl {
         return Err("ipv4: total length shorter than header");
     }
-    let flags_off = be16(hdr, 6).unwrap_or(0);
-    let more = flags_off & 0x2000 != 0;
-    let offset = u32::from(flags_off & 0x1fff) * 8;
-    let frag = (more || offset != 0).then_some(FragInfo {
-        id: u32::from(be16(hdr, 4).unwrap_or(0)),
-        offset,
-        more,
+    let frag = hdr.is_fragmenting_payload().then(|| FragInfo {
+        id: u32::from(hdr.identification()),
+        offset: u32::from(hdr.fragments_offset().value()) * 8,
+        more: hdr.more_fragments(),
     });
-    let src = Ipv4Addr::new(hdr[12], hdr[13], hdr[14], hdr[15]);
-    let dst = Ipv4Addr::new(hdr[16], hdr[17], hdr[18], hdr[19]);
     let end = total.min(d.len());
     Ok(IpPacket {
         v6: false,
-        src: IpAddr::V4(src),
-        dst: IpAddr::V4(dst),
-        proto: hdr[9],
+        src: IpAddr::V4(hdr.source_addr()),
+        dst: IpAddr::V4(hdr.destination_addr()),
+        proto: hdr.protocol().0,
         ip_len: total as u32,
         hdr_len: ihl as u32,
         payload: d.get(ihl..end).unwrap_or_default(),
@@ -112,10 +106,30 @@ pub(crate) fn parse_v4(d: &[u8]) -> Result<IpPacket<'_>, &'static str> {
     })
 }
 
-/// Reads a 16-byte IPv6 address at `off`.
-pub(crate) fn v6_addr(d: &[u8], off: usize) -> Option<Ipv6Addr> {
-    let b: [u8; 16] = d.get(off..off.checked_add(16)?)?.try_into().ok()?;
-    Some(Ipv6Addr::from(b))
+/// Names an IPv4 header error. etherparse checks the 20-byte minimum before
+/// version and IHL; a short slice with a wrong version or IHL is still named
+/// for those, from its first byte.
+fn v4_error(d: &[u8], e: &ipv4::HeaderSliceError) -> &'static str {
+    use ipv4::{HeaderError, HeaderSliceError};
+    match e {
+        HeaderSliceError::Content(HeaderError::UnexpectedVersion { .. }) => "ipv4: bad version",
+        HeaderSliceError::Content(HeaderError::HeaderLengthSmallerThanHeader { .. }) => {
+            "ipv4: bad header length"
+        }
+        HeaderSliceError::Len(_) => match d.first() {
+            Some(b) if b >> 4 != 4 => "ipv4: bad version",
+            Some(b) if b & 0x0f < 5 => "ipv4: bad header length",
+            _ => "ipv4: truncated header",
+        },
+    }
+}
+
+/// Parses an IPv6 header (only its fixed 40 bytes; extension headers are walked separately).
+pub(crate) fn v6_header(d: &[u8]) -> Result<Ipv6HeaderSlice<'_>, &'static str> {
+    Ipv6HeaderSlice::from_slice(d).map_err(|e| match e {
+        ipv6::HeaderSliceError::Len(_) => "ipv6: truncated header",
+        ipv6::HeaderSliceError::Content(_) => "ipv6: bad version",
+    })
 }
 
 /// Where IPv6 extension headers end: the transport protocol and its offset in `d`.
@@ -133,6 +147,11 @@ pub(crate) struct ExtEnd {
 /// fragment header of a real fragment (its payload is not decodable yet), at
 /// ESP, and at anything that is not an extension header. An atomic fragment
 /// (offset 0, no more fragments; RFC 6946) is walked through.
+///
+/// Not etherparse's `Ipv6ExtensionsSlice`: it walks on past the fragment header
+/// of a real fragment (into payload bytes), refuses hop-by-hop options after the
+/// first header and an AH of length 0, and drops a header the snaplen cut short,
+/// where the decoder still takes its next-header field.
 pub(crate) fn walk_v6_ext(mut next: u8, d: &[u8], mut off: usize) -> Result<ExtEnd, &'static str> {
     // 32 extension headers is far more than any sender uses; the bound stops loops on garbage.
     for _ in 0..32 {
@@ -153,17 +172,17 @@ pub(crate) fn walk_v6_ext(mut next: u8, d: &[u8], mut off: usize) -> Result<ExtE
             }
             proto::FRAGMENT => {
                 let h = d
-                    .get(off..off + 8)
+                    .get(off..)
+                    .and_then(|h| Ipv6FragmentHeaderSlice::from_slice(h).ok())
                     .ok_or("ipv6: truncated fragment header")?;
-                let fo = be16(h, 2).unwrap_or(0);
                 let info = FragInfo {
-                    id: be32(h, 4).unwrap_or(0),
-                    offset: u32::from(fo & 0xfff8),
-                    more: fo & 1 == 1,
+                    id: h.identification(),
+                    offset: u32::from(h.fragment_offset().value()) * 8,
+                    more: h.more_fragments(),
                 };
-                next = h[0];
-                off += 8;
-                if info.offset != 0 || info.more {
+                next = h.next_header().0;
+                off += h.slice().len();
+                if h.is_fragmenting_payload() {
                     return Ok(ExtEnd {
                         proto: next,
                         off,
@@ -185,11 +204,8 @@ pub(crate) fn walk_v6_ext(mut next: u8, d: &[u8], mut off: usize) -> Result<ExtE
 
 /// Parses an IPv6 header and its extension headers.
 pub(crate) fn parse_v6(d: &[u8]) -> Result<IpPacket<'_>, &'static str> {
-    let hdr = d.get(..40).ok_or("ipv6: truncated header")?;
-    if hdr[0] >> 4 != 6 {
-        return Err("ipv6: bad version");
-    }
-    let mut plen = usize::from(be16(hdr, 4).unwrap_or(0));
+    let hdr = v6_header(d)?;
+    let mut plen = usize::from(hdr.payload_length());
     if plen == 0 && d.len() > 40 {
         // Jumbogram or segmentation offload: trust the captured length.
         plen = d.len() - 40;
@@ -197,16 +213,14 @@ pub(crate) fn parse_v6(d: &[u8]) -> Result<IpPacket<'_>, &'static str> {
     let total = 40 + plen;
     let end = total.min(d.len());
     let bounded = d.get(..end).unwrap_or_default();
-    let ext = walk_v6_ext(hdr[6], bounded, 40)?;
+    let ext = walk_v6_ext(hdr.next_header().0, bounded, 40)?;
     if ext.off > total {
         return Err("ipv6: extension headers longer than payload");
     }
-    let src = v6_addr(hdr, 8).ok_or("ipv6: truncated header")?;
-    let dst = v6_addr(hdr, 24).ok_or("ipv6: truncated header")?;
     Ok(IpPacket {
         v6: true,
-        src: IpAddr::V6(src),
-        dst: IpAddr::V6(dst),
+        src: IpAddr::V6(hdr.source_addr()),
+        dst: IpAddr::V6(hdr.destination_addr()),
         proto: ext.proto,
         ip_len: total as u32,
         hdr_len: ext.off as u32,

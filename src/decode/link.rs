@@ -1,10 +1,12 @@
 //! Link layers: from a frame of some `LINKTYPE_*` to the IP packet it carries.
 //!
-//! Zero-copy parsers for the headers etherparse does not know (SLL2, MPLS,
-//! PPPoE, FabricPath, VN-Tag, BSD loopback, PPP). All lengths are checked with
-//! `get`, so no input can panic.
+//! Ethernet II and 802.1Q/802.1ad tags are read with etherparse's zero-copy
+//! header slices; the headers etherparse does not know (SLL2, MPLS, PPPoE,
+//! FabricPath, VN-Tag, BSD loopback, PPP) have small parsers here. All lengths
+//! are checked with `get`, so no input can panic.
 
 use crate::read::LinkType;
+use etherparse::{EtherType, Ethernet2HeaderSlice, SingleVlanHeaderSlice};
 
 /// An IP packet found inside a frame, with its version from the link layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,20 +37,21 @@ pub(crate) enum LinkError {
     Bad(&'static str),
 }
 
-/// EtherType values the decoder follows.
+/// EtherType values the decoder follows (etherparse's where it names them).
 pub(crate) mod ethertype {
+    use super::EtherType;
     /// IPv4.
-    pub const IPV4: u16 = 0x0800;
+    pub const IPV4: u16 = EtherType::IPV4.0;
     /// ARP.
-    pub const ARP: u16 = 0x0806;
+    pub const ARP: u16 = EtherType::ARP.0;
     /// IPv6.
-    pub const IPV6: u16 = 0x86dd;
+    pub const IPV6: u16 = EtherType::IPV6.0;
     /// 802.1Q VLAN tag.
-    pub const VLAN: u16 = 0x8100;
+    pub const VLAN: u16 = EtherType::VLAN_TAGGED_FRAME.0;
     /// 802.1ad service tag (QinQ).
-    pub const QINQ: u16 = 0x88a8;
+    pub const QINQ: u16 = EtherType::PROVIDER_BRIDGING.0;
     /// Pre-standard QinQ tag.
-    pub const QINQ_OLD: u16 = 0x9100;
+    pub const QINQ_OLD: u16 = EtherType::VLAN_DOUBLE_TAGGED_FRAME.0;
     /// MPLS unicast.
     pub const MPLS_UC: u16 = 0x8847;
     /// MPLS multicast.
@@ -116,6 +119,8 @@ pub(crate) fn decode_link(link: LinkType, d: &[u8]) -> Result<LinkOut<'_>, LinkE
         108 => plain(null_loop(d, true)),
         9 => plain(ppp(d)),
         113 => {
+            // Not etherparse's LinuxSllHeaderSlice: it rejects packet types and
+            // ARPHRD/protocol pairs it does not know, Zeek only reads the protocol.
             // SLL: packet type, ARPHRD, address length, 8 address bytes, protocol.
             let proto = be16(d, 14).ok_or(LinkError::Bad("sll: truncated header"))?;
             let rest = d.get(16..).unwrap_or_default();
@@ -201,18 +206,20 @@ impl Vlans {
 
 /// Ethernet II (with FabricPath and every tag the ethertype chain knows).
 pub(crate) fn ethernet(d: &[u8]) -> Result<LinkOut<'_>, &'static str> {
-    let mut d = d;
-    let mut etype = be16(d, 12).ok_or("ethernet: truncated header")?;
-    if etype == ethertype::FABRICPATH {
+    let mut eth = Ethernet2HeaderSlice::from_slice(d).map_err(|_| "ethernet: truncated header")?;
+    let mut rest = d.get(eth.slice().len()..).unwrap_or_default();
+    if eth.ether_type().0 == ethertype::FABRICPATH {
         // 16-byte FabricPath header (outer DA, SA, 0x8903, FTag/TTL), then a whole inner Ethernet frame.
-        d = d.get(16..).ok_or("fabricpath: truncated header")?;
-        etype = be16(d, 12).ok_or("fabricpath: truncated inner ethernet")?;
+        let inner = d.get(16..).ok_or("fabricpath: truncated header")?;
+        eth = Ethernet2HeaderSlice::from_slice(inner)
+            .map_err(|_| "fabricpath: truncated inner ethernet")?;
+        rest = inner.get(eth.slice().len()..).unwrap_or_default();
     }
+    let etype = eth.ether_type().0;
     if etype < 0x0600 {
         return Err("ethernet: 802.3 length field, not IP");
     }
     let mut vlans = Vlans::default();
-    let rest = d.get(14..).unwrap_or_default();
     ethertype_chain(etype, rest, &mut vlans)
 }
 
@@ -238,11 +245,11 @@ fn ethertype_chain<'a>(
                 });
             }
             ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_OLD => {
-                // TCI (PCP 3 bits, DEI 1, VID 12), then the next EtherType.
-                let tci = be16(d, 0).ok_or("vlan: truncated tag")?;
-                vlans.push(tci & 0x0fff);
-                etype = be16(d, 2).ok_or("vlan: truncated tag")?;
-                d = d.get(4..).unwrap_or_default();
+                let tag =
+                    SingleVlanHeaderSlice::from_slice(d).map_err(|_| "vlan: truncated tag")?;
+                vlans.push(tag.vlan_identifier().value());
+                etype = tag.ether_type().0;
+                d = d.get(tag.slice().len()..).unwrap_or_default();
             }
             ethertype::VNTAG => {
                 // 4 bytes of VN-Tag (direction, pointer, destination and source VIF), then the EtherType.

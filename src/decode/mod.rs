@@ -28,6 +28,13 @@
 //!   snaplen is decoded alone when it is the first one and dropped otherwise,
 //!   as Zeek does.
 //!
+//! Headers are read with etherparse's zero-copy header slices (Ethernet II,
+//! 802.1Q, IPv4, IPv6 and its fragment header, UDP) and never with its
+//! packet-level parsers, which refuse what Zeek keeps. The rest is read by hand,
+//! each place saying why: what etherparse lacks (SLL2, MPLS, PPPoE, FabricPath,
+//! VN-Tag, tunnels) and where it is stricter than Zeek (SLL, the IPv6 extension
+//! header walk, TCP, ICMP and the headers an ICMP error quotes).
+//!
 //! Not like Zeek: IPv4 header checksums are not verified (Zeek without `-C`
 //! drops such packets); Teredo is recognised per packet (Zeek detects it once
 //! per UDP connection), see `tunnel.rs`; PPTP's PPP may omit `ff 03` and

@@ -1321,3 +1321,156 @@ proptest::proptest! {
         assert_counted(&dec);
     }
 }
+
+// What etherparse's stricter parsers would lose. Each case is a reason, noted
+// in the code, for reading a header by hand or for not using a packet-level
+// parser; the expected values follow from the frames built here and Zeek's rules.
+
+#[test]
+fn zero_ip_length_means_the_captured_length() {
+    // Segmentation offload: the sender's capture has 0 in IPv4 total length.
+    let mut v4 = udp4(A4, B4, 5353, 53, &[7; 100]);
+    v4[2..4].copy_from_slice(&[0, 0]);
+    let (o, g) = one(LinkType::RAW, &v4);
+    assert_eq!(o, Outcome::Decoded);
+    assert_eq!(
+        (g[0].transport, g[0].sport, g[0].ip_len, g[0].payload_len),
+        (Transport::Udp, 5353, 20 + 8 + 100, 100)
+    );
+    // Same for the IPv6 payload length.
+    let mut v6 = udp6(A6, B6, 1, 2, &[7; 100]);
+    v6[4..6].copy_from_slice(&[0, 0]);
+    let (o, g) = one(LinkType::RAW, &v6);
+    assert_eq!(o, Outcome::Decoded);
+    assert_eq!(
+        (g[0].transport, g[0].dport, g[0].ip_len, g[0].payload_len),
+        (Transport::Udp, 2, 40 + 8 + 100, 100)
+    );
+}
+
+#[test]
+fn tcp_options_cut_by_the_snaplen_still_give_the_packet() {
+    // Zeek keys a TCP connection on the first 20 header bytes.
+    let mut v = Vec::new();
+    PacketBuilder::ipv4(A4, B4, 64)
+        .tcp(40000, 88, 5, 1024)
+        .syn()
+        .options(&[
+            etherparse::TcpOptionElement::MaximumSegmentSize(1460),
+            etherparse::TcpOptionElement::WindowScale(8),
+            etherparse::TcpOptionElement::Noop,
+        ])
+        .unwrap()
+        .write(&mut v, &[])
+        .unwrap();
+    assert_eq!(v[20 + 12] >> 4, 7, "28-byte TCP header");
+    let (o, g) = one(LinkType::RAW, &v[..20 + 20]);
+    assert_eq!(o, Outcome::Decoded);
+    let p = &g[0];
+    assert_eq!(
+        (p.transport, p.sport, p.dport, p.ip_len, p.payload_len),
+        (Transport::Tcp, 40000, 88, 48, 0)
+    );
+    assert_eq!(p.tcp.map(|t| (t.flags, t.seq)), Some((tcp_flags::SYN, 5)));
+    assert!(p.payload.is_empty());
+}
+
+#[test]
+fn sll_from_interfaces_etherparse_does_not_know() {
+    // `tcpdump -i any` on Linux: ARPHRD_LOOPBACK (772) and ARPHRD_NONE (65534, tun/WireGuard).
+    let ip = udp4(A4, B4, 5353, 53, b"abc");
+    for arphrd in [772u16, 65534] {
+        let mut sll = vec![0, 0];
+        sll.extend(arphrd.to_be_bytes());
+        sll.extend([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x08, 0x00]);
+        sll.extend(&ip);
+        let (o, g) = one(LinkType::LINUX_SLL, &sll);
+        check_plain_udp(o, &g, &format!("sll arphrd {arphrd}"));
+    }
+}
+
+#[test]
+fn icmp_timestamp_with_padding_is_decoded() {
+    // Type 13 is 20 bytes; trailing padding must not make it undecodable (Zeek needs 8 bytes).
+    let mut ts = vec![13, 0, 0, 0, 0, 1, 0, 2];
+    ts.extend([0; 12]);
+    ts.extend([0xee; 6]);
+    let (o, g) = one(LinkType::RAW, &ipv4_raw(A4, B4, 1, 0, 0, &ts));
+    assert_eq!(o, Outcome::Decoded);
+    assert_eq!(
+        (g[0].transport, g[0].sport, g[0].dport, g[0].payload_len),
+        (Transport::Icmp, 13, 0, 26 - 8)
+    );
+}
+
+#[test]
+fn quoted_ipv4_header_with_cut_options_still_names_the_addresses() {
+    // The quote's IHL is 6 (4 option bytes) but only 20 bytes are quoted: Zeek
+    // takes addresses and protocol from those, and ports 0.
+    let mut quote = ipv4_raw(A4, B4, 17, 0, 0, &[0; 8]);
+    quote[0] = 0x46;
+    let msg = ipv4_raw(R4, A4, 1, 0, 0, &icmp(3, 13, &quote[..20]));
+    let (o, g) = one(LinkType::RAW, &msg);
+    assert_eq!(o, Outcome::Decoded);
+    let q = g[0].icmp.and_then(|i| i.quoted);
+    assert_eq!(
+        q.map(|q| (q.transport, q.src, q.dst, q.sport, q.dport)),
+        Some((Transport::Udp, ip4(A4), ip4(B4), 0, 0))
+    );
+}
+
+#[test]
+fn ipv6_fragment_walk_stops_at_the_fragment_header() {
+    // The fragmentable part starts with destination options; the second
+    // fragment's bytes are payload, not headers, until reassembly.
+    let udp = udp6(A6, B6, 546, 547, &[0xff; 16]);
+    let dstopts = [17, 0, 1, 4, 0, 0, 0, 0];
+    let datagram = [&dstopts[..], &udp[40..]].concat();
+    let frag = |off: usize, end: usize, more: bool| {
+        let fo = (off as u16) | u16::from(more);
+        let mut h = vec![60, 0];
+        h.extend(fo.to_be_bytes());
+        h.extend(7u32.to_be_bytes());
+        ipv6_raw(A6, B6, 44, &[&h[..], &datagram[off..end]].concat())
+    };
+    let mut dec = Decoder::new(DecodeConfig::default());
+    let second = frag(16, datagram.len(), false);
+    assert_eq!(
+        second[40 + 8],
+        0xff,
+        "the second fragment starts with data bytes"
+    );
+    assert_eq!(
+        run(&mut dec, 0, 1, LinkType::RAW, &second).0,
+        Outcome::FragmentBuffered
+    );
+    let (o, g) = run(&mut dec, 0, 2, LinkType::RAW, &frag(0, 16, true));
+    assert_eq!(o, Outcome::Decoded);
+    assert_eq!(
+        (g[0].transport, g[0].sport, g[0].dport, g[0].payload_len),
+        (Transport::Udp, 546, 547, 16)
+    );
+    assert_eq!(g[0].payload, [0xff; 16]);
+    assert_eq!(
+        g[0].ip_len,
+        40 + 8 + 8 + 16,
+        "fixed header, destination options, UDP (the fragment header is gone)"
+    );
+    assert_counted(&dec);
+}
+
+#[test]
+fn short_ipv4_slices_are_named_for_version_and_ihl_first() {
+    for (first, reason) in [
+        (0x60, "ipv4: bad version"),
+        (0x43, "ipv4: bad header length"),
+        (0x45, "ipv4: truncated header"),
+    ] {
+        let mut short = vec![first];
+        short.extend([0; 9]);
+        assert_eq!(
+            one(LinkType::ETHERNET, &eth(0x0800, &short)).0,
+            Outcome::NotDecoded(reason)
+        );
+    }
+}

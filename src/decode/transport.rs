@@ -7,6 +7,7 @@ use super::ip::{self, IpPacket, proto};
 use super::link::{self, Net, be16, be32};
 use super::tunnel::{self, Inner};
 use super::{Decoder, FrameCtx, MAX_TUNNEL_DEPTH, Packet, Step, TcpInfo, Transport};
+use etherparse::UdpHeaderSlice;
 
 impl Decoder {
     /// Decodes an IP packet (or buffers it when it is a fragment).
@@ -161,6 +162,8 @@ impl Decoder {
         let tunnels = depth < MAX_TUNNEL_DEPTH;
         match ip.proto {
             proto::TCP => {
+                // Not etherparse's TcpHeaderSlice: it needs the options too, while
+                // Zeek keys the connection on the first 20 bytes (options cut by the snaplen).
                 let (
                     Some(sport),
                     Some(dport),
@@ -204,19 +207,18 @@ impl Decoder {
                 Step::Emitted
             }
             proto::UDP => {
-                let (Some(sport), Some(dport)) = (be16(d, 0), be16(d, 2)) else {
+                // The UDP length field is not used: lengths come from the IP header, as in Zeek.
+                let Ok(udp) = UdpHeaderSlice::from_slice(d) else {
                     return Step::Failed("udp: truncated header");
                 };
-                if d.len() < 8 {
-                    return Step::Failed("udp: truncated header");
-                }
+                let hlen = udp.slice().len();
                 pkt.transport = Transport::Udp;
-                pkt.sport = sport;
-                pkt.dport = dport;
-                pkt.payload = d.get(8..).unwrap_or_default();
-                pkt.payload_len = ip.payload_len.saturating_sub(8);
+                pkt.sport = udp.source_port();
+                pkt.dport = udp.destination_port();
+                pkt.payload = d.get(hlen..).unwrap_or_default();
+                pkt.payload_len = ip.payload_len.saturating_sub(hlen as u32);
                 emit(&pkt);
-                if tunnels && let Some(inner) = tunnel::udp(sport, dport, pkt.payload) {
+                if tunnels && let Some(inner) = tunnel::udp(pkt.sport, pkt.dport, pkt.payload) {
                     // The frame's fate is "decoded" already (the outer packet).
                     self.decode_inner(ctx, inner, depth + 1, false, emit);
                 }

@@ -1,8 +1,10 @@
 //! Tunnel headers Zeek decapsulates: GRE (with ERSPAN II/III and PPTP's
 //! enhanced GRE), VXLAN, Geneve, GTP-U and Teredo. Each parser returns the
 //! encapsulated frame or packet, or `None`/an error when the bytes do not form
-//! that tunnel (then the outer packet stands alone, as in Zeek).
+//! that tunnel (then the outer packet stands alone, as in Zeek). etherparse has
+//! none of these headers; the IPv6 header inside Teredo is read with its slice.
 
+use super::ip::{proto, v6_header};
 use super::link::{Net, be16, ethertype, ppp_proto};
 
 /// What a tunnel carries.
@@ -173,10 +175,10 @@ fn teredo(mut d: &[u8]) -> Option<Inner<'_>> {
             // Client id, authenticator, 8-byte nonce, confirmation byte.
             d = d.get(4 + id_len + au_len + 9..)?;
         } else if tag >> 12 == 6 {
-            let hdr = d.get(..40)?;
-            let plen = usize::from(be16(hdr, 4)?);
-            let bubble = hdr[6] == 59 && plen == 0;
-            if d.len() != 40 + plen && !bubble {
+            let hdr = v6_header(d).ok()?;
+            let plen = usize::from(hdr.payload_length());
+            let bubble = hdr.next_header().0 == proto::NONE && plen == 0;
+            if d.len() != hdr.slice().len() + plen && !bubble {
                 return None;
             }
             return Some(Inner::Net(Net::V6(d)));
@@ -202,9 +204,10 @@ fn teredo_detect(d: &[u8]) -> bool {
         return false;
     }
     if b0 >> 4 == 6 {
-        let teredo_prefix = |off: usize| d.get(off..off + 4) == Some(&[0x20, 0x01, 0x00, 0x00][..]);
-        let whole = be16(d, 4).is_some_and(|plen| usize::from(plen) + 40 == d.len());
-        return whole && (teredo_prefix(8) || teredo_prefix(24));
+        let Ok(h) = v6_header(d) else { return false };
+        let teredo_prefix = |a: [u8; 16]| a[..4] == [0x20, 0x01, 0x00, 0x00];
+        let whole = usize::from(h.payload_length()) + h.slice().len() == d.len();
+        return whole && (teredo_prefix(h.source()) || teredo_prefix(h.destination()));
     }
     let mut rest = d;
     let mut val = u16::from(b1);
