@@ -1,0 +1,328 @@
+//! Reading an inventory file: TOML parsed with spans, so that every mistake is
+//! reported at its file, line and column with the valid choices.
+//!
+//! Behaviours chosen (and why):
+//! - A bare address is a /32 (IPv4) or /128 (IPv6) prefix.
+//! - A CIDR with host bits set (`10.0.2.21/31`) is accepted and truncated to its
+//!   network (`10.0.2.20/31`), with a warning: the intent is unambiguous and
+//!   refusing it would be unfriendly.
+//! - An IPv4-mapped IPv6 address (`::ffff:10.0.0.4`, or a prefix of /96 or longer
+//!   inside `::ffff:0:0/96`) is stored as the IPv4 host or prefix it stands for,
+//!   because RFC 4291 defines it as that IPv4 address; lookups do the same.
+//! - The same prefix twice in one role is harmless: it is kept once, with a warning.
+//! - The same prefix in two roles is an error naming both locations; a host in
+//!   two roles at different prefix lengths is fine (the most specific wins).
+//! - `features` omitted: `password-hash-sync`, plus `adfs` when any `adfs` or
+//!   `wap` host is listed, and `features_assumed` is set. `features = []` means
+//!   "no optional features" and is taken as written (not assumed).
+//! - A feature named twice is kept once, with a warning.
+//! - Mistakes are reported in file order: the first one in the file wins.
+
+use super::{Inventory, RoleEntry, RoleSource};
+use crate::catalogue::{Feature, Role};
+use crate::config::ConfigError;
+use ipnet::{IpNet, Ipv4Net};
+use std::net::IpAddr;
+use std::ops::Range;
+use toml::de::{DeArray, DeTable, DeValue};
+
+/// The keys allowed at the top of an inventory file.
+const TOP_LEVEL_KEYS: [&str; 2] = ["features", "roles"];
+
+/// What an address value must look like, for error messages.
+const ADDRESS_FORM: &str = "expected an IPv4 or IPv6 address or CIDR like 10.0.0.0/24";
+
+/// Parser state: the file being read and what has been accepted so far.
+struct Loader<'t> {
+    /// File name for messages.
+    path: &'t str,
+    /// The whole text, to turn byte spans into line and column.
+    text: &'t str,
+    /// Accepted entries with the span of the value that listed them.
+    entries: Vec<(RoleEntry, Range<usize>)>,
+    /// Non-fatal remarks.
+    warnings: Vec<ConfigError>,
+}
+
+impl<'t> Loader<'t> {
+    /// A located error.
+    fn err(&self, span: Range<usize>, msg: impl Into<String>) -> ConfigError {
+        ConfigError::at(self.path, self.text, Some(span), msg)
+    }
+
+    /// Line and column of a byte offset, 1-based.
+    fn line_col(&self, at: usize) -> (usize, usize) {
+        crate::config::line_col(self.text, at)
+    }
+
+    /// Reads the top-level table.
+    fn document(
+        &mut self,
+        top: &DeTable<'_>,
+    ) -> Result<(Vec<Feature>, bool), ConfigError> {
+        let mut features: Option<Vec<Feature>> = None;
+        // The map is ordered by key name; walk it in file order so the first
+        // mistake in the file is the one reported.
+        let mut keys: Vec<_> = top.iter().collect();
+        keys.sort_by_key(|(k, _)| k.span().start);
+        for (key, value) in keys {
+            match key.get_ref().as_ref() {
+                "features" => features = Some(self.features(value)?),
+                "roles" => self.roles(value)?,
+                other => {
+                    return Err(self
+                        .err(
+                            key.span(),
+                            format!("unknown top-level key `{}`", other.escape_debug()),
+                        )
+                        .valid(TOP_LEVEL_KEYS));
+                }
+            }
+        }
+        Ok(match features {
+            Some(f) => (f, false),
+            None => (self.assumed_features(), true),
+        })
+    }
+
+    /// `password-hash-sync` (the default of Entra Connect), plus `adfs` when
+    /// the inventory lists federation hosts.
+    fn assumed_features(&self) -> Vec<Feature> {
+        let mut f = vec![Feature::PasswordHashSync];
+        if self
+            .entries
+            .iter()
+            .any(|(e, _)| matches!(e.role, Role::Adfs | Role::Wap))
+        {
+            f.push(Feature::Adfs);
+        }
+        f
+    }
+
+    /// Reads `features = [...]`.
+    fn features(
+        &mut self,
+        value: &serde_spanned::Spanned<DeValue<'_>>,
+    ) -> Result<Vec<Feature>, ConfigError> {
+        let valid = Feature::ALL.map(Feature::name);
+        let DeValue::Array(items) = value.get_ref() else {
+            return Err(self
+                .err(
+                    value.span(),
+                    format!(
+                        "expected an array of feature names like [\"password-hash-sync\"], found {}",
+                        value.get_ref().type_str()
+                    ),
+                )
+                .field("features")
+                .valid(valid));
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let field = format!("features[{i}]");
+            let DeValue::String(name) = item.get_ref() else {
+                return Err(self
+                    .err(
+                        item.span(),
+                        format!(
+                            "expected a feature name (a string), found {}",
+                            item.get_ref().type_str()
+                        ),
+                    )
+                    .field(field)
+                    .valid(valid));
+            };
+            let Some(f) = Feature::from_name(name) else {
+                return Err(self
+                    .err(
+                        item.span(),
+                        format!("unknown feature `{}`", name.escape_debug()),
+                    )
+                    .field(field)
+                    .valid(valid));
+            };
+            if out.contains(&f) {
+                self.warnings.push(
+                    self.err(item.span(), format!("feature `{f}` is listed twice; once is enough"))
+                        .field(field),
+                );
+            } else {
+                out.push(f);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads the `[roles]` table.
+    fn roles(&mut self, value: &serde_spanned::Spanned<DeValue<'_>>) -> Result<(), ConfigError> {
+        let valid = Role::ALL.map(Role::name);
+        let DeValue::Table(table) = value.get_ref() else {
+            return Err(self
+                .err(
+                    value.span(),
+                    format!(
+                        "expected a table of role = [addresses], like [roles] then sync = [\"10.0.1.10\"]; found {}",
+                        value.get_ref().type_str()
+                    ),
+                )
+                .field("roles")
+                .valid(valid));
+        };
+        let mut keys: Vec<_> = table.iter().collect();
+        keys.sort_by_key(|(k, _)| k.span().start);
+        for (key, hosts) in keys {
+            let name: &str = key.get_ref().as_ref();
+            let Some(role) = Role::from_name(name) else {
+                let mut msg = format!("unknown role `{}`", name.escape_debug());
+                if name == "features" {
+                    // A frequent TOML slip: keys after `[roles]` belong to it.
+                    msg.push_str(
+                        "; `features` must come before `[roles]`, or every key after the header belongs to it",
+                    );
+                }
+                return Err(self.err(key.span(), msg).field("roles").valid(valid));
+            };
+            let field = format!("roles.{name}");
+            let DeValue::Array(items) = hosts.get_ref() else {
+                return Err(self
+                    .err(
+                        hosts.span(),
+                        format!(
+                            "expected an array of addresses like [\"10.0.0.4\", \"10.0.50.0/24\"], found {}",
+                            hosts.get_ref().type_str()
+                        ),
+                    )
+                    .field(field));
+            };
+            self.hosts(role, &field, items)?;
+        }
+        Ok(())
+    }
+
+    /// Reads one role's array of addresses and prefixes.
+    fn hosts(&mut self, role: Role, field: &str, items: &DeArray<'_>) -> Result<(), ConfigError> {
+        for (i, item) in items.iter().enumerate() {
+            let field = format!("{field}[{i}]");
+            let span = item.span();
+            let DeValue::String(s) = item.get_ref() else {
+                return Err(self
+                    .err(
+                        span,
+                        format!(
+                            "{ADDRESS_FORM} (a string), found {}",
+                            item.get_ref().type_str()
+                        ),
+                    )
+                    .field(field));
+            };
+            let Some(written) = parse_net(s) else {
+                return Err(self
+                    .err(
+                        span,
+                        format!("bad address or CIDR `{}`: {ADDRESS_FORM}", s.escape_debug()),
+                    )
+                    .field(field));
+            };
+            let net = canonical_net(written);
+            if written != written.trunc() {
+                self.warnings.push(
+                    self.err(
+                        span.clone(),
+                        format!("`{s}` has host bits set; using {net}"),
+                    )
+                    .field(field.clone()),
+                );
+            }
+            if let Some((earlier, at)) = self
+                .entries
+                .iter()
+                .find(|(e, _)| e.net == net)
+                .map(|(e, at)| (e.role, at.start))
+            {
+                let (l, c) = self.line_col(at);
+                if earlier == role {
+                    self.warnings.push(
+                        self.err(
+                            span,
+                            format!("{net} is already listed for {role} at line {l}, column {c}; kept once"),
+                        )
+                        .field(field),
+                    );
+                    continue;
+                }
+                return Err(self
+                    .err(
+                        span,
+                        format!(
+                            "{net} is listed as {role} here and as {earlier} at line {l}, column {c}; \
+                             a host or prefix can have only one role (a more specific prefix may override a broader one)"
+                        ),
+                    )
+                    .field(field));
+            }
+            let line = self.line_col(span.start).0;
+            self.entries.push((
+                RoleEntry {
+                    net,
+                    role,
+                    source: RoleSource::Inventory,
+                    line,
+                },
+                span,
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An address (`10.0.0.4`, `fd00::1`) or CIDR (`10.0.0.0/24`), as written
+/// (host bits kept), or `None`.
+fn parse_net(s: &str) -> Option<IpNet> {
+    if s.contains('/') {
+        s.parse::<IpNet>().ok()
+    } else {
+        s.parse::<IpAddr>().ok().map(IpNet::from)
+    }
+}
+
+/// The network of `net` (host bits cleared), with IPv4-mapped IPv6 prefixes
+/// of /96 or longer turned into the IPv4 prefix they stand for.
+pub(crate) fn canonical_net(net: IpNet) -> IpNet {
+    if let IpNet::V6(v6) = net {
+        if let Some(v4) = v6.addr().to_ipv4_mapped() {
+            if let Some(len) = v6.prefix_len().checked_sub(96) {
+                if let Ok(n) = Ipv4Net::new(v4, len) {
+                    return IpNet::V4(n.trunc());
+                }
+            }
+        }
+    }
+    net.trunc()
+}
+
+/// Parses an inventory, returning it with its warnings (harmless oddities such
+/// as host bits in a CIDR or a repeated entry), each located like an error.
+pub(crate) fn parse(
+    path: &str,
+    text: &str,
+) -> Result<(Inventory, Vec<ConfigError>), ConfigError> {
+    let top = DeTable::parse(text).map_err(|e| ConfigError::from_toml(path, text, &e))?;
+    let mut loader = Loader {
+        path,
+        text,
+        entries: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let (features, features_assumed) = loader.document(top.get_ref())?;
+    let mut entries: Vec<RoleEntry> = loader.entries.into_iter().map(|(e, _)| e).collect();
+    super::sort_entries(&mut entries);
+    Ok((
+        Inventory {
+            path: path.to_string(),
+            features,
+            features_assumed,
+            entries,
+        },
+        loader.warnings,
+    ))
+}
