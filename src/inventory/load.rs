@@ -18,6 +18,10 @@
 //! - A feature named twice is kept once, with a warning.
 //! - Mistakes are reported in file order: the first one in the file wins.
 
+// ConfigError is large (a path, a field, a message, choices), but it is built
+// at most once per file read; boxing it would only complicate every caller.
+#![allow(clippy::result_large_err)]
+
 use super::{Inventory, RoleEntry, RoleSource};
 use crate::catalogue::{Feature, Role};
 use crate::config::ConfigError;
@@ -56,10 +60,7 @@ impl<'t> Loader<'t> {
     }
 
     /// Reads the top-level table.
-    fn document(
-        &mut self,
-        top: &DeTable<'_>,
-    ) -> Result<(Vec<Feature>, bool), ConfigError> {
+    fn document(&mut self, top: &DeTable<'_>) -> Result<(Vec<Feature>, bool), ConfigError> {
         let mut features: Option<Vec<Feature>> = None;
         // The map is ordered by key name; walk it in file order so the first
         // mistake in the file is the one reported.
@@ -143,8 +144,11 @@ impl<'t> Loader<'t> {
             };
             if out.contains(&f) {
                 self.warnings.push(
-                    self.err(item.span(), format!("feature `{f}` is listed twice; once is enough"))
-                        .field(field),
+                    self.err(
+                        item.span(),
+                        format!("feature `{f}` is listed twice; once is enough"),
+                    )
+                    .field(field),
                 );
             } else {
                 out.push(f);
@@ -288,25 +292,20 @@ fn parse_net(s: &str) -> Option<IpNet> {
 /// The network of `net` (host bits cleared), with IPv4-mapped IPv6 prefixes
 /// of /96 or longer turned into the IPv4 prefix they stand for.
 pub(crate) fn canonical_net(net: IpNet) -> IpNet {
-    if let IpNet::V6(v6) = net {
-        if let Some(v4) = v6.addr().to_ipv4_mapped() {
-            if let Some(len) = v6.prefix_len().checked_sub(96) {
-                if let Ok(n) = Ipv4Net::new(v4, len) {
-                    return IpNet::V4(n.trunc());
-                }
-            }
-        }
+    if let IpNet::V6(v6) = net
+        && let Some(v4) = v6.addr().to_ipv4_mapped()
+        && let Some(len) = v6.prefix_len().checked_sub(96)
+        && let Ok(n) = Ipv4Net::new(v4, len)
+    {
+        return IpNet::V4(n.trunc());
     }
     net.trunc()
 }
 
 /// Parses an inventory, returning it with its warnings (harmless oddities such
 /// as host bits in a CIDR or a repeated entry), each located like an error.
-pub(crate) fn parse(
-    path: &str,
-    text: &str,
-) -> Result<(Inventory, Vec<ConfigError>), ConfigError> {
-    let top = DeTable::parse(text).map_err(|e| ConfigError::from_toml(path, text, &e))?;
+pub(crate) fn parse(path: &str, text: &str) -> Result<(Inventory, Vec<ConfigError>), ConfigError> {
+    let top = DeTable::parse(text).map_err(|e| toml_error(path, text, &e))?;
     let mut loader = Loader {
         path,
         text,
@@ -325,4 +324,95 @@ pub(crate) fn parse(
         },
         loader.warnings,
     ))
+}
+
+/// A TOML syntax error, located where the parser says, with a hint for the two
+/// slips people make in inventories: a key set twice (where was it first?) and
+/// an address left unquoted.
+fn toml_error(path: &str, text: &str, e: &toml::de::Error) -> ConfigError {
+    let mut err = ConfigError::from_toml(path, text, e);
+    let Some(span) = e.span() else {
+        return err;
+    };
+    if err.message.contains("duplicate key") {
+        let key = text
+            .get(span.clone())
+            .unwrap_or("")
+            .trim_matches(['"', '\'']);
+        if !key.is_empty() {
+            err.message = format!("duplicate key `{}`", key.escape_debug());
+            let (doc, _) = DeTable::parse_recoverable(text);
+            let mut firsts = Vec::new();
+            first_keys(doc.get_ref(), key, span.start, 0, &mut firsts);
+            if firsts.is_empty() {
+                // Recovery keeps the later of two `[table]` headers; find the
+                // earlier one in the text.
+                firsts.extend(header_before(text, key, span.start));
+            }
+            if let [at] = firsts[..] {
+                let (l, c) = crate::config::line_col(text, at);
+                err.message
+                    .push_str(&format!("; first set at line {l}, column {c}"));
+            }
+        }
+    } else if let Some(token) = token_at(text, span.start)
+        && parse_net(token).is_some()
+    {
+        err.message.push_str(&format!(
+            "; addresses must be quoted strings, like \"{token}\""
+        ));
+    }
+    err
+}
+
+/// Start offsets of keys named `key` that appear before `before`, in `table`
+/// and the tables below it (an inventory is two levels deep).
+fn first_keys(table: &DeTable<'_>, key: &str, before: usize, depth: usize, out: &mut Vec<usize>) {
+    for (k, v) in table.iter() {
+        if k.get_ref().as_ref() == key && k.span().start < before {
+            out.push(k.span().start);
+        }
+        if let (DeValue::Table(t), true) = (v.get_ref(), depth < 2) {
+            first_keys(t, key, before, depth + 1, out);
+        }
+    }
+}
+
+/// Offset of the name in the first `[key]` header line starting before `before`.
+fn header_before(text: &str, key: &str, before: usize) -> Option<usize> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if offset >= before {
+            break;
+        }
+        let name = line
+            .trim()
+            .strip_prefix('[')
+            .and_then(|l| l.split(']').next())
+            .map(str::trim);
+        if name == Some(key) {
+            let inner = line.find(key).unwrap_or(0);
+            return Some(offset + inner);
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// The run of address-like characters (hex digits, `.`, `:`, `/`) around byte
+/// offset `at`, if it contains a `.` or `:`.
+fn token_at(text: &str, at: usize) -> Option<&str> {
+    let bytes = text.as_bytes();
+    let is_addr = |b: u8| b.is_ascii_hexdigit() || matches!(b, b'.' | b':' | b'/');
+    let mut start = at.min(bytes.len());
+    while start > 0 && bytes.get(start - 1).is_some_and(|&b| is_addr(b)) {
+        start -= 1;
+    }
+    let mut end = at.min(bytes.len());
+    while bytes.get(end).is_some_and(|&b| is_addr(b)) {
+        end += 1;
+    }
+    // Both ends sit next to ASCII bytes (or the text's ends), so they are
+    // character boundaries and `get` cannot fail for that reason.
+    text.get(start..end).filter(|t| t.contains(['.', ':']))
 }

@@ -59,6 +59,8 @@ use crate::config::ConfigError;
 use std::net::IpAddr;
 use std::path::Path;
 
+// ConfigError is large but built at most once per file; see load.rs.
+#[allow(clippy::result_large_err)]
 impl Inventory {
     /// Reads and parses an inventory file; I/O errors name the file.
     pub fn load(path: &Path) -> Result<Inventory, ConfigError> {
