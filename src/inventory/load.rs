@@ -186,7 +186,7 @@ impl<'t> Loader<'t> {
                 }
                 return Err(self.err(key.span(), msg).field("roles").valid(valid));
             };
-            let field = format!("roles.{name}");
+            let field = format!("roles.{}", name.escape_debug());
             let DeValue::Array(items) = hosts.get_ref() else {
                 return Err(self
                     .err(

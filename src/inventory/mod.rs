@@ -50,7 +50,10 @@ pub struct Inventory {
     pub entries: Vec<RoleEntry>,
 }
 
+mod index;
 mod load;
+
+pub use index::RoleIndex;
 #[cfg(test)]
 mod tests;
 

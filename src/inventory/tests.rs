@@ -591,3 +591,65 @@ fn unquoted_address_gets_a_hint() {
     let e = Inventory::parse("inv.toml", "[roles]\nsync = [fd00::1]\n").unwrap_err();
     assert!(e.message.ends_with("like \"fd00::1\""), "{e}");
 }
+
+mod index {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn index_agrees_on_the_issue_example_with_cloud_ranges() {
+        let i = inv(ISSUE_EXAMPLE).with_cloud_ranges(&cloud());
+        let x = i.index();
+        for a in [
+            "10.0.1.10",
+            "fd00::1:10",
+            "10.0.2.21",
+            "10.0.2.22",
+            "20.190.128.1",
+            "2603:1006:2000::1",
+            "203.0.113.9",
+            "::ffff:10.0.0.4",
+            "0.0.0.0",
+            "255.255.255.255",
+            "::",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        ] {
+            assert_eq!(x.role_of(ip(a)), i.role_of(ip(a)), "{a}");
+        }
+        assert_eq!(x.role_of(ip("10.0.0.4")).map(|e| e.role), Some(Role::Dc));
+    }
+
+    proptest! {
+        #[test]
+        fn index_equals_scan(
+            nets in proptest::collection::vec((0u32..4, any::<u32>(), 0u8..=32, 0usize..6), 0..40),
+            nets6 in proptest::collection::vec((0u128..4, any::<u128>(), 0u8..=128, 0usize..6), 0..20),
+            probes in proptest::collection::vec((0u32..4, any::<u32>()), 1..30),
+            probes6 in proptest::collection::vec((0u128..4, any::<u128>()), 1..30),
+        ) {
+            let mut entries = Vec::new();
+            for (hi, lo, len, r) in nets {
+                let a = std::net::Ipv4Addr::from_bits((hi << 30) | (lo >> 2));
+                let n = ipnet::Ipv4Net::new(a, len).unwrap().trunc();
+                entries.push(RoleEntry { net: n.into(), role: Role::ALL[r], source: RoleSource::Inventory, line: 1 });
+            }
+            for (hi, lo, len, r) in nets6 {
+                let a = std::net::Ipv6Addr::from_bits((hi << 126) | (lo >> 2));
+                let n = ipnet::Ipv6Net::new(a, len).unwrap().trunc();
+                entries.push(RoleEntry { net: n.into(), role: Role::ALL[r], source: RoleSource::Inventory, line: 1 });
+            }
+            let mut i = Inventory::empty(vec![]);
+            i.entries = entries;
+            i = i.with_cloud_ranges(&[]); // sorts
+            let x = i.index();
+            for (hi, lo) in probes {
+                let a = IpAddr::V4(std::net::Ipv4Addr::from_bits((hi << 30) | (lo >> 2)));
+                prop_assert_eq!(x.role_of(a), i.role_of(a));
+            }
+            for (hi, lo) in probes6 {
+                let a = IpAddr::V6(std::net::Ipv6Addr::from_bits((hi << 126) | (lo >> 2)));
+                prop_assert_eq!(x.role_of(a), i.role_of(a));
+            }
+        }
+    }
+}
