@@ -1,22 +1,8 @@
 //! Reading an inventory file: TOML parsed with spans, so that every mistake is
 //! reported at its file, line and column with the valid choices.
 //!
-//! Behaviours chosen (and why):
-//! - A bare address is a /32 (IPv4) or /128 (IPv6) prefix.
-//! - A CIDR with host bits set (`10.0.2.21/31`) is accepted and truncated to its
-//!   network (`10.0.2.20/31`), with a warning: the intent is unambiguous and
-//!   refusing it would be unfriendly.
-//! - An IPv4-mapped IPv6 address (`::ffff:10.0.0.4`, or a prefix of /96 or longer
-//!   inside `::ffff:0:0/96`) is stored as the IPv4 host or prefix it stands for,
-//!   because RFC 4291 defines it as that IPv4 address; lookups do the same.
-//! - The same prefix twice in one role is harmless: it is kept once, with a warning.
-//! - The same prefix in two roles is an error naming both locations; a host in
-//!   two roles at different prefix lengths is fine (the most specific wins).
-//! - `features` omitted: `password-hash-sync`, plus `adfs` when any `adfs` or
-//!   `wap` host is listed, and `features_assumed` is set. `features = []` means
-//!   "no optional features" and is taken as written (not assumed).
-//! - A feature named twice is kept once, with a warning.
-//! - Mistakes are reported in file order: the first one in the file wins.
+//! The behaviours chosen for odd input are listed in the module documentation
+//! of [`crate::inventory`].
 
 // ConfigError is large (a path, a field, a message, choices), but it is built
 // at most once per file read; boxing it would only complicate every caller.
@@ -248,7 +234,10 @@ impl<'t> Loader<'t> {
                     self.warnings.push(
                         self.err(
                             span,
-                            format!("{net} is already listed for {role} at line {l}, column {c}; kept once"),
+                            format!(
+                                "{} is already listed for {role} at line {l}, column {c}; kept once",
+                                show(net)
+                            ),
                         )
                         .field(field),
                     );
@@ -258,8 +247,9 @@ impl<'t> Loader<'t> {
                     .err(
                         span,
                         format!(
-                            "{net} is listed as {role} here and as {earlier} at line {l}, column {c}; \
-                             a host or prefix can have only one role (a more specific prefix may override a broader one)"
+                            "{} is listed as {role} here and as {earlier} at line {l}, column {c}; \
+                             a host or prefix can have only one role (a more specific prefix may override a broader one)",
+                            show(net)
                         ),
                     )
                     .field(field));
@@ -276,6 +266,15 @@ impl<'t> Loader<'t> {
             ));
         }
         Ok(())
+    }
+}
+
+/// A prefix as people write it: a single host without its /32 or /128.
+fn show(net: IpNet) -> String {
+    if net.prefix_len() == net.max_prefix_len() {
+        net.addr().to_string()
+    } else {
+        net.to_string()
     }
 }
 

@@ -9,6 +9,27 @@
 //! adfs  = ["10.0.2.20/31"]
 //! azure = ["52.168.10.20"]   # added to the built-in Microsoft ranges
 //! ```
+//!
+//! Behaviours chosen for odd input (and why):
+//! - A bare address is a /32 (IPv4) or /128 (IPv6) prefix.
+//! - A CIDR with host bits set (`10.0.2.21/31`) is accepted and truncated to its
+//!   network (`10.0.2.20/31`), with a warning: the intent is unambiguous and
+//!   refusing it would be unfriendly.
+//! - An IPv4-mapped IPv6 address (`::ffff:10.0.0.4`, or a prefix of /96 or longer
+//!   inside `::ffff:0:0/96`) is stored as the IPv4 host or prefix it stands for,
+//!   because RFC 4291 defines it as that IPv4 address; lookups do the same.
+//!   Other IPv6 forms (IPv4-compatible `::a00:4`, NAT64) are plain IPv6.
+//! - The same prefix twice in one role is harmless: kept once, with a warning.
+//! - The same prefix in two roles is an error naming both locations; a host in
+//!   two roles at different prefix lengths is fine (the most specific wins).
+//! - `features` omitted: `password-hash-sync`, plus `adfs` when any `adfs` or
+//!   `wap` host is listed, and `features_assumed` is set. `features = []` means
+//!   "no optional features" and is taken as written (not assumed).
+//! - A feature named twice is kept once, with a warning.
+//! - Mistakes are reported in file order: the first one in the file wins.
+//! - The catalogue's Microsoft ranges ([`Inventory::with_cloud_ranges`]) lose to
+//!   an inventory entry of the same prefix and otherwise follow the most
+//!   specific prefix like any entry.
 
 use crate::catalogue::{Feature, Role};
 use ipnet::IpNet;

@@ -237,7 +237,7 @@ fn same_host_in_two_roles_names_both_places() {
     let t = "[roles]\nsync = [\"10.0.1.10\"]\ndc   = [\"10.0.1.10/32\"]\n";
     assert_eq!(
         err(t),
-        "inv.toml:3:9: roles.dc[0]: 10.0.1.10/32 is listed as dc here and as sync at line 2, \
+        "inv.toml:3:9: roles.dc[0]: 10.0.1.10 is listed as dc here and as sync at line 2, \
          column 9; a host or prefix can have only one role (a more specific prefix may \
          override a broader one)"
     );
@@ -304,7 +304,7 @@ fn same_entry_twice_in_one_role_is_kept_once() {
     assert_eq!(w.len(), 1);
     assert_eq!(
         w[0].to_string(),
-        "inv.toml:2:19: roles.dc[1]: 10.0.0.4/32 is already listed for dc at line 2, \
+        "inv.toml:2:19: roles.dc[1]: 10.0.0.4 is already listed for dc at line 2, \
          column 7; kept once"
     );
 }
