@@ -7,6 +7,10 @@
 //! one another). Locations are resolved to line and column in the first pass so the
 //! second pass needs no file text.
 
+// `ConfigError` is the shared, fixed error type of configuration loading (it carries
+// the valid choices); loading runs once per process, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
 use super::{
     Catalogue, CloudRange, EMBEDDED_RULES, Feature, HostPattern, Kind, PortRange, Proto, Result,
     Role, Rule, When,
@@ -622,14 +626,14 @@ fn check_rule(
             return Err(at(s.span(), format!("{k} is empty"), k));
         }
     }
-    if let Some(fb) = &r.fallback_for {
-        if fb.get_ref() == r.id.get_ref() {
-            return Err(at(
-                fb.span(),
-                format!("rule `{}` cannot be a fallback for itself", r.id.get_ref()),
-                "fallback_for",
-            ));
-        }
+    if let Some(fb) = &r.fallback_for
+        && fb.get_ref() == r.id.get_ref()
+    {
+        return Err(at(
+            fb.span(),
+            format!("rule `{}` cannot be a fallback for itself", r.id.get_ref()),
+            "fallback_for",
+        ));
     }
 
     // The rule's line is its `[[rule]]` header: the last header at or before the id.
@@ -869,15 +873,15 @@ fn finish(files: Vec<Parsed>) -> Result<Catalogue> {
         v
     };
     for c in &rules {
-        if let (Some(fb), Some(at)) = (&c.rule.fallback_for, &c.fallback_at) {
-            if !ids.contains_key(fb) {
-                return Err(at
-                    .error(
-                        format!("rule[{}].fallback_for", c.index),
-                        format!("fallback_for names no rule: `{fb}`"),
-                    )
-                    .valid(all_ids()));
-            }
+        if let (Some(fb), Some(at)) = (&c.rule.fallback_for, &c.fallback_at)
+            && !ids.contains_key(fb)
+        {
+            return Err(at
+                .error(
+                    format!("rule[{}].fallback_for", c.index),
+                    format!("fallback_for names no rule: `{fb}`"),
+                )
+                .valid(all_ids()));
         }
     }
     for h in &hosts {
