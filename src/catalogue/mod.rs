@@ -297,3 +297,8 @@ pub const EMBEDDED_RULES: &str = include_str!("../../rules/hybrid-identity.toml"
 
 /// Result of loading rules.
 pub type Result<T> = std::result::Result<T, ConfigError>;
+
+pub mod load;
+
+#[cfg(test)]
+mod tests;
