@@ -10,6 +10,14 @@ use crate::time::Timestamp;
 use serde::Serialize;
 use std::net::IpAddr;
 
+mod engine;
+mod evidence;
+mod filter;
+#[cfg(test)]
+mod tests;
+
+pub use engine::{Classifier, SYNC_CYCLE_SECS, TAIL_WINDOW};
+
 /// What kind of finding this is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -28,6 +36,32 @@ pub enum FindingKind {
     Unclassified,
 }
 
+impl FindingKind {
+    /// The name used in reports and JSON (`blocked`, `missing`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            FindingKind::Blocked => "blocked",
+            FindingKind::Missing => "missing",
+            FindingKind::Unexpected => "unexpected",
+            FindingKind::Healthy => "healthy",
+            FindingKind::Inconclusive => "inconclusive",
+            FindingKind::Unclassified => "unclassified",
+        }
+    }
+
+    /// Position in reports: blocked, missing, unexpected, inconclusive, unclassified, healthy.
+    pub fn rank(self) -> u8 {
+        match self {
+            FindingKind::Blocked => 0,
+            FindingKind::Missing => 1,
+            FindingKind::Unexpected => 2,
+            FindingKind::Inconclusive => 3,
+            FindingKind::Unclassified => 4,
+            FindingKind::Healthy => 5,
+        }
+    }
+}
+
 /// How bad a finding is; `--fail-on` compares against it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -38,6 +72,17 @@ pub enum Severity {
     Warning,
     /// Breaks a feature the deployment uses.
     Error,
+}
+
+impl Severity {
+    /// The name used in reports and JSON (`error`, `warning`, `info`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
 }
 
 /// How a blocked attempt failed.
@@ -52,6 +97,18 @@ pub enum How {
     Icmp,
     /// UDP request never answered.
     NoReply,
+}
+
+impl How {
+    /// The name used in reports and JSON (`rst`, `no-synack`, `icmp`, `no-reply`).
+    pub fn name(self) -> &'static str {
+        match self {
+            How::Rst => "rst",
+            How::NoSynack => "no-synack",
+            How::Icmp => "icmp",
+            How::NoReply => "no-reply",
+        }
+    }
 }
 
 /// One host pair within a finding.
@@ -111,6 +168,9 @@ pub struct Summary {
     pub unclassified: u64,
     /// Connections with no end of known role (counted, otherwise ignored).
     pub ignored: u64,
+    /// ICMP and other non-TCP/UDP connections (not classified; ICMP errors are
+    /// judged on the TCP/UDP connection they quote).
+    pub other_transports: u64,
     /// Findings per kind (`blocked`, `missing`, ...).
     pub findings: std::collections::BTreeMap<String, u64>,
     /// Findings per severity (`error`, `warning`, `info`).
