@@ -151,6 +151,9 @@ struct IcmpSeen {
     conns: u64,
 }
 
+/// An ICMP error kind: (ICMPv6?, type, code, reporter).
+type IcmpKind = (bool, u8, u8, IpAddr);
+
 /// Aggregate of one host pair within one outcome.
 #[derive(Clone, Debug)]
 struct PairStats {
@@ -592,6 +595,7 @@ impl<'a> Classifier<'a> {
     pub fn connection(&mut self, c: &Connection) {
         let end = end_of(c);
         self.max_seen = Some(self.max_seen.map_or(end, |m| m.max(end)));
+        self.evict();
         let ro = self.role_of(c.orig_h);
         let rr = self.role_of(c.resp_h);
         for (role, host, pkts) in [(ro, c.orig_h, c.orig_pkts), (rr, c.resp_h, c.resp_pkts)] {
@@ -637,7 +641,6 @@ impl<'a> Classifier<'a> {
                             how,
                             facts: f,
                         }));
-                        self.evict();
                     }
                 }
             }
@@ -649,14 +652,30 @@ impl<'a> Classifier<'a> {
                     proto,
                     port: c.resp_p,
                 };
-                let failed = !matches!(judge(c, proto), Judged::Now(Outcome::Working))
-                    && !matches!(judge(c, proto), Judged::Now(Outcome::Inconclusive(_)));
+                // Unanswered at the very end still counts as failed here: no tail bookkeeping
+                // for hosts outside the inventory.
+                let failed = matches!(
+                    judge(c, proto),
+                    Judged::Now(Outcome::Blocked(_)) | Judged::Tail(_)
+                );
                 let u = self.uncl.entry(key).or_default();
                 u.failed += u64::from(failed);
                 u.bucket.add(c.orig_h, c.resp_h, &facts(c, proto));
             }
             (None, None) => self.ignored += 1,
         }
+    }
+
+    /// (groups, host pairs over all groups and outcomes, tail candidates held), for memory tests.
+    #[cfg(test)]
+    pub(crate) fn footprint(&self) -> (usize, usize, usize) {
+        let pairs = self
+            .groups
+            .values()
+            .flat_map(|g| g.values())
+            .map(|b| b.pairs.len())
+            .sum();
+        (self.groups.len(), pairs, self.tail.len())
     }
 
     fn capture_stats(&mut self, c: &Connection) {
@@ -1104,8 +1123,7 @@ impl<'a> Classifier<'a> {
             }
             How::Icmp => {
                 // (v6, type, code, reporter) -> (connections, destinations).
-                let mut seen: BTreeMap<(bool, u8, u8, IpAddr), (u64, BTreeSet<IpAddr>)> =
-                    BTreeMap::new();
+                let mut seen: BTreeMap<IcmpKind, (u64, BTreeSet<IpAddr>)> = BTreeMap::new();
                 let mut other = 0u64;
                 for &(_, d, p) in &pairs {
                     for e in &p.icmp {
