@@ -1361,3 +1361,110 @@ fn aggregation_memory_follows_groups_not_connections() {
     assert_eq!((n.count, n.hosts[0].attempts), (99_997, 99_997));
     assert_eq!(only(&a, FindingKind::Inconclusive, 3269).count, 3);
 }
+
+/// The bundled sample run through the real pipeline: every fault its manifest
+/// lists comes out as `blocked` with the `how` its handshake verdict implies.
+#[test]
+fn sample_capture_faults_are_blocked() {
+    use crate::synth::sample as s;
+    use Feature::*;
+    let mut cat = catalogue();
+    cat.rules.push(rule(
+        "t1-ldaps",
+        &[Role::Sync],
+        &[Role::Dc],
+        &[Proto::Tcp],
+        (636, 636),
+        "LDAPS",
+        &[Ldaps],
+        When::EverySyncCycle,
+        Kind::Required,
+    ));
+    cat.rules.push(rule(
+        "t7-cert",
+        &[Role::Users],
+        &[Role::Wap],
+        &[Proto::Tcp],
+        (49443, 49443),
+        "HTTPS",
+        &[AdfsCertAuth],
+        When::OnDemand,
+        Kind::Required,
+    ));
+    let inv = inventory_with(
+        &[
+            PasswordHashSync,
+            SeamlessSso,
+            Ldaps,
+            Adfs,
+            AdfsCertAuth,
+            HealthAgent,
+        ],
+        &[
+            (s::SYNC, Role::Sync),
+            (s::SYNC6, Role::Sync),
+            (s::DC1, Role::Dc),
+            (s::DC1_6, Role::Dc),
+            (s::DC2, Role::Dc),
+            (s::ADFS, Role::Adfs),
+            (s::WAP, Role::Wap),
+            ("203.0.113.0/24", Role::Users),
+            (s::SERVICE_BUS, Role::Azure),
+            ("40.126.0.0/18", Role::Azure),
+        ],
+    );
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/samples/hybrid-identity.pcapng"
+    );
+    let sources = [crate::read::Source::Path(path.into())];
+    let mut conns = Vec::new();
+    let results = crate::pipeline::run(&sources, &Default::default(), &mut |c| conns.push(c));
+    assert!(results.iter().all(|r| r.is_ok()));
+    let first = conns.iter().map(|c| c.ts).min();
+    let last = conns.iter().map(|c| Timestamp(c.ts.0 + c.duration.0)).max();
+    let span = first.zip(last);
+    let a = run(&cat, &inv, &conns, span);
+    if std::env::var_os("FLOWAUDIT_SHOW").is_some() {
+        for f in &a.findings {
+            eprintln!(
+                "{:?} {:?} {:?}->{:?} {}/{} {:?} {:?}\n  {:#?}\n  {:?}",
+                f.severity,
+                f.kind,
+                f.src_role,
+                f.dst_role,
+                f.transport.name(),
+                f.port,
+                f.how,
+                f.rule,
+                f.evidence,
+                f.wireshark_filter
+            );
+        }
+        eprintln!("{:#?}", a.summary);
+    }
+    for fault in s::FAULTS {
+        let how = match (fault.proto, fault.handshake) {
+            (_, "rejected") => How::Rst,
+            (_, "icmp-unreachable") => How::Icmp,
+            ("tcp", _) => How::NoSynack,
+            _ => How::NoReply,
+        };
+        let hit = a.findings.iter().any(|f| {
+            f.kind == FindingKind::Blocked
+                && f.port == fault.port
+                && f.transport.name() == fault.proto
+                && f.how == Some(how)
+                && f.hosts
+                    .iter()
+                    .any(|h| h.src == ip(fault.src) && h.dst == ip(fault.dst))
+        });
+        assert!(hit, "{fault:?} not blocked with {how:?}: {:#?}", a.findings);
+    }
+    let gc = a
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::Blocked && f.port == 3268)
+        .unwrap_or_else(|| unreachable!());
+    assert_eq!(gc.evidence[0], "works to 10.0.0.4, fails to 10.0.0.5");
+}
