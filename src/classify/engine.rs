@@ -1,61 +1,6 @@
 //! The classifier: folds finished connections into per-group aggregates, then
-//! turns the aggregates into findings.
-//!
-//! # Decisions (where the issue is silent)
-//!
-//! Outcome of one TCP/UDP connection, from the tracker's handshake verdict:
-//! - TCP `established`, `closed-early` (a SYN-ACK proves the path and the
-//!   listener) -> working; `rejected` -> blocked `rst`; `icmp-unreachable` ->
-//!   blocked `icmp`.
-//! - TCP `midstream` -> working when "alive" (packets both ways, the
-//!   originator sent an ACK or data and the responder a SYN-ACK, ACK or data),
-//!   else inconclusive ("began before the capture").
-//! - TCP `unanswered`: alive -> working (the SYN-ACK was lost from the capture);
-//!   no responder packet but the originator ACKed or sent data after its SYN ->
-//!   inconclusive, one-sided capture; responder packets without SYN-ACK/RST ->
-//!   inconclusive, partial capture; a single SYN less than [`TAIL_WINDOW`] before
-//!   the end of the capture -> inconclusive (a retransmission could not follow
-//!   yet); otherwise blocked `no-synack`.
-//! - UDP `answered` -> working; `icmp-unreachable` -> blocked `icmp`;
-//!   `unanswered` -> blocked `no-reply`, except a single request less than
-//!   [`TAIL_WINDOW`] before the end of the capture -> inconclusive.
-//! - ICMP and other transports are counted (`summary.other_transports`) and
-//!   otherwise skipped; their hosts still count as "seen" and "sending".
-//!
-//! Host pair `attempts`: TCP, the SYNs sent (1 for a midstream connection); UDP,
-//! connections (evidence also counts the requests). `first_ts` is the first
-//! connection's start, `last_ts` the last attempt (last SYN; UDP: connection start).
-//!
-//! Rule choice for a group (src role, dst role, transport, port): among the
-//! matching rules enabled by the inventory's features, a required rule beats
-//! an optional one, which beats a fallback, which beats a tolerated one; ties
-//! go to file order. Failing that, the first matching rule of a disabled
-//! feature is named in the evidence.
-//!
-//! Severity:
-//! - blocked: error for an enabled required rule; warning when that rule is
-//!   `optional`, or a `fallback` whose primary rule works, or when only a
-//!   tolerated or disabled-feature rule matches; info when no rule matches.
-//!   When the capture looks one-sided, `no-synack`/`no-reply` are capped at
-//!   warning (the replies may not be in the capture).
-//! - inconclusive: warning when an enabled required (not optional/fallback)
-//!   rule matches, else info.
-//! - unexpected: warning. healthy, unclassified: info.
-//! - missing (required rules of enabled features with no connection at all,
-//!   any outcome, between the rule's roles on its transports and ports): info
-//!   when the inventory has no host for the rule's source or destination roles
-//!   (`azure` always has the catalogue's ranges), or when the capture holds no
-//!   packet sent by any host of the source roles; otherwise by `when`:
-//!   every-sync-cycle -> error if the capture spans at least [`SYNC_CYCLE_SECS`],
-//!   else warning; on-demand -> warning over a full sync cycle, else info;
-//!   setup-only, optional -> info; fallback -> info, and no finding at all when
-//!   the primary rule works (then the fallback is not needed).
-//!
-//! Memory: aggregates per group and host pair, except unanswered single-SYN (or
-//! single-request) connections seen within [`TAIL_WINDOW`] of the latest packet
-//! time so far, which wait until it is known whether they fall at the end of
-//! the capture; at most 65 536 of them are held, older ones are folded into
-//! `blocked` early.
+//! turns the aggregates into findings. The rules it applies are documented on
+//! the [`classify`](super) module.
 
 use super::evidence::{
     IcmpMeaning, fmt_delay, fmt_hosts, fmt_list, fmt_secs, fmt_span, icmp_advice, icmp_name, plural,
