@@ -1468,3 +1468,162 @@ fn sample_capture_faults_are_blocked() {
         .unwrap_or_else(|| unreachable!());
     assert_eq!(gc.evidence[0], "works to 10.0.0.4, fails to 10.0.0.5");
 }
+
+#[test]
+fn works_from_one_source_fails_from_another() {
+    let cat = catalogue();
+    let inv = inventory_with(
+        &[Feature::PasswordHashSync],
+        &[
+            (SYNC, Role::Sync),
+            ("10.0.1.11", Role::Sync),
+            (DC4, Role::Dc),
+        ],
+    );
+    let mut v = background();
+    v.push(established(at(2000), SYNC, DC4, 3268));
+    v.push(unanswered(at(2000), "10.0.1.11", DC4, 3268, &[0, 3000]));
+    let a = run(&cat, &inv, &v, long());
+    assert_eq!(
+        only(&a, FindingKind::Blocked, 3268).evidence[0],
+        "works from 10.0.1.10, fails from 10.0.1.11"
+    );
+}
+
+#[test]
+fn intermittent_failures_to_a_working_host() {
+    let cat = catalogue();
+    let inv = phs();
+    let mut v = background();
+    v.push(established(at(2000), SYNC, DC4, 3268));
+    v.push(unanswered(at(9000), SYNC, DC4, 3268, &[0, 3000]));
+    let a = run(&cat, &inv, &v, long());
+    assert!(
+        only(&a, FindingKind::Blocked, 3268).evidence[0]
+            .starts_with("some connections to 10.0.0.4 work and others fail: intermittent")
+    );
+}
+
+#[test]
+fn partial_reply_and_inconclusive_without_rule_is_info() {
+    let cat = catalogue();
+    let inv = phs();
+    let mut v = background();
+    // The responder sent a bare ACK (challenge ACK), no SYN-ACK, no RST.
+    let mut c = unanswered(at(5000), SYNC, DC5, 8080, &[0]);
+    c.history = "Sa".to_string();
+    c.resp_pkts = 1;
+    v.push(c);
+    let a = run(&cat, &inv, &v, long());
+    let i = only(&a, FindingKind::Inconclusive, 8080);
+    assert_eq!(i.severity, Severity::Info);
+    assert_eq!(i.rule, None);
+    assert_eq!(
+        i.evidence[0],
+        "10.0.1.10 -> 10.0.0.5: 10.0.0.5 sent packets in 1 connection but no SYN-ACK or RST was \
+         captured: the capture missed part of the conversation"
+    );
+}
+
+#[test]
+fn blocked_fallback_is_an_error_only_when_its_primary_fails_too() {
+    let cat = catalogue();
+    // Health agent only: 443 to Azure is needed as the fallback of 5671.
+    let inv = inventory(&[Feature::HealthAgent]);
+    let az = "20.190.130.1";
+    let mut v = vec![unanswered(at(0), SYNC, az, 443, &[0, 3000, 9000])];
+    let a = run(&cat, &inv, &v, long());
+    let b = only(&a, FindingKind::Blocked, 443);
+    assert_eq!(
+        (b.severity, b.rule.as_deref()),
+        (Severity::Error, Some("t5-https"))
+    );
+    assert_eq!(
+        b.evidence[1],
+        "rule t5-https (table 5, HTTPS) is the fallback for rule t5-amqp, which shows no working \
+         connection either"
+    );
+    v.push(established(at(0), SYNC, az, 5671));
+    let a = run(&cat, &inv, &v, long());
+    let b = only(&a, FindingKind::Blocked, 443);
+    assert_eq!(b.severity, Severity::Warning);
+    assert_eq!(
+        b.evidence[1],
+        "rule t5-https (table 5, HTTPS) is the fallback for rule t5-amqp, which works"
+    );
+}
+
+#[test]
+fn filters_are_capped_at_fifty_host_pairs() {
+    let cat = catalogue();
+    let inv = inventory_with(
+        &[Feature::PasswordHashSync],
+        &[(SYNC, Role::Sync), ("10.0.0.0/24", Role::Dc)],
+    );
+    let mut v = background();
+    for i in 1..=60 {
+        v.push(rejected(
+            at(2000),
+            SYNC,
+            &format!("10.0.0.{}", 100 + i),
+            3268,
+            400_000,
+        ));
+    }
+    let a = run(&cat, &inv, &v, long());
+    let b = only(&a, FindingKind::Blocked, 3268);
+    assert_eq!(b.hosts.len(), 60);
+    assert_eq!(
+        b.evidence.last().map(String::as_str),
+        Some("the filter shows the first 50 of 60 host pairs")
+    );
+    let f = b.wireshark_filter.as_deref().unwrap_or_default();
+    assert_eq!(f.matches(" || ").count(), 49);
+    assert!(f.contains("ip.addr==10.0.0.150 ") && !f.contains("ip.addr==10.0.0.151 "));
+}
+
+proptest::proptest! {
+    /// Whatever the tracker hands over, classifying never panics and stays ordered.
+    #[test]
+    fn never_panics(
+        rows in proptest::collection::vec(
+            (any_ts(), 0i64..i64::MAX, 0u8..8, 0u16..4, 0u64..3, 0u64..3, 0u32..20, "[ShADadFfRr^]{0,6}", proptest::bool::ANY),
+            0..40,
+        ),
+        span in proptest::option::of((any_ts(), any_ts())),
+    ) {
+        let cat = catalogue();
+        let inv = phs();
+        let hosts = [SYNC, DC4, DC5, "20.190.130.1", "198.51.100.9", SYNC6];
+        let mut c = Classifier::new(&cat, &inv);
+        for (i, (ts, dur, hs, port, op, rp, syns, hist, icmp)) in rows.into_iter().enumerate() {
+            let proto = if hs % 3 == 0 { Transport::Udp } else if hs == 7 { Transport::Icmp } else { Transport::Tcp };
+            let mut x = base(Timestamp(ts), hosts[i % 6], hosts[(i + 1 + hs as usize) % 6], [389, 53, 3268, 8080][port as usize], proto);
+            x.duration = Duration(dur);
+            x.handshake = [
+                Handshake::Established, Handshake::Rejected, Handshake::Unanswered, Handshake::IcmpUnreachable,
+                Handshake::Midstream, Handshake::ClosedEarly, Handshake::Answered, Handshake::None,
+            ][hs as usize];
+            x.orig_pkts = op;
+            x.resp_pkts = rp;
+            x.syn_attempts = syns;
+            x.syn_times = (0..syns.min(16)).map(|k| Timestamp(ts.saturating_add(i64::from(k)))).collect();
+            x.history = hist;
+            if icmp {
+                x.icmp = Some(icmp_err(FW, 3, hs, Timestamp(ts)));
+            }
+            c.connection(&x);
+        }
+        let a = c.finish(span.map(|(x, y)| (Timestamp(x.min(y)), Timestamp(x.max(y)))));
+        for w in a.findings.windows(2) {
+            proptest::prop_assert!(w[0].severity >= w[1].severity);
+        }
+    }
+}
+
+fn any_ts() -> impl proptest::strategy::Strategy<Value = i64> {
+    proptest::prop_oneof![
+        i64::MIN..i64::MAX,
+        1_700_000_000_000_000_000i64..1_700_000_100_000_000_000
+    ]
+}
