@@ -58,7 +58,7 @@
 //!   rule matches, else info.
 //! - unexpected: warning. healthy, unclassified: info.
 //! - missing (required rules of enabled features with no connection at all,
-//!   any outcome, between the rule's roles on its transports and ports): info
+//!   any outcome, between the rule's roles on any of its transports and ports): info
 //!   when the inventory has no host for the rule's source or destination roles
 //!   (`azure` always has the catalogue's ranges), or when the capture holds no
 //!   packet sent by any host of the source roles; otherwise by `when`:
