@@ -4,11 +4,158 @@
 //! Connections arrive one at a time as the tracker finishes them and are folded
 //! into per-group aggregates at once, so memory follows the number of distinct
 //! (role pair, transport, port) groups and host pairs, not the capture's size.
+//!
+//! Use: [`Classifier::new`], then [`Classifier::connection`] for every finished
+//! connection (any order), then [`Classifier::finish`] with the capture's span.
+//!
+//! # Roles and groups
+//!
+//! Each end's role is the most specific inventory entry containing its address
+//! (the inventory also holds the catalogue's `azure` ranges). TCP/UDP
+//! connections with a role on both ends are classified per group (src role,
+//! dst role, transport, responder port); with one known end they are
+//! summarised as `unclassified` per (known role, direction, transport, port);
+//! with none they are only counted (`summary.ignored`).
+//!
+//! # Decisions (where the issue is silent)
+//!
+//! Outcome of one TCP/UDP connection, from the tracker's handshake verdict:
+//! - TCP `established`, `closed-early` (a SYN-ACK proves the path and the
+//!   listener) -> working; `rejected` -> blocked `rst`; `icmp-unreachable` ->
+//!   blocked `icmp`.
+//! - TCP `midstream` -> working when "alive" (packets both ways, the
+//!   originator sent an ACK or data and the responder a SYN-ACK, ACK or data),
+//!   else inconclusive ("began before the capture").
+//! - TCP `unanswered`: alive -> working (the SYN-ACK was lost from the capture);
+//!   no responder packet but the originator ACKed or sent data after its SYN ->
+//!   inconclusive, one-sided capture; responder packets without SYN-ACK/RST ->
+//!   inconclusive, partial capture; a single SYN less than [`TAIL_WINDOW`] before
+//!   the end of the capture -> inconclusive (a retransmission could not follow
+//!   yet); otherwise blocked `no-synack`.
+//! - UDP `answered` -> working; `icmp-unreachable` -> blocked `icmp`;
+//!   `unanswered` -> blocked `no-reply`, except a single request less than
+//!   [`TAIL_WINDOW`] before the end of the capture -> inconclusive.
+//! - ICMP and other transports are counted (`summary.other_transports`) and
+//!   otherwise skipped; their hosts still count as "seen" and "sending".
+//!
+//! Host pair `attempts`: TCP, the SYNs sent (1 for a midstream connection); UDP,
+//! connections (evidence also counts the requests). `first_ts` is the first
+//! connection's start, `last_ts` the last attempt (last SYN; UDP: connection start).
+//!
+//! Rule choice for a group (src role, dst role, transport, port): among the
+//! matching rules enabled by the inventory's features, a required rule beats
+//! an optional one, which beats a fallback, which beats a tolerated one; ties
+//! go to file order. Failing that, the first matching rule of a disabled
+//! feature is named in the evidence.
+//!
+//! Severity:
+//! - blocked: error for an enabled required rule; warning when that rule is
+//!   `optional`, or a `fallback` whose primary rule works, or when only a
+//!   tolerated or disabled-feature rule matches; info when no rule matches.
+//!   When the capture looks one-sided, `no-synack`/`no-reply` are capped at
+//!   warning (the replies may not be in the capture).
+//! - inconclusive: warning when an enabled required (not optional/fallback)
+//!   rule matches, else info.
+//! - unexpected: warning. healthy, unclassified: info.
+//! - missing (required rules of enabled features with no connection at all,
+//!   any outcome, between the rule's roles on any of its transports and ports): info
+//!   when the inventory has no host for the rule's source or destination roles
+//!   (`azure` always has the catalogue's ranges), or when the capture holds no
+//!   packet sent by any host of the source roles; otherwise by `when`:
+//!   every-sync-cycle -> error if the capture spans at least [`SYNC_CYCLE_SECS`],
+//!   else warning; on-demand -> warning over a full sync cycle, else info;
+//!   setup-only, optional -> info; fallback -> info, and no finding at all when
+//!   the primary rule works (then the fallback is not needed).
+//!
+//! Memory: aggregates per group and host pair, except unanswered single-SYN (or
+//! single-request) connections seen within [`TAIL_WINDOW`] of the latest packet
+//! time so far, which wait until it is known whether they fall at the end of
+//! the capture; at most 65 536 of them are held, older ones are folded into
+//! `blocked` early.
+//!
+//! Findings per group: working connections make one `healthy` finding per
+//! (matched rule, role pair, transport), merging the rule's ports (`port` is the
+//! lowest port seen), or one `unexpected` finding per group when no enabled rule
+//! allows them; failures make one `blocked` finding per group and `how`;
+//! unprovable failures one `inconclusive` finding per group and reason.
+//!
+//! # Evidence sentences (examples)
+//!
+//! - `works to 10.0.0.4, fails to 10.0.0.5` (also `works from A, fails from B`,
+//!   or `some connections to A work and others fail: ...`); on the healthy
+//!   finding: `tcp/3268: works to 10.0.0.4, fails to 10.0.0.5 (see the blocked finding)`.
+//! - rst: `RST from 10.0.0.5 0.4 ms after each of 2 SYNs: port closed or host firewall`
+//!   (`after the SYN` for one; `between 0.3 ms and 1.5 ms` when delays differ;
+//!   the delay is the RST's time minus the last SYN's).
+//! - no-synack: `3 SYNs to 10.0.0.5 over 9.0 s, no SYN-ACK: a firewall dropping
+//!   silently, or the host is down`; when the host sent other packets in the
+//!   capture: `... a firewall dropping silently (10.0.0.5 is up: the capture holds
+//!   other packets from it)`; several connections: `5 SYNs in 2 connections to
+//!   10.0.0.5 (each retransmitted for up to 9.0 s), no SYN-ACK: ...`.
+//! - no-reply: `2 requests in 1 connection to 10.0.0.5, no reply and no ICMP
+//!   error: a firewall dropping silently, or the host is down`.
+//! - icmp: `ICMP 3/13 (communication administratively prohibited) from 10.0.1.1
+//!   for 1 connection to 10.0.0.5: a firewall in the path`; `ICMP 3/3 (port
+//!   unreachable) from the destination itself (10.0.0.5) for ...: nothing listens
+//!   on the port`; `ICMPv6 1/1 ...`; `ICMP 11/0 (TTL exceeded in transit) ...:
+//!   routing loop or TTL too low`.
+//! - severity reasons: `needed by rule t1-gc (table 1, LDAP GC) for
+//!   password-hash-sync`; `allowed by rule t1-winrm only with feature adfs-gmsa,
+//!   which the inventory does not enable: the firewall may be doing its job`;
+//!   `no rule of the catalogue needs tcp/8080 from sync to dc: the firewall may
+//!   be doing its job`; `rule fact-ntp (W32Time) tolerates this flow, but no
+//!   enabled feature requires it`.
+//! - inconclusive: `10.0.1.10 -> 10.0.0.5: 1 connection sent ACKs or data after
+//!   the SYN, but no packet from 10.0.0.5 was captured: the handshake completed
+//!   and the capture shows one direction only`; `the only SYN from 10.0.1.10 to
+//!   10.0.0.5 came 1.2 s before the capture ended, before a retransmission could
+//!   follow`; `10.0.1.10 -> 10.0.0.5: 1 connection began before the capture (no
+//!   SYN seen) and show packets from one side only`.
+//! - missing: `no connection from sync to dc on tcp/3268 in the capture`, `rule
+//!   t1-gc (table 1, LDAP GC): <description>; needed by password-hash-sync;
+//!   expected every sync cycle`, the rule's notes, then the reason for the
+//!   severity: `the capture spans 45 min, at least one 30-min sync cycle, and
+//!   holds traffic from sync hosts: this flow should have appeared` / `the
+//!   capture spans 12 min, shorter than one 30-min sync cycle` / `the capture
+//!   holds no traffic from any sync host: it cannot judge this flow` / `no dc
+//!   hosts in the inventory`.
+//! - unexpected: `1 connection established between 1 host pair`, then `allowed by
+//!   rule t1-winrm only with feature adfs-gmsa, which the inventory does not
+//!   enable` / `the catalogue has no rule for traffic from dc to users` / `no rule
+//!   of the catalogue allows tcp/8080 from sync to dc`.
+//! - unclassified: `sync -> 3 unknown hosts on tcp/443`, `4 connections, 1 of them failed`.
+//!
+//! # Capture warnings
+//!
+//! - one-sided: of the TCP connections with at least 2 packets whose originator
+//!   sent more than SYNs (unanswered retransmissions are explained by a block),
+//!   more than 80 % (and at least 3) have packets from one side only.
+//! - filtered: at least 3 TCP connections, none with a pure ACK or data letter
+//!   (`A a D d`) in its history, though some got a SYN-ACK or carried bytes by
+//!   their sequence numbers: a SYN/FIN/RST-only capture filter.
+//! - short: the capture spans less than one 30-minute sync cycle; empty: no packets.
+//!
+//! # Wireshark filters
+//!
+//! One alternative per host pair (at most 50, evidence says when more were left
+//! out), joined with `||`: `ip.src==A && ip.dst==B && tcp.dstport==P` for
+//! unanswered attempts and ICMP-refused ones (plus `icmp.type==3 && ip.src==R &&
+//! ip.dst==A && tcp.dstport==P` for the ICMP errors; ICMPv6: `icmpv6.type==1`,
+//! `ipv6.*`); `ip.addr==A && ip.addr==B && tcp.port==P` (both directions) for
+//! rejected, inconclusive, unexpected, healthy and unclassified findings.
 
 use crate::catalogue::{Proto, Role};
 use crate::time::Timestamp;
 use serde::Serialize;
 use std::net::IpAddr;
+
+mod engine;
+mod evidence;
+mod filter;
+#[cfg(test)]
+mod tests;
+
+pub use engine::{Classifier, SYNC_CYCLE_SECS, TAIL_WINDOW};
 
 /// What kind of finding this is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -28,6 +175,32 @@ pub enum FindingKind {
     Unclassified,
 }
 
+impl FindingKind {
+    /// The name used in reports and JSON (`blocked`, `missing`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            FindingKind::Blocked => "blocked",
+            FindingKind::Missing => "missing",
+            FindingKind::Unexpected => "unexpected",
+            FindingKind::Healthy => "healthy",
+            FindingKind::Inconclusive => "inconclusive",
+            FindingKind::Unclassified => "unclassified",
+        }
+    }
+
+    /// Position in reports: blocked, missing, unexpected, inconclusive, unclassified, healthy.
+    pub fn rank(self) -> u8 {
+        match self {
+            FindingKind::Blocked => 0,
+            FindingKind::Missing => 1,
+            FindingKind::Unexpected => 2,
+            FindingKind::Inconclusive => 3,
+            FindingKind::Unclassified => 4,
+            FindingKind::Healthy => 5,
+        }
+    }
+}
+
 /// How bad a finding is; `--fail-on` compares against it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -38,6 +211,17 @@ pub enum Severity {
     Warning,
     /// Breaks a feature the deployment uses.
     Error,
+}
+
+impl Severity {
+    /// The name used in reports and JSON (`error`, `warning`, `info`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
 }
 
 /// How a blocked attempt failed.
@@ -52,6 +236,18 @@ pub enum How {
     Icmp,
     /// UDP request never answered.
     NoReply,
+}
+
+impl How {
+    /// The name used in reports and JSON (`rst`, `no-synack`, `icmp`, `no-reply`).
+    pub fn name(self) -> &'static str {
+        match self {
+            How::Rst => "rst",
+            How::NoSynack => "no-synack",
+            How::Icmp => "icmp",
+            How::NoReply => "no-reply",
+        }
+    }
 }
 
 /// One host pair within a finding.
@@ -111,6 +307,9 @@ pub struct Summary {
     pub unclassified: u64,
     /// Connections with no end of known role (counted, otherwise ignored).
     pub ignored: u64,
+    /// ICMP and other non-TCP/UDP connections (not classified; ICMP errors are
+    /// judged on the TCP/UDP connection they quote).
+    pub other_transports: u64,
     /// Findings per kind (`blocked`, `missing`, ...).
     pub findings: std::collections::BTreeMap<String, u64>,
     /// Findings per severity (`error`, `warning`, `info`).

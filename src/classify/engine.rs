@@ -1,0 +1,1541 @@
+//! The classifier: folds finished connections into per-group aggregates, then
+//! turns the aggregates into findings. The rules it applies are documented on
+//! the [`classify`](super) module.
+
+use super::evidence::{
+    IcmpMeaning, fmt_delay, fmt_hosts, fmt_list, fmt_secs, fmt_span, icmp_advice, icmp_name, plural,
+};
+use super::filter::{self, FilterPair, MAX_FILTER_PAIRS, Shape};
+use super::{Audit, Finding, FindingKind, HostPair, How, Severity, Summary};
+use crate::catalogue::{Catalogue, Feature, Kind, Proto, Role, Rule, When};
+use crate::decode::Transport;
+use crate::inventory::Inventory;
+use crate::time::{Duration, Timestamp};
+use crate::track::{Connection, Handshake, IcmpError};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::net::IpAddr;
+
+/// A single unanswered SYN or UDP request this close to the end of the capture is
+/// inconclusive: the first retransmission comes after the initial RTO, 1 s on
+/// Linux (RFC 6298) and up to 3 s on Windows (`InitialRto`).
+pub const TAIL_WINDOW: Duration = Duration::from_secs(3);
+
+/// Entra Connect's default synchronization interval (30 minutes), in seconds.
+pub const SYNC_CYCLE_SECS: f64 = 1800.0;
+
+/// Most tail candidates held at once.
+const TAIL_CAP: usize = 65_536;
+
+/// Distinct ICMP errors (type, code, reporter) kept per host pair.
+const MAX_ICMP_KINDS: usize = 8;
+
+/// Ports listed in a healthy finding's filter.
+const MAX_FILTER_PORTS: usize = 16;
+
+/// The unit of aggregation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct GroupKey {
+    src: Role,
+    dst: Role,
+    proto: Proto,
+    port: u16,
+}
+
+/// Why a failure cannot be proven.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Reason {
+    /// Only the originator's side captured, and its ACKs/data prove the handshake.
+    OneSided,
+    /// The responder sent packets, but neither SYN-ACK nor RST was captured.
+    PartialReply,
+    /// The only SYN/request came at the very end of the capture.
+    Tail,
+    /// No SYN seen and packets from one side only.
+    Midstream,
+}
+
+/// What became of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Outcome {
+    Working,
+    Blocked(How),
+    Inconclusive(Reason),
+}
+
+/// The outcome, or "blocked unless it falls at the end of the capture".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Judged {
+    Now(Outcome),
+    Tail(How),
+}
+
+/// What the aggregates need from one connection.
+#[derive(Clone, Copy, Debug)]
+struct Facts {
+    ts: Timestamp,
+    last_attempt: Timestamp,
+    attempts: u64,
+    syns: u64,
+    syn_span: i64,
+    rst_delay: Option<i64>,
+    icmp: Option<IcmpError>,
+    closed_early: bool,
+    midstream: bool,
+    requests: u64,
+}
+
+/// One distinct ICMP error seen on a host pair.
+#[derive(Clone, Copy, Debug)]
+struct IcmpSeen {
+    v6: bool,
+    icmp_type: u8,
+    code: u8,
+    reporter: IpAddr,
+    conns: u64,
+}
+
+/// An ICMP error kind: (ICMPv6?, type, code, reporter).
+type IcmpKind = (bool, u8, u8, IpAddr);
+
+/// Aggregate of one host pair within one outcome.
+#[derive(Clone, Debug)]
+struct PairStats {
+    conns: u64,
+    attempts: u64,
+    first: Timestamp,
+    last: Timestamp,
+    syns: u64,
+    rst_delay: Option<(i64, i64)>,
+    syn_span: i64,
+    closed_early: u64,
+    midstream: u64,
+    requests: u64,
+    icmp: Vec<IcmpSeen>,
+    icmp_other: u64,
+}
+
+impl PairStats {
+    fn new(f: &Facts) -> Self {
+        let mut p = PairStats {
+            conns: 0,
+            attempts: 0,
+            first: f.ts,
+            last: f.last_attempt,
+            syns: 0,
+            rst_delay: None,
+            syn_span: 0,
+            closed_early: 0,
+            midstream: 0,
+            requests: 0,
+            icmp: Vec::new(),
+            icmp_other: 0,
+        };
+        p.add(f);
+        p
+    }
+
+    fn add(&mut self, f: &Facts) {
+        self.conns += 1;
+        self.attempts = self.attempts.saturating_add(f.attempts);
+        self.first = self.first.min(f.ts);
+        self.last = self.last.max(f.last_attempt);
+        self.syns = self.syns.saturating_add(f.syns);
+        self.syn_span = self.syn_span.max(f.syn_span);
+        self.closed_early += u64::from(f.closed_early);
+        self.midstream += u64::from(f.midstream);
+        self.requests = self.requests.saturating_add(f.requests);
+        if let Some(d) = f.rst_delay {
+            self.rst_delay = Some(match self.rst_delay {
+                Some((lo, hi)) => (lo.min(d), hi.max(d)),
+                None => (d, d),
+            });
+        }
+        if let Some(e) = f.icmp {
+            let same = |s: &&mut IcmpSeen| {
+                (s.v6, s.icmp_type, s.code, s.reporter) == (e.v6, e.icmp_type, e.code, e.reporter)
+            };
+            if let Some(s) = self.icmp.iter_mut().find(same) {
+                s.conns += 1;
+            } else if self.icmp.len() < MAX_ICMP_KINDS {
+                self.icmp.push(IcmpSeen {
+                    v6: e.v6,
+                    icmp_type: e.icmp_type,
+                    code: e.code,
+                    reporter: e.reporter,
+                    conns: 1,
+                });
+            } else {
+                self.icmp_other += 1;
+            }
+        }
+    }
+
+    fn merge(&mut self, o: &PairStats) {
+        self.conns += o.conns;
+        self.attempts = self.attempts.saturating_add(o.attempts);
+        self.first = self.first.min(o.first);
+        self.last = self.last.max(o.last);
+        self.syns = self.syns.saturating_add(o.syns);
+        self.closed_early += o.closed_early;
+        self.midstream += o.midstream;
+        self.requests = self.requests.saturating_add(o.requests);
+    }
+}
+
+/// Host pairs of one outcome within a group.
+#[derive(Clone, Debug, Default)]
+struct Bucket {
+    conns: u64,
+    pairs: HashMap<(IpAddr, IpAddr), PairStats>,
+}
+
+impl Bucket {
+    fn add(&mut self, src: IpAddr, dst: IpAddr, f: &Facts) {
+        self.conns += 1;
+        match self.pairs.get_mut(&(src, dst)) {
+            Some(p) => p.add(f),
+            None => {
+                self.pairs.insert((src, dst), PairStats::new(f));
+            }
+        }
+    }
+
+    /// Pairs sorted by (src, dst), for deterministic output.
+    fn sorted(&self) -> Vec<(IpAddr, IpAddr, &PairStats)> {
+        let mut v: Vec<_> = self.pairs.iter().map(|(&(s, d), p)| (s, d, p)).collect();
+        v.sort_by_key(|&(s, d, _)| (s, d));
+        v
+    }
+
+    fn dsts(&self) -> BTreeSet<IpAddr> {
+        self.pairs.keys().map(|&(_, d)| d).collect()
+    }
+
+    fn srcs(&self) -> BTreeSet<IpAddr> {
+        self.pairs.keys().map(|&(s, _)| s).collect()
+    }
+}
+
+/// A connection waiting for the capture's end time.
+#[derive(Clone, Copy, Debug)]
+struct TailEntry {
+    ts: Timestamp,
+    seq: u64,
+    key: GroupKey,
+    src: IpAddr,
+    dst: IpAddr,
+    how: How,
+    facts: Facts,
+}
+
+impl PartialEq for TailEntry {
+    fn eq(&self, o: &Self) -> bool {
+        (self.ts, self.seq) == (o.ts, o.seq)
+    }
+}
+impl Eq for TailEntry {}
+impl PartialOrd for TailEntry {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for TailEntry {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.ts, self.seq).cmp(&(o.ts, o.seq))
+    }
+}
+
+/// Traffic between a known role and unknown hosts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct UnclKey {
+    role: Role,
+    /// True when the known host is the originator.
+    outbound: bool,
+    proto: Proto,
+    port: u16,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Uncl {
+    failed: u64,
+    bucket: Bucket,
+}
+
+/// Capture-wide counters for the one-sided and filtered heuristics.
+#[derive(Clone, Copy, Debug, Default)]
+struct CaptureStats {
+    tcp: u64,
+    /// TCP connections with >= 2 packets whose originator sent more than SYNs.
+    tcp_multi: u64,
+    /// Of those, with packets from one side only.
+    tcp_one_sided: u64,
+    /// TCP connections with a SYN-ACK.
+    tcp_synack: u64,
+    /// TCP connections with a pure ACK or data from either side.
+    tcp_ack_or_data: u64,
+    /// TCP connections whose sequence numbers say data flowed, with no data packet captured.
+    tcp_bytes_no_data: u64,
+}
+
+fn role_bit(r: Role) -> u8 {
+    let i = Role::ALL.iter().position(|&x| x == r).unwrap_or(0);
+    1u8 << i
+}
+
+fn end_of(c: &Connection) -> Timestamp {
+    Timestamp(c.ts.0.saturating_add(c.duration.0))
+}
+
+fn has_any(history: &str, letters: &str) -> bool {
+    history.chars().any(|ch| letters.contains(ch))
+}
+
+/// Packets both ways, with an ACK or data from the originator and a SYN-ACK,
+/// ACK or data from the responder: established in substance.
+fn alive(c: &Connection) -> bool {
+    c.orig_pkts > 0 && c.resp_pkts > 0 && has_any(&c.history, "AD") && has_any(&c.history, "adh")
+}
+
+fn judge(c: &Connection, proto: Proto) -> Judged {
+    use Judged::{Now, Tail};
+    use Outcome::*;
+    match proto {
+        Proto::Tcp => match c.handshake {
+            Handshake::Established
+            | Handshake::ClosedEarly
+            | Handshake::Answered
+            | Handshake::None => Now(Working),
+            Handshake::Midstream if alive(c) => Now(Working),
+            Handshake::Midstream => Now(Inconclusive(Reason::Midstream)),
+            Handshake::Rejected => Now(Blocked(How::Rst)),
+            Handshake::IcmpUnreachable => Now(Blocked(How::Icmp)),
+            Handshake::Unanswered => {
+                if alive(c) {
+                    Now(Working)
+                } else if c.resp_pkts == 0 && has_any(&c.history, "AD") {
+                    Now(Inconclusive(Reason::OneSided))
+                } else if c.resp_pkts > 0 {
+                    Now(Inconclusive(Reason::PartialReply))
+                } else if c.syn_attempts <= 1 {
+                    Tail(How::NoSynack)
+                } else {
+                    Now(Blocked(How::NoSynack))
+                }
+            }
+        },
+        Proto::Udp => match c.handshake {
+            Handshake::IcmpUnreachable => Now(Blocked(How::Icmp)),
+            Handshake::Unanswered if c.orig_pkts <= 1 => Tail(How::NoReply),
+            Handshake::Unanswered => Now(Blocked(How::NoReply)),
+            _ if c.resp_pkts > 0 => Now(Working),
+            _ => Now(Blocked(How::NoReply)),
+        },
+    }
+}
+
+fn facts(c: &Connection, proto: Proto) -> Facts {
+    let end = end_of(c);
+    let tcp = proto == Proto::Tcp;
+    let unanswered = c.handshake == Handshake::Unanswered;
+    let last_syn = if tcp && unanswered {
+        end
+    } else {
+        c.syn_times.last().copied().unwrap_or(c.ts)
+    };
+    let first_syn = c.syn_times.first().copied().unwrap_or(c.ts);
+    Facts {
+        ts: c.ts,
+        last_attempt: if tcp { last_syn } else { c.ts },
+        attempts: if tcp {
+            u64::from(c.syn_attempts.max(1))
+        } else {
+            1
+        },
+        syns: if tcp { u64::from(c.syn_attempts) } else { 0 },
+        syn_span: if tcp {
+            last_syn.0.saturating_sub(first_syn.0).max(0)
+        } else {
+            0
+        },
+        rst_delay: (tcp && c.handshake == Handshake::Rejected)
+            .then(|| end.0.saturating_sub(last_syn.0).max(0)),
+        icmp: c.icmp,
+        closed_early: c.handshake == Handshake::ClosedEarly,
+        midstream: c.handshake == Handshake::Midstream,
+        requests: if tcp { 0 } else { c.orig_pkts },
+    }
+}
+
+/// Classifies connections against a catalogue for one deployment.
+pub struct Classifier<'a> {
+    catalogue: &'a Catalogue,
+    inventory: &'a Inventory,
+    groups: HashMap<GroupKey, BTreeMap<Outcome, Bucket>>,
+    uncl: HashMap<UnclKey, Uncl>,
+    tail: BinaryHeap<Reverse<TailEntry>>,
+    tail_seq: u64,
+    max_seen: Option<Timestamp>,
+    classified: u64,
+    unclassified: u64,
+    ignored: u64,
+    other: u64,
+    roles_seen: u8,
+    roles_sent: u8,
+    /// Hosts of known role that sent at least one packet.
+    senders: HashSet<IpAddr>,
+    cap: CaptureStats,
+}
+
+/// The rules a group matches.
+#[derive(Clone, Copy, Debug, Default)]
+struct Selected<'r> {
+    enabled: Option<&'r Rule>,
+    disabled: Option<&'r Rule>,
+}
+
+fn rank(r: &Rule) -> u8 {
+    match (r.kind, r.when) {
+        (Kind::Required, When::Optional) => 1,
+        (Kind::Required, When::Fallback) => 2,
+        (Kind::Required, _) => 0,
+        (Kind::Tolerated, _) => 3,
+    }
+}
+
+/// `rule t1-ldap (table 1, LDAP)`.
+fn rule_ref(r: &Rule) -> String {
+    match &r.table {
+        Some(t) => format!("rule {} (table {}, {})", r.id, t, r.protocol),
+        None => format!("rule {} ({})", r.id, r.protocol),
+    }
+}
+
+fn feature_list(fs: &[Feature]) -> String {
+    let names: Vec<&str> = fs.iter().map(|f| f.name()).collect();
+    names.join(" or ")
+}
+
+/// `only with feature adfs-gmsa` / `only with features a or b`.
+fn only_with(r: &Rule) -> String {
+    let n = if r.features.len() == 1 {
+        "feature"
+    } else {
+        "features"
+    };
+    format!(
+        "allowed by rule {} only with {n} {}, which the inventory does not enable",
+        r.id,
+        feature_list(&r.features)
+    )
+}
+
+fn host_pairs(b: &Bucket) -> Vec<HostPair> {
+    b.sorted()
+        .into_iter()
+        .map(|(src, dst, p)| HostPair {
+            src,
+            dst,
+            attempts: p.attempts,
+            first_ts: p.first,
+            last_ts: p.last,
+        })
+        .collect()
+}
+
+/// "works to A, fails to B", from the working and failing host pairs of one port.
+fn works_fails(working: &Bucket, failing: &[&Bucket]) -> Option<String> {
+    let wd = working.dsts();
+    let ws = working.srcs();
+    let mut fd = BTreeSet::new();
+    let mut fs = BTreeSet::new();
+    for b in failing {
+        fd.extend(b.dsts());
+        fs.extend(b.srcs());
+    }
+    if wd.is_empty() || fd.is_empty() {
+        return None;
+    }
+    let v = |s: &BTreeSet<IpAddr>| s.iter().copied().collect::<Vec<_>>();
+    let only_fd: BTreeSet<IpAddr> = fd.difference(&wd).copied().collect();
+    let only_fs: BTreeSet<IpAddr> = fs.difference(&ws).copied().collect();
+    if !only_fd.is_empty() {
+        Some(format!(
+            "works to {}, fails to {}",
+            fmt_hosts(&v(&wd)),
+            fmt_hosts(&v(&only_fd))
+        ))
+    } else if !only_fs.is_empty() {
+        Some(format!(
+            "works from {}, fails from {}",
+            fmt_hosts(&v(&ws)),
+            fmt_hosts(&v(&only_fs))
+        ))
+    } else {
+        Some(format!(
+            "some connections to {} work and others fail: intermittent, or one bad member of a cluster or load-balanced path",
+            fmt_hosts(&v(&fd))
+        ))
+    }
+}
+
+fn filter_pairs(b: &Bucket, with_icmp: bool) -> Vec<FilterPair> {
+    b.sorted()
+        .into_iter()
+        .map(|(src, dst, p)| {
+            let mut icmp: Vec<(bool, u8, IpAddr)> = Vec::new();
+            if with_icmp {
+                for e in &p.icmp {
+                    let k = (e.v6, e.icmp_type, e.reporter);
+                    if !icmp.contains(&k) {
+                        icmp.push(k);
+                    }
+                }
+                icmp.sort();
+            }
+            FilterPair { src, dst, icmp }
+        })
+        .collect()
+}
+
+fn filter_note(pairs: usize) -> Option<String> {
+    (pairs > MAX_FILTER_PAIRS)
+        .then(|| format!("the filter shows the first {MAX_FILTER_PAIRS} of {pairs} host pairs"))
+}
+
+impl<'a> Classifier<'a> {
+    /// A classifier for this catalogue and deployment.
+    pub fn new(catalogue: &'a Catalogue, inventory: &'a Inventory) -> Self {
+        Classifier {
+            catalogue,
+            inventory,
+            groups: HashMap::new(),
+            uncl: HashMap::new(),
+            tail: BinaryHeap::new(),
+            tail_seq: 0,
+            max_seen: None,
+            classified: 0,
+            unclassified: 0,
+            ignored: 0,
+            other: 0,
+            roles_seen: 0,
+            roles_sent: 0,
+            senders: HashSet::new(),
+            cap: CaptureStats::default(),
+        }
+    }
+
+    /// The role of an address: the most specific inventory entry containing it
+    /// (entries are sorted most specific first).
+    fn role_of(&self, a: IpAddr) -> Option<Role> {
+        self.inventory
+            .entries
+            .iter()
+            .find(|e| e.net.contains(&a))
+            .map(|e| e.role)
+    }
+
+    /// Folds one finished connection in (any order; aggregated at once).
+    pub fn connection(&mut self, c: &Connection) {
+        let end = end_of(c);
+        self.max_seen = Some(self.max_seen.map_or(end, |m| m.max(end)));
+        self.evict();
+        let ro = self.role_of(c.orig_h);
+        let rr = self.role_of(c.resp_h);
+        for (role, host, pkts) in [(ro, c.orig_h, c.orig_pkts), (rr, c.resp_h, c.resp_pkts)] {
+            if let Some(r) = role {
+                self.roles_seen |= role_bit(r);
+                if pkts > 0 {
+                    self.roles_sent |= role_bit(r);
+                    self.senders.insert(host);
+                }
+            }
+        }
+        let proto = match c.proto {
+            Transport::Tcp => Proto::Tcp,
+            Transport::Udp => Proto::Udp,
+            _ => {
+                self.other += 1;
+                return;
+            }
+        };
+        if proto == Proto::Tcp {
+            self.capture_stats(c);
+        }
+        match (ro, rr) {
+            (Some(src), Some(dst)) => {
+                self.classified += 1;
+                let key = GroupKey {
+                    src,
+                    dst,
+                    proto,
+                    port: c.resp_p,
+                };
+                let f = facts(c, proto);
+                match judge(c, proto) {
+                    Judged::Now(o) => self.add(key, o, c.orig_h, c.resp_h, &f),
+                    Judged::Tail(how) => {
+                        self.tail_seq += 1;
+                        self.tail.push(Reverse(TailEntry {
+                            ts: c.ts,
+                            seq: self.tail_seq,
+                            key,
+                            src: c.orig_h,
+                            dst: c.resp_h,
+                            how,
+                            facts: f,
+                        }));
+                    }
+                }
+            }
+            (Some(role), None) | (None, Some(role)) => {
+                self.unclassified += 1;
+                let key = UnclKey {
+                    role,
+                    outbound: ro.is_some(),
+                    proto,
+                    port: c.resp_p,
+                };
+                // Unanswered at the very end still counts as failed here: no tail bookkeeping
+                // for hosts outside the inventory.
+                let failed = matches!(
+                    judge(c, proto),
+                    Judged::Now(Outcome::Blocked(_)) | Judged::Tail(_)
+                );
+                let u = self.uncl.entry(key).or_default();
+                u.failed += u64::from(failed);
+                u.bucket.add(c.orig_h, c.resp_h, &facts(c, proto));
+            }
+            (None, None) => self.ignored += 1,
+        }
+    }
+
+    /// (groups, host pairs over all groups and outcomes, tail candidates held), for memory tests.
+    #[cfg(test)]
+    pub(crate) fn footprint(&self) -> (usize, usize, usize) {
+        let pairs = self
+            .groups
+            .values()
+            .flat_map(|g| g.values())
+            .map(|b| b.pairs.len())
+            .sum();
+        (self.groups.len(), pairs, self.tail.len())
+    }
+
+    fn capture_stats(&mut self, c: &Connection) {
+        let h = c.history.as_str();
+        let s = &mut self.cap;
+        s.tcp += 1;
+        let only_syns = !h.chars().any(|ch| ch != 'S');
+        if c.orig_pkts.saturating_add(c.resp_pkts) >= 2 && !only_syns {
+            s.tcp_multi += 1;
+            if c.orig_pkts == 0 || c.resp_pkts == 0 {
+                s.tcp_one_sided += 1;
+            }
+        }
+        s.tcp_synack += u64::from(has_any(h, "hH"));
+        let ack_or_data = has_any(h, "AaDd");
+        s.tcp_ack_or_data += u64::from(ack_or_data);
+        s.tcp_bytes_no_data +=
+            u64::from(!has_any(h, "Dd") && c.orig_bytes.saturating_add(c.resp_bytes) > 0);
+    }
+
+    fn add(&mut self, key: GroupKey, o: Outcome, src: IpAddr, dst: IpAddr, f: &Facts) {
+        self.groups
+            .entry(key)
+            .or_default()
+            .entry(o)
+            .or_default()
+            .add(src, dst, f);
+    }
+
+    /// Folds tail candidates that can no longer be at the end of the capture.
+    fn evict(&mut self) {
+        let Some(max) = self.max_seen else { return };
+        while let Some(Reverse(top)) = self.tail.peek() {
+            let old = max.0.saturating_sub(top.ts.0) >= TAIL_WINDOW.0;
+            if !old && self.tail.len() <= TAIL_CAP {
+                break;
+            }
+            if let Some(Reverse(t)) = self.tail.pop() {
+                self.add(t.key, Outcome::Blocked(t.how), t.src, t.dst, &t.facts);
+            }
+        }
+    }
+
+    fn select(&self, k: GroupKey) -> Selected<'a> {
+        let feats = &self.inventory.features;
+        let cat: &'a Catalogue = self.catalogue;
+        let matching = cat
+            .rules
+            .iter()
+            .filter(move |r| r.matches(k.src, k.dst, k.proto, k.port));
+        Selected {
+            enabled: matching
+                .clone()
+                .filter(|r| r.enabled_by(feats))
+                .min_by_key(|r| rank(r)),
+            disabled: matching.clone().find(|r| !r.enabled_by(feats)),
+        }
+    }
+
+    fn role_has_hosts(&self, r: Role) -> bool {
+        r == Role::Azure || self.inventory.entries.iter().any(|e| e.role == r)
+    }
+
+    /// Produces the findings; `span` is (first, last) packet time of the capture(s).
+    pub fn finish(mut self, span: Option<(Timestamp, Timestamp)>) -> Audit {
+        let span_end = span.map(|s| s.1);
+        while let Some(Reverse(t)) = self.tail.pop() {
+            let late = span_end.is_some_and(|e| e.0.saturating_sub(t.ts.0) < TAIL_WINDOW.0);
+            let o = if late {
+                Outcome::Inconclusive(Reason::Tail)
+            } else {
+                Outcome::Blocked(t.how)
+            };
+            self.add(t.key, o, t.src, t.dst, &t.facts);
+        }
+        let span_secs = span.map_or(0.0, |(a, b)| b.since(a).as_secs_f64());
+        let one_sided =
+            self.cap.tcp_multi >= 3 && self.cap.tcp_one_sided * 5 > self.cap.tcp_multi * 4;
+
+        let mut keys: Vec<GroupKey> = self.groups.keys().copied().collect();
+        keys.sort();
+        let mut findings = Vec::new();
+        // (rule index, src, dst, proto) -> healthy accumulation.
+        let mut healthy: BTreeMap<(usize, Role, Role, Proto), Healthy> = BTreeMap::new();
+        for &k in &keys {
+            let Some(g) = self.groups.get(&k) else {
+                continue;
+            };
+            let sel = self.select(k);
+            let working = g.get(&Outcome::Working);
+            let failing: Vec<&Bucket> = g
+                .iter()
+                .filter(|(o, _)| matches!(o, Outcome::Blocked(_)))
+                .map(|(_, b)| b)
+                .collect();
+            for (&o, b) in g {
+                match o {
+                    Outcome::Working => match sel.enabled {
+                        Some(r) => {
+                            let idx = self
+                                .catalogue
+                                .rules
+                                .iter()
+                                .position(|x| std::ptr::eq(x, r))
+                                .unwrap_or(0);
+                            let h = healthy.entry((idx, k.src, k.dst, k.proto)).or_default();
+                            h.add(k.port, b);
+                            if let Some(s) = works_fails(b, &failing) {
+                                h.notes.push(format!(
+                                    "{}/{}: {s} (see the blocked finding)",
+                                    k.proto.name(),
+                                    k.port
+                                ));
+                            }
+                        }
+                        None => findings.push(self.unexpected(k, b, sel, &failing)),
+                    },
+                    Outcome::Blocked(how) => {
+                        findings.push(self.blocked(k, how, b, working, sel, one_sided))
+                    }
+                    Outcome::Inconclusive(r) => {
+                        findings.push(self.inconclusive(k, r, b, sel, span_end))
+                    }
+                }
+            }
+        }
+        for ((idx, src, dst, proto), h) in healthy {
+            if let Some(r) = self.catalogue.rules.get(idx) {
+                findings.push(h.finding(r, src, dst, proto));
+            }
+        }
+        self.missing(&mut findings, span_secs);
+        self.unclassified_findings(&mut findings);
+
+        findings.sort_by(|a, b| {
+            (
+                Reverse(a.severity),
+                a.kind.rank(),
+                a.src_role,
+                a.dst_role,
+                a.transport,
+                a.port,
+                a.how,
+                &a.rule,
+            )
+                .cmp(&(
+                    Reverse(b.severity),
+                    b.kind.rank(),
+                    b.src_role,
+                    b.dst_role,
+                    b.transport,
+                    b.port,
+                    b.how,
+                    &b.rule,
+                ))
+        });
+
+        let mut summary = Summary {
+            classified: self.classified,
+            unclassified: self.unclassified,
+            ignored: self.ignored,
+            other_transports: self.other,
+            span_seconds: span_secs,
+            roles_seen: Role::ALL
+                .into_iter()
+                .filter(|&r| self.roles_seen & role_bit(r) != 0)
+                .collect(),
+            capture_warnings: self.capture_warnings(span, span_secs, one_sided),
+            ..Summary::default()
+        };
+        for f in &findings {
+            *summary
+                .findings
+                .entry(f.kind.name().to_string())
+                .or_default() += 1;
+            *summary
+                .severities
+                .entry(f.severity.name().to_string())
+                .or_default() += 1;
+        }
+        if self.inventory.features_assumed {
+            let names: Vec<&str> = self.inventory.features.iter().map(|f| f.name()).collect();
+            summary
+                .assumptions
+                .push(format!("features assumed: {}", names.join(", ")));
+        }
+        Audit {
+            features: self.inventory.features.clone(),
+            findings,
+            summary,
+        }
+    }
+
+    fn capture_warnings(
+        &self,
+        span: Option<(Timestamp, Timestamp)>,
+        span_secs: f64,
+        one_sided: bool,
+    ) -> Vec<String> {
+        let mut w = Vec::new();
+        let s = &self.cap;
+        if span.is_none() {
+            w.push("the capture holds no packets".to_string());
+            return w;
+        }
+        if one_sided {
+            w.push(format!(
+                "{} of {} TCP connections with at least 2 packets have packets from one side only: \
+                 the capture looks one-sided (one direction of a SPAN or tap, or asymmetric routing), \
+                 so a missing reply may not be a block",
+                s.tcp_one_sided, s.tcp_multi
+            ));
+        }
+        if s.tcp >= 3 && s.tcp_ack_or_data == 0 && (s.tcp_synack > 0 || s.tcp_bytes_no_data > 0) {
+            w.push(format!(
+                "none of the {} TCP connections shows a pure ACK or a data packet, though {} got a SYN-ACK: \
+                 the capture looks filtered to SYN/FIN/RST packets, so only handshakes can be judged",
+                s.tcp, s.tcp_synack
+            ));
+        }
+        if span_secs < SYNC_CYCLE_SECS {
+            w.push(format!(
+                "the capture spans {}, shorter than one 30-min sync cycle: flows expected every sync cycle may be absent by chance",
+                fmt_span(span_secs)
+            ));
+        }
+        w
+    }
+
+    /// True when some group matching `r` has working connections.
+    fn rule_works(&self, r: &Rule) -> bool {
+        self.groups.iter().any(|(k, g)| {
+            r.matches(k.src, k.dst, k.proto, k.port) && g.contains_key(&Outcome::Working)
+        })
+    }
+
+    fn rule_by_id(&self, id: &str) -> Option<&'a Rule> {
+        let cat: &'a Catalogue = self.catalogue;
+        cat.rules.iter().find(|r| r.id == id)
+    }
+
+    /// Severity and the sentence explaining it, for a failure matching `sel`.
+    fn failure_severity(&self, k: GroupKey, sel: Selected<'a>) -> (Severity, String) {
+        let enabled_feats = |r: &Rule| -> String {
+            if r.features.is_empty() {
+                "every deployment".to_string()
+            } else {
+                let on: Vec<Feature> = r
+                    .features
+                    .iter()
+                    .copied()
+                    .filter(|f| self.inventory.features.contains(f))
+                    .collect();
+                feature_list(&on)
+            }
+        };
+        match (sel.enabled, sel.disabled) {
+            (Some(r), _) if r.kind == Kind::Required => match r.when {
+                When::Optional => {
+                    let mut s = format!("{} is optional: recommended, not required", rule_ref(r));
+                    let fb = self.catalogue.rules.iter().find(|x| {
+                        x.fallback_for.as_deref() == Some(r.id.as_str())
+                            && x.enabled_by(&self.inventory.features)
+                            && self.rule_works(x)
+                    });
+                    if let Some(x) = fb {
+                        s.push_str(&format!("; its fallback rule {} works", x.id));
+                    }
+                    (Severity::Warning, s)
+                }
+                When::Fallback => {
+                    let primary = r.fallback_for.as_deref().and_then(|id| self.rule_by_id(id));
+                    match primary {
+                        Some(p) if self.rule_works(p) => (
+                            Severity::Warning,
+                            format!(
+                                "{} is the fallback for rule {}, which works",
+                                rule_ref(r),
+                                p.id
+                            ),
+                        ),
+                        Some(p) => (
+                            Severity::Error,
+                            format!(
+                                "{} is the fallback for rule {}, which shows no working connection either",
+                                rule_ref(r),
+                                p.id
+                            ),
+                        ),
+                        None => (
+                            Severity::Error,
+                            format!("needed by {} for {}", rule_ref(r), enabled_feats(r)),
+                        ),
+                    }
+                }
+                _ => (
+                    Severity::Error,
+                    format!("needed by {} for {}", rule_ref(r), enabled_feats(r)),
+                ),
+            },
+            (Some(r), _) => (
+                Severity::Warning,
+                format!(
+                    "{} tolerates this flow, but no enabled feature requires it",
+                    rule_ref(r)
+                ),
+            ),
+            (None, Some(r)) => (
+                Severity::Warning,
+                format!("{}: the firewall may be doing its job", only_with(r)),
+            ),
+            (None, None) => (
+                Severity::Info,
+                format!(
+                    "no rule of the catalogue needs {}/{} from {} to {}: the firewall may be doing its job",
+                    k.proto.name(),
+                    k.port,
+                    k.src,
+                    k.dst
+                ),
+            ),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn base(
+        &self,
+        kind: FindingKind,
+        severity: Severity,
+        k: GroupKey,
+        sel: Selected<'a>,
+        how: Option<How>,
+        b: &Bucket,
+        evidence: Vec<String>,
+        wireshark_filter: Option<String>,
+    ) -> Finding {
+        let r = sel.enabled.or(sel.disabled);
+        Finding {
+            kind,
+            severity,
+            src_role: Some(k.src),
+            dst_role: Some(k.dst),
+            transport: k.proto,
+            port: k.port,
+            ports: r.map(|r| r.ports.to_string()),
+            rule: r.map(|r| r.id.clone()),
+            table: r.and_then(|r| r.table.clone()),
+            how,
+            hosts: host_pairs(b),
+            count: b.conns,
+            evidence,
+            wireshark_filter,
+        }
+    }
+
+    fn blocked(
+        &self,
+        k: GroupKey,
+        how: How,
+        b: &Bucket,
+        working: Option<&Bucket>,
+        sel: Selected<'a>,
+        one_sided: bool,
+    ) -> Finding {
+        let mut ev = Vec::new();
+        if let Some(s) = working.and_then(|w| works_fails(w, &[b])) {
+            ev.push(s);
+        }
+        let pairs = b.sorted();
+        // Per destination: (syns, conns, requests, rst delay range, longest SYN span).
+        let mut per_dst: BTreeMap<IpAddr, PairStats> = BTreeMap::new();
+        for &(_, d, p) in &pairs {
+            match per_dst.get_mut(&d) {
+                Some(acc) => {
+                    acc.merge(p);
+                    acc.syn_span = acc.syn_span.max(p.syn_span);
+                    acc.rst_delay = match (acc.rst_delay, p.rst_delay) {
+                        (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+                        (x, y) => x.or(y),
+                    };
+                }
+                None => {
+                    per_dst.insert(d, p.clone());
+                }
+            }
+        }
+        match how {
+            How::Rst => {
+                for (d, p) in &per_dst {
+                    let delay = match p.rst_delay {
+                        Some((lo, hi)) if fmt_delay(lo) != fmt_delay(hi) => {
+                            format!("between {} and {}", fmt_delay(lo), fmt_delay(hi))
+                        }
+                        Some((lo, _)) => fmt_delay(lo),
+                        None => "?".to_string(),
+                    };
+                    let after = if p.syns <= 1 {
+                        "the SYN".to_string()
+                    } else {
+                        format!("each of {} SYNs", p.syns)
+                    };
+                    ev.push(format!(
+                        "RST from {d} {delay} after {after}: port closed or host firewall"
+                    ));
+                }
+            }
+            How::NoSynack => {
+                for (d, p) in &per_dst {
+                    let up = if self.senders.contains(d) {
+                        format!(
+                            "a firewall dropping silently ({d} is up: the capture holds other packets from it)"
+                        )
+                    } else {
+                        "a firewall dropping silently, or the host is down".to_string()
+                    };
+                    let s = if p.conns <= 1 {
+                        if p.syns <= 1 {
+                            format!("1 SYN to {d}, no SYN-ACK: {up}")
+                        } else {
+                            format!(
+                                "{} SYNs to {d} over {}, no SYN-ACK: {up}",
+                                p.syns,
+                                fmt_secs(p.syn_span)
+                            )
+                        }
+                    } else {
+                        format!(
+                            "{} in {} connections to {d} (each retransmitted for up to {}), no SYN-ACK: {up}",
+                            plural(p.syns, "SYN", "SYNs"),
+                            p.conns,
+                            fmt_secs(p.syn_span)
+                        )
+                    };
+                    ev.push(s);
+                }
+            }
+            How::NoReply => {
+                for (d, p) in &per_dst {
+                    ev.push(format!(
+                        "{} in {} to {d}, no reply and no ICMP error: a firewall dropping silently, or the host is down",
+                        plural(p.requests, "request", "requests"),
+                        plural(p.conns, "connection", "connections"),
+                    ));
+                }
+            }
+            How::Icmp => {
+                // (v6, type, code, reporter) -> (connections, destinations).
+                let mut seen: BTreeMap<IcmpKind, (u64, BTreeSet<IpAddr>)> = BTreeMap::new();
+                let mut other = 0u64;
+                for &(_, d, p) in &pairs {
+                    for e in &p.icmp {
+                        let ent = seen
+                            .entry((e.v6, e.icmp_type, e.code, e.reporter))
+                            .or_default();
+                        ent.0 += e.conns;
+                        ent.1.insert(d);
+                    }
+                    other += p.icmp_other;
+                }
+                for ((v6, t, code, reporter), (n, dsts)) in &seen {
+                    let (name, meaning) = icmp_name(*v6, *t, *code);
+                    let from_dst = dsts.len() == 1 && dsts.contains(reporter);
+                    let from = if from_dst {
+                        format!("from the destination itself ({reporter})")
+                    } else {
+                        format!("from {reporter}")
+                    };
+                    let dl: Vec<IpAddr> = dsts.iter().copied().collect();
+                    let advice = icmp_advice(meaning, from_dst && meaning == IcmpMeaning::Firewall);
+                    ev.push(format!(
+                        "ICMP{} {t}/{code} ({name}) {from} for {} to {}: {advice}",
+                        if *v6 { "v6" } else { "" },
+                        plural(*n, "connection", "connections"),
+                        fmt_hosts(&dl)
+                    ));
+                }
+                if other > 0 {
+                    ev.push(format!("{other} more ICMP errors of other kinds"));
+                }
+            }
+        }
+        let (mut sev, why) = self.failure_severity(k, sel);
+        ev.push(why);
+        if one_sided && matches!(how, How::NoSynack | How::NoReply) {
+            sev = sev.min(Severity::Warning);
+            ev.push(
+                "the capture looks one-sided (see the capture warnings): the replies may simply not have been captured"
+                    .to_string(),
+            );
+        }
+        if let Some(n) = filter_note(pairs.len()) {
+            ev.push(n);
+        }
+        let shape = if how == How::Rst {
+            Shape::Both
+        } else {
+            Shape::Forward
+        };
+        let wf = filter::build(
+            k.proto,
+            &[k.port],
+            &filter_pairs(b, how == How::Icmp),
+            shape,
+        );
+        self.base(FindingKind::Blocked, sev, k, sel, Some(how), b, ev, wf)
+    }
+
+    fn inconclusive(
+        &self,
+        k: GroupKey,
+        reason: Reason,
+        b: &Bucket,
+        sel: Selected<'a>,
+        span_end: Option<Timestamp>,
+    ) -> Finding {
+        let mut ev = Vec::new();
+        let pairs = b.sorted();
+        for &(s, d, p) in pairs.iter().take(super::evidence::MAX_LISTED) {
+            let n = plural(p.conns, "connection", "connections");
+            ev.push(match reason {
+                Reason::OneSided => format!(
+                    "{s} -> {d}: {n} sent ACKs or data after the SYN, but no packet from {d} was captured: \
+                     the handshake completed and the capture shows one direction only"
+                ),
+                Reason::PartialReply => format!(
+                    "{s} -> {d}: {d} sent packets in {n} but no SYN-ACK or RST was captured: \
+                     the capture missed part of the conversation"
+                ),
+                Reason::Midstream => format!(
+                    "{s} -> {d}: {n} began before the capture (no SYN seen) and show packets from one side only"
+                ),
+                Reason::Tail => {
+                    let gap = |t: Timestamp| span_end.map_or(0, |e| e.0.saturating_sub(t.0));
+                    let what = if k.proto == Proto::Tcp { "SYN" } else { "request" };
+                    let next = if k.proto == Proto::Tcp {
+                        "before a retransmission could follow"
+                    } else {
+                        "before a reply or a retry could be seen"
+                    };
+                    if p.conns == 1 {
+                        format!(
+                            "the only {what} from {s} to {d} came {} before the capture ended, {next}",
+                            fmt_secs(gap(p.first))
+                        )
+                    } else {
+                        format!(
+                            "{} connections from {s} to {d} each sent one {what} in the last {} of the capture \
+                             (the earliest {} before its end), {next}",
+                            p.conns,
+                            fmt_secs(TAIL_WINDOW.0),
+                            fmt_secs(gap(p.first))
+                        )
+                    }
+                }
+            });
+        }
+        if pairs.len() > super::evidence::MAX_LISTED {
+            ev.push(format!(
+                "and {} more host pairs",
+                pairs.len() - super::evidence::MAX_LISTED
+            ));
+        }
+        let required = sel.enabled.is_some_and(|r| {
+            r.kind == Kind::Required && !matches!(r.when, When::Optional | When::Fallback)
+        });
+        let sev = if required {
+            Severity::Warning
+        } else {
+            Severity::Info
+        };
+        if let Some(r) = sel.enabled {
+            ev.push(format!("matches {}", rule_ref(r)));
+        }
+        if let Some(n) = filter_note(pairs.len()) {
+            ev.push(n);
+        }
+        let wf = filter::build(k.proto, &[k.port], &filter_pairs(b, false), Shape::Both);
+        self.base(FindingKind::Inconclusive, sev, k, sel, None, b, ev, wf)
+    }
+
+    fn unexpected(
+        &self,
+        k: GroupKey,
+        b: &Bucket,
+        sel: Selected<'a>,
+        failing: &[&Bucket],
+    ) -> Finding {
+        let mut ev = Vec::new();
+        let verb = if k.proto == Proto::Tcp {
+            "established"
+        } else {
+            "answered"
+        };
+        ev.push(format!(
+            "{} {verb} between {}",
+            plural(b.conns, "connection", "connections"),
+            plural(b.pairs.len() as u64, "host pair", "host pairs")
+        ));
+        let pair_has_rules = self
+            .catalogue
+            .rules
+            .iter()
+            .any(|r| r.src.contains(&k.src) && r.dst.contains(&k.dst));
+        ev.push(match sel.disabled {
+            Some(r) => only_with(r),
+            None if !pair_has_rules => format!(
+                "the catalogue has no rule for traffic from {} to {}",
+                k.src, k.dst
+            ),
+            None => format!(
+                "no rule of the catalogue allows {}/{} from {} to {}",
+                k.proto.name(),
+                k.port,
+                k.src,
+                k.dst
+            ),
+        });
+        let mid: u64 = b.pairs.values().map(|p| p.midstream).sum();
+        if mid > 0 {
+            ev.push(format!(
+                "{mid} of them began before the capture (no SYN seen)"
+            ));
+        }
+        if let Some(s) = works_fails(b, failing) {
+            ev.push(s);
+        }
+        if let Some(n) = filter_note(b.pairs.len()) {
+            ev.push(n);
+        }
+        let wf = filter::build(k.proto, &[k.port], &filter_pairs(b, false), Shape::Both);
+        self.base(
+            FindingKind::Unexpected,
+            Severity::Warning,
+            k,
+            sel,
+            None,
+            b,
+            ev,
+            wf,
+        )
+    }
+
+    fn missing(&self, out: &mut Vec<Finding>, span_secs: f64) {
+        let feats = &self.inventory.features;
+        for r in &self.catalogue.rules {
+            if r.kind != Kind::Required || !r.enabled_by(feats) {
+                continue;
+            }
+            let present = self
+                .groups
+                .keys()
+                .any(|k| r.matches(k.src, k.dst, k.proto, k.port));
+            if present {
+                continue;
+            }
+            let primary = r.fallback_for.as_deref().and_then(|id| self.rule_by_id(id));
+            if r.when == When::Fallback && primary.is_some_and(|p| self.rule_works(p)) {
+                continue;
+            }
+            let src_role = r
+                .src
+                .iter()
+                .copied()
+                .find(|&x| self.role_has_hosts(x))
+                .or(r.src.first().copied());
+            let dst_role = r
+                .dst
+                .iter()
+                .copied()
+                .find(|&x| self.role_has_hosts(x))
+                .or(r.dst.first().copied());
+            let (Some(src_role), Some(dst_role)) = (src_role, dst_role) else {
+                continue;
+            };
+            let Some(&transport) = r.transports.first() else {
+                continue;
+            };
+            let roles = |rs: &[Role]| {
+                let v: Vec<String> = rs.iter().map(|x| x.to_string()).collect();
+                fmt_list(&v).replace(" and ", " or ")
+            };
+            let on: Vec<String> = r
+                .transports
+                .iter()
+                .map(|t| format!("{}/{}", t.name(), r.ports))
+                .collect();
+            let mut ev = vec![format!(
+                "no connection from {} to {} on {} in the capture",
+                roles(&r.src),
+                roles(&r.dst),
+                on.join(" or ")
+            )];
+            let needed = if r.features.is_empty() {
+                "every deployment".to_string()
+            } else {
+                feature_list(&r.features)
+            };
+            let when = match r.when {
+                When::EverySyncCycle => "every sync cycle",
+                When::OnDemand => "on demand",
+                When::SetupOnly => "during setup only",
+                When::Optional => "optional",
+                When::Fallback => "as a fallback",
+            };
+            ev.push(format!(
+                "{}: {}; needed by {needed}; expected {when}",
+                rule_ref(r),
+                r.description
+            ));
+            ev.extend(r.notes.iter().cloned());
+            let no_hosts: Vec<Role> = [&r.src, &r.dst]
+                .into_iter()
+                .filter(|rs| !rs.iter().any(|&x| self.role_has_hosts(x)))
+                .filter_map(|rs| rs.first().copied())
+                .collect();
+            let src_sent = r.src.iter().any(|&x| self.roles_sent & role_bit(x) != 0);
+            let long = span_secs >= SYNC_CYCLE_SECS;
+            let span_txt = fmt_span(span_secs);
+            let (sev, why) = if let Some(x) = no_hosts.first() {
+                (Severity::Info, format!("no {x} hosts in the inventory"))
+            } else if !src_sent {
+                (
+                    Severity::Info,
+                    format!(
+                        "the capture holds no traffic from any {} host: it cannot judge this flow",
+                        roles(&r.src)
+                    ),
+                )
+            } else {
+                match r.when {
+                    When::EverySyncCycle if long => (
+                        Severity::Error,
+                        format!(
+                            "the capture spans {span_txt}, at least one 30-min sync cycle, and holds traffic from {} hosts: this flow should have appeared",
+                            roles(&r.src)
+                        ),
+                    ),
+                    When::EverySyncCycle => (
+                        Severity::Warning,
+                        format!("the capture spans {span_txt}, shorter than one 30-min sync cycle"),
+                    ),
+                    When::OnDemand => (
+                        if long {
+                            Severity::Warning
+                        } else {
+                            Severity::Info
+                        },
+                        format!(
+                            "expected only when something triggers it; the capture spans {span_txt}: its absence may be normal"
+                        ),
+                    ),
+                    When::SetupOnly => (
+                        Severity::Info,
+                        "expected only while installing or reconfiguring: its absence is normal"
+                            .to_string(),
+                    ),
+                    When::Optional => (
+                        Severity::Info,
+                        "recommended, not required: its absence is not an error".to_string(),
+                    ),
+                    When::Fallback => (
+                        Severity::Info,
+                        match primary {
+                            Some(p) => format!(
+                                "used only when rule {} fails, which shows no working connection either",
+                                p.id
+                            ),
+                            None => "used only when a preferred flow fails".to_string(),
+                        },
+                    ),
+                }
+            };
+            ev.push(why);
+            out.push(Finding {
+                kind: FindingKind::Missing,
+                severity: sev,
+                src_role: Some(src_role),
+                dst_role: Some(dst_role),
+                transport,
+                port: r.ports.lo,
+                ports: Some(r.ports.to_string()),
+                rule: Some(r.id.clone()),
+                table: r.table.clone(),
+                how: None,
+                hosts: Vec::new(),
+                count: 0,
+                evidence: ev,
+                wireshark_filter: None,
+            });
+        }
+    }
+
+    fn unclassified_findings(&self, out: &mut Vec<Finding>) {
+        let mut keys: Vec<&UnclKey> = self.uncl.keys().collect();
+        keys.sort();
+        for k in keys {
+            let Some(u) = self.uncl.get(k) else { continue };
+            let b = &u.bucket;
+            let unknown: BTreeSet<IpAddr> = b
+                .pairs
+                .keys()
+                .map(|&(s, d)| if k.outbound { d } else { s })
+                .collect();
+            let hosts = plural(unknown.len() as u64, "unknown host", "unknown hosts");
+            let on = format!("{}/{}", k.proto.name(), k.port);
+            let mut ev = vec![if k.outbound {
+                format!("{} -> {hosts} on {on}", k.role)
+            } else {
+                format!("{hosts} -> {} on {on}", k.role)
+            }];
+            ev.push(format!(
+                "{}, {} of them failed",
+                plural(b.conns, "connection", "connections"),
+                u.failed
+            ));
+            if let Some(n) = filter_note(b.pairs.len()) {
+                ev.push(n);
+            }
+            out.push(Finding {
+                kind: FindingKind::Unclassified,
+                severity: Severity::Info,
+                src_role: k.outbound.then_some(k.role),
+                dst_role: (!k.outbound).then_some(k.role),
+                transport: k.proto,
+                port: k.port,
+                ports: None,
+                rule: None,
+                table: None,
+                how: None,
+                hosts: host_pairs(b),
+                count: b.conns,
+                evidence: ev,
+                wireshark_filter: filter::build(
+                    k.proto,
+                    &[k.port],
+                    &filter_pairs(b, false),
+                    Shape::Both,
+                ),
+            });
+        }
+    }
+}
+
+/// Working connections of one rule and role pair, over its ports.
+#[derive(Default)]
+struct Healthy {
+    ports: BTreeSet<u16>,
+    bucket: Bucket,
+    notes: Vec<String>,
+}
+
+impl Healthy {
+    fn add(&mut self, port: u16, b: &Bucket) {
+        self.ports.insert(port);
+        self.bucket.conns += b.conns;
+        for (&k, p) in &b.pairs {
+            match self.bucket.pairs.get_mut(&k) {
+                Some(acc) => acc.merge(p),
+                None => {
+                    self.bucket.pairs.insert(k, p.clone());
+                }
+            }
+        }
+    }
+
+    fn finding(self, r: &Rule, src: Role, dst: Role, proto: Proto) -> Finding {
+        let b = &self.bucket;
+        let verb = if proto == Proto::Tcp {
+            "established"
+        } else {
+            "answered"
+        };
+        let ports: Vec<u16> = self.ports.iter().copied().collect();
+        let port_txt: Vec<String> = ports.iter().map(|p| p.to_string()).collect();
+        let mut ev = vec![format!(
+            "{}: {} {verb} between {} on {}/{}",
+            rule_ref(r),
+            plural(b.conns, "connection", "connections"),
+            plural(b.pairs.len() as u64, "host pair", "host pairs"),
+            proto.name(),
+            fmt_list(&port_txt)
+        )];
+        let closed: u64 = b.pairs.values().map(|p| p.closed_early).sum();
+        if closed > 0 {
+            ev.push(format!(
+                "{} got a SYN-ACK but closed before the handshake completed (the port is open)",
+                plural(closed, "connection", "connections")
+            ));
+        }
+        let mid: u64 = b.pairs.values().map(|p| p.midstream).sum();
+        if mid > 0 {
+            ev.push(format!(
+                "{mid} of them began before the capture (no SYN seen)"
+            ));
+        }
+        ev.extend(self.notes);
+        if let Some(n) = filter_note(b.pairs.len()) {
+            ev.push(n);
+        }
+        let fports: Vec<u16> = ports.iter().copied().take(MAX_FILTER_PORTS).collect();
+        Finding {
+            kind: FindingKind::Healthy,
+            severity: Severity::Info,
+            src_role: Some(src),
+            dst_role: Some(dst),
+            transport: proto,
+            port: ports.first().copied().unwrap_or(r.ports.lo),
+            ports: Some(r.ports.to_string()),
+            rule: Some(r.id.clone()),
+            table: r.table.clone(),
+            how: None,
+            hosts: host_pairs(b),
+            count: b.conns,
+            evidence: ev,
+            wireshark_filter: filter::build(proto, &fports, &filter_pairs(b, false), Shape::Both),
+        }
+    }
+}
