@@ -1,16 +1,16 @@
 //! The `flowaudit` command: a thin layer of argument parsing over the library.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use flowaudit::pipeline::{self, CaptureReport, InputResult, Options};
-use flowaudit::read::{self, Source};
 use flowaudit::catalogue::Catalogue;
 use flowaudit::classify::{Classifier, Severity};
 use flowaudit::inventory::Inventory;
-use flowaudit::report::{self, escape, AuditContext, AuditFormat, FlowFormat, InfoFormat};
+use flowaudit::pipeline::{self, CaptureReport, InputResult, Options};
+use flowaudit::read::{self, Source};
+use flowaudit::report::{self, AuditContext, AuditFormat, FlowFormat, InfoFormat, escape};
 use flowaudit::time::Timestamp;
-use std::path::PathBuf;
 use std::ffi::OsString;
 use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Audit packet captures against a port-and-protocol catalogue.
@@ -131,7 +131,13 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             } else {
                 Catalogue::load(rules)?
             };
-            let inventory = Inventory::load(inventory)?.with_cloud_ranges(&catalogue.azure_ranges);
+            let (inventory, warnings) = Inventory::load_with_warnings(inventory)?;
+            if !cli.quiet {
+                for w in &warnings {
+                    eprintln!("flowaudit: warning: {}", escape::terminal(&w.to_string()));
+                }
+            }
+            let inventory = inventory.with_cloud_ranges(&catalogue.azure_ranges);
             let sources = read::expand_inputs(captures)?;
             let mut classifier = Classifier::new(&catalogue, &inventory);
             let results = pipeline::run(&sources, &opts, &mut |c| classifier.connection(&c));
@@ -153,6 +159,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 inventory: &inventory.path,
                 rules: &catalogue.origin,
                 color: format == AuditFormat::Table && stdout.is_terminal() && color_allowed(),
+                width: (!stdout.is_terminal()).then_some(160),
             };
             let mut out = io::BufWriter::new(stdout.lock());
             report::write_audit(&mut out, format, &audit, &ctx)?;
@@ -166,7 +173,11 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 FailOn::Never => None,
             };
             let reached = threshold.is_some_and(|t| audit.findings.iter().any(|f| f.severity >= t));
-            Ok(if reached { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if reached {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Flows { captures, format } => {
             let sources = read::expand_inputs(captures)?;
@@ -213,10 +224,9 @@ fn color_allowed() -> bool {
 
 /// First and last packet time over all captures read.
 fn span(reports: &[CaptureReport]) -> Option<(Timestamp, Timestamp)> {
-    let to_ts = |s: f64| Timestamp((s * 1e9).round() as i64);
-    let first = reports.iter().filter_map(|r| r.info.first_ts).min_by(f64::total_cmp)?;
-    let last = reports.iter().filter_map(|r| r.info.last_ts).max_by(f64::total_cmp)?;
-    Some((to_ts(first), to_ts(last)))
+    let first = reports.iter().filter_map(|r| r.info.first_time).min()?;
+    let last = reports.iter().filter_map(|r| r.info.last_time).max()?;
+    Some((first, last))
 }
 
 fn flows_format(f: FlowsFormatArg) -> FlowFormat {

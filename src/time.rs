@@ -21,6 +21,12 @@ impl Timestamp {
         self.0 as f64 / 1e9
     }
 
+    /// Seconds since the epoch at microsecond precision, as Zeek logs `ts`
+    /// (so a JSON number prints as `1.570191`, not `1.5701911` float noise).
+    pub fn as_micros_f64(self) -> f64 {
+        self.0.div_euclid(1000) as f64 / 1e6
+    }
+
     /// Nanoseconds elapsed from `earlier` to `self` (zero if `earlier` is later).
     pub fn since(self, earlier: Timestamp) -> Duration {
         Duration(self.0.saturating_sub(earlier.0).max(0))
@@ -68,7 +74,7 @@ impl serde::Serialize for Timestamp {
     /// Serialized as float seconds rounded to the microsecond, as Zeek's JSON
     /// logs write `ts` (so `1.5701911` prints as `1.570191`, not float noise).
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64(self.0.div_euclid(1000) as f64 / 1e6)
+        s.serialize_f64(self.as_micros_f64())
     }
 }
 

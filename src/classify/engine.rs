@@ -389,10 +389,14 @@ pub struct Classifier<'a> {
 }
 
 /// The rules a group matches.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Selected<'r> {
+    /// The enabled rule that names the group (see `rank`).
     enabled: Option<&'r Rule>,
+    /// The first rule of a disabled feature, when no enabled rule matches.
     disabled: Option<&'r Rule>,
+    /// The other enabled, non-tolerated rules the same flow serves.
+    also: Vec<&'r Rule>,
 }
 
 fn rank(r: &Rule) -> u8 {
@@ -671,12 +675,19 @@ impl<'a> Classifier<'a> {
             .rules
             .iter()
             .filter(move |r| r.matches(k.src, k.dst, k.proto, k.port));
+        let enabled = matching
+            .clone()
+            .filter(|r| r.enabled_by(feats))
+            .min_by_key(|r| rank(r));
+        let also = matching
+            .clone()
+            .filter(|r| r.enabled_by(feats) && r.kind == Kind::Required)
+            .filter(|r| enabled.is_none_or(|e| !std::ptr::eq(*r, e)))
+            .collect();
         Selected {
-            enabled: matching
-                .clone()
-                .filter(|r| r.enabled_by(feats))
-                .min_by_key(|r| rank(r)),
+            enabled,
             disabled: matching.clone().find(|r| !r.enabled_by(feats)),
+            also,
         }
     }
 
@@ -720,29 +731,32 @@ impl<'a> Classifier<'a> {
                 match o {
                     Outcome::Working => match sel.enabled {
                         Some(r) => {
-                            let idx = self
-                                .catalogue
-                                .rules
-                                .iter()
-                                .position(|x| std::ptr::eq(x, r))
-                                .unwrap_or(0);
-                            let h = healthy.entry((idx, k.src, k.dst, k.proto)).or_default();
-                            h.add(k.port, b);
-                            if let Some(s) = works_fails(b, &failing) {
-                                h.notes.push(format!(
-                                    "{}/{}: {s} (see the blocked finding)",
-                                    k.proto.name(),
-                                    k.port
-                                ));
+                            // The flow is healthy for every enabled rule it serves.
+                            for r in std::iter::once(r).chain(sel.also.iter().copied()) {
+                                let idx = self
+                                    .catalogue
+                                    .rules
+                                    .iter()
+                                    .position(|x| std::ptr::eq(x, r))
+                                    .unwrap_or(0);
+                                let h = healthy.entry((idx, k.src, k.dst, k.proto)).or_default();
+                                h.add(k.port, b);
+                                if let Some(s) = works_fails(b, &failing) {
+                                    h.notes.push(format!(
+                                        "{}/{}: {s} (see the blocked finding)",
+                                        k.proto.name(),
+                                        k.port
+                                    ));
+                                }
                             }
                         }
-                        None => findings.push(self.unexpected(k, b, sel, &failing)),
+                        None => findings.push(self.unexpected(k, b, sel.clone(), &failing)),
                     },
                     Outcome::Blocked(how) => {
-                        findings.push(self.blocked(k, how, b, working, sel, one_sided))
+                        findings.push(self.blocked(k, how, b, working, sel.clone(), one_sided))
                     }
                     Outcome::Inconclusive(r) => {
-                        findings.push(self.inconclusive(k, r, b, sel, span_end))
+                        findings.push(self.inconclusive(k, r, b, sel.clone(), span_end))
                     }
                 }
             }
@@ -958,6 +972,27 @@ impl<'a> Classifier<'a> {
         wireshark_filter: Option<String>,
     ) -> Finding {
         let r = sel.enabled.or(sel.disabled);
+        let mut evidence = evidence;
+        if !sel.also.is_empty() {
+            let also: Vec<String> = sel
+                .also
+                .iter()
+                .map(|r| {
+                    let feats: Vec<&str> = r.features.iter().map(|f| f.name()).collect();
+                    let table = r
+                        .table
+                        .as_deref()
+                        .map(|t| format!(", table {t}"))
+                        .unwrap_or_default();
+                    if feats.is_empty() {
+                        format!("{}{table}", r.id)
+                    } else {
+                        format!("{}{table}, for {}", r.id, feats.join("/"))
+                    }
+                })
+                .collect();
+            evidence.push(format!("the same flow also serves {}", also.join("; ")));
+        }
         Finding {
             kind,
             severity,
@@ -968,6 +1003,7 @@ impl<'a> Classifier<'a> {
             ports: r.map(|r| r.ports.to_string()),
             rule: r.map(|r| r.id.clone()),
             table: r.and_then(|r| r.table.clone()),
+            also_rules: sel.also.iter().map(|r| r.id.clone()).collect(),
             how,
             hosts: host_pairs(b),
             count: b.conns,
@@ -1102,7 +1138,7 @@ impl<'a> Classifier<'a> {
                 }
             }
         }
-        let (mut sev, why) = self.failure_severity(k, sel);
+        let (mut sev, why) = self.failure_severity(k, sel.clone());
         ev.push(why);
         if one_sided && matches!(how, How::NoSynack | How::NoReply) {
             sev = sev.min(Severity::Warning);
@@ -1328,7 +1364,7 @@ impl<'a> Classifier<'a> {
             ev.push(format!(
                 "{}: {}; needed by {needed}; expected {when}",
                 rule_ref(r),
-                r.description
+                r.description.trim_end_matches('.')
             ));
             ev.extend(r.notes.iter().cloned());
             let no_hosts: Vec<Role> = [&r.src, &r.dst]
@@ -1404,6 +1440,7 @@ impl<'a> Classifier<'a> {
                 ports: Some(r.ports.to_string()),
                 rule: Some(r.id.clone()),
                 table: r.table.clone(),
+                also_rules: Vec::new(),
                 how: None,
                 hosts: Vec::new(),
                 count: 0,
@@ -1449,6 +1486,7 @@ impl<'a> Classifier<'a> {
                 ports: None,
                 rule: None,
                 table: None,
+                also_rules: Vec::new(),
                 how: None,
                 hosts: host_pairs(b),
                 count: b.conns,
@@ -1531,6 +1569,7 @@ impl Healthy {
             ports: Some(r.ports.to_string()),
             rule: Some(r.id.clone()),
             table: r.table.clone(),
+            also_rules: Vec::new(),
             how: None,
             hosts: host_pairs(b),
             count: b.conns,

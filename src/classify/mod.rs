@@ -286,6 +286,9 @@ pub struct Finding {
     pub rule: Option<String>,
     /// The matched rule's table ("1" ... "7b").
     pub table: Option<String>,
+    /// Other enabled rules the same flow serves (e.g. `t6a-https` beside
+    /// `t2-https`: one port 443 connection to Entra ID serves both).
+    pub also_rules: Vec<String>,
     /// For `blocked`: how the attempts failed.
     pub how: Option<How>,
     /// The host pairs involved (empty for `missing`).

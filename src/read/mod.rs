@@ -126,6 +126,12 @@ pub struct CaptureInfo {
     pub first_ts: Option<f64>,
     /// Latest packet timestamp, if any packet.
     pub last_ts: Option<f64>,
+    /// Earliest packet time at full (nanosecond) precision.
+    #[serde(skip)]
+    pub first_time: Option<Timestamp>,
+    /// Latest packet time at full precision.
+    #[serde(skip)]
+    pub last_time: Option<Timestamp>,
     /// True when the file ended inside a record or a record header was corrupt.
     pub truncated: bool,
     /// Human-readable warnings, each naming the file and byte offset.
@@ -318,8 +324,10 @@ impl<'f> Sink<'f> {
 
     /// The finished summary.
     fn finish(mut self) -> CaptureInfo {
-        self.info.first_ts = self.first.map(Timestamp::as_secs_f64);
-        self.info.last_ts = self.last.map(Timestamp::as_secs_f64);
+        self.info.first_time = self.first;
+        self.info.last_time = self.last;
+        self.info.first_ts = self.first.map(Timestamp::as_micros_f64);
+        self.info.last_ts = self.last.map(Timestamp::as_micros_f64);
         self.info
     }
 }

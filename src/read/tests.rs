@@ -721,8 +721,10 @@ fn classic_pcap_variants_by_hand() {
             (24, if modified { 24 + 28 } else { 24 + 20 })
         );
         assert_eq!(info.bytes, 4);
-        assert_eq!(info.first_ts, Some(recs[0].ts.as_secs_f64()));
-        assert_eq!(info.last_ts, Some(recs[1].ts.as_secs_f64()));
+        assert_eq!(info.first_ts, Some(recs[0].ts.as_micros_f64()));
+        assert_eq!(info.first_time, Some(recs[0].ts));
+        assert_eq!(info.last_ts, Some(recs[1].ts.as_micros_f64()));
+        assert_eq!(info.last_time, Some(recs[1].ts));
     }
 }
 
@@ -852,7 +854,8 @@ fn pcapng_tsresol_decimal_binary_and_tsoffset() {
     );
     assert_eq!(info.link_types, vec![LinkType(1), LinkType(0)]);
     assert_eq!(recs[3].link, LinkType(0));
-    assert_eq!(info.first_ts, Some(1.500000123));
+    assert_eq!(info.first_time, Some(Timestamp(1_500_000_123)));
+    assert_eq!(info.first_ts, Some(1.5), "JSON keeps microseconds, as Zeek");
     assert_eq!(info.last_ts, Some(102.5));
 }
 

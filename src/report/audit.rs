@@ -5,7 +5,7 @@ use super::escape;
 use crate::catalogue::Role;
 use crate::classify::{Audit, Finding, FindingKind, Severity};
 use crate::pipeline::CaptureReport;
-use comfy_table::{presets, Cell, Color, Table};
+use comfy_table::{Cell, Color, ColumnConstraint, ContentArrangement, Table, Width, presets};
 use serde::Serialize;
 use std::io::{self, Write};
 
@@ -32,10 +32,17 @@ pub struct AuditContext<'a> {
     pub rules: &'a [String],
     /// Colour the terminal table.
     pub color: bool,
+    /// Width to fit the table into; `None` on a terminal, whose width comfy-table reads itself.
+    pub width: Option<u16>,
 }
 
 /// Writes the audit in `format`.
-pub fn write_audit(w: &mut dyn Write, format: AuditFormat, audit: &Audit, ctx: &AuditContext<'_>) -> io::Result<()> {
+pub fn write_audit(
+    w: &mut dyn Write,
+    format: AuditFormat,
+    audit: &Audit,
+    ctx: &AuditContext<'_>,
+) -> io::Result<()> {
     match format {
         AuditFormat::Table => write_table(w, audit, ctx),
         AuditFormat::Json => write_json(w, audit, ctx),
@@ -110,7 +117,10 @@ fn severity_name(s: Severity) -> &'static str {
 fn what(f: &Finding) -> String {
     match f.how {
         Some(h) => {
-            let how = serde_json::to_value(h).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            let how = serde_json::to_value(h)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
             format!("{} ({how})", kind_name(f.kind))
         }
         None => kind_name(f.kind).to_string(),
@@ -141,7 +151,11 @@ fn hosts(f: &Finding, max: usize) -> Vec<String> {
         .iter()
         .take(max)
         .map(|h| {
-            let n = if h.attempts == 1 { "attempt" } else { "attempts" };
+            let n = if h.attempts == 1 {
+                "attempt"
+            } else {
+                "attempts"
+            };
             format!("{} -> {} ({} {n})", h.src, h.dst, h.attempts)
         })
         .collect();
@@ -154,7 +168,11 @@ fn hosts(f: &Finding, max: usize) -> Vec<String> {
 /// Findings other than healthy, grouped by role pair in report order.
 fn groups(audit: &Audit) -> Vec<(String, Vec<&Finding>)> {
     let mut out: Vec<(String, Vec<&Finding>)> = Vec::new();
-    for f in audit.findings.iter().filter(|f| f.kind != FindingKind::Healthy) {
+    for f in audit
+        .findings
+        .iter()
+        .filter(|f| f.kind != FindingKind::Healthy)
+    {
         let p = pair(f);
         match out.iter_mut().find(|(k, _)| *k == p) {
             Some((_, v)) => v.push(f),
@@ -167,7 +185,19 @@ fn groups(audit: &Audit) -> Vec<(String, Vec<&Finding>)> {
 fn healthy_line(f: &Finding) -> String {
     let n = f.hosts.len();
     let pairs = if n == 1 { "host pair" } else { "host pairs" };
-    format!("{} {} {}: {} {pairs}, {} connections", pair(f), port(f), rule(f), n, f.count)
+    let conns = if f.count == 1 {
+        "connection"
+    } else {
+        "connections"
+    };
+    format!(
+        "{} {} {}: {} {pairs}, {} {conns}",
+        pair(f),
+        port(f),
+        rule(f),
+        n,
+        f.count
+    )
 }
 
 fn severity_color(s: Severity) -> Color {
@@ -185,14 +215,35 @@ fn write_table(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> io::
         writeln!(w, "{p}")?;
         let mut t = Table::new();
         t.load_style(presets::UTF8_BORDERS_ONLY);
+        t.set_content_arrangement(ContentArrangement::Dynamic);
+        if let Some(w) = ctx.width {
+            t.set_width(w);
+        }
         if ctx.color {
             t.enforce_styling();
         }
         t.set_header(["severity", "finding", "port", "rule", "hosts", "evidence"]);
+        // Short columns keep their width; the evidence gets what is left.
+        t.set_constraints([
+            ColumnConstraint::ContentWidth,
+            ColumnConstraint::ContentWidth,
+            ColumnConstraint::ContentWidth,
+            ColumnConstraint::UpperBoundary(Width::Fixed(18)),
+            ColumnConstraint::UpperBoundary(Width::Fixed(24)),
+            ColumnConstraint::LowerBoundary(Width::Fixed(30)),
+        ]);
         for f in findings {
             let sev = Cell::new(severity_name(f.severity));
-            let sev = if ctx.color { sev.fg(severity_color(f.severity)) } else { sev };
-            let mut evidence: Vec<String> = f.evidence.iter().map(|e| escape::terminal(e).into_owned()).collect();
+            let sev = if ctx.color {
+                sev.fg(severity_color(f.severity))
+            } else {
+                sev
+            };
+            let mut evidence: Vec<String> = f
+                .evidence
+                .iter()
+                .map(|e| escape::terminal(e).into_owned())
+                .collect();
             if let Some(filter) = &f.wireshark_filter {
                 evidence.push(format!("wireshark: {}", escape::terminal(filter)));
             }
@@ -207,7 +258,11 @@ fn write_table(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> io::
         }
         writeln!(w, "{t}")?;
     }
-    let healthy: Vec<&Finding> = audit.findings.iter().filter(|f| f.kind == FindingKind::Healthy).collect();
+    let healthy: Vec<&Finding> = audit
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::Healthy)
+        .collect();
     if !healthy.is_empty() {
         writeln!(w)?;
         writeln!(w, "Healthy ({}):", healthy.len())?;
@@ -235,7 +290,12 @@ fn summary_line(audit: &Audit) -> String {
 }
 
 /// Inputs, features, assumptions and capture warnings, before the findings.
-fn header_lines(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>, esc: impl Fn(&str) -> String) -> io::Result<()> {
+fn header_lines(
+    w: &mut dyn Write,
+    audit: &Audit,
+    ctx: &AuditContext<'_>,
+    esc: impl Fn(&str) -> String,
+) -> io::Result<()> {
     let paths: Vec<String> = ctx.captures.iter().map(|c| esc(&c.info.path)).collect();
     writeln!(w, "Captures:  {}", paths.join(", "))?;
     writeln!(w, "Span:      {:.0} s", audit.summary.span_seconds)?;
@@ -258,10 +318,23 @@ fn write_markdown(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> i
     writeln!(w)?;
     writeln!(w, "{}", escape::markdown(&summary_line(audit)))?;
     writeln!(w)?;
-    let paths: Vec<String> = ctx.captures.iter().map(|c| escape::markdown_code(&c.info.path)).collect();
-    writeln!(w, "- Captures: {} ({:.0} s)", paths.join(", "), audit.summary.span_seconds)?;
+    let paths: Vec<String> = ctx
+        .captures
+        .iter()
+        .map(|c| escape::markdown_code(&c.info.path))
+        .collect();
+    writeln!(
+        w,
+        "- Captures: {} ({:.0} s)",
+        paths.join(", "),
+        audit.summary.span_seconds
+    )?;
     writeln!(w, "- Inventory: {}", escape::markdown_code(ctx.inventory))?;
-    let features: Vec<String> = audit.features.iter().map(|f| escape::markdown_code(f.name())).collect();
+    let features: Vec<String> = audit
+        .features
+        .iter()
+        .map(|f| escape::markdown_code(f.name()))
+        .collect();
     writeln!(w, "- Features: {}", features.join(", "))?;
     for a in &audit.summary.assumptions {
         writeln!(w, "- Assumed: {}", escape::markdown(a))?;
@@ -283,12 +356,22 @@ fn write_markdown(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> i
                 escape::markdown(&what(f)),
                 escape::markdown(&port(f)),
                 escape::markdown(&rule(f)),
-                hosts(f, 5).iter().map(|h| escape::markdown(h)).collect::<Vec<_>>().join("<br>")
+                hosts(f, 5)
+                    .iter()
+                    .map(|h| escape::markdown(h))
+                    .collect::<Vec<_>>()
+                    .join("<br>")
             )?;
         }
         writeln!(w)?;
         for f in &findings {
-            writeln!(w, "**{} {} {}**", escape::markdown(&what(f)), escape::markdown(&port(f)), escape::markdown(&rule(f)))?;
+            writeln!(
+                w,
+                "**{} {} {}**",
+                escape::markdown(&what(f)),
+                escape::markdown(&port(f)),
+                escape::markdown(&rule(f))
+            )?;
             writeln!(w)?;
             for e in &f.evidence {
                 writeln!(w, "- {}", escape::markdown(e))?;
@@ -299,7 +382,11 @@ fn write_markdown(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> i
             writeln!(w)?;
         }
     }
-    let healthy: Vec<&Finding> = audit.findings.iter().filter(|f| f.kind == FindingKind::Healthy).collect();
+    let healthy: Vec<&Finding> = audit
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::Healthy)
+        .collect();
     if !healthy.is_empty() {
         writeln!(w, "### Healthy")?;
         writeln!(w)?;

@@ -23,7 +23,8 @@ pub fn terminal(s: &str) -> Cow<'_, str> {
 }
 
 fn is_unsafe_char(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
+    c.is_control()
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
 }
 
 /// Escapes a value for a Markdown table cell or text: control characters as for
@@ -36,7 +37,8 @@ pub fn markdown(s: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '!' | '~' | '(' | ')' | '{' | '}' => {
+            // Escaping `[` and `]` is enough to stop links and images.
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '~' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -76,7 +78,8 @@ mod tests {
     #[test]
     fn markdown_escapes_markup_and_html() {
         assert_eq!(markdown("a|b *c* <script>"), "a\\|b \\*c\\* &lt;script&gt;");
-        assert_eq!(markdown("[x](http://e)"), "\\[x\\]\\(http://e\\)");
+        assert_eq!(markdown("[x](http://e)"), "\\[x\\](http://e)");
+        assert_eq!(markdown("![img](x)"), "!\\[img\\](x)");
         assert_eq!(markdown_code("ip.addr==1 | `x`"), "`ip.addr==1 \\| 'x'`");
     }
 

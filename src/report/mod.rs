@@ -11,7 +11,7 @@ pub mod escape;
 mod table;
 mod zeek;
 
-pub use audit::{write_audit, AuditContext, AuditFormat};
+pub use audit::{AuditContext, AuditFormat, write_audit};
 pub use conn::ConnJson;
 
 use crate::pipeline::CaptureReport;
