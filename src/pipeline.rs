@@ -1,7 +1,7 @@
 //! Drives the stages of the data path over a list of inputs:
 //! read -> decode -> track, handing finished connections to a sink.
 
-use crate::decode::{DecodeConfig, DecodeStats, Decoder};
+use crate::decode::{DecodeConfig, DecodeStats, Decoder, Packet};
 use crate::read::{self, CaptureInfo, ReadError, Source};
 use crate::track::{Connection, TrackConfig, Tracker};
 use serde::Serialize;
@@ -37,12 +37,25 @@ pub fn run(
     opts: &Options,
     sink: &mut dyn FnMut(Connection),
 ) -> Vec<InputResult> {
+    run_observed(sources, opts, &mut |_| {}, sink)
+}
+
+/// Like [`run`], also calling `observe` for every decoded packet (with its
+/// payload), in capture order, before the tracker sees it: the hook for
+/// learning names and endpoint-mapper ports ([`crate::learn::Learner`]).
+pub fn run_observed(
+    sources: &[Source],
+    opts: &Options,
+    observe: &mut dyn FnMut(&Packet<'_>),
+    sink: &mut dyn FnMut(Connection),
+) -> Vec<InputResult> {
     let mut tracker = Tracker::new(opts.track);
     let mut results = Vec::with_capacity(sources.len());
     for src in sources {
         let mut decoder = Decoder::new(opts.decode);
         let res = read::read_capture(src, &mut |rec| {
             decoder.decode(rec.ts, rec.number, rec.link, rec.data, &mut |pkt| {
+                observe(pkt);
                 tracker.packet(pkt, sink)
             });
         });

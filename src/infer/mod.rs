@@ -1,0 +1,672 @@
+//! Roles by behaviour: which host is a domain controller, the sync server, AD
+//! FS, the WAP, its users, or a Microsoft cloud endpoint, inferred from the
+//! connections of a capture and the names learned from it ([`crate::learn`]).
+//!
+//! Use: an [`Observer`] is fed every finished [`Connection`]
+//! ([`Observer::connection`]), then [`Observer::finish`] with what the
+//! [`crate::learn::Learner`] learned and the catalogue gives an [`Inference`]:
+//! hosts with a role, a [`Confidence`] and evidence sentences, plus the
+//! features the traffic implies. [`Inference::inventory`] turns it into an
+//! [`Inventory`] for the classifier, [`Inference::to_toml`] into a starter
+//! inventory file in exactly the inventory format.
+//!
+//! # Rules (in this order; a host gets the first role that fits)
+//!
+//! - `azure` by name: an address whose learned name matches a catalogue
+//!   hostname pattern (high); addresses in the catalogue's ranges are azure
+//!   already and are not listed.
+//! - `dc`: answers Kerberos 88, LDAP 389 and SMB 445 (high); answers Kerberos
+//!   or LDAP (389, 636, 3268) and is asked on at least 3 of the DC ports 53,
+//!   88, 135, 389, 445, 464, 636, 3268, 3269 (medium); answers LDAP or
+//!   Kerberos to the inferred sync server (medium, second pass); answers
+//!   Kerberos or LDAP only (low).
+//! - `sync`: an LDAP client (389, 636, 3268) of a dc and an HTTPS client of a
+//!   Microsoft endpoint (by catalogue range or name): high with a login/admin
+//!   name or range, medium otherwise.
+//! - `wap`: asked on 443 or 49443 by external (non-private) addresses and
+//!   itself a 443 client of an internal host (high when a `certauth.` name or
+//!   49443 is seen, or `/adfs/` paths go to it), medium otherwise.
+//! - `adfs`: the internal 443 server the wap talks to, or a server of
+//!   `/adfs/` paths not asked by external clients (high with `/adfs/`, medium
+//!   otherwise).
+//! - `users`: the external clients of the wap on 443/49443 (as the wap).
+//!
+//! Features: `password-hash-sync` (the Entra Connect default, as the
+//! inventory loader assumes), `seamless-sso` when the sync server asks a dc on
+//! 3268, `ldaps` on 636 from sync to a dc, `adfs` with an adfs or wap host,
+//! `adfs-cert-auth` on 49443 to the wap, `health-agent` when a sync/adfs/wap
+//! host asks 5671 of an external host or a name served by a table 7a rule.
+//! Never inferred: `adfs-gmsa` (its only flow, WinRM, is also what an
+//! unplanned admin session looks like), `pass-through-auth`,
+//! `password-writeback` (their flows share 443 with everything else).
+//!
+//! Only high and medium hosts go into the inventory; low ones are reported.
+
+#[cfg(test)]
+mod tests;
+
+use crate::catalogue::{Catalogue, Feature, HostPattern, Role};
+use crate::decode::Transport;
+use crate::inventory::{Inventory, RoleEntry, RoleSource};
+use crate::learn::Learned;
+use crate::track::{Connection, Handshake};
+use ipnet::IpNet;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+/// Ports a domain controller answers on.
+pub const DC_PORTS: [u16; 9] = [53, 88, 135, 389, 445, 464, 636, 3268, 3269];
+/// Ports whose servers and clients the observer remembers.
+const WATCHED: [u16; 13] = [53, 88, 135, 389, 445, 464, 636, 3268, 3269, 443, 49443, 5671, 80];
+/// Hosts remembered at most.
+const MAX_HOSTS: usize = 1 << 16;
+/// Peers remembered at most per host and port.
+const MAX_PEERS: usize = 256;
+
+/// How sure an inference is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Confidence {
+    /// One weak sign; reported, not used.
+    Low,
+    /// Behaviour fits, one piece missing.
+    Medium,
+    /// Behaviour and names agree.
+    High,
+}
+
+impl Confidence {
+    /// `high`, `medium`, `low`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Confidence::Low => "low",
+            Confidence::Medium => "medium",
+            Confidence::High => "high",
+        }
+    }
+}
+
+/// One host with an inferred role.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InferredHost {
+    /// The address.
+    pub addr: IpAddr,
+    /// The role inferred.
+    pub role: Role,
+    /// How sure.
+    pub confidence: Confidence,
+    /// The first learned name, if any.
+    pub name: Option<String>,
+    /// Why, in words.
+    pub evidence: Vec<String>,
+}
+
+/// An inferred feature with its reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InferredFeature {
+    /// The feature.
+    pub feature: Feature,
+    /// Why.
+    pub evidence: String,
+}
+
+/// Everything inferred from one capture.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Inference {
+    /// Hosts with roles, by role then address.
+    pub hosts: Vec<InferredHost>,
+    /// Features the traffic implies.
+    pub features: Vec<InferredFeature>,
+}
+
+/// What one (server, port) saw.
+#[derive(Clone, Debug, Default)]
+struct Served {
+    /// Connections answered (TCP handshake completed, UDP answered).
+    answered: u64,
+    /// Connections attempted.
+    attempted: u64,
+    /// Clients (at most [`MAX_PEERS`]), answered or not.
+    clients: BTreeSet<IpAddr>,
+}
+
+/// Per-connection facts folded per host and port.
+#[derive(Clone, Debug, Default)]
+pub struct Observer {
+    /// (server, port) -> what it saw.
+    served: HashMap<(IpAddr, u16), Served>,
+    /// (client, port) -> servers it asked (at most [`MAX_PEERS`]).
+    asked: HashMap<(IpAddr, u16), BTreeSet<IpAddr>>,
+}
+
+fn answered(c: &Connection) -> bool {
+    match c.handshake {
+        Handshake::Established | Handshake::ClosedEarly | Handshake::Answered => true,
+        Handshake::Midstream => c.resp_pkts > 0 && c.orig_pkts > 0,
+        _ => false,
+    }
+}
+
+/// RFC 1918, CGNAT, loopback, link-local, ULA: addresses that are not "the internet".
+pub fn is_internal(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            a.is_private()
+                || a.is_loopback()
+                || a.is_link_local()
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(a) => {
+            let s = a.segments()[0];
+            a.is_loopback() || (s & 0xfe00) == 0xfc00 || (s & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+impl Observer {
+    /// An empty observer.
+    pub fn new() -> Observer {
+        Observer::default()
+    }
+
+    /// Folds one finished connection (TCP and UDP on watched ports only).
+    pub fn connection(&mut self, c: &Connection) {
+        if !matches!(c.proto, Transport::Tcp | Transport::Udp) || !WATCHED.contains(&c.resp_p) {
+            return;
+        }
+        let (client, server) = (c.orig_h.to_canonical(), c.resp_h.to_canonical());
+        if self.served.len() < MAX_HOSTS || self.served.contains_key(&(server, c.resp_p)) {
+            let s = self.served.entry((server, c.resp_p)).or_default();
+            s.attempted += 1;
+            s.answered += u64::from(answered(c));
+            if s.clients.len() < MAX_PEERS {
+                s.clients.insert(client);
+            }
+        }
+        if self.asked.len() < MAX_HOSTS || self.asked.contains_key(&(client, c.resp_p)) {
+            let a = self.asked.entry((client, c.resp_p)).or_default();
+            if a.len() < MAX_PEERS {
+                a.insert(server);
+            }
+        }
+    }
+
+    fn answers(&self, h: IpAddr, port: u16) -> bool {
+        self.served.get(&(h, port)).is_some_and(|s| s.answered > 0)
+    }
+
+    fn asked(&self, h: IpAddr, port: u16) -> impl Iterator<Item = IpAddr> + '_ {
+        self.asked
+            .get(&(h, port))
+            .into_iter()
+            .flat_map(|s| s.iter().copied())
+    }
+
+    /// Infers roles and features.
+    pub fn finish(&self, learned: &Learned, catalogue: &Catalogue) -> Inference {
+        let mut roles: BTreeMap<IpAddr, InferredHost> = BTreeMap::new();
+        let in_ranges = |ip: IpAddr| {
+            let ip = ip.to_canonical();
+            catalogue.azure_ranges.iter().any(|r| r.net.contains(&ip))
+        };
+        let name_match = |ip: IpAddr| -> Option<(String, &HostPattern, String)> {
+            for n in learned.names.names(ip) {
+                if let Some(p) = catalogue.hostnames.iter().find(|p| p.matches(&n.name)) {
+                    let how = format!("{} at {}", n.source.name(), n.ts);
+                    return Some((n.name.clone(), p, how));
+                }
+            }
+            None
+        };
+        let name_of = |ip: IpAddr| learned.names.name(ip).map(str::to_string);
+        let put = |roles: &mut BTreeMap<IpAddr, InferredHost>,
+                       addr: IpAddr,
+                       role: Role,
+                       confidence: Confidence,
+                       evidence: Vec<String>| {
+            roles.entry(addr).or_insert_with(|| InferredHost {
+                addr,
+                role,
+                confidence,
+                name: name_of(addr),
+                evidence,
+            });
+        };
+
+        // Azure by name.
+        for ip in learned.names.addrs() {
+            if in_ranges(ip) {
+                continue;
+            }
+            if let Some((name, p, how)) = name_match(ip) {
+                let ev = format!(
+                    "learned name {name} ({how}) matches {} (serves {}; {})",
+                    p.pattern,
+                    p.serves.join(", "),
+                    p.source
+                );
+                put(&mut roles, ip, Role::Azure, Confidence::High, vec![ev]);
+            }
+        }
+        let is_azure = |roles: &BTreeMap<IpAddr, InferredHost>, ip: IpAddr| {
+            in_ranges(ip) || roles.get(&ip).is_some_and(|h| h.role == Role::Azure)
+        };
+
+        // Domain controllers.
+        let mut servers: BTreeSet<IpAddr> = self.served.keys().map(|k| k.0).collect();
+        servers.retain(|s| !roles.contains_key(s));
+        let dc_evidence = |h: IpAddr| -> (Vec<u16>, Vec<u16>) {
+            let answered: Vec<u16> = DC_PORTS
+                .into_iter()
+                .filter(|&p| self.answers(h, p))
+                .collect();
+            let asked: Vec<u16> = DC_PORTS
+                .into_iter()
+                .filter(|&p| self.served.contains_key(&(h, p)))
+                .collect();
+            (answered, asked)
+        };
+        let ports = |v: &[u16]| {
+            v.iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut low_dcs = Vec::new();
+        for &h in &servers {
+            let (ans, asked) = dc_evidence(h);
+            let has = |p| ans.contains(&p);
+            let kerb_or_ldap = has(88) || has(389) || has(636) || has(3268);
+            let (conf, why) = if has(88) && has(389) && has(445) {
+                (Confidence::High, "answers Kerberos 88, LDAP 389 and SMB 445")
+            } else if kerb_or_ldap && asked.len() >= 3 {
+                (
+                    Confidence::Medium,
+                    "answers Kerberos or LDAP and is asked on at least 3 domain controller ports",
+                )
+            } else if kerb_or_ldap {
+                low_dcs.push(h);
+                continue;
+            } else {
+                continue;
+            };
+            let ev = vec![
+                why.to_string(),
+                format!("answered on {}; asked on {}", ports(&ans), ports(&asked)),
+            ];
+            put(&mut roles, h, Role::Dc, conf, ev);
+        }
+        let dcs: BTreeSet<IpAddr> = roles
+            .values()
+            .filter(|h| h.role == Role::Dc)
+            .map(|h| h.addr)
+            .collect();
+
+        // Sync servers: LDAP clients of DCs that also talk HTTPS to Microsoft.
+        let mut clients: BTreeSet<IpAddr> = self.asked.keys().map(|k| k.0).collect();
+        clients.retain(|c| !roles.contains_key(c));
+        for &c in &clients {
+            let ldap_dcs: BTreeSet<IpAddr> = [389, 636, 3268]
+                .into_iter()
+                .flat_map(|p| self.asked(c, p))
+                .filter(|s| dcs.contains(s))
+                .collect();
+            if ldap_dcs.is_empty() {
+                continue;
+            }
+            let mut ms = Vec::new();
+            let mut strong = false;
+            for s in self.asked(c, 443) {
+                if let Some((name, p, _)) = name_match(s) {
+                    strong |= p.serves.iter().any(|r| r.starts_with("t2-"));
+                    ms.push(format!("{s} ({name})"));
+                } else if in_ranges(s) {
+                    strong = true;
+                    ms.push(format!("{s} (Microsoft range)"));
+                }
+            }
+            if ms.is_empty() {
+                continue;
+            }
+            let list = |v: Vec<String>| {
+                let n = v.len();
+                let mut s = v.into_iter().take(5).collect::<Vec<_>>().join(", ");
+                if n > 5 {
+                    let _ = write!(s, " and {} more", n - 5);
+                }
+                s
+            };
+            let ev = vec![
+                format!(
+                    "LDAP client of domain controllers {}",
+                    list(ldap_dcs.iter().map(IpAddr::to_string).collect())
+                ),
+                format!("HTTPS client of Microsoft endpoints {}", list(ms)),
+            ];
+            let conf = if strong {
+                Confidence::High
+            } else {
+                Confidence::Medium
+            };
+            put(&mut roles, c, Role::Sync, conf, ev);
+        }
+        let syncs: BTreeSet<IpAddr> = roles
+            .values()
+            .filter(|h| h.role == Role::Sync)
+            .map(|h| h.addr)
+            .collect();
+        // Second pass: LDAP/Kerberos servers of the sync server are DCs too.
+        for h in low_dcs {
+            let of_sync: Vec<String> = [88, 389, 636, 3268]
+                .into_iter()
+                .filter(|&p| self.answers(h, p))
+                .filter(|&p| {
+                    self.served
+                        .get(&(h, p))
+                        .is_some_and(|s| s.clients.iter().any(|c| syncs.contains(c)))
+                })
+                .map(|p| p.to_string())
+                .collect();
+            if of_sync.is_empty() {
+                continue;
+            }
+            let ev = vec![format!(
+                "answers the sync server on {} (a sync server talks LDAP and Kerberos to domain controllers only)",
+                of_sync.join(", ")
+            )];
+            put(&mut roles, h, Role::Dc, Confidence::Medium, ev);
+        }
+
+        // WAP, AD FS and users.
+        let sni_certauth = |ip: IpAddr| {
+            learned
+                .names
+                .names(ip)
+                .iter()
+                .find(|n| n.name.starts_with("certauth."))
+                .map(|n| n.name.clone())
+        };
+        let mut waps = Vec::new();
+        for &h in &servers {
+            if roles.contains_key(&h) || !is_internal(h) {
+                continue;
+            }
+            let external: BTreeSet<IpAddr> = [443, 49443]
+                .into_iter()
+                .filter_map(|p| self.served.get(&(h, p)))
+                .flat_map(|s| s.clients.iter().copied())
+                .filter(|c| !is_internal(*c))
+                .collect();
+            if external.is_empty() {
+                continue;
+            }
+            let backends: Vec<IpAddr> = self
+                .asked(h, 443)
+                .filter(|s| is_internal(*s) && !is_azure(&roles, *s))
+                .collect();
+            if backends.is_empty() {
+                continue;
+            }
+            let mut ev = vec![
+                format!(
+                    "asked on 443/49443 by {} external address{}",
+                    external.len(),
+                    if external.len() == 1 { "" } else { "es" }
+                ),
+                format!(
+                    "itself an HTTPS client of internal {}",
+                    backends
+                        .iter()
+                        .map(IpAddr::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ];
+            let mut conf = Confidence::Medium;
+            if self.served.contains_key(&(h, 49443)) {
+                ev.push("asked on 49443 (AD FS certificate authentication)".into());
+                conf = Confidence::High;
+            }
+            if let Some(n) = sni_certauth(h) {
+                ev.push(format!("learned name {n} (certauth.: AD FS certificate authentication)"));
+                conf = Confidence::High;
+            }
+            if learned.adfs_paths.contains_key(&h) {
+                ev.push("receives HTTP requests for /adfs/ paths".into());
+                conf = Confidence::High;
+            }
+            waps.push((h, conf, ev, backends, external));
+        }
+        for (h, conf, ev, backends, external) in waps {
+            put(&mut roles, h, Role::Wap, conf, ev);
+            for b in backends {
+                let mut ev = vec![format!("HTTPS server of the WAP {h}")];
+                let mut bconf = Confidence::Medium;
+                if learned.adfs_paths.contains_key(&b) {
+                    ev.push("receives HTTP requests for /adfs/ paths".into());
+                    bconf = Confidence::High;
+                }
+                put(&mut roles, b, Role::Adfs, bconf.min(conf.max(bconf)), ev);
+            }
+            for u in external {
+                let ev = vec![format!("client of the WAP {h} on 443/49443")];
+                put(&mut roles, u, Role::Users, conf, ev);
+            }
+        }
+        for (&h, ts) in &learned.adfs_paths {
+            if !roles.contains_key(&h) && is_internal(h) {
+                let ev = vec![format!("receives HTTP requests for /adfs/ paths (first at {ts})")];
+                put(&mut roles, h, Role::Adfs, Confidence::Medium, ev);
+            }
+        }
+        let mut hosts: Vec<InferredHost> = roles.into_values().collect();
+        hosts.sort_by_key(|h| (h.role, h.addr));
+        let features = self.features(&hosts, learned, catalogue);
+        Inference { hosts, features }
+    }
+
+    fn features(
+        &self,
+        hosts: &[InferredHost],
+        learned: &Learned,
+        catalogue: &Catalogue,
+    ) -> Vec<InferredFeature> {
+        let of = |r: Role| {
+            hosts
+                .iter()
+                .filter(move |h| h.role == r && h.confidence >= Confidence::Medium)
+                .map(|h| h.addr)
+        };
+        let dcs: BTreeSet<IpAddr> = of(Role::Dc).collect();
+        let mut out = Vec::new();
+        let mut add = |feature, evidence: String| {
+            out.push(InferredFeature { feature, evidence });
+        };
+        let syncs: Vec<IpAddr> = of(Role::Sync).collect();
+        if !syncs.is_empty() {
+            add(
+                Feature::PasswordHashSync,
+                "a sync server is present; password hash sync is the Entra Connect default".into(),
+            );
+        }
+        let sync_to_dc = |port| {
+            syncs
+                .iter()
+                .find(|&&s| self.asked(s, port).any(|d| dcs.contains(&d)))
+        };
+        if let Some(s) = sync_to_dc(3268) {
+            add(
+                Feature::SeamlessSso,
+                format!("the sync server {s} asks a domain controller on 3268 (Global Catalog, used by Seamless SSO)"),
+            );
+        }
+        if let Some(s) = sync_to_dc(636) {
+            add(Feature::Ldaps, format!("the sync server {s} asks a domain controller on 636 (LDAPS)"));
+        }
+        let waps: Vec<IpAddr> = of(Role::Wap).collect();
+        if let Some(h) = of(Role::Adfs).chain(waps.iter().copied()).next() {
+            add(Feature::Adfs, format!("AD FS or WAP host {h} inferred"));
+        }
+        if let Some(w) = waps.iter().find(|&&w| self.served.contains_key(&(w, 49443))) {
+            add(
+                Feature::AdfsCertAuth,
+                format!("the WAP {w} is asked on 49443 (certificate authentication)"),
+            );
+        }
+        let agents: Vec<IpAddr> = syncs
+            .iter()
+            .copied()
+            .chain(of(Role::Adfs))
+            .chain(waps.iter().copied())
+            .collect();
+        let health = agents.iter().find_map(|&a| {
+            if let Some(d) = self.asked(a, 5671).find(|d| !is_internal(*d)) {
+                return Some(format!("{a} asks {d} on 5671 (Service Bus, Connect Health)"));
+            }
+            [443, 5671].into_iter().flat_map(|p| self.asked(a, p)).find_map(|d| {
+                learned.names.names(d).iter().find_map(|n| {
+                    catalogue
+                        .hostnames
+                        .iter()
+                        .find(|p| p.matches(&n.name) && p.serves.iter().all(|r| r.starts_with("t7a-")))
+                        .map(|p| format!("{a} talks to {} (matches {}, a Connect Health endpoint)", n.name, p.pattern))
+                })
+            })
+        });
+        if let Some(e) = health {
+            add(Feature::HealthAgent, e);
+        }
+        out
+    }
+}
+
+impl Inference {
+    /// The hosts of at least `min` confidence.
+    pub fn confident(&self, min: Confidence) -> impl Iterator<Item = &InferredHost> {
+        self.hosts.iter().filter(move |h| h.confidence >= min)
+    }
+
+    /// The inferred features.
+    pub fn feature_list(&self) -> Vec<Feature> {
+        let mut v: Vec<Feature> = self.features.iter().map(|f| f.feature).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// An inventory of the high and medium hosts and the inferred features
+    /// (`path` is `<inferred>`); add the catalogue's ranges with
+    /// [`Inventory::with_cloud_ranges`] as for a loaded one.
+    pub fn inventory(&self) -> Inventory {
+        let mut inv = Inventory::empty(self.feature_list());
+        inv.path = "<inferred from the capture>".into();
+        for h in self.confident(Confidence::Medium) {
+            inv.entries.push(RoleEntry {
+                net: IpNet::from(h.addr),
+                role: h.role,
+                source: RoleSource::Inventory,
+                line: 0,
+            });
+        }
+        inv
+    }
+
+    /// One line per host the inventory gives another role than its traffic
+    /// suggests (inference never overrides the inventory).
+    pub fn conflicts(&self, inv: &Inventory) -> Vec<String> {
+        let mut notes = Vec::new();
+        for h in self.confident(Confidence::Medium) {
+            if let Some(e) = inv.role_of(h.addr) {
+                if e.source == RoleSource::Inventory && e.role != h.role {
+                    notes.push(format!(
+                        "the inventory says {} is {}, its traffic looks like {} ({}): the inventory wins",
+                        h.addr,
+                        e.role,
+                        h.role,
+                        h.evidence.join("; ")
+                    ));
+                }
+            }
+        }
+        notes
+    }
+
+    /// One assumption line per inferred host and feature, for the top of the audit report.
+    pub fn assumptions(&self) -> Vec<String> {
+        let mut out = vec![
+            "roles inferred from the capture (no inventory given); check them with `flowaudit roles`"
+                .to_string(),
+        ];
+        for h in self.confident(Confidence::Medium) {
+            let name = h.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+            out.push(format!(
+                "{}{name} is {} ({} confidence): {}",
+                h.addr,
+                h.role,
+                h.confidence.name(),
+                h.evidence.join("; ")
+            ));
+        }
+        for f in &self.features {
+            out.push(format!("feature {}: {}", f.feature, f.evidence));
+        }
+        out
+    }
+
+    /// A starter inventory in the inventory file format (parsed by
+    /// [`Inventory::parse`]): the inferred features and the high and medium
+    /// hosts, with evidence and low-confidence guesses as comments.
+    pub fn to_toml(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "# Starter inventory inferred by flowaudit from the capture: check every line.");
+        let _ = writeln!(s, "# Evidence is in the comments; low-confidence guesses are commented out.");
+        for f in &self.features {
+            let _ = writeln!(s, "# feature {}: {}", f.feature, comment(&f.evidence));
+        }
+        let feats: Vec<String> = self
+            .feature_list()
+            .iter()
+            .map(|f| format!("\"{}\"", f.name()))
+            .collect();
+        let _ = writeln!(s, "features = [{}]", feats.join(", "));
+        let _ = writeln!(s);
+        let _ = writeln!(s, "[roles]");
+        for role in Role::ALL {
+            let hosts: Vec<&InferredHost> = self.hosts.iter().filter(|h| h.role == role).collect();
+            if hosts.is_empty() {
+                continue;
+            }
+            let (sure, low): (Vec<&InferredHost>, Vec<&InferredHost>) =
+                hosts.into_iter().partition(|h| h.confidence >= Confidence::Medium);
+            for h in sure.iter().chain(low.iter()) {
+                let name = h.name.as_deref().map(|n| format!(" {n}:")).unwrap_or_default();
+                let _ = writeln!(
+                    s,
+                    "# {} {}{name} {} confidence: {}",
+                    role,
+                    h.addr,
+                    h.confidence.name(),
+                    comment(&h.evidence.join("; "))
+                );
+            }
+            if !sure.is_empty() {
+                let list: Vec<String> = sure.iter().map(|h| format!("\"{}\"", h.addr)).collect();
+                let _ = writeln!(s, "{} = [{}]", role, list.join(", "));
+            } else {
+                let list: Vec<String> = low.iter().map(|h| format!("\"{}\"", h.addr)).collect();
+                let _ = writeln!(s, "# {} = [{}]", role, list.join(", "));
+            }
+        }
+        s
+    }
+}
+
+/// Text safe inside a TOML comment: one line, printable ASCII.
+fn comment(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .collect()
+}

@@ -1,0 +1,93 @@
+//! HTTP/1.x requests: the Host header, the path (for `/adfs/`), and explicit
+//! proxy `CONNECT host:port` requests (RFC 9110 9.3.6), from one segment.
+
+use super::wire::normalise_name;
+
+/// Bytes of a request read at most when looking for the Host header.
+const MAX_HEAD: usize = 8192;
+
+/// What one request says about its destination.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request<'a> {
+    /// The method (`GET`, `CONNECT`, ...).
+    pub method: &'a [u8],
+    /// The request target as sent (a path, `host:port` for CONNECT, or an absolute URL).
+    pub target: &'a [u8],
+    /// The Host header's value, without a port, when present.
+    pub host: Option<&'a [u8]>,
+}
+
+impl Request<'_> {
+    /// For `CONNECT host:port`: the normalised host name and the port.
+    pub fn connect_target(&self) -> Option<(String, u16)> {
+        if self.method != b"CONNECT" {
+            return None;
+        }
+        let colon = self.target.iter().rposition(|&c| c == b':')?;
+        let host = self.target.get(..colon)?;
+        let port = std::str::from_utf8(self.target.get(colon + 1..)?)
+            .ok()?
+            .parse()
+            .ok()?;
+        Some((normalise_name(host)?, port))
+    }
+
+    /// True when the path is under `/adfs/` (AD FS endpoints, also through a WAP).
+    pub fn is_adfs_path(&self) -> bool {
+        let t = self.target;
+        // An absolute-form target (through a proxy) has the path after the authority.
+        let path = match t.windows(3).position(|w| w == b"://") {
+            Some(i) => t
+                .get(i + 3..)
+                .and_then(|r| r.iter().position(|&c| c == b'/').and_then(|j| r.get(j..)))
+                .unwrap_or(&[]),
+            None => t,
+        };
+        path.len() >= 6
+            && path
+                .get(..6)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"/adfs/"))
+    }
+}
+
+/// Parses the request line and finds the Host header; `None` when `p` does
+/// not start like an HTTP/1.x request.
+pub fn request(p: &[u8]) -> Option<Request<'_>> {
+    let head = p.get(..MAX_HEAD).unwrap_or(p);
+    let line_end = head.windows(2).position(|w| w == b"\r\n")?;
+    let line = head.get(..line_end)?;
+    let mut parts = line.split(|&c| c == b' ');
+    let method = parts.next()?;
+    let target = parts.next()?;
+    let version = parts.next()?;
+    if method.is_empty()
+        || method.len() > 16
+        || !method.iter().all(u8::is_ascii_uppercase)
+        || target.is_empty()
+        || !version.starts_with(b"HTTP/1.")
+    {
+        return None;
+    }
+    let mut host = None;
+    for h in head.get(line_end + 2..)?.split(|&c| c == b'\n') {
+        let h = h.strip_suffix(b"\r").unwrap_or(h);
+        if h.is_empty() {
+            break;
+        }
+        if h.len() > 5 && h.get(..5).is_some_and(|k| k.eq_ignore_ascii_case(b"host:")) {
+            let v = h.get(5..)?.trim_ascii();
+            // Drop a port; a bracketed IPv6 literal is not a name.
+            let v = match v.iter().rposition(|&c| c == b':') {
+                Some(i) => v.get(..i)?,
+                None => v,
+            };
+            host = Some(v);
+            break;
+        }
+    }
+    Some(Request {
+        method,
+        target,
+        host,
+    })
+}

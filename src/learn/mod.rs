@@ -1,0 +1,342 @@
+//! Learning from the capture itself: which name each address answers to, and
+//! which dynamic RPC ports endpoint mappers handed out.
+//!
+//! A [`Learner`] sees every decoded packet with its payload, in capture order,
+//! before tracking (see [`crate::pipeline::run_observed`]). It reads:
+//! - DNS responses over UDP and TCP port 53 (A, AAAA, CNAME chains): the
+//!   address gets the name asked for (the head of the CNAME chain) and the
+//!   record's owner name;
+//! - TLS ClientHello server names (SNI) and HTTP `Host` headers: the name of
+//!   the server the client connects to;
+//! - HTTP `CONNECT host:port` through an explicit proxy: the connection to the
+//!   proxy is attributed to that host ([`ProxyTarget`]), the proxy itself is
+//!   not renamed;
+//! - DCE-RPC endpoint mapper responses from TCP 135: the TCP ports (and IPv4
+//!   addresses) of every tower ([`EpmTable`]).
+//!
+//! Parsers are bounded and total: arbitrary bytes yield nothing, never a panic.
+//! Only valid host names are kept (see [`wire::normalise_name`]); reports must
+//! still escape them. Memory is capped: at most [`MAX_NAMES_PER_ADDR`] names per
+//! address and [`MAX_ADDRS`] addresses; allocation happens only when something
+//! new is learned.
+
+pub mod dns;
+pub mod epm;
+pub mod http;
+pub mod tls;
+pub mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use crate::decode::{Packet, Transport};
+use crate::time::Timestamp;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// Names kept at most per address (the first ones learned).
+pub const MAX_NAMES_PER_ADDR: usize = 8;
+/// Addresses (and proxied connections, and endpoint-mapper servers) kept at most.
+pub const MAX_ADDRS: usize = 1 << 18;
+
+/// Where a name was learned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NameSource {
+    /// A DNS answer (A/AAAA, possibly at the end of a CNAME chain).
+    Dns,
+    /// A TLS ClientHello's server name.
+    Sni,
+    /// An HTTP request's Host header.
+    HttpHost,
+}
+
+impl NameSource {
+    /// The name used in reports (`dns`, `sni`, `http-host`).
+    pub fn name(self) -> &'static str {
+        match self {
+            NameSource::Dns => "dns",
+            NameSource::Sni => "sni",
+            NameSource::HttpHost => "http-host",
+        }
+    }
+}
+
+/// One name learned for an address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LearnedName {
+    /// The host name, lower-case, no trailing dot.
+    pub name: String,
+    /// How it was learned.
+    pub source: NameSource,
+    /// When it was first learned (packet time).
+    pub ts: Timestamp,
+}
+
+/// Names per address, in the order they were learned.
+#[derive(Clone, Debug, Default)]
+pub struct NameTable {
+    /// Address (canonical form) -> names.
+    by_addr: HashMap<IpAddr, Vec<LearnedName>>,
+}
+
+impl NameTable {
+    /// Records `name` for `addr` unless already known (no allocation then).
+    pub fn learn(&mut self, addr: IpAddr, name: &[u8], source: NameSource, ts: Timestamp) {
+        let addr = addr.to_canonical();
+        if addr.is_unspecified() {
+            return;
+        }
+        if let Some(names) = self.by_addr.get(&addr) {
+            if names.len() >= MAX_NAMES_PER_ADDR
+                || names.iter().any(|n| n.name.as_bytes().eq_ignore_ascii_case(name))
+            {
+                return;
+            }
+        } else if self.by_addr.len() >= MAX_ADDRS {
+            return;
+        }
+        let Some(name) = wire::normalise_name(name) else {
+            return;
+        };
+        self.by_addr
+            .entry(addr)
+            .or_default()
+            .push(LearnedName { name, source, ts });
+    }
+
+    /// Every name learned for `addr`, first learned first.
+    pub fn names(&self, addr: IpAddr) -> &[LearnedName] {
+        self.by_addr
+            .get(&addr.to_canonical())
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The name to print next to `addr`: the first learned.
+    pub fn name(&self, addr: IpAddr) -> Option<&str> {
+        self.names(addr).first().map(|n| n.name.as_str())
+    }
+
+    /// Every address with names, sorted.
+    pub fn addrs(&self) -> Vec<IpAddr> {
+        let mut v: Vec<IpAddr> = self.by_addr.keys().copied().collect();
+        v.sort();
+        v
+    }
+
+    /// Number of addresses with names.
+    pub fn len(&self) -> usize {
+        self.by_addr.len()
+    }
+
+    /// True when nothing was learned.
+    pub fn is_empty(&self) -> bool {
+        self.by_addr.is_empty()
+    }
+}
+
+/// A port an endpoint mapper handed out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Announcement {
+    /// The endpoint mapper that answered (the response's source address).
+    pub mapper: IpAddr,
+    /// The address in the tower's IPv4 floor, when not 0.0.0.0.
+    pub addr: Option<IpAddr>,
+    /// The TCP port handed out.
+    pub port: u16,
+    /// When (response packet time).
+    pub ts: Timestamp,
+}
+
+/// Ports handed out by endpoint mappers, per server address.
+#[derive(Clone, Debug, Default)]
+pub struct EpmTable {
+    /// (server address, port) -> first announcement.
+    by_endpoint: HashMap<(IpAddr, u16), Announcement>,
+}
+
+impl EpmTable {
+    /// The first announcement of `port` on `server`, if any.
+    pub fn announced(&self, server: IpAddr, port: u16) -> Option<&Announcement> {
+        self.by_endpoint.get(&(server.to_canonical(), port))
+    }
+
+    /// Every announcement, by server then port.
+    pub fn all(&self) -> Vec<Announcement> {
+        let mut v: Vec<Announcement> = self.by_endpoint.values().copied().collect();
+        v.sort_by_key(|a| (a.addr.unwrap_or(a.mapper), a.port, a.mapper));
+        v
+    }
+
+    fn record(&mut self, a: Announcement) {
+        let server = a.addr.unwrap_or(a.mapper).to_canonical();
+        if self.by_endpoint.len() < MAX_ADDRS {
+            self.by_endpoint.entry((server, a.port)).or_insert(a);
+        }
+    }
+}
+
+/// A connection through an explicit proxy and the host it asked for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProxyTarget {
+    /// Client address.
+    pub client: IpAddr,
+    /// Client port.
+    pub client_port: u16,
+    /// Proxy address.
+    pub proxy: IpAddr,
+    /// Proxy port.
+    pub proxy_port: u16,
+    /// The host of `CONNECT host:port`.
+    pub host: String,
+    /// The port of `CONNECT host:port`.
+    pub port: u16,
+    /// When the request was seen.
+    pub ts: Timestamp,
+}
+
+/// Everything learned from one run.
+#[derive(Clone, Debug, Default)]
+pub struct Learned {
+    /// Names per address.
+    pub names: NameTable,
+    /// Dynamic RPC ports handed out.
+    pub epm: EpmTable,
+    /// Connections through explicit proxies, keyed by (client, client port, proxy, proxy port).
+    pub proxied: HashMap<(IpAddr, u16, IpAddr, u16), ProxyTarget>,
+    /// Servers seen answering HTTP requests for `/adfs/` paths (address -> first time).
+    pub adfs_paths: HashMap<IpAddr, Timestamp>,
+}
+
+impl Learned {
+    /// The CONNECT target of a connection, if it went through an explicit proxy.
+    pub fn proxy_target(
+        &self,
+        client: IpAddr,
+        client_port: u16,
+        proxy: IpAddr,
+        proxy_port: u16,
+    ) -> Option<&ProxyTarget> {
+        self.proxied.get(&(
+            client.to_canonical(),
+            client_port,
+            proxy.to_canonical(),
+            proxy_port,
+        ))
+    }
+}
+
+/// Feeds packets to the parsers and collects what they learn.
+#[derive(Debug, Default)]
+pub struct Learner {
+    /// What was learned so far.
+    pub learned: Learned,
+}
+
+impl Learner {
+    /// A learner with nothing learned.
+    pub fn new() -> Learner {
+        Learner::default()
+    }
+
+    /// Reads one decoded packet (cheap first-byte checks before any parse).
+    pub fn observe(&mut self, p: &Packet<'_>) {
+        if p.payload.is_empty() {
+            return;
+        }
+        match p.transport {
+            Transport::Udp if p.sport == 53 => self.dns(p.payload, p.ts),
+            Transport::Tcp if p.sport == 53 => {
+                if let Some(m) = dns::tcp_message(p.payload) {
+                    self.dns(m, p.ts);
+                }
+            }
+            Transport::Tcp if p.sport == 135 => {
+                let l = &mut self.learned;
+                epm::endpoints(p.payload, &mut |e| {
+                    l.epm.record(Announcement {
+                        mapper: p.src.to_canonical(),
+                        addr: e.addr.filter(|a| !a.is_unspecified()).map(IpAddr::V4),
+                        port: e.port,
+                        ts: p.ts,
+                    })
+                });
+            }
+            Transport::Tcp => match p.payload.first() {
+                Some(22) => {
+                    if let Some(sni) = tls::client_hello_sni(p.payload) {
+                        self.learned.names.learn(p.dst, sni, NameSource::Sni, p.ts);
+                    }
+                }
+                Some(b'A'..=b'Z') => self.http(p),
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+
+    /// Returns what was learned.
+    pub fn finish(self) -> Learned {
+        self.learned
+    }
+
+    fn http(&mut self, p: &Packet<'_>) {
+        let Some(req) = http::request(p.payload) else {
+            return;
+        };
+        let l = &mut self.learned;
+        if let Some((host, port)) = req.connect_target() {
+            let key = (p.src.to_canonical(), p.sport, p.dst.to_canonical(), p.dport);
+            if l.proxied.len() < MAX_ADDRS && !l.proxied.contains_key(&key) {
+                l.proxied.insert(
+                    key,
+                    ProxyTarget {
+                        client: key.0,
+                        client_port: p.sport,
+                        proxy: key.2,
+                        proxy_port: p.dport,
+                        host,
+                        port,
+                        ts: p.ts,
+                    },
+                );
+            }
+            return;
+        }
+        if let Some(host) = req.host {
+            l.names.learn(p.dst, host, NameSource::HttpHost, p.ts);
+        }
+        if req.is_adfs_path() && l.adfs_paths.len() < MAX_ADDRS {
+            l.adfs_paths.entry(p.dst.to_canonical()).or_insert(p.ts);
+        }
+    }
+
+    fn dns(&mut self, msg: &[u8], ts: Timestamp) {
+        // CNAME links of this message (alias -> target), to walk back to the name asked for.
+        let mut cnames: Vec<(dns::Name, dns::Name)> = Vec::new();
+        let mut addrs: Vec<(dns::Name, IpAddr)> = Vec::new();
+        dns::answers(msg, &mut |a| match a.data {
+            dns::Data::Cname(t) => cnames.push((a.owner, t)),
+            dns::Data::Addr(ip) => addrs.push((a.owner, ip)),
+        });
+        for (owner, ip) in &addrs {
+            // The chain from the owner up to the name asked for; learned head
+            // first, so the name printed is the one the client used.
+            let mut chain = vec![*owner];
+            for _ in 0..cnames.len() {
+                let Some(cur) = chain.last() else { break };
+                let Some((alias, _)) = cnames.iter().find(|(_, t)| t == cur) else {
+                    break;
+                };
+                if chain.contains(alias) {
+                    break;
+                }
+                chain.push(*alias);
+            }
+            for n in chain.iter().rev() {
+                self.learned.names.learn(*ip, n.as_bytes(), NameSource::Dns, ts);
+            }
+        }
+    }
+}
