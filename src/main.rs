@@ -3,7 +3,9 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use flowaudit::catalogue::Catalogue;
 use flowaudit::classify::{Classifier, Severity};
+use flowaudit::infer;
 use flowaudit::inventory::Inventory;
+use flowaudit::learn::Learner;
 use flowaudit::pipeline::{self, CaptureReport, InputResult, Options};
 use flowaudit::read::{self, Source};
 use flowaudit::report::{self, AuditContext, AuditFormat, FlowFormat, InfoFormat, escape};
@@ -32,8 +34,9 @@ enum Command {
         #[arg(required = true)]
         captures: Vec<OsString>,
         /// The deployment: which hosts play which role, which features are enabled (TOML).
+        /// Without it, roles and features are inferred from the capture (see `roles`).
         #[arg(short, long, value_name = "FILE")]
-        inventory: PathBuf,
+        inventory: Option<PathBuf>,
         /// Rules file(s) replacing the built-in hybrid-identity catalogue (repeatable).
         #[arg(long = "rules", value_name = "FILE")]
         rules: Vec<PathBuf>,
@@ -52,6 +55,18 @@ enum Command {
         /// Output format [default: table on a terminal, jsonl otherwise].
         #[arg(short, long, value_enum)]
         format: Option<FlowsFormatArg>,
+    },
+    /// Infer host roles (dc, sync, adfs, wap, users, azure by name) from the captures, with evidence.
+    Roles {
+        /// Capture files (pcap, pcapng, optionally gzip-compressed), directories, or - for stdin.
+        #[arg(required = true)]
+        captures: Vec<OsString>,
+        /// Rules file(s) replacing the built-in hybrid-identity catalogue (repeatable).
+        #[arg(long = "rules", value_name = "FILE")]
+        rules: Vec<PathBuf>,
+        /// Output format; `toml` writes a starter inventory for `audit --inventory`.
+        #[arg(short, long, value_enum, default_value = "table")]
+        format: RolesFormatArg,
     },
     /// Summarise captures like capinfos: format, link types, packets, time span, what was not decoded.
     Info {
@@ -86,6 +101,13 @@ enum FlowsFormatArg {
     Csv,
     Json,
     Zeek,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RolesFormatArg {
+    Table,
+    Json,
+    Toml,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -131,21 +153,67 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             } else {
                 Catalogue::load(rules)?
             };
-            let (inventory, warnings) = Inventory::load_with_warnings(inventory)?;
-            if !cli.quiet {
-                for w in &warnings {
-                    eprintln!("flowaudit: warning: {}", escape::terminal(&w.to_string()));
+            let loaded = match inventory {
+                Some(path) => {
+                    let (inventory, warnings) = Inventory::load_with_warnings(path)?;
+                    if !cli.quiet {
+                        for w in &warnings {
+                            eprintln!("flowaudit: warning: {}", escape::terminal(&w.to_string()));
+                        }
+                    }
+                    Some(inventory.with_cloud_ranges(&catalogue.azure_ranges))
                 }
-            }
-            let inventory = inventory.with_cloud_ranges(&catalogue.azure_ranges);
+                None => None,
+            };
             let sources = read::expand_inputs(captures)?;
-            let mut classifier = Classifier::new(&catalogue, &inventory);
-            let results = pipeline::run(&sources, &opts, &mut |c| classifier.connection(&c));
+            let mut learner = Learner::new();
+            let mut observer = infer::Observer::new();
+            // With an inventory, connections stream into the classifier; without
+            // one, roles come from the whole capture, so connections wait.
+            let mut classifier = loaded.as_ref().map(|inv| Classifier::new(&catalogue, inv));
+            let mut held = Vec::new();
+            let results = pipeline::run_observed(
+                &sources,
+                &opts,
+                &mut |p| learner.observe(p),
+                &mut |c| {
+                    observer.connection(&c);
+                    match classifier.as_mut() {
+                        Some(cl) => cl.connection(&c),
+                        None => held.push(c),
+                    }
+                },
+            );
             let (reports, failed) = split_results(cli, &sources, results);
             if reports.is_empty() {
                 return Ok(exit_code(failed));
             }
-            let audit = classifier.finish(span(&reports));
+            let learned = learner.finish();
+            let inference = observer.finish(&learned, &catalogue);
+            let inferred;
+            let (inventory, mut audit) = match (&loaded, classifier) {
+                (Some(inv), Some(cl)) => {
+                    let mut audit = cl.finish(span(&reports));
+                    audit.summary.assumptions.extend(inference.conflicts(inv));
+                    (inv, audit)
+                }
+                _ => {
+                    inferred = inference
+                        .inventory()
+                        .with_cloud_ranges(&catalogue.azure_ranges);
+                    let mut cl = Classifier::new(&catalogue, &inferred);
+                    for c in &held {
+                        cl.connection(c);
+                    }
+                    let mut audit = cl.finish(span(&reports));
+                    let mut a = inference.assumptions();
+                    a.append(&mut audit.summary.assumptions);
+                    audit.summary.assumptions = a;
+                    (&inferred, audit)
+                }
+            };
+            infer::annotate(&mut audit, &learned, &observer, &catalogue);
+
             let format = match format {
                 Some(AuditFormatArg::Table) => AuditFormat::Table,
                 Some(AuditFormatArg::Json) => AuditFormat::Json,
@@ -195,6 +263,43 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             };
             let mut out = io::BufWriter::new(stdout.lock());
             report::write_flows(&mut out, format, &reports, &conns)?;
+            out.flush()?;
+            Ok(exit_code(failed))
+        }
+        Command::Roles {
+            captures,
+            rules,
+            format,
+        } => {
+            let catalogue = if rules.is_empty() {
+                Catalogue::embedded()?
+            } else {
+                Catalogue::load(rules)?
+            };
+            let sources = read::expand_inputs(captures)?;
+            let mut learner = Learner::new();
+            let mut observer = infer::Observer::new();
+            let results = pipeline::run_observed(
+                &sources,
+                &opts,
+                &mut |p| learner.observe(p),
+                &mut |c| observer.connection(&c),
+            );
+            let (reports, failed) = split_results(cli, &sources, results);
+            if reports.is_empty() {
+                return Ok(exit_code(failed));
+            }
+            let learned = learner.finish();
+            let inference = observer.finish(&learned, &catalogue);
+            let mut out = io::BufWriter::new(stdout.lock());
+            match format {
+                RolesFormatArg::Toml => out.write_all(inference.to_toml().as_bytes())?,
+                RolesFormatArg::Json => {
+                    serde_json::to_writer_pretty(&mut out, &infer::RolesReport::new(&inference, &learned))?;
+                    writeln!(out)?;
+                }
+                RolesFormatArg::Table => infer::write_roles_table(&mut out, &inference, &learned)?,
+            }
             out.flush()?;
             Ok(exit_code(failed))
         }

@@ -444,6 +444,8 @@ fn host_pairs(b: &Bucket) -> Vec<HostPair> {
             attempts: p.attempts,
             first_ts: p.first,
             last_ts: p.last,
+            src_name: None,
+            dst_name: None,
         })
         .collect()
 }

@@ -263,6 +263,12 @@ pub struct HostPair {
     pub first_ts: Timestamp,
     /// Last attempt.
     pub last_ts: Timestamp,
+    /// A name learned from the capture for `src` (DNS, SNI, HTTP Host), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src_name: Option<String>,
+    /// A name learned from the capture for `dst`, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dst_name: Option<String>,
 }
 
 /// One finding of the audit.

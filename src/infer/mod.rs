@@ -42,8 +42,13 @@
 //!
 //! Only high and medium hosts go into the inventory; low ones are reported.
 
+mod annotate;
+mod output;
 #[cfg(test)]
 mod tests;
+
+pub use annotate::annotate;
+pub use output::{AddrNames, RolesReport, write_roles_table};
 
 use crate::catalogue::{Catalogue, Feature, HostPattern, Role};
 use crate::decode::Transport;
@@ -139,6 +144,8 @@ pub struct Observer {
     served: HashMap<(IpAddr, u16), Served>,
     /// (client, port) -> servers it asked (at most [`MAX_PEERS`]).
     asked: HashMap<(IpAddr, u16), BTreeSet<IpAddr>>,
+    /// (client, server) -> TCP ports in 49152-65535 it connected to (dynamic RPC).
+    dynamic: HashMap<(IpAddr, IpAddr), BTreeSet<u16>>,
 }
 
 fn answered(c: &Connection) -> bool {
@@ -174,6 +181,15 @@ impl Observer {
 
     /// Folds one finished connection (TCP and UDP on watched ports only).
     pub fn connection(&mut self, c: &Connection) {
+        if c.proto == Transport::Tcp && c.resp_p >= 49152 {
+            let key = (c.orig_h.to_canonical(), c.resp_h.to_canonical());
+            if self.dynamic.len() < MAX_HOSTS || self.dynamic.contains_key(&key) {
+                let ports = self.dynamic.entry(key).or_default();
+                if ports.len() < MAX_PEERS {
+                    ports.insert(c.resp_p);
+                }
+            }
+        }
         if !matches!(c.proto, Transport::Tcp | Transport::Udp) || !WATCHED.contains(&c.resp_p) {
             return;
         }
