@@ -266,7 +266,11 @@ impl Learner {
             Transport::Tcp => match p.payload.first() {
                 Some(22) => {
                     if let Some(sni) = tls::client_hello_sni(p.payload) {
-                        self.learned.names.learn(p.dst, sni, NameSource::Sni, p.ts);
+                        // Inside a CONNECT tunnel the name is the origin's, not the proxy's.
+                        let key = (p.src.to_canonical(), p.sport, p.dst.to_canonical(), p.dport);
+                        if !self.learned.proxied.contains_key(&key) {
+                            self.learned.names.learn(p.dst, sni, NameSource::Sni, p.ts);
+                        }
                     }
                 }
                 Some(b'A'..=b'Z') => self.http(p),
@@ -286,7 +290,19 @@ impl Learner {
             return;
         };
         let l = &mut self.learned;
-        if let Some((host, port)) = req.connect_target() {
+        // An absolute-form target (`GET http://host/...`) goes to a proxy: the
+        // Host header names the origin, so it is a proxied connection too.
+        let absolute = req
+            .target
+            .get(..7)
+            .is_some_and(|t| t.eq_ignore_ascii_case(b"http://"));
+        let target = req.connect_target().or_else(|| {
+            absolute
+                .then(|| req.host.and_then(wire::normalise_name))
+                .flatten()
+                .map(|h| (h, 80))
+        });
+        if let Some((host, port)) = target {
             let key = (p.src.to_canonical(), p.sport, p.dst.to_canonical(), p.dport);
             if l.proxied.len() < MAX_ADDRS && !l.proxied.contains_key(&key) {
                 l.proxied.insert(

@@ -34,6 +34,7 @@
 
 pub mod link;
 pub mod packet;
+pub mod payload;
 pub mod sample;
 pub mod session;
 pub mod writer;

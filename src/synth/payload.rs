@@ -1,0 +1,187 @@
+//! Application payloads for scripted sessions: DNS responses, TLS
+//! ClientHellos, HTTP requests and DCE-RPC endpoint-mapper responses, built
+//! byte by byte from their specifications so tests of the parsers in
+//! [`crate::learn`] have an independent ground truth.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+/// What a DNS answer record holds.
+#[derive(Clone, Debug)]
+pub enum Rdata<'a> {
+    /// An A or AAAA record.
+    Addr(IpAddr),
+    /// A CNAME record pointing at this name.
+    Cname(&'a str),
+}
+
+/// A name in DNS wire format (labels, no compression).
+fn dns_name(out: &mut Vec<u8>, name: &str) {
+    for label in name.trim_end_matches('.').split('.') {
+        out.push(label.len() as u8);
+        out.extend_from_slice(label.as_bytes());
+    }
+    out.push(0);
+}
+
+/// A DNS response (RFC 1035 4.1) to an A query for `qname` with `answers`
+/// (owner, data), TTL 300, no compression except that an owner equal to
+/// `qname` is written as a pointer to the question (as servers do).
+pub fn dns_response(id: u16, qname: &str, answers: &[(&str, Rdata<'_>)]) -> Vec<u8> {
+    let mut m = Vec::new();
+    m.extend_from_slice(&id.to_be_bytes());
+    m.extend_from_slice(&0x8180u16.to_be_bytes()); // QR, RD, RA, rcode 0
+    m.extend_from_slice(&1u16.to_be_bytes());
+    m.extend_from_slice(&(answers.len() as u16).to_be_bytes());
+    m.extend_from_slice(&[0, 0, 0, 0]);
+    dns_name(&mut m, qname);
+    m.extend_from_slice(&[0, 1, 0, 1]);
+    for (owner, data) in answers {
+        if owner.eq_ignore_ascii_case(qname) {
+            m.extend_from_slice(&[0xc0, 12]);
+        } else {
+            dns_name(&mut m, owner);
+        }
+        let (rtype, rdata) = match data {
+            Rdata::Addr(IpAddr::V4(a)) => (1u16, a.octets().to_vec()),
+            Rdata::Addr(IpAddr::V6(a)) => (28, a.octets().to_vec()),
+            Rdata::Cname(t) => {
+                let mut v = Vec::new();
+                dns_name(&mut v, t);
+                (5, v)
+            }
+        };
+        m.extend_from_slice(&rtype.to_be_bytes());
+        m.extend_from_slice(&[0, 1, 0, 0, 1, 44]);
+        m.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        m.extend_from_slice(&rdata);
+    }
+    m
+}
+
+/// `msg` with the 2-byte length prefix of DNS over TCP (RFC 1035 4.2.2).
+pub fn dns_over_tcp(msg: &[u8]) -> Vec<u8> {
+    let mut v = (msg.len() as u16).to_be_bytes().to_vec();
+    v.extend_from_slice(msg);
+    v
+}
+
+/// A TLS 1.2-style ClientHello record with a server_name extension for `sni`
+/// (RFC 8446 4.1.2, RFC 6066 3), preceded by a supported_groups extension so
+/// the parser has to walk past another extension.
+pub fn client_hello(sni: &str) -> Vec<u8> {
+    let mut body = vec![3, 3];
+    body.extend((0..32).map(|i| i as u8)); // random
+    body.push(32); // session id
+    body.extend([0x5a; 32]);
+    body.extend_from_slice(&[0, 4, 0x13, 0x01, 0xc0, 0x2f]); // two cipher suites
+    body.extend_from_slice(&[1, 0]); // null compression
+    let mut exts = Vec::new();
+    exts.extend_from_slice(&[0x00, 0x0a, 0, 4, 0, 2, 0, 0x1d]); // supported_groups: x25519
+    let name = sni.as_bytes();
+    let list_len = 3 + name.len();
+    exts.extend_from_slice(&[0, 0]);
+    exts.extend_from_slice(&((list_len + 2) as u16).to_be_bytes());
+    exts.extend_from_slice(&(list_len as u16).to_be_bytes());
+    exts.push(0);
+    exts.extend_from_slice(&(name.len() as u16).to_be_bytes());
+    exts.extend_from_slice(name);
+    body.extend_from_slice(&(exts.len() as u16).to_be_bytes());
+    body.extend_from_slice(&exts);
+    let mut hs = vec![1];
+    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    hs.extend_from_slice(&body);
+    let mut rec = vec![22, 3, 1];
+    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    rec.extend_from_slice(&hs);
+    rec
+}
+
+/// An HTTP/1.1 request with a Host header (none when `host` is empty).
+pub fn http_request(method: &str, target: &str, host: &str) -> Vec<u8> {
+    let mut s = format!("{method} {target} HTTP/1.1\r\n");
+    if !host.is_empty() {
+        s.push_str(&format!("Host: {host}\r\n"));
+    }
+    s.push_str("User-Agent: flowaudit-synth\r\nAccept: */*\r\n\r\n");
+    s.into_bytes()
+}
+
+/// An explicit-proxy `CONNECT host:port` request (RFC 9110 9.3.6).
+pub fn http_connect(host: &str, port: u16) -> Vec<u8> {
+    http_request("CONNECT", &format!("{host}:{port}"), &format!("{host}:{port}"))
+}
+
+/// UUID of an interface in DCE wire order (little-endian first three fields).
+fn uuid_le(fields: (u32, u16, u16, [u8; 8])) -> Vec<u8> {
+    let mut v = fields.0.to_le_bytes().to_vec();
+    v.extend_from_slice(&fields.1.to_le_bytes());
+    v.extend_from_slice(&fields.2.to_le_bytes());
+    v.extend_from_slice(&fields.3);
+    v
+}
+
+/// One `ncacn_ip_tcp` protocol tower (C706 appendix L, [MS-RPCE] 2.2.1.2):
+/// interface, NDR transfer syntax, RPC connection-oriented, TCP port, IPv4 address.
+fn tower(port: u16, addr: Ipv4Addr) -> Vec<u8> {
+    // The interface: DRSUAPI e3514235-4b06-11d1-ab04-00c04fc2dcd2 v4.0.
+    let iface = uuid_le((0xe3514235, 0x4b06, 0x11d1, [0xab, 0x04, 0, 0xc0, 0x4f, 0xc2, 0xdc, 0xd2]));
+    // NDR 8a885d04-1ceb-11c9-9fe8-08002b104860 v2.
+    let ndr = uuid_le((0x8a885d04, 0x1ceb, 0x11c9, [0x9f, 0xe8, 0x08, 0, 0x2b, 0x10, 0x48, 0x60]));
+    let mut t = 5u16.to_le_bytes().to_vec();
+    for (uuid, ver) in [(iface, 4u16), (ndr, 2)] {
+        t.extend_from_slice(&19u16.to_le_bytes());
+        t.push(0x0d);
+        t.extend_from_slice(&uuid);
+        t.extend_from_slice(&ver.to_le_bytes());
+        t.extend_from_slice(&[2, 0, 0, 0]);
+    }
+    t.extend_from_slice(&[1, 0, 0x0b, 2, 0, 0, 0]); // RPC connection-oriented, minor 0
+    t.extend_from_slice(&[1, 0, 0x07, 2, 0]);
+    t.extend_from_slice(&port.to_be_bytes());
+    t.extend_from_slice(&[1, 0, 0x09, 4, 0]);
+    t.extend_from_slice(&addr.octets());
+    t
+}
+
+/// A DCE-RPC response PDU to `ept_map` (opnum 3) carrying one tower per
+/// (port, address), NDR-encoded as a conformant varying array of tower
+/// pointers (C706 12.6, appendix O).
+pub fn epm_map_response(call_id: u32, towers: &[(u16, Ipv4Addr)]) -> Vec<u8> {
+    let n = towers.len() as u32;
+    let mut stub = vec![0u8; 20]; // context handle
+    stub.extend_from_slice(&n.to_le_bytes()); // num_towers
+    stub.extend_from_slice(&n.to_le_bytes()); // max count
+    stub.extend_from_slice(&0u32.to_le_bytes()); // offset
+    stub.extend_from_slice(&n.to_le_bytes()); // actual count
+    for i in 0..n {
+        stub.extend_from_slice(&(0x0002_0000 + 4 * i + 4).to_le_bytes()); // referent ids
+    }
+    for &(port, addr) in towers {
+        let t = tower(port, addr);
+        stub.extend_from_slice(&(t.len() as u32).to_le_bytes());
+        stub.extend_from_slice(&(t.len() as u32).to_le_bytes());
+        stub.extend_from_slice(&t);
+        while stub.len() % 4 != 0 {
+            stub.push(0);
+        }
+    }
+    stub.extend_from_slice(&0u32.to_le_bytes()); // status
+    let frag_len = (24 + stub.len()) as u16;
+    let mut p = vec![5, 0, 2, 3, 0x10, 0, 0, 0];
+    p.extend_from_slice(&frag_len.to_le_bytes());
+    p.extend_from_slice(&[0, 0]);
+    p.extend_from_slice(&call_id.to_le_bytes());
+    p.extend_from_slice(&(stub.len() as u32).to_le_bytes()); // alloc hint
+    p.extend_from_slice(&[0, 0, 0, 0]); // context id, cancel count, reserved
+    p.extend_from_slice(&stub);
+    p
+}
+
+/// `p` padded with zeros to `n` bytes (never cut), so a crafted payload can
+/// keep the size of the deterministic one it replaces.
+pub fn padded(mut p: Vec<u8>, n: usize) -> Vec<u8> {
+    if p.len() < n {
+        p.resize(n, 0);
+    }
+    p
+}
