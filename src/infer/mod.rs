@@ -387,6 +387,13 @@ impl Observer {
                 .map(|p| p.to_string())
                 .collect();
             if of_sync.is_empty() {
+                let (ans, asked) = dc_evidence(h);
+                let ev = vec![format!(
+                    "answers Kerberos or LDAP (answered on {}; asked on {}), too little for a domain controller",
+                    ports(&ans),
+                    ports(&asked)
+                )];
+                put(&mut roles, h, Role::Dc, Confidence::Low, ev);
                 continue;
             }
             let ev = vec![format!(

@@ -1,0 +1,181 @@
+//! Role inference on captures built with [`crate::synth`], without an inventory.
+
+use super::*;
+use crate::catalogue::Catalogue;
+use crate::learn::Learner;
+use crate::pipeline::{self, Options};
+use crate::read::Source;
+use crate::synth::payload::{self, Rdata};
+use crate::synth::{Link, TcpSession, Trace, UdpSession};
+use std::net::SocketAddr;
+
+fn sa(ip: &str, port: u16) -> SocketAddr {
+    SocketAddr::new(ip.parse().expect("test address"), port)
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().expect("test address")
+}
+
+const DC1: &str = "10.0.0.4";
+const DC2: &str = "10.0.0.5";
+const SYNC: &str = "10.0.1.10";
+const WORKSTATION: &str = "10.0.3.50";
+const ADFS: &str = "10.0.2.20";
+const WAP: &str = "192.168.100.30";
+const USER1: &str = "198.51.100.7";
+const USER2: &str = "198.51.100.8";
+/// Not in the catalogue's ranges: azure only by its learned name.
+const ADMIN_SVC: &str = "52.1.2.3";
+
+struct Builder {
+    t: Trace,
+    port: u16,
+    at: i64,
+}
+
+impl Builder {
+    fn tcp(&mut self, src: &str, dst: &str, dport: u16, req: &[u8], resp: usize) {
+        self.port += 1;
+        self.at += 1_000_000_000;
+        let mut s = TcpSession::new(sa(src, self.port), sa(dst, dport), 11, 22)
+            .starting_at(crate::time::Timestamp(crate::synth::START.0 + self.at));
+        s.handshake();
+        if req.is_empty() {
+            s.client_data(200);
+        } else {
+            s.client_send(req);
+        }
+        s.server_data(resp).close();
+        self.t.add(&s);
+    }
+}
+
+/// Two DCs, a sync server, AD FS, a WAP with two internet clients, a workstation.
+fn deployment() -> Trace {
+    let mut b = Builder {
+        t: Trace::new(Link::ethernet()),
+        port: 50_000,
+        at: 0,
+    };
+    let dns = payload::dns_response(
+        3,
+        "adminwebservice.microsoftonline.com",
+        &[
+            ("adminwebservice.microsoftonline.com", Rdata::Cname("aws.prda.aadg.msidentity.com")),
+            ("aws.prda.aadg.msidentity.com", Rdata::Addr(ip(ADMIN_SVC))),
+        ],
+    );
+    let mut u = UdpSession::new(sa(SYNC, 53_000), sa(DC1, 53));
+    u.client_send(&[0; 40]).server_send(&dns);
+    b.t.add(&u);
+    for dc in [DC1, DC2] {
+        for port in [88, 389, 445] {
+            b.tcp(SYNC, dc, port, &[], 900);
+            b.tcp(WORKSTATION, dc, port, &[], 900);
+        }
+        b.tcp(SYNC, dc, 3268, &[], 300);
+    }
+    b.tcp(SYNC, ADMIN_SVC, 443, &payload::client_hello("adminwebservice.microsoftonline.com"), 4000);
+    b.tcp(USER1, WAP, 443, &payload::client_hello("sts.contoso.com"), 5000);
+    b.tcp(USER2, WAP, 443, &payload::client_hello("sts.contoso.com"), 5000);
+    b.tcp(USER2, WAP, 49443, &payload::client_hello("certauth.sts.contoso.com"), 3000);
+    b.tcp(WAP, ADFS, 443, &payload::client_hello("sts.contoso.com"), 4000);
+    b.t.sort();
+    b.t
+}
+
+fn infer(trace: &Trace) -> (Inference, Catalogue) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t.pcapng");
+    trace.save(&path).expect("write capture");
+    let mut learner = Learner::new();
+    let mut obs = Observer::new();
+    pipeline::run_observed(
+        &[Source::Path(path)],
+        &Options::default(),
+        &mut |p| learner.observe(p),
+        &mut |c| obs.connection(&c),
+    );
+    let cat = Catalogue::embedded().expect("catalogue");
+    (obs.finish(&learner.finish(), &cat), cat)
+}
+
+fn role(inf: &Inference, addr: &str) -> Option<(Role, Confidence)> {
+    inf.hosts
+        .iter()
+        .find(|h| h.addr == ip(addr))
+        .map(|h| (h.role, h.confidence))
+}
+
+#[test]
+fn every_role_of_a_deployment_without_inventory() {
+    let (inf, _) = infer(&deployment());
+    assert_eq!(role(&inf, DC1), Some((Role::Dc, Confidence::High)));
+    assert_eq!(role(&inf, DC2), Some((Role::Dc, Confidence::High)));
+    assert_eq!(role(&inf, SYNC), Some((Role::Sync, Confidence::High)));
+    assert_eq!(role(&inf, ADMIN_SVC), Some((Role::Azure, Confidence::High)));
+    assert_eq!(role(&inf, WAP), Some((Role::Wap, Confidence::High)));
+    assert_eq!(role(&inf, ADFS).map(|r| r.0), Some(Role::Adfs));
+    assert_eq!(role(&inf, USER1).map(|r| r.0), Some(Role::Users));
+    assert_eq!(role(&inf, USER2).map(|r| r.0), Some(Role::Users));
+    // A Kerberos/LDAP client without Microsoft traffic is nobody in particular.
+    assert_eq!(role(&inf, WORKSTATION), None);
+    let azure = inf.hosts.iter().find(|h| h.addr == ip(ADMIN_SVC)).expect("azure");
+    assert_eq!(azure.name.as_deref(), Some("adminwebservice.microsoftonline.com"));
+    assert!(azure.evidence[0].contains("*.microsoftonline.com"), "{:?}", azure.evidence);
+    let wap = inf.hosts.iter().find(|h| h.addr == ip(WAP)).expect("wap");
+    assert!(wap.evidence.iter().any(|e| e.contains("certauth.sts.contoso.com")));
+    let f = inf.feature_list();
+    for want in [Feature::PasswordHashSync, Feature::SeamlessSso, Feature::Adfs, Feature::AdfsCertAuth] {
+        assert!(f.contains(&want), "{want} missing from {f:?}");
+    }
+    assert!(!f.contains(&Feature::Ldaps), "no 636 in the capture");
+    assert!(!f.contains(&Feature::AdfsGmsa));
+}
+
+#[test]
+fn toml_is_an_inventory_that_round_trips() {
+    let (inf, _) = infer(&deployment());
+    let text = inf.to_toml();
+    let parsed = Inventory::parse("roles.toml", &text).expect("the starter inventory parses");
+    let direct = inf.inventory();
+    assert_eq!(parsed.features, direct.features);
+    assert!(!parsed.features_assumed);
+    let mut a: Vec<(IpNet, Role)> = parsed.entries.iter().map(|e| (e.net, e.role)).collect();
+    let mut b: Vec<(IpNet, Role)> = direct.entries.iter().map(|e| (e.net, e.role)).collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    assert_eq!(a.len(), 8, "two DCs, sync, azure by name, AD FS, WAP, two users");
+}
+
+#[test]
+fn a_lone_ldap_server_is_only_a_low_guess_and_stays_out_of_the_inventory() {
+    let mut b = Builder {
+        t: Trace::new(Link::ethernet()),
+        port: 50_000,
+        at: 0,
+    };
+    b.tcp(WORKSTATION, DC1, 389, &[], 900);
+    let (inf, _) = infer(&b.t);
+    assert_eq!(role(&inf, DC1), Some((Role::Dc, Confidence::Low)));
+    assert!(inf.inventory().entries.is_empty());
+    let text = inf.to_toml();
+    assert!(text.contains(&format!("# dc = [\"{DC1}\"]")), "{text}");
+    let parsed = Inventory::parse("x.toml", &text).expect("parses");
+    assert!(parsed.entries.is_empty());
+}
+
+#[test]
+fn conflicts_with_the_inventory_are_reported_and_the_inventory_wins() {
+    let (inf, _) = infer(&deployment());
+    let inv = Inventory::parse(
+        "inv.toml",
+        &format!("features = [\"password-hash-sync\"]\n[roles]\nsync = [\"{DC2}\"]\ndc = [\"{DC1}\"]\n"),
+    )
+    .expect("inventory");
+    let c = inf.conflicts(&inv);
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert!(c[0].contains(DC2) && c[0].contains("inventory says") && c[0].contains("is sync"));
+}
