@@ -598,11 +598,22 @@ impl Inference {
     }
 
     /// One line per host the inventory gives another role than its traffic
-    /// suggests (inference never overrides the inventory).
+    /// suggests, and per inferred host the inventory leaves out (inference
+    /// never overrides the inventory: these are reported, not applied).
     pub fn conflicts(&self, inv: &Inventory) -> Vec<String> {
         let mut notes = Vec::new();
         for h in self.confident(Confidence::Medium) {
-            if let Some(e) = inv.role_of(h.addr) {
+            let Some(e) = inv.role_of(h.addr) else {
+                let name = h.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+                notes.push(format!(
+                    "not in the inventory: {}{name} looks like {} ({}); add it to the inventory to audit its flows",
+                    h.addr,
+                    h.role,
+                    h.evidence.join("; ")
+                ));
+                continue;
+            };
+            {
                 if e.source == RoleSource::Inventory && e.role != h.role {
                     notes.push(format!(
                         "the inventory says {} is {}, its traffic looks like {} ({}): the inventory wins",

@@ -156,7 +156,16 @@ fn hosts(f: &Finding, max: usize) -> Vec<String> {
             } else {
                 "attempts"
             };
-            format!("{} -> {} ({} {n})", h.src, h.dst, h.attempts)
+            let named = |ip: &std::net::IpAddr, name: &Option<String>| match name {
+                Some(name) => format!("{ip} ({name})"),
+                None => ip.to_string(),
+            };
+            format!(
+                "{} -> {} ({} {n})",
+                named(&h.src, &h.src_name),
+                named(&h.dst, &h.dst_name),
+                h.attempts
+            )
         })
         .collect();
     if f.hosts.len() > max {
@@ -397,7 +406,7 @@ fn write_markdown(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> i
     Ok(())
 }
 
-const CSV_HEADER: [&str; 18] = [
+const CSV_HEADER: [&str; 20] = [
     "kind",
     "severity",
     "src_role",
@@ -416,6 +425,8 @@ const CSV_HEADER: [&str; 18] = [
     "count",
     "evidence",
     "wireshark_filter",
+    "src_name",
+    "dst_name",
 ];
 
 fn write_csv(w: &mut dyn Write, audit: &Audit) -> io::Result<()> {
@@ -446,17 +457,18 @@ fn write_csv(w: &mut dyn Write, audit: &Audit) -> io::Result<()> {
             evidence,
             f.wireshark_filter.clone().unwrap_or_default(),
         ];
-        let mut write = |hostcols: [String; 5]| {
+        let mut write = |hostcols: [String; 5], names: [String; 2]| {
             let row: Vec<String> = base
                 .iter()
                 .chain(hostcols.iter())
                 .chain(tail.iter())
+                .chain(names.iter())
                 .map(|c| escape::csv_cell(c).into_owned())
                 .collect();
             out.write_record(&row)
         };
         if f.hosts.is_empty() {
-            write(Default::default())?;
+            write(Default::default(), Default::default())?;
         }
         for h in &f.hosts {
             write([
@@ -465,6 +477,9 @@ fn write_csv(w: &mut dyn Write, audit: &Audit) -> io::Result<()> {
                 h.attempts.to_string(),
                 h.first_ts.to_string(),
                 h.last_ts.to_string(),
+            ], [
+                h.src_name.clone().unwrap_or_default(),
+                h.dst_name.clone().unwrap_or_default(),
             ])?;
         }
     }

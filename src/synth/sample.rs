@@ -6,6 +6,7 @@
 //! the file after a deliberate change). [`FAULTS`] lists what the capture holds
 //! that an engineer should be told about, so tests can check reports against it.
 
+use super::payload::{self, Rdata, padded};
 use super::{Conversation, Link, START, TcpSession, Trace, UdpSession, icmp_error};
 use crate::time::{Duration, Timestamp};
 use std::net::{IpAddr, SocketAddr};
@@ -32,6 +33,10 @@ pub const AZURE_LOGIN: &str = "20.190.128.10";
 pub const AZURE_ADMIN: &str = "40.126.0.20";
 /// A Service Bus endpoint for the Connect Health agent (not in the Entra ranges).
 pub const SERVICE_BUS: &str = "52.168.10.20";
+/// The name the Connect Health agent resolves and connects to for Service Bus.
+pub const SERVICE_BUS_NAME: &str = "contoso-health.servicebus.windows.net";
+/// The federation service name (AD FS, published by the WAP).
+pub const FS_NAME: &str = "sts.contoso.com";
 /// The router between the server VLAN and the DC VLAN, which sends ICMP prohibitions.
 pub const ROUTER: &str = "10.0.1.1";
 
@@ -146,55 +151,104 @@ pub fn hybrid_identity() -> Trace {
         s.handshake().client_data(req).server_data(resp).close();
         t.add(&s);
     };
-    let dns = |t: &mut Trace, ts: Timestamp, sport: u16, dst: &str, answered: bool| {
+    // Like `ok`, with a crafted request (padded to `req` bytes) and, when
+    // given, a crafted response instead of `resp` deterministic bytes.
+    let ok_payload = |t: &mut Trace,
+                      ts: Timestamp,
+                      (src, sport): (&str, u16),
+                      (dst, dport): (&str, u16),
+                      req: (Vec<u8>, usize),
+                      resp: Result<Vec<u8>, usize>| {
+        let mut s = TcpSession::new(
+            sa(src, sport),
+            sa(dst, dport),
+            u32::from(sport).wrapping_mul(7919),
+            u32::from(dport).wrapping_mul(104_729),
+        )
+        .starting_at(ts)
+        .gap(ms(2));
+        s.handshake().client_send(&padded(req.0, req.1));
+        match resp {
+            Ok(r) => s.server_send(&r),
+            Err(n) => s.server_data(n),
+        };
+        s.close();
+        t.add(&s);
+    };
+    // A DNS query from the sync server; `answer` is the response (padded to 120 bytes).
+    let dns = |t: &mut Trace, ts: Timestamp, sport: u16, dst: &str, answer: Option<Vec<u8>>| {
         let mut u = UdpSession::new(sa(SYNC, sport), sa(dst, 53))
             .starting_at(ts)
             .gap(ms(1));
         u.request(41);
-        if answered {
-            u.response(120);
-        } else {
-            u.wait(Duration::from_secs(1)).request(41);
-        }
+        match answer {
+            Some(a) => u.server_send(&padded(a, 120)),
+            None => u.wait(Duration::from_secs(1)).request(41),
+        };
         t.add(&u);
     };
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let service_bus_answer = payload::dns_response(
+        0x5b01,
+        SERVICE_BUS_NAME,
+        &[(SERVICE_BUS_NAME, Rdata::Addr(ip(SERVICE_BUS)))],
+    );
+    let login_answer = payload::dns_response(
+        0x5b02,
+        "login.microsoftonline.com",
+        &[
+            ("login.microsoftonline.com", Rdata::Cname("ak.msidentity.com")),
+            ("ak.msidentity.com", Rdata::Addr(ip(AZURE_LOGIN))),
+        ],
+    );
+    // The endpoint mapper of DC1 hands out 49668 (DRSUAPI, password hash sync).
+    let epm = || payload::epm_map_response(2, &[(49_668, std::net::Ipv4Addr::new(10, 0, 0, 4))]);
+    let hello = |name: &str, n: usize| (payload::client_hello(name), n);
 
     // Sync cycle 1: DNS, Kerberos, LDAP import from DC1, RPC for password hash sync.
-    dns(&mut t, step(1), port(), DC1, true);
+    dns(&mut t, step(1), port(), DC1, Some(service_bus_answer));
     ok(&mut t, step(1), SYNC, port(), DC1, 88, 1400, 1500);
     ok(&mut t, step(1), SYNC, port(), DC1, 389, 900, 12_000);
-    ok(&mut t, step(1), SYNC, port(), DC1, 135, 160, 140);
+    ok_payload(&mut t, step(1), (SYNC, port()), (DC1, 135), (Vec::new(), 160), Ok(epm()));
     ok(&mut t, step(1), SYNC, port(), DC1, 49_668, 600, 9_000);
     ok(&mut t, step(1), SYNC, port(), DC1, 3268, 300, 2_000);
     ok(&mut t, step(1), SYNC, port(), DC1, 445, 500, 800);
     ok(&mut t, step(1), SYNC6, port(), DC1_6, 389, 700, 5_000);
     // Export to Entra ID, CRL check.
-    ok(
+    ok_payload(
         &mut t,
         step(2),
-        SYNC,
-        port(),
-        AZURE_LOGIN,
-        443,
-        2_000,
-        6_000,
+        (SYNC, port()),
+        (AZURE_LOGIN, 443),
+        hello("login.microsoftonline.com", 2_000),
+        Err(6_000),
     );
-    ok(
+    ok_payload(
         &mut t,
         step(1),
-        SYNC,
-        port(),
-        AZURE_ADMIN,
-        443,
-        30_000,
-        4_000,
+        (SYNC, port()),
+        (AZURE_ADMIN, 443),
+        hello("adminwebservice.microsoftonline.com", 30_000),
+        Err(4_000),
     );
-    ok(&mut t, step(1), SYNC, port(), "93.184.220.29", 80, 200, 900);
+    let crl = payload::http_request(
+        "GET",
+        "/pki/crl/products/MicRooCerAut2011_2011_03_22.crl",
+        "crl.microsoft.com",
+    );
+    ok_payload(
+        &mut t,
+        step(1),
+        (SYNC, port()),
+        ("93.184.220.29", 80),
+        (crl, 200),
+        Err(900),
+    );
     // AD FS management and the WAP path.
-    ok(&mut t, step(1), SYNC, port(), ADFS, 443, 800, 3_000);
+    ok_payload(&mut t, step(1), (SYNC, port()), (ADFS, 443), hello(FS_NAME, 800), Err(3_000));
     ok(&mut t, step(1), SYNC, port(), ADFS, 5985, 1_200, 900);
-    ok(&mut t, step(1), WAP, 50_100, ADFS, 443, 1_500, 4_000);
-    ok(&mut t, step(1), USER, 61_000, WAP, 443, 1_000, 5_000);
+    ok_payload(&mut t, step(1), (WAP, 50_100), (ADFS, 443), hello(FS_NAME, 1_500), Err(4_000));
+    ok_payload(&mut t, step(1), (USER, 61_000), (WAP, 443), hello(FS_NAME, 1_000), Err(5_000));
     // Someone RDPs from the sync server to DC1: not a catalogue flow.
     ok(&mut t, step(1), SYNC, port(), DC1, 3389, 4_000, 40_000);
 
@@ -215,12 +269,19 @@ pub fn hybrid_identity() -> Trace {
             &icmp_error(router, 3, 13, &first.ip),
         );
     }
-    dns(&mut t, step(2), port(), DC2, false);
+    dns(&mut t, step(2), port(), DC2, None);
     let mut hb =
         TcpSession::new(sa(SYNC, port()), sa(SERVICE_BUS, 5671), 5671, 0).starting_at(step(2));
     hb.unanswered(2, Duration::from_secs(3));
     t.add(&hb);
-    ok(&mut t, step(10), SYNC, port(), SERVICE_BUS, 443, 3_000, 500);
+    ok_payload(
+        &mut t,
+        step(10),
+        (SYNC, port()),
+        (SERVICE_BUS, 443),
+        hello(SERVICE_BUS_NAME, 3_000),
+        Err(500),
+    );
     let mut cert =
         TcpSession::new(sa(USER, 61_001), sa(WAP, 49_443), 9_443, 0).starting_at(step(1));
     cert.reject();
@@ -228,30 +289,26 @@ pub fn hybrid_identity() -> Trace {
 
     // Sync cycle 2, 30 minutes later: the same healthy flows to DC1 and Entra ID.
     step(30 * 60);
-    dns(&mut t, step(1), port(), DC1, true);
+    dns(&mut t, step(1), port(), DC1, Some(login_answer));
     ok(&mut t, step(1), SYNC, port(), DC1, 88, 1400, 1500);
     ok(&mut t, step(1), SYNC, port(), DC1, 389, 900, 6_000);
-    ok(&mut t, step(1), SYNC, port(), DC1, 135, 160, 140);
+    ok_payload(&mut t, step(1), (SYNC, port()), (DC1, 135), (Vec::new(), 160), Ok(epm()));
     ok(&mut t, step(1), SYNC, port(), DC1, 49_668, 600, 3_000);
-    ok(
+    ok_payload(
         &mut t,
         step(2),
-        SYNC,
-        port(),
-        AZURE_LOGIN,
-        443,
-        2_000,
-        6_000,
+        (SYNC, port()),
+        (AZURE_LOGIN, 443),
+        hello("login.microsoftonline.com", 2_000),
+        Err(6_000),
     );
-    ok(
+    ok_payload(
         &mut t,
         step(1),
-        SYNC,
-        port(),
-        AZURE_ADMIN,
-        443,
-        8_000,
-        2_000,
+        (SYNC, port()),
+        (AZURE_ADMIN, 443),
+        hello("adminwebservice.microsoftonline.com", 8_000),
+        Err(2_000),
     );
     t.sort();
     t
