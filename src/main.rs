@@ -250,7 +250,13 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Flows { captures, format } => {
             let sources = read::expand_inputs(captures)?;
             let mut conns = Vec::new();
-            let results = pipeline::run(&sources, &opts, &mut |c| conns.push(c));
+            let mut learner = Learner::new();
+            let results = pipeline::run_observed(
+                &sources,
+                &opts,
+                &mut |p| learner.observe(p),
+                &mut |c| conns.push(c),
+            );
             let (reports, failed) = split_results(cli, &sources, results);
             if reports.is_empty() {
                 return Ok(exit_code(failed));
@@ -262,7 +268,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 None => FlowFormat::Jsonl,
             };
             let mut out = io::BufWriter::new(stdout.lock());
-            report::write_flows(&mut out, format, &reports, &conns)?;
+            infer::write_flows_named(&mut out, format, &reports, &conns, &learner.finish())?;
             out.flush()?;
             Ok(exit_code(failed))
         }

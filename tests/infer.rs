@@ -155,3 +155,23 @@ fn roles_json_lists_roles_names_and_rpc_ports() {
     assert_eq!(v["rpc_endpoints"][0]["port"], 49668);
     assert_eq!(v["rpc_endpoints"][0]["mapper"], "10.0.0.4");
 }
+
+#[test]
+fn flows_json_lines_carry_learned_names() {
+    let (_, out) = run(&["flows", "samples/hybrid-identity.pcapng", "--format", "jsonl"]);
+    let conns: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let to = |ip: &str, port: u64| {
+        conns
+            .iter()
+            .find(|c| c["id.resp_h"] == ip && c["id.resp_p"] == port)
+            .expect("connection")
+    };
+    // Names the sample's payloads carry (src/synth/sample.rs): SNI, DNS, HTTP Host.
+    assert_eq!(to("20.190.128.10", 443)["resp_name"], "login.microsoftonline.com");
+    assert_eq!(to("52.168.10.20", 5671)["resp_name"], "contoso-health.servicebus.windows.net");
+    assert_eq!(to("93.184.220.29", 80)["resp_name"], "crl.microsoft.com");
+    assert!(to("10.0.0.4", 88).get("resp_name").is_none());
+}
