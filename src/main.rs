@@ -172,18 +172,14 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             // one, roles come from the whole capture, so connections wait.
             let mut classifier = loaded.as_ref().map(|inv| Classifier::new(&catalogue, inv));
             let mut held = Vec::new();
-            let results = pipeline::run_observed(
-                &sources,
-                &opts,
-                &mut |p| learner.observe(p),
-                &mut |c| {
+            let results =
+                pipeline::run_observed(&sources, &opts, &mut |p| learner.observe(p), &mut |c| {
                     observer.connection(&c);
                     match classifier.as_mut() {
                         Some(cl) => cl.connection(&c),
                         None => held.push(c),
                     }
-                },
-            );
+                });
             let (reports, failed) = split_results(cli, &sources, results);
             if reports.is_empty() {
                 return Ok(exit_code(failed));
@@ -251,12 +247,10 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             let sources = read::expand_inputs(captures)?;
             let mut conns = Vec::new();
             let mut learner = Learner::new();
-            let results = pipeline::run_observed(
-                &sources,
-                &opts,
-                &mut |p| learner.observe(p),
-                &mut |c| conns.push(c),
-            );
+            let results =
+                pipeline::run_observed(&sources, &opts, &mut |p| learner.observe(p), &mut |c| {
+                    conns.push(c)
+                });
             let (reports, failed) = split_results(cli, &sources, results);
             if reports.is_empty() {
                 return Ok(exit_code(failed));
@@ -285,12 +279,10 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             let sources = read::expand_inputs(captures)?;
             let mut learner = Learner::new();
             let mut observer = infer::Observer::new();
-            let results = pipeline::run_observed(
-                &sources,
-                &opts,
-                &mut |p| learner.observe(p),
-                &mut |c| observer.connection(&c),
-            );
+            let results =
+                pipeline::run_observed(&sources, &opts, &mut |p| learner.observe(p), &mut |c| {
+                    observer.connection(&c)
+                });
             let (reports, failed) = split_results(cli, &sources, results);
             if reports.is_empty() {
                 return Ok(exit_code(failed));
@@ -301,7 +293,10 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             match format {
                 RolesFormatArg::Toml => out.write_all(inference.to_toml().as_bytes())?,
                 RolesFormatArg::Json => {
-                    serde_json::to_writer_pretty(&mut out, &infer::RolesReport::new(&inference, &learned))?;
+                    serde_json::to_writer_pretty(
+                        &mut out,
+                        &infer::RolesReport::new(&inference, &learned),
+                    )?;
                     writeln!(out)?;
                 }
                 RolesFormatArg::Table => infer::write_roles_table(&mut out, &inference, &learned)?,

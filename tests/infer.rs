@@ -23,7 +23,12 @@ fn run(args: &[&str]) -> (Option<i32>, String) {
 }
 
 fn audit_json(inventory: Option<&str>) -> Value {
-    let mut args = vec!["audit", "samples/hybrid-identity.pcapng", "--format", "json"];
+    let mut args = vec![
+        "audit",
+        "samples/hybrid-identity.pcapng",
+        "--format",
+        "json",
+    ];
     if let Some(i) = inventory {
         args.extend(["--inventory", i]);
     }
@@ -75,18 +80,41 @@ fn without_inventory_the_same_blocked_and_unexpected_flows() {
     // Said at the top of the report.
     let first = &without["summary"]["assumptions"][0];
     assert!(
-        first.as_str().is_some_and(|s| s.starts_with("roles inferred from the capture")),
+        first
+            .as_str()
+            .is_some_and(|s| s.starts_with("roles inferred from the capture")),
         "{first}"
     );
-    let (_, table) = run(&["audit", "samples/hybrid-identity.pcapng", "--format", "table"]);
-    assert!(table.contains("Assumed:   roles inferred from the capture"), "{table}");
-    let (_, md) = run(&["audit", "samples/hybrid-identity.pcapng", "--format", "markdown"]);
-    assert!(md.contains("- Assumed: roles inferred from the capture"), "{md}");
+    let (_, table) = run(&[
+        "audit",
+        "samples/hybrid-identity.pcapng",
+        "--format",
+        "table",
+    ]);
+    assert!(
+        table.contains("Assumed:   roles inferred from the capture"),
+        "{table}"
+    );
+    let (_, md) = run(&[
+        "audit",
+        "samples/hybrid-identity.pcapng",
+        "--format",
+        "markdown",
+    ]);
+    assert!(
+        md.contains("- Assumed: roles inferred from the capture"),
+        "{md}"
+    );
 }
 
 #[test]
 fn roles_toml_fed_back_gives_the_same_report() {
-    let (code, toml) = run(&["roles", "samples/hybrid-identity.pcapng", "--format", "toml"]);
+    let (code, toml) = run(&[
+        "roles",
+        "samples/hybrid-identity.pcapng",
+        "--format",
+        "toml",
+    ]);
     assert_eq!(code, Some(0));
     let dir = tempfile::tempdir().expect("tempdir");
     let inv = dir.path().join("roles.toml");
@@ -95,8 +123,17 @@ fn roles_toml_fed_back_gives_the_same_report() {
     let fed_back = audit_json(Some(inv.to_str().expect("utf-8 path")));
     assert_eq!(fed_back["findings"], inferred["findings"]);
     assert_eq!(fed_back["features"], inferred["features"]);
-    for k in ["classified", "unclassified", "ignored", "findings", "severities"] {
-        assert_eq!(fed_back["summary"][k], inferred["summary"][k], "summary.{k}");
+    for k in [
+        "classified",
+        "unclassified",
+        "ignored",
+        "findings",
+        "severities",
+    ] {
+        assert_eq!(
+            fed_back["summary"][k], inferred["summary"][k],
+            "summary.{k}"
+        );
     }
 }
 
@@ -117,16 +154,23 @@ fn names_and_endpoint_mapper_evidence_in_the_report() {
             .as_array()
             .expect("evidence")
             .iter()
-            .any(|e| e.as_str().is_some_and(|e| e.contains("matches *.servicebus.windows.net serving")))
+            .any(|e| e
+                .as_str()
+                .is_some_and(|e| e.contains("matches *.servicebus.windows.net serving")))
     );
     let rpc = findings
         .iter()
         .find(|f| f["rule"] == "t1-rpc-dynamic")
         .expect("dynamic RPC");
     assert!(
-        rpc["evidence"].as_array().expect("evidence").iter().any(|e| e
-            .as_str()
-            .is_some_and(|e| e.starts_with("port 49668 handed out by the endpoint mapper of 10.0.0.4 at "))),
+        rpc["evidence"]
+            .as_array()
+            .expect("evidence")
+            .iter()
+            .any(|e| e
+                .as_str()
+                .is_some_and(|e| e
+                    .starts_with("port 49668 handed out by the endpoint mapper of 10.0.0.4 at "))),
         "{}",
         rpc["evidence"]
     );
@@ -134,7 +178,12 @@ fn names_and_endpoint_mapper_evidence_in_the_report() {
 
 #[test]
 fn roles_json_lists_roles_names_and_rpc_ports() {
-    let (_, out) = run(&["roles", "samples/hybrid-identity.pcapng", "--format", "json"]);
+    let (_, out) = run(&[
+        "roles",
+        "samples/hybrid-identity.pcapng",
+        "--format",
+        "json",
+    ]);
     let v: Value = serde_json::from_str(&out).expect("roles JSON");
     let role = |addr: &str| {
         v["hosts"]
@@ -158,7 +207,12 @@ fn roles_json_lists_roles_names_and_rpc_ports() {
 
 #[test]
 fn flows_json_lines_carry_learned_names() {
-    let (_, out) = run(&["flows", "samples/hybrid-identity.pcapng", "--format", "jsonl"]);
+    let (_, out) = run(&[
+        "flows",
+        "samples/hybrid-identity.pcapng",
+        "--format",
+        "jsonl",
+    ]);
     let conns: Vec<Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON line"))
@@ -170,8 +224,14 @@ fn flows_json_lines_carry_learned_names() {
             .expect("connection")
     };
     // Names the sample's payloads carry (src/synth/sample.rs): SNI, DNS, HTTP Host.
-    assert_eq!(to("20.190.128.10", 443)["resp_name"], "login.microsoftonline.com");
-    assert_eq!(to("52.168.10.20", 5671)["resp_name"], "contoso-health.servicebus.windows.net");
+    assert_eq!(
+        to("20.190.128.10", 443)["resp_name"],
+        "login.microsoftonline.com"
+    );
+    assert_eq!(
+        to("52.168.10.20", 5671)["resp_name"],
+        "contoso-health.servicebus.windows.net"
+    );
     assert_eq!(to("93.184.220.29", 80)["resp_name"], "crl.microsoft.com");
     assert!(to("10.0.0.4", 88).get("resp_name").is_none());
 }

@@ -27,14 +27,15 @@ pub fn annotate(audit: &mut Audit, learned: &Learned, observer: &Observer, catal
             if !seen_dst.insert(h.dst) {
                 continue;
             }
-            if f.dst_role == Some(Role::Azure) && seen_dst.len() <= MAX_LINES {
-                if let Some(line) = azure_by_name(h.dst, learned, catalogue) {
-                    extra.push(line);
-                }
+            if f.dst_role == Some(Role::Azure)
+                && seen_dst.len() <= MAX_LINES
+                && let Some(line) = azure_by_name(h.dst, learned, catalogue)
+            {
+                extra.push(line);
             }
         }
-        let dynamic = f.ports.as_deref() == Some("49152-65535")
-            || f.ports.is_none() && f.port >= 49152;
+        let dynamic =
+            f.ports.as_deref() == Some("49152-65535") || f.ports.is_none() && f.port >= 49152;
         if dynamic {
             for h in &f.hosts {
                 let key = (h.src.to_canonical(), h.dst.to_canonical());
@@ -74,7 +75,11 @@ pub fn annotate(audit: &mut Audit, learned: &Learned, observer: &Observer, catal
                 h.src,
                 h.dst,
                 list.join(", "),
-                if targets.len() > MAX_LINES { ", ..." } else { "" }
+                if targets.len() > MAX_LINES {
+                    ", ..."
+                } else {
+                    ""
+                }
             ));
         }
         f.evidence.extend(extra);

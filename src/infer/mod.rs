@@ -64,7 +64,9 @@ use std::net::IpAddr;
 /// Ports a domain controller answers on.
 pub const DC_PORTS: [u16; 9] = [53, 88, 135, 389, 445, 464, 636, 3268, 3269];
 /// Ports whose servers and clients the observer remembers.
-const WATCHED: [u16; 13] = [53, 88, 135, 389, 445, 464, 636, 3268, 3269, 443, 49443, 5671, 80];
+const WATCHED: [u16; 13] = [
+    53, 88, 135, 389, 445, 464, 636, 3268, 3269, 443, 49443, 5671, 80,
+];
 /// Hosts remembered at most.
 const MAX_HOSTS: usize = 1 << 16;
 /// Peers remembered at most per host and port.
@@ -239,10 +241,10 @@ impl Observer {
         };
         let name_of = |ip: IpAddr| learned.names.name(ip).map(str::to_string);
         let put = |roles: &mut BTreeMap<IpAddr, InferredHost>,
-                       addr: IpAddr,
-                       role: Role,
-                       confidence: Confidence,
-                       evidence: Vec<String>| {
+                   addr: IpAddr,
+                   role: Role,
+                   confidence: Confidence,
+                   evidence: Vec<String>| {
             roles.entry(addr).or_insert_with(|| InferredHost {
                 addr,
                 role,
@@ -285,19 +287,17 @@ impl Observer {
                 .collect();
             (answered, asked)
         };
-        let ports = |v: &[u16]| {
-            v.iter()
-                .map(u16::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let ports = |v: &[u16]| v.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
         let mut low_dcs = Vec::new();
         for &h in &servers {
             let (ans, asked) = dc_evidence(h);
             let has = |p| ans.contains(&p);
             let kerb_or_ldap = has(88) || has(389) || has(636) || has(3268);
             let (conf, why) = if has(88) && has(389) && has(445) {
-                (Confidence::High, "answers Kerberos 88, LDAP 389 and SMB 445")
+                (
+                    Confidence::High,
+                    "answers Kerberos 88, LDAP 389 and SMB 445",
+                )
             } else if kerb_or_ldap && asked.len() >= 3 {
                 (
                     Confidence::Medium,
@@ -454,7 +454,9 @@ impl Observer {
                 conf = Confidence::High;
             }
             if let Some(n) = sni_certauth(h) {
-                ev.push(format!("learned name {n} (certauth.: AD FS certificate authentication)"));
+                ev.push(format!(
+                    "learned name {n} (certauth.: AD FS certificate authentication)"
+                ));
                 conf = Confidence::High;
             }
             if learned.adfs_paths.contains_key(&h) {
@@ -481,7 +483,9 @@ impl Observer {
         }
         for (&h, ts) in &learned.adfs_paths {
             if !roles.contains_key(&h) && is_internal(h) {
-                let ev = vec![format!("receives HTTP requests for /adfs/ paths (first at {ts})")];
+                let ev = vec![format!(
+                    "receives HTTP requests for /adfs/ paths (first at {ts})"
+                )];
                 put(&mut roles, h, Role::Adfs, Confidence::Medium, ev);
             }
         }
@@ -523,17 +527,25 @@ impl Observer {
         if let Some(s) = sync_to_dc(3268) {
             add(
                 Feature::SeamlessSso,
-                format!("the sync server {s} asks a domain controller on 3268 (Global Catalog, used by Seamless SSO)"),
+                format!(
+                    "the sync server {s} asks a domain controller on 3268 (Global Catalog, used by Seamless SSO)"
+                ),
             );
         }
         if let Some(s) = sync_to_dc(636) {
-            add(Feature::Ldaps, format!("the sync server {s} asks a domain controller on 636 (LDAPS)"));
+            add(
+                Feature::Ldaps,
+                format!("the sync server {s} asks a domain controller on 636 (LDAPS)"),
+            );
         }
         let waps: Vec<IpAddr> = of(Role::Wap).collect();
         if let Some(h) = of(Role::Adfs).chain(waps.iter().copied()).next() {
             add(Feature::Adfs, format!("AD FS or WAP host {h} inferred"));
         }
-        if let Some(w) = waps.iter().find(|&&w| self.served.contains_key(&(w, 49443))) {
+        if let Some(w) = waps
+            .iter()
+            .find(|&&w| self.served.contains_key(&(w, 49443)))
+        {
             add(
                 Feature::AdfsCertAuth,
                 format!("the WAP {w} is asked on 49443 (certificate authentication)"),
@@ -547,17 +559,29 @@ impl Observer {
             .collect();
         let health = agents.iter().find_map(|&a| {
             if let Some(d) = self.asked(a, 5671).find(|d| !is_internal(*d)) {
-                return Some(format!("{a} asks {d} on 5671 (Service Bus, Connect Health)"));
+                return Some(format!(
+                    "{a} asks {d} on 5671 (Service Bus, Connect Health)"
+                ));
             }
-            [443, 5671].into_iter().flat_map(|p| self.asked(a, p)).find_map(|d| {
-                learned.names.names(d).iter().find_map(|n| {
-                    catalogue
-                        .hostnames
-                        .iter()
-                        .find(|p| p.matches(&n.name) && p.serves.iter().all(|r| r.starts_with("t7a-")))
-                        .map(|p| format!("{a} talks to {} (matches {}, a Connect Health endpoint)", n.name, p.pattern))
+            [443, 5671]
+                .into_iter()
+                .flat_map(|p| self.asked(a, p))
+                .find_map(|d| {
+                    learned.names.names(d).iter().find_map(|n| {
+                        catalogue
+                            .hostnames
+                            .iter()
+                            .find(|p| {
+                                p.matches(&n.name) && p.serves.iter().all(|r| r.starts_with("t7a-"))
+                            })
+                            .map(|p| {
+                                format!(
+                                    "{a} talks to {} (matches {}, a Connect Health endpoint)",
+                                    n.name, p.pattern
+                                )
+                            })
+                    })
                 })
-            })
         });
         if let Some(e) = health {
             add(Feature::HealthAgent, e);
@@ -604,7 +628,11 @@ impl Inference {
         let mut notes = Vec::new();
         for h in self.confident(Confidence::Medium) {
             let Some(e) = inv.role_of(h.addr) else {
-                let name = h.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+                let name = h
+                    .name
+                    .as_deref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default();
                 notes.push(format!(
                     "not in the inventory: {}{name} looks like {} ({}); add it to the inventory to audit its flows",
                     h.addr,
@@ -635,7 +663,11 @@ impl Inference {
                 .to_string(),
         ];
         for h in self.confident(Confidence::Medium) {
-            let name = h.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+            let name = h
+                .name
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
             out.push(format!(
                 "{}{name} is {} ({} confidence): {}",
                 h.addr,
@@ -655,8 +687,14 @@ impl Inference {
     /// hosts, with evidence and low-confidence guesses as comments.
     pub fn to_toml(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "# Starter inventory inferred by flowaudit from the capture: check every line.");
-        let _ = writeln!(s, "# Evidence is in the comments; low-confidence guesses are commented out.");
+        let _ = writeln!(
+            s,
+            "# Starter inventory inferred by flowaudit from the capture: check every line."
+        );
+        let _ = writeln!(
+            s,
+            "# Evidence is in the comments; low-confidence guesses are commented out."
+        );
         for f in &self.features {
             let _ = writeln!(s, "# feature {}: {}", f.feature, comment(&f.evidence));
         }
@@ -673,10 +711,15 @@ impl Inference {
             if hosts.is_empty() {
                 continue;
             }
-            let (sure, low): (Vec<&InferredHost>, Vec<&InferredHost>) =
-                hosts.into_iter().partition(|h| h.confidence >= Confidence::Medium);
+            let (sure, low): (Vec<&InferredHost>, Vec<&InferredHost>) = hosts
+                .into_iter()
+                .partition(|h| h.confidence >= Confidence::Medium);
             for h in sure.iter().chain(low.iter()) {
-                let name = h.name.as_deref().map(|n| format!(" {n}:")).unwrap_or_default();
+                let name = h
+                    .name
+                    .as_deref()
+                    .map(|n| format!(" {n}:"))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     s,
                     "# {} {}{name} {} confidence: {}",
@@ -701,6 +744,12 @@ impl Inference {
 /// Text safe inside a TOML comment: one line, printable ASCII.
 fn comment(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect()
 }

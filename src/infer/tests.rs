@@ -62,7 +62,10 @@ fn deployment() -> Trace {
         3,
         "adminwebservice.microsoftonline.com",
         &[
-            ("adminwebservice.microsoftonline.com", Rdata::Cname("aws.prda.aadg.msidentity.com")),
+            (
+                "adminwebservice.microsoftonline.com",
+                Rdata::Cname("aws.prda.aadg.msidentity.com"),
+            ),
             ("aws.prda.aadg.msidentity.com", Rdata::Addr(ip(ADMIN_SVC))),
         ],
     );
@@ -76,11 +79,41 @@ fn deployment() -> Trace {
         }
         b.tcp(SYNC, dc, 3268, &[], 300);
     }
-    b.tcp(SYNC, ADMIN_SVC, 443, &payload::client_hello("adminwebservice.microsoftonline.com"), 4000);
-    b.tcp(USER1, WAP, 443, &payload::client_hello("sts.contoso.com"), 5000);
-    b.tcp(USER2, WAP, 443, &payload::client_hello("sts.contoso.com"), 5000);
-    b.tcp(USER2, WAP, 49443, &payload::client_hello("certauth.sts.contoso.com"), 3000);
-    b.tcp(WAP, ADFS, 443, &payload::client_hello("sts.contoso.com"), 4000);
+    b.tcp(
+        SYNC,
+        ADMIN_SVC,
+        443,
+        &payload::client_hello("adminwebservice.microsoftonline.com"),
+        4000,
+    );
+    b.tcp(
+        USER1,
+        WAP,
+        443,
+        &payload::client_hello("sts.contoso.com"),
+        5000,
+    );
+    b.tcp(
+        USER2,
+        WAP,
+        443,
+        &payload::client_hello("sts.contoso.com"),
+        5000,
+    );
+    b.tcp(
+        USER2,
+        WAP,
+        49443,
+        &payload::client_hello("certauth.sts.contoso.com"),
+        3000,
+    );
+    b.tcp(
+        WAP,
+        ADFS,
+        443,
+        &payload::client_hello("sts.contoso.com"),
+        4000,
+    );
     b.t.sort();
     b.t
 }
@@ -121,13 +154,33 @@ fn every_role_of_a_deployment_without_inventory() {
     assert_eq!(role(&inf, USER2).map(|r| r.0), Some(Role::Users));
     // A Kerberos/LDAP client without Microsoft traffic is nobody in particular.
     assert_eq!(role(&inf, WORKSTATION), None);
-    let azure = inf.hosts.iter().find(|h| h.addr == ip(ADMIN_SVC)).expect("azure");
-    assert_eq!(azure.name.as_deref(), Some("adminwebservice.microsoftonline.com"));
-    assert!(azure.evidence[0].contains("*.microsoftonline.com"), "{:?}", azure.evidence);
+    let azure = inf
+        .hosts
+        .iter()
+        .find(|h| h.addr == ip(ADMIN_SVC))
+        .expect("azure");
+    assert_eq!(
+        azure.name.as_deref(),
+        Some("adminwebservice.microsoftonline.com")
+    );
+    assert!(
+        azure.evidence[0].contains("*.microsoftonline.com"),
+        "{:?}",
+        azure.evidence
+    );
     let wap = inf.hosts.iter().find(|h| h.addr == ip(WAP)).expect("wap");
-    assert!(wap.evidence.iter().any(|e| e.contains("certauth.sts.contoso.com")));
+    assert!(
+        wap.evidence
+            .iter()
+            .any(|e| e.contains("certauth.sts.contoso.com"))
+    );
     let f = inf.feature_list();
-    for want in [Feature::PasswordHashSync, Feature::SeamlessSso, Feature::Adfs, Feature::AdfsCertAuth] {
+    for want in [
+        Feature::PasswordHashSync,
+        Feature::SeamlessSso,
+        Feature::Adfs,
+        Feature::AdfsCertAuth,
+    ] {
         assert!(f.contains(&want), "{want} missing from {f:?}");
     }
     assert!(!f.contains(&Feature::Ldaps), "no 636 in the capture");
@@ -147,7 +200,11 @@ fn toml_is_an_inventory_that_round_trips() {
     a.sort();
     b.sort();
     assert_eq!(a, b);
-    assert_eq!(a.len(), 8, "two DCs, sync, azure by name, AD FS, WAP, two users");
+    assert_eq!(
+        a.len(),
+        8,
+        "two DCs, sync, azure by name, AD FS, WAP, two users"
+    );
 }
 
 #[test]
@@ -172,14 +229,21 @@ fn conflicts_with_the_inventory_are_reported_and_the_inventory_wins() {
     let (inf, _) = infer(&deployment());
     let inv = Inventory::parse(
         "inv.toml",
-        &format!("features = [\"password-hash-sync\"]\n[roles]\nsync = [\"{DC2}\"]\ndc = [\"{DC1}\"]\n"),
+        &format!(
+            "features = [\"password-hash-sync\"]\n[roles]\nsync = [\"{DC2}\"]\ndc = [\"{DC1}\"]\n"
+        ),
     )
     .expect("inventory");
     let c = inf.conflicts(&inv);
     let said: Vec<&String> = c.iter().filter(|l| l.contains("inventory says")).collect();
     assert_eq!(said.len(), 1, "{c:?}");
-    assert!(said[0].contains(DC2) && said[0].contains("is sync") && said[0].contains("looks like dc"));
+    assert!(
+        said[0].contains(DC2) && said[0].contains("is sync") && said[0].contains("looks like dc")
+    );
     // Hosts the inventory leaves out are suggested, e.g. the WAP.
-    assert!(c.iter().any(|l| l.starts_with("not in the inventory: 192.168.100.30") && l.contains("wap")));
+    assert!(
+        c.iter()
+            .any(|l| l.starts_with("not in the inventory: 192.168.100.30") && l.contains("wap"))
+    );
     assert!(!c.iter().any(|l| l.contains(&format!("inventory: {DC1} "))));
 }

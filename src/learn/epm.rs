@@ -50,23 +50,23 @@ pub fn endpoints(p: &[u8], f: &mut dyn FnMut(Endpoint)) -> bool {
     let mut i = 0;
     // TCP floor: lhs_len 1, proto 0x07, rhs_len 2, port (big-endian): 7 bytes.
     while i + 7 <= stub.len() && n < MAX_ENDPOINTS {
-        if stub.get(i..i + 5) == Some(&[1, 0, 7, 2, 0][..]) {
-            if let Some(port) = be16(stub, i + 5) {
-                // IPv4 floor: lhs_len 1, proto 0x09, rhs_len 4, address.
-                let addr = match stub.get(i + 7..i + 12) {
-                    Some([1, 0, 9, 4, 0]) => stub
-                        .get(i + 12..i + 16)
-                        .and_then(|a| <[u8; 4]>::try_from(a).ok())
-                        .map(Ipv4Addr::from),
-                    _ => None,
-                };
-                if port != 0 {
-                    f(Endpoint { port, addr });
-                    n += 1;
-                }
-                i += 7;
-                continue;
+        if stub.get(i..i + 5) == Some(&[1, 0, 7, 2, 0][..])
+            && let Some(port) = be16(stub, i + 5)
+        {
+            // IPv4 floor: lhs_len 1, proto 0x09, rhs_len 4, address.
+            let addr = match stub.get(i + 7..i + 12) {
+                Some([1, 0, 9, 4, 0]) => stub
+                    .get(i + 12..i + 16)
+                    .and_then(|a| <[u8; 4]>::try_from(a).ok())
+                    .map(Ipv4Addr::from),
+                _ => None,
+            };
+            if port != 0 {
+                f(Endpoint { port, addr });
+                n += 1;
             }
+            i += 7;
+            continue;
         }
         i += 1;
     }

@@ -90,7 +90,9 @@ impl NameTable {
         }
         if let Some(names) = self.by_addr.get(&addr) {
             if names.len() >= MAX_NAMES_PER_ADDR
-                || names.iter().any(|n| n.name.as_bytes().eq_ignore_ascii_case(name))
+                || names
+                    .iter()
+                    .any(|n| n.name.as_bytes().eq_ignore_ascii_case(name))
             {
                 return;
             }
@@ -351,7 +353,9 @@ impl Learner {
                 chain.push(*alias);
             }
             for n in chain.iter().rev() {
-                self.learned.names.learn(*ip, n.as_bytes(), NameSource::Dns, ts);
+                self.learned
+                    .names
+                    .learn(*ip, n.as_bytes(), NameSource::Dns, ts);
             }
         }
     }

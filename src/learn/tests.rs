@@ -48,10 +48,22 @@ fn dns_over_udp_follows_a_cname_chain_to_the_name_asked_for() {
         7,
         "login.microsoftonline.com",
         &[
-            ("login.microsoftonline.com", Rdata::Cname("login.mso.msidentity.com")),
-            ("login.mso.msidentity.com", Rdata::Cname("ak.privatelink.msidentity.com")),
-            ("ak.privatelink.msidentity.com", Rdata::Addr(ip("20.190.151.7"))),
-            ("ak.privatelink.msidentity.com", Rdata::Addr(ip("2603:1036::7"))),
+            (
+                "login.microsoftonline.com",
+                Rdata::Cname("login.mso.msidentity.com"),
+            ),
+            (
+                "login.mso.msidentity.com",
+                Rdata::Cname("ak.privatelink.msidentity.com"),
+            ),
+            (
+                "ak.privatelink.msidentity.com",
+                Rdata::Addr(ip("20.190.151.7")),
+            ),
+            (
+                "ak.privatelink.msidentity.com",
+                Rdata::Addr(ip("2603:1036::7")),
+            ),
         ],
     );
     let mut u = UdpSession::new(sa("10.0.1.10:50000"), sa("10.0.0.4:53"));
@@ -65,7 +77,10 @@ fn dns_over_udp_follows_a_cname_chain_to_the_name_asked_for() {
     ];
     assert_eq!(names(&l, "20.190.151.7"), want);
     assert_eq!(names(&l, "2603:1036::7"), want);
-    assert_eq!(l.names.name(ip("20.190.151.7")), Some("login.microsoftonline.com"));
+    assert_eq!(
+        l.names.name(ip("20.190.151.7")),
+        Some("login.microsoftonline.com")
+    );
     // The query (client -> server) taught nothing about the resolver.
     assert!(l.names.names(ip("10.0.0.4")).is_empty());
 }
@@ -111,14 +126,19 @@ fn sni_names_the_server() {
     let mut t = Trace::new(Link::ethernet());
     let mut s = TcpSession::new(sa("10.0.1.10:50002"), sa("52.168.10.20:443"), 1, 2);
     s.handshake()
-        .client_send(&payload::client_hello("Contoso-Health.ServiceBus.Windows.NET"))
+        .client_send(&payload::client_hello(
+            "Contoso-Health.ServiceBus.Windows.NET",
+        ))
         .server_data(900)
         .close();
     t.add(&s);
     let l = learn(&t);
     assert_eq!(
         names(&l, "52.168.10.20"),
-        vec![("contoso-health.servicebus.windows.net".to_string(), NameSource::Sni)]
+        vec![(
+            "contoso-health.servicebus.windows.net".to_string(),
+            NameSource::Sni
+        )]
     );
     assert!(l.names.names(ip("10.0.1.10")).is_empty());
 }
@@ -128,13 +148,21 @@ fn http_host_names_the_server_and_adfs_paths_are_noted() {
     let mut t = Trace::new(Link::ethernet());
     let mut s = TcpSession::new(sa("10.0.1.10:50003"), sa("93.184.220.29:80"), 1, 2);
     s.handshake()
-        .client_send(&payload::http_request("GET", "/pki/crl/products/x.crl", "crl.microsoft.com:80"))
+        .client_send(&payload::http_request(
+            "GET",
+            "/pki/crl/products/x.crl",
+            "crl.microsoft.com:80",
+        ))
         .server_data(500)
         .close();
     t.add(&s);
     let mut a = TcpSession::new(sa("192.168.100.30:50100"), sa("10.0.2.20:80"), 1, 2);
     a.handshake()
-        .client_send(&payload::http_request("GET", "/adfs/ls/idpinitiatedsignon.aspx", "sts.contoso.com"))
+        .client_send(&payload::http_request(
+            "GET",
+            "/adfs/ls/idpinitiatedsignon.aspx",
+            "sts.contoso.com",
+        ))
         .close();
     t.add(&a);
     let l = learn(&t);
@@ -160,7 +188,10 @@ fn connect_attributes_the_proxied_connection_not_the_proxy() {
     let p = l
         .proxy_target(ip("10.0.1.10"), 50004, ip("10.0.9.9"), 8080)
         .expect("CONNECT learned");
-    assert_eq!((p.host.as_str(), p.port), ("login.microsoftonline.com", 443));
+    assert_eq!(
+        (p.host.as_str(), p.port),
+        ("login.microsoftonline.com", 443)
+    );
     // The proxy keeps its own identity: the SNI inside the tunnel is the origin's.
     assert!(l.names.names(ip("10.0.9.9")).is_empty());
     assert_eq!(l.proxied.len(), 1);
@@ -171,12 +202,18 @@ fn absolute_form_requests_to_a_proxy_do_not_rename_it() {
     let mut t = Trace::new(Link::ethernet());
     let mut s = TcpSession::new(sa("10.0.1.10:50006"), sa("10.0.9.9:3128"), 1, 2);
     s.handshake()
-        .client_send(&payload::http_request("GET", "http://crl.microsoft.com/pki/x.crl", "crl.microsoft.com"))
+        .client_send(&payload::http_request(
+            "GET",
+            "http://crl.microsoft.com/pki/x.crl",
+            "crl.microsoft.com",
+        ))
         .close();
     t.add(&s);
     let l = learn(&t);
     assert!(l.names.names(ip("10.0.9.9")).is_empty());
-    let p = l.proxy_target(ip("10.0.1.10"), 50006, ip("10.0.9.9"), 3128).expect("proxied");
+    let p = l
+        .proxy_target(ip("10.0.1.10"), 50006, ip("10.0.9.9"), 3128)
+        .expect("proxied");
     assert_eq!((p.host.as_str(), p.port), ("crl.microsoft.com", 80));
 }
 

@@ -471,16 +471,19 @@ fn write_csv(w: &mut dyn Write, audit: &Audit) -> io::Result<()> {
             write(Default::default(), Default::default())?;
         }
         for h in &f.hosts {
-            write([
-                h.src.to_string(),
-                h.dst.to_string(),
-                h.attempts.to_string(),
-                h.first_ts.to_string(),
-                h.last_ts.to_string(),
-            ], [
-                h.src_name.clone().unwrap_or_default(),
-                h.dst_name.clone().unwrap_or_default(),
-            ])?;
+            write(
+                [
+                    h.src.to_string(),
+                    h.dst.to_string(),
+                    h.attempts.to_string(),
+                    h.first_ts.to_string(),
+                    h.last_ts.to_string(),
+                ],
+                [
+                    h.src_name.clone().unwrap_or_default(),
+                    h.dst_name.clone().unwrap_or_default(),
+                ],
+            )?;
         }
     }
     out.flush()

@@ -108,7 +108,11 @@ pub fn http_request(method: &str, target: &str, host: &str) -> Vec<u8> {
 
 /// An explicit-proxy `CONNECT host:port` request (RFC 9110 9.3.6).
 pub fn http_connect(host: &str, port: u16) -> Vec<u8> {
-    http_request("CONNECT", &format!("{host}:{port}"), &format!("{host}:{port}"))
+    http_request(
+        "CONNECT",
+        &format!("{host}:{port}"),
+        &format!("{host}:{port}"),
+    )
 }
 
 /// UUID of an interface in DCE wire order (little-endian first three fields).
@@ -124,9 +128,19 @@ fn uuid_le(fields: (u32, u16, u16, [u8; 8])) -> Vec<u8> {
 /// interface, NDR transfer syntax, RPC connection-oriented, TCP port, IPv4 address.
 fn tower(port: u16, addr: Ipv4Addr) -> Vec<u8> {
     // The interface: DRSUAPI e3514235-4b06-11d1-ab04-00c04fc2dcd2 v4.0.
-    let iface = uuid_le((0xe3514235, 0x4b06, 0x11d1, [0xab, 0x04, 0, 0xc0, 0x4f, 0xc2, 0xdc, 0xd2]));
+    let iface = uuid_le((
+        0xe3514235,
+        0x4b06,
+        0x11d1,
+        [0xab, 0x04, 0, 0xc0, 0x4f, 0xc2, 0xdc, 0xd2],
+    ));
     // NDR 8a885d04-1ceb-11c9-9fe8-08002b104860 v2.
-    let ndr = uuid_le((0x8a885d04, 0x1ceb, 0x11c9, [0x9f, 0xe8, 0x08, 0, 0x2b, 0x10, 0x48, 0x60]));
+    let ndr = uuid_le((
+        0x8a885d04,
+        0x1ceb,
+        0x11c9,
+        [0x9f, 0xe8, 0x08, 0, 0x2b, 0x10, 0x48, 0x60],
+    ));
     let mut t = 5u16.to_le_bytes().to_vec();
     for (uuid, ver) in [(iface, 4u16), (ndr, 2)] {
         t.extend_from_slice(&19u16.to_le_bytes());
@@ -161,7 +175,7 @@ pub fn epm_map_response(call_id: u32, towers: &[(u16, Ipv4Addr)]) -> Vec<u8> {
         stub.extend_from_slice(&(t.len() as u32).to_le_bytes());
         stub.extend_from_slice(&(t.len() as u32).to_le_bytes());
         stub.extend_from_slice(&t);
-        while stub.len() % 4 != 0 {
+        while !stub.len().is_multiple_of(4) {
             stub.push(0);
         }
     }

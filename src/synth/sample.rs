@@ -197,7 +197,10 @@ pub fn hybrid_identity() -> Trace {
         0x5b02,
         "login.microsoftonline.com",
         &[
-            ("login.microsoftonline.com", Rdata::Cname("ak.msidentity.com")),
+            (
+                "login.microsoftonline.com",
+                Rdata::Cname("ak.msidentity.com"),
+            ),
             ("ak.msidentity.com", Rdata::Addr(ip(AZURE_LOGIN))),
         ],
     );
@@ -209,7 +212,14 @@ pub fn hybrid_identity() -> Trace {
     dns(&mut t, step(1), port(), DC1, Some(service_bus_answer));
     ok(&mut t, step(1), SYNC, port(), DC1, 88, 1400, 1500);
     ok(&mut t, step(1), SYNC, port(), DC1, 389, 900, 12_000);
-    ok_payload(&mut t, step(1), (SYNC, port()), (DC1, 135), (Vec::new(), 160), Ok(epm()));
+    ok_payload(
+        &mut t,
+        step(1),
+        (SYNC, port()),
+        (DC1, 135),
+        (Vec::new(), 160),
+        Ok(epm()),
+    );
     ok(&mut t, step(1), SYNC, port(), DC1, 49_668, 600, 9_000);
     ok(&mut t, step(1), SYNC, port(), DC1, 3268, 300, 2_000);
     ok(&mut t, step(1), SYNC, port(), DC1, 445, 500, 800);
@@ -245,10 +255,31 @@ pub fn hybrid_identity() -> Trace {
         Err(900),
     );
     // AD FS management and the WAP path.
-    ok_payload(&mut t, step(1), (SYNC, port()), (ADFS, 443), hello(FS_NAME, 800), Err(3_000));
+    ok_payload(
+        &mut t,
+        step(1),
+        (SYNC, port()),
+        (ADFS, 443),
+        hello(FS_NAME, 800),
+        Err(3_000),
+    );
     ok(&mut t, step(1), SYNC, port(), ADFS, 5985, 1_200, 900);
-    ok_payload(&mut t, step(1), (WAP, 50_100), (ADFS, 443), hello(FS_NAME, 1_500), Err(4_000));
-    ok_payload(&mut t, step(1), (USER, 61_000), (WAP, 443), hello(FS_NAME, 1_000), Err(5_000));
+    ok_payload(
+        &mut t,
+        step(1),
+        (WAP, 50_100),
+        (ADFS, 443),
+        hello(FS_NAME, 1_500),
+        Err(4_000),
+    );
+    ok_payload(
+        &mut t,
+        step(1),
+        (USER, 61_000),
+        (WAP, 443),
+        hello(FS_NAME, 1_000),
+        Err(5_000),
+    );
     // Someone RDPs from the sync server to DC1: not a catalogue flow.
     ok(&mut t, step(1), SYNC, port(), DC1, 3389, 4_000, 40_000);
 
@@ -292,7 +323,14 @@ pub fn hybrid_identity() -> Trace {
     dns(&mut t, step(1), port(), DC1, Some(login_answer));
     ok(&mut t, step(1), SYNC, port(), DC1, 88, 1400, 1500);
     ok(&mut t, step(1), SYNC, port(), DC1, 389, 900, 6_000);
-    ok_payload(&mut t, step(1), (SYNC, port()), (DC1, 135), (Vec::new(), 160), Ok(epm()));
+    ok_payload(
+        &mut t,
+        step(1),
+        (SYNC, port()),
+        (DC1, 135),
+        (Vec::new(), 160),
+        Ok(epm()),
+    );
     ok(&mut t, step(1), SYNC, port(), DC1, 49_668, 600, 3_000);
     ok_payload(
         &mut t,
