@@ -247,3 +247,73 @@ fn conflicts_with_the_inventory_are_reported_and_the_inventory_wins() {
     );
     assert!(!c.iter().any(|l| l.contains(&format!("inventory: {DC1} "))));
 }
+
+/// Dynamic RPC: one port handed out by the DC's endpoint mapper, one not.
+#[test]
+fn rpc_ports_confirmed_by_the_endpoint_mapper_or_not() {
+    use crate::classify::Classifier;
+    let mut b = Builder {
+        t: Trace::new(Link::ethernet()),
+        port: 50_000,
+        at: 0,
+    };
+    let resp = payload::epm_map_response(
+        1,
+        &[
+            (49670, std::net::Ipv4Addr::new(10, 0, 0, 5)),
+            (49671, std::net::Ipv4Addr::new(10, 0, 0, 5)),
+        ],
+    );
+    b.port += 1;
+    let mut s = TcpSession::new(sa(SYNC, b.port), sa(DC2, 135), 1, 2);
+    s.handshake().client_data(100).server_send(&resp).close();
+    b.t.add(&s);
+    b.at += 5_000_000_000;
+    b.tcp(SYNC, DC2, 49670, &[], 800);
+    b.tcp(SYNC, DC1, 49680, &[], 800);
+    b.t.sort();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t.pcapng");
+    b.t.save(&path).expect("write");
+    let cat = Catalogue::embedded().expect("catalogue");
+    let inv = Inventory::parse(
+        "inv.toml",
+        &format!("features = [\"password-hash-sync\"]\n[roles]\nsync = [\"{SYNC}\"]\ndc = [\"{DC1}\", \"{DC2}\"]\n"),
+    )
+    .expect("inventory");
+    let mut learner = Learner::new();
+    let mut obs = Observer::new();
+    let mut cl = Classifier::new(&cat, &inv);
+    pipeline::run_observed(
+        &[Source::Path(path)],
+        &Options::default(),
+        &mut |p| learner.observe(p),
+        &mut |c| {
+            obs.connection(&c);
+            cl.connection(&c);
+        },
+    );
+    let learned = learner.finish();
+    let mut audit = cl.finish(None);
+    annotate(&mut audit, &learned, &obs, &cat);
+    let ev: Vec<&String> = audit
+        .findings
+        .iter()
+        .filter(|f| f.ports.as_deref() == Some("49152-65535"))
+        .flat_map(|f| f.evidence.iter())
+        .collect();
+    assert!(
+        ev.iter().any(|e| e.starts_with(&format!(
+            "port 49670 handed out by the endpoint mapper of {DC2} at "
+        ))),
+        "{ev:#?}"
+    );
+    assert!(
+        ev.iter().any(|e| e.starts_with(&format!(
+            "port 49680 on {DC1} not confirmed by an endpoint mapper"
+        ))),
+        "{ev:#?}"
+    );
+    // 49671 was announced but never used: it produces no line.
+    assert!(!ev.iter().any(|e| e.contains("49671")));
+}

@@ -325,3 +325,43 @@ proptest! {
         prop_assert!(n <= 1);
     }
 }
+
+proptest! {
+    #[test]
+    fn observe_is_total_on_any_payload_and_port(
+        payload in proptest::collection::vec(any::<u8>(), 0..400),
+        sport in prop_oneof![Just(53u16), Just(135), Just(443), Just(80), any::<u16>()],
+        tcp in any::<bool>(),
+        lead in prop_oneof![Just(22u8), Just(b'C'), Just(b'G'), Just(5), any::<u8>()],
+    ) {
+        let mut payload = payload;
+        if let Some(b) = payload.first_mut() { *b = lead; }
+        let p = crate::decode::Packet {
+            ts: crate::time::Timestamp(1),
+            number: 1,
+            transport: if tcp { Transport::Tcp } else { Transport::Udp },
+            src: ip("10.0.0.1"),
+            dst: ip("10.0.0.2"),
+            sport,
+            dport: 50000,
+            ip_len: 0,
+            payload_len: payload.len() as u32,
+            payload: &payload,
+            tcp: None,
+            icmp: None,
+            vlan: None,
+            inner_vlan: None,
+            tunnel_depth: 0,
+        };
+        let mut l = Learner::new();
+        l.observe(&p);
+        l.observe(&p);
+        let learned = l.finish();
+        for a in learned.names.addrs() {
+            for n in learned.names.names(a) {
+                // Whatever is kept is a plain host name: safe in any output.
+                prop_assert!(n.name.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"-_.".contains(&c)));
+            }
+        }
+    }
+}
