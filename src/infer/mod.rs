@@ -53,7 +53,7 @@ pub use output::{AddrNames, RolesReport, write_flows_named, write_roles_table};
 use crate::catalogue::{Catalogue, Feature, HostPattern, Role};
 use crate::decode::Transport;
 use crate::inventory::{Inventory, RoleEntry, RoleSource};
-use crate::learn::Learned;
+use crate::learn::{Learned, NameSource};
 use crate::track::{Connection, Handshake};
 use ipnet::IpNet;
 use serde::Serialize;
@@ -474,7 +474,7 @@ impl Observer {
                     ev.push("receives HTTP requests for /adfs/ paths".into());
                     bconf = Confidence::High;
                 }
-                put(&mut roles, b, Role::Adfs, bconf.min(conf.max(bconf)), ev);
+                put(&mut roles, b, Role::Adfs, bconf, ev);
             }
             for u in external {
                 let ev = vec![format!("client of the WAP {h} on 443/49443")];
@@ -488,6 +488,51 @@ impl Observer {
                 )];
                 put(&mut roles, h, Role::Adfs, Confidence::Medium, ev);
             }
+        }
+        // Another address of a known host: a DNS name (A and AAAA, or two A
+        // records) shared with an on-premises host of medium or high
+        // confidence. Not for azure: cloud names map to many unrelated hosts.
+        let mut aliases = Vec::new();
+        for ip in learned.names.addrs() {
+            if roles
+                .get(&ip)
+                .is_some_and(|h| h.confidence >= Confidence::Medium)
+            {
+                continue;
+            }
+            let shared = learned
+                .names
+                .names(ip)
+                .iter()
+                .filter(|n| n.source == NameSource::Dns)
+                .find_map(|n| {
+                    roles
+                        .values()
+                        .filter(|h| {
+                            h.addr != ip
+                                && h.role != Role::Azure
+                                && h.confidence >= Confidence::Medium
+                        })
+                        .find(|h| {
+                            learned
+                                .names
+                                .names(h.addr)
+                                .iter()
+                                .any(|m| m.source == NameSource::Dns && m.name == n.name)
+                        })
+                        .map(|h| (n.name.clone(), h.addr, h.role))
+                });
+            if let Some((name, other, role)) = shared {
+                aliases.push((
+                    ip,
+                    role,
+                    format!("DNS gives {ip} the name {name} of {other} ({role})"),
+                ));
+            }
+        }
+        for (ip, role, ev) in aliases {
+            roles.remove(&ip);
+            put(&mut roles, ip, role, Confidence::Medium, vec![ev]);
         }
         let mut hosts: Vec<InferredHost> = roles.into_values().collect();
         hosts.sort_by_key(|h| (h.role, h.addr));

@@ -317,3 +317,39 @@ fn rpc_ports_confirmed_by_the_endpoint_mapper_or_not() {
     // 49671 was announced but never used: it produces no line.
     assert!(!ev.iter().any(|e| e.contains("49671")));
 }
+
+/// DC1 also has an IPv6 address; DNS gives both the same name.
+#[test]
+fn a_second_address_with_the_same_dns_name_gets_the_role() {
+    let mut t = deployment();
+    let dns = payload::dns_response(
+        4,
+        "dc1.contoso.local",
+        &[
+            ("dc1.contoso.local", Rdata::Addr(ip(DC1))),
+            ("dc1.contoso.local", Rdata::Addr(ip("fd00::4"))),
+        ],
+    );
+    let mut u = UdpSession::new(sa(WORKSTATION, 53_001), sa(DC1, 53));
+    u.client_send(&[0; 40]).server_send(&dns);
+    t.add(&u);
+    let mut s = TcpSession::new(sa("fd00::1:10", 50_999), sa("fd00::4", 389), 1, 2);
+    s.handshake().client_data(300).server_data(900).close();
+    t.add(&s);
+    t.sort();
+    let (inf, _) = infer(&t);
+    assert_eq!(role(&inf, "fd00::4"), Some((Role::Dc, Confidence::Medium)));
+    let h = inf
+        .hosts
+        .iter()
+        .find(|h| h.addr == ip("fd00::4"))
+        .expect("alias");
+    assert_eq!(
+        h.evidence,
+        vec![format!(
+            "DNS gives fd00::4 the name dc1.contoso.local of {DC1} (dc)"
+        )]
+    );
+    // The IPv6 LDAP client has no name and no Microsoft traffic: not inferred.
+    assert_eq!(role(&inf, "fd00::1:10"), None);
+}
