@@ -30,6 +30,8 @@
 //!   `/adfs/` paths not asked by external clients (high with `/adfs/`, medium
 //!   otherwise).
 //! - `users`: the external clients of the wap on 443/49443 (as the wap).
+//! - aliases: an address DNS gives the same name as an on-premises host of
+//!   medium or high confidence gets that host's role (medium).
 //!
 //! Features: `password-hash-sync` (the Entra Connect default, as the
 //! inventory loader assumes), `seamless-sso` when the sync server asks a dc on
