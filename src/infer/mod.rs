@@ -705,10 +705,12 @@ impl Inference {
 
     /// One assumption line per inferred host and feature, for the top of the audit report.
     pub fn assumptions(&self) -> Vec<String> {
-        let mut out = vec![
+        let mut out = vec![if self.confident(Confidence::Medium).next().is_some() {
             "roles inferred from the capture (no inventory given); check them with `flowaudit roles`"
-                .to_string(),
-        ];
+                .to_string()
+        } else {
+            "roles inferred from the capture (no inventory given): none found, so no flow could be judged; give --inventory".to_string()
+        }];
         for h in self.confident(Confidence::Medium) {
             let name = h
                 .name
