@@ -87,7 +87,10 @@ fn unanswered_attempts_go_first_even_when_newer() {
     assert_eq!(early[0].handshake, Handshake::Unanswered);
     assert_eq!(rest.len(), 16);
     let s = t.stats();
-    assert_eq!((s.evicted, s.evicted_unanswered, s.eviction_passes), (1, 1, 1));
+    assert_eq!(
+        (s.evicted, s.evicted_unanswered, s.eviction_passes),
+        (1, 1, 1)
+    );
     assert_eq!(s.evicted_by_state.get("S0"), Some(&1));
     assert_eq!(s.evicted_by_handshake.get("unanswered"), Some(&1));
     assert_eq!(s.peak_open, 16);
@@ -121,18 +124,35 @@ fn syn_flood_is_bounded_and_nothing_is_lost() {
     const N: u32 = 20_000;
     const MAX: usize = 500;
     let p: Vec<Packet<'static>> = (0..N)
-        .map(|i| tcp(i64::from(i), i % 60_000, 1024 + (i % 50_000) as u16, true, SYN, i))
+        .map(|i| {
+            tcp(
+                i64::from(i),
+                i % 60_000,
+                1024 + (i % 50_000) as u16,
+                true,
+                SYN,
+                i,
+            )
+        })
         .collect();
     let mut t = Tracker::new(cfg(MAX));
     let (early, rest) = feed(&mut t, &p);
     assert_eq!(early.len() + rest.len(), N as usize);
     let uids: BTreeSet<&str> = early.iter().chain(&rest).map(|c| c.uid.as_str()).collect();
-    assert_eq!(uids.len(), N as usize, "every SYN is its own connection, once");
+    assert_eq!(
+        uids.len(),
+        N as usize,
+        "every SYN is its own connection, once"
+    );
     let s = t.stats();
     assert_eq!(s.evicted, early.len() as u64);
     assert_eq!(s.evicted_by_state.get("S0").copied(), Some(s.evicted));
     assert_eq!(s.peak_open, MAX);
-    assert!(t.slot_capacity() <= MAX, "slab capacity {}", t.slot_capacity());
+    assert!(
+        t.slot_capacity() <= MAX,
+        "slab capacity {}",
+        t.slot_capacity()
+    );
     assert!(t.heap_len() <= 2 * MAX + 4096, "heap {}", t.heap_len());
     // Evicted rows come out in start order, batch after batch.
     assert!(early.windows(2).all(|w| w[0].ts <= w[1].ts));
