@@ -1,0 +1,7 @@
+//! cargo-fuzz target: see `fuzz/src/config_targets.rs` (`inventory_bytes`).
+#![no_main]
+
+#[path = "../src/config_targets.rs"]
+mod config_targets;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| config_targets::inventory_bytes(data));
