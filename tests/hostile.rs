@@ -277,3 +277,45 @@ proptest! {
         check(bytes)?;
     }
 }
+
+/// Every shared capture, run twice (each run's hash maps get a fresh random
+/// seed) with a tiny connection limit so eviction happens: the connection
+/// lists and counters must be identical, so no output depends on hash order.
+#[test]
+fn output_does_not_depend_on_hash_seeds() {
+    let root = common::shared_captures();
+    let o = Options {
+        track: TrackConfig {
+            max_connections: 2,
+            ..TrackConfig::default()
+        },
+        ..opts()
+    };
+    let mut evicting = 0;
+    for row in common::manifest() {
+        let Some(name) = row.get("path") else {
+            continue;
+        };
+        let bytes = match std::fs::read(root.join(name)) {
+            Ok(b) if b.len() <= 256 << 10 => b,
+            _ => continue,
+        };
+        let run = || {
+            let mut rows = Vec::new();
+            let (res, stats) = pipeline::run_stream(
+                name,
+                Box::new(std::io::Cursor::new(bytes.clone())),
+                &o,
+                &mut |c| rows.push(c),
+            );
+            (rows, stats, res.map(|r| r.decode).ok())
+        };
+        let (a, sa, da) = run();
+        let (b, sb, db) = run();
+        assert_eq!(a, b, "{name}: connections differ between runs");
+        assert_eq!(sa, sb, "{name}");
+        assert_eq!(da, db, "{name}");
+        evicting += usize::from(sa.evicted > 0);
+    }
+    assert!(evicting >= 5, "only {evicting} captures reached the limit");
+}
