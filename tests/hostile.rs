@@ -17,11 +17,14 @@ mod common;
 use flowaudit::decode::DecodeConfig;
 use flowaudit::pipeline::{self, CaptureReport, Options};
 use flowaudit::read::LinkType;
-use flowaudit::synth::{PcapNgWriter, PcapOptions, PcapWriter, TsResol};
+use flowaudit::synth::{
+    Conversation, Link, PcapNgWriter, PcapOptions, PcapWriter, TcpSession, Trace, TsResol,
+};
 use flowaudit::time::Timestamp;
-use flowaudit::track::TrackConfig;
+use flowaudit::track::{Handshake, TrackConfig};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
+use std::net::SocketAddr;
 use std::sync::OnceLock;
 
 /// Total cases over all properties: 10 000 by default, or `FLOWAUDIT_PROPTEST_CASES`.
@@ -173,7 +176,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(20))]
+    #![proptest_config(config(15))]
 
     /// Arbitrary bytes behind a valid pcap or pcapng header are read as records
     /// (or cut short with a warning), never refused.
@@ -256,7 +259,69 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(config(30))]
+    #![proptest_config(config(10))]
+
+    /// Scripted TCP sessions with arbitrary payload bytes (several sessions,
+    /// either capture format): the connections found are exactly the sessions
+    /// written, with the packet counts the sessions report as ground truth.
+    #[test]
+    fn tcp_sessions_with_arbitrary_payloads(
+        ng in any::<bool>(),
+        big in any::<bool>(),
+        sessions in prop::collection::vec(
+            prop::collection::vec((any::<bool>(), prop::collection::vec(any::<u8>(), 1..1600)), 0..6),
+            1..4),
+    ) {
+        let mut trace = Trace::new(Link::ethernet());
+        let mut truth = Vec::new();
+        for (i, msgs) in sessions.iter().enumerate() {
+            let client = SocketAddr::from(([10, 0, 0, 1 + i as u8], 50_000 + i as u16));
+            let server = SocketAddr::from(([10, 0, 1, 1], 636));
+            let mut s = TcpSession::new(client, server, 1000 * (i as u32 + 1), 7);
+            s.handshake();
+            for (from_client, payload) in msgs {
+                if *from_client {
+                    s.client_send(payload);
+                } else {
+                    s.server_send(payload);
+                }
+            }
+            s.close();
+            truth.push((client, s.client_packets(), s.server_packets()));
+            trace.add(&s);
+        }
+        trace.sort();
+        let bytes = if ng {
+            trace.write_pcapng(Vec::new(), big, TsResol::Decimal(9))
+        } else {
+            trace.write_pcap(Vec::new(), big, false)
+        }
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let mut conns = Vec::new();
+        let (res, _) = pipeline::run_stream(
+            "mem.pcap",
+            Box::new(std::io::Cursor::new(bytes)),
+            &Options::default(),
+            &mut |c| conns.push(c),
+        );
+        let rep = res.map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(rep.decode.decoded, rep.info.packets);
+        let mut found: Vec<(SocketAddr, u64, u64)> = conns
+            .iter()
+            .map(|c| (SocketAddr::new(c.orig_h, c.orig_p), c.orig_pkts, c.resp_pkts))
+            .collect();
+        found.sort();
+        truth.sort();
+        prop_assert_eq!(found, truth);
+        for c in &conns {
+            prop_assert_eq!(c.handshake, Handshake::Established);
+            prop_assert_eq!(c.conn_state, "SF");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(25))]
 
     /// Real captures, cut at any offset and with up to 8 bytes overwritten:
     /// never a panic, every record read counted once.
