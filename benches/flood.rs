@@ -1,7 +1,9 @@
 //! Flood benchmark (a plain program, `harness = false`): writes a capture of
 //! `FLOWAUDIT_FLOOD_SYNS` (default 5 000 000) never-answered SYNs from
 //! distinct source address/port pairs, runs the pipeline over it with
-//! `max_connections` = `FLOWAUDIT_FLOOD_LIMIT` (default 100 000), then a
+//! `max_connections` = `FLOWAUDIT_FLOOD_LIMIT` (default 100 000), then
+//! `FLOWAUDIT_FLOOD_OPEN` (default 1 000 000) completed handshakes that never
+//! close with the same limit (evicted least recently active first), then a
 //! capture of `FLOWAUDIT_FLOOD_FRAGS` (default 2 000 000) first fragments that
 //! never complete with the default reassembly limits (8-byte
 //! fragments, then a tenth as many 1400-byte ones). A sampler thread
@@ -76,6 +78,29 @@ fn syn(i: u32) -> [u8; 40] {
     p[24..28].copy_from_slice(&i.to_be_bytes());
     p[32] = 0x50;
     p[33] = 0x02;
+    p
+}
+
+/// Packet `k` (0 SYN, 1 SYN-ACK, 2 ACK) of handshake `i` between a distinct
+/// client (address, port) and 192.0.2.1:445; the connection never closes.
+fn handshake(i: u32, k: u32) -> Vec<u8> {
+    let mut p = syn(i).to_vec();
+    if k == 1 {
+        // The server's SYN-ACK: swap addresses and ports.
+        let (src, dst) = (p[12..16].to_vec(), p[16..20].to_vec());
+        p[12..16].copy_from_slice(&dst);
+        p[16..20].copy_from_slice(&src);
+        let (sp, dp) = (p[20..22].to_vec(), p[22..24].to_vec());
+        p[20..22].copy_from_slice(&dp);
+        p[22..24].copy_from_slice(&sp);
+        p[24..28].copy_from_slice(&7u32.to_be_bytes());
+        p[28..32].copy_from_slice(&i.wrapping_add(1).to_be_bytes());
+        p[33] = 0x12;
+    } else if k == 2 {
+        p[24..28].copy_from_slice(&i.wrapping_add(1).to_be_bytes());
+        p[28..32].copy_from_slice(&8u32.to_be_bytes());
+        p[33] = 0x10;
+    }
     p
 }
 
@@ -156,6 +181,36 @@ fn main() {
     );
     if peak > bound || stats.evicted == 0 || rows != u64::from(syns) || stats.peak_open > limit {
         eprintln!("syn flood: FAILED");
+        failed = true;
+    }
+
+    let open = env_num("FLOWAUDIT_FLOOD_OPEN", 1_000_000) as u32;
+    let path = dir.path().join("never-closed.pcap");
+    let size = write(&path, open.saturating_mul(3), |j| handshake(j / 3, j % 3));
+    let base = rss_anon();
+    let t = Instant::now();
+    let mut rows = 0u64;
+    let ((_, stats), peak) = with_peak(|| {
+        pipeline::run_with_stats(&[Source::Path(path.clone())], &opts, &mut |_| rows += 1)
+    });
+    let secs = t.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(&path);
+    let bound = (limit * BYTES_PER_CONNECTION) as u64 + ALLOWANCE;
+    println!(
+        "never-closed connections: {open} handshakes ({:.0} MB file), {rows} connections reported \
+         in {secs:.1} s; peak open {}, evicted {} ({:?}, {:?}); private memory {:.1} MiB before, \
+         peak {:.1} MiB; bound {:.1} MiB",
+        size as f64 / 1e6,
+        stats.peak_open,
+        stats.evicted,
+        stats.evicted_by_state,
+        stats.evicted_by_handshake,
+        base as f64 / 1048576.0,
+        peak as f64 / 1048576.0,
+        bound as f64 / 1048576.0,
+    );
+    if peak > bound || rows != u64::from(open) || stats.peak_open > limit {
+        eprintln!("never-closed connections: FAILED");
         failed = true;
     }
 
