@@ -95,6 +95,20 @@ fn unanswered_attempts_go_first_even_when_newer() {
     assert_eq!(s.evicted_by_handshake.get("unanswered"), Some(&1));
     assert_eq!(s.peak_open, 16);
     assert_eq!(s.connections, 17);
+    let w = s.eviction_warning().unwrap_or_default();
+    assert!(w.starts_with("1 connections were reported early") && w.contains("more than 16"));
+    assert!(
+        w.contains("1 of them were unanswered") && !w.contains("had replies"),
+        "{w}"
+    );
+}
+
+#[test]
+fn no_warning_below_the_limit() {
+    let mut t = Tracker::new(cfg(16));
+    let (early, _) = feed(&mut t, &[tcp(0, 0, 1000, true, SYN, 1)]);
+    assert!(early.is_empty());
+    assert_eq!(t.stats().eviction_warning(), None);
 }
 
 #[test]
@@ -117,6 +131,11 @@ fn answered_connections_go_least_recently_active_first() {
     assert_eq!(early[0].orig_h, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
     assert_eq!(rest.len(), 4);
     assert_eq!(t.stats().evicted_unanswered, 0);
+    let w = t.stats().eviction_warning().unwrap_or_default();
+    assert!(
+        w.contains("; 1 had replies") && !w.contains("unanswered attempts"),
+        "{w}"
+    );
 }
 
 #[test]

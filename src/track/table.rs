@@ -158,6 +158,38 @@ pub struct TrackStats {
     pub eviction_passes: u64,
 }
 
+impl TrackStats {
+    /// One line for the report when connections were evicted: how many, and
+    /// which verdicts may be affected (see "When the table is full" in the
+    /// module doc); `None` when the limit was never reached.
+    pub fn eviction_warning(&self) -> Option<String> {
+        if self.evicted == 0 {
+            return None;
+        }
+        let answered = self.evicted - self.evicted_unanswered.min(self.evicted);
+        let mut w = format!(
+            "{} connections were reported early because more than {} were open at once \
+             (the connection limit)",
+            self.evicted, self.max_connections
+        );
+        if self.evicted_unanswered > 0 {
+            w.push_str(&format!(
+                "; {} of them were unanswered attempts: a later retransmission or answer \
+                 shows as a separate unanswered or midstream connection",
+                self.evicted_unanswered
+            ));
+        }
+        if answered > 0 {
+            w.push_str(&format!(
+                "; {answered} had replies: their later packets show as separate midstream \
+                 connections and their verdicts and counters are partial"
+            ));
+        }
+        w.push_str("; raise the connection limit to avoid this");
+        Some(w)
+    }
+}
+
 /// The kebab-case name of a verdict, as it is serialized.
 fn handshake_name(h: Handshake) -> &'static str {
     match h {
