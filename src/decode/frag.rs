@@ -104,8 +104,10 @@ pub(crate) enum Added {
 pub(crate) struct FragPool {
     /// Limits.
     cfg: DecodeConfig,
-    /// Incomplete datagrams.
-    map: HashMap<FragKey, FragEntry, foldhash::fast::FixedState>,
+    /// Incomplete datagrams. The hasher is seeded randomly so that crafted
+    /// fragment ids cannot be steered into collisions; nothing depends on the
+    /// map's order (eviction and expiry follow `order`, drains only count).
+    map: HashMap<FragKey, FragEntry, foldhash::fast::RandomState>,
     /// Datagrams in arrival order, for expiry and eviction without scanning the
     /// map; entries whose datagram is gone (or was replaced) are skipped lazily.
     order: VecDeque<(u64, FragKey)>,
@@ -122,7 +124,7 @@ impl FragPool {
     pub fn new(cfg: DecodeConfig) -> Self {
         FragPool {
             cfg,
-            map: HashMap::with_hasher(foldhash::fast::FixedState::default()),
+            map: HashMap::with_hasher(foldhash::fast::RandomState::default()),
             order: VecDeque::new(),
             bytes: 0,
             next_seq: 0,

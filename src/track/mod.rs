@@ -53,9 +53,42 @@
 //! index, about 50 bytes with hashbrown's control bytes and load factor), one
 //! or two 16-byte expiry-heap entries, and small heap allocations for the
 //! history letters (usually 8-16 bytes) and, for TCP with a SYN, the SYN times
-//! (32 bytes, up to 128). About 0.5 KB per connection, so a million concurrent
-//! connections need roughly 0.5 GB; the slab grows by doubling, so its spare
-//! capacity can add up to as much again at the peak.
+//! (32 bytes, up to 128). About 0.5-0.6 KB of live data per connection; with
+//! growth transients and allocator overhead the resident peak measured
+//! 1.2 KiB per connection ([`BYTES_PER_CONNECTION`]), so a million concurrent
+//! connections need roughly 1.2 GiB. The slab never grows past
+//! [`TrackConfig::max_connections`] slots (it grows by doubling, capped at the
+//! limit), so the tracker's memory is bounded by the limit times
+//! [`BYTES_PER_CONNECTION`], whatever the file size.
+//!
+//! # When the table is full
+//!
+//! A SYN flood, a port scan or a capture of long-lived connections can open
+//! more connections than [`TrackConfig::max_connections`]. When a new
+//! connection would exceed the limit, the tracker evicts a batch of 1/16 of
+//! the table (at least one connection), in this order:
+//! 1. connections whose responder never sent anything (unanswered TCP SYNs
+//!    and half-open attempts, `S0`/`OTH`-like, and UDP flows without reply),
+//!    least recently active first;
+//! 2. then every other connection, least recently active first.
+//!
+//! Ties break by creation order, so eviction is deterministic. An evicted
+//! connection is not lost: its record is handed to the sink at once, as
+//! Zeek does under memory pressure, and counted in [`TrackStats`] (by
+//! `conn_state` and by handshake verdict). Verdicts that may be affected:
+//! - an evicted unanswered SYN whose retransmission (or late answer) comes
+//!   later becomes a second connection: the first is `unanswered` with fewer
+//!   `syn_attempts`, the second is `unanswered` or, if answered, `midstream`
+//!   (a SYN-ACK without the SYN);
+//! - an evicted established connection's later packets start a new
+//!   connection with a `midstream` verdict, and both rows carry only part of
+//!   the counters; its `conn_state` is what it was at eviction (often `S1`);
+//! - a UDP flow evicted before its reply came is `unanswered`, and the reply
+//!   becomes a flow of its own.
+//!
+//! The map's hasher is seeded randomly per tracker, so an attacker cannot
+//! choose keys that collide; nothing reads the map's order to produce output
+//! (uids come from a fixed hash, end-of-trace flushes are sorted by start).
 
 use crate::decode::Transport;
 use crate::time::{Duration, Timestamp};
@@ -71,9 +104,11 @@ mod udp;
 mod uid;
 
 #[cfg(test)]
+mod limit_tests;
+#[cfg(test)]
 mod tests;
 
-pub use table::Tracker;
+pub use table::{TrackStats, Tracker};
 
 /// Timeouts and delays of the tracker; the defaults are Zeek's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,7 +137,26 @@ pub struct TrackConfig {
     /// idle this long (checked every 10 s), so a later query on the same ports is a new row.
     /// `None` leaves DNS to the UDP inactivity timeout.
     pub dns_session_timeout: Option<Duration>,
+    /// Most connections held open at once (at least 1). When a new connection
+    /// would exceed it, the tracker evicts a batch of open connections (see
+    /// [`Tracker`]'s eviction order), hands them to the sink early and counts
+    /// them in [`TrackStats`]. The default, 1 000 000, bounds the tracker at
+    /// about 1.2 GiB ([`BYTES_PER_CONNECTION`] each); captures rarely hold more
+    /// than a few thousand connections open at once.
+    pub max_connections: usize,
 }
+
+/// Default [`TrackConfig::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1_000_000;
+
+/// Upper estimate of the resident memory one open connection costs, for
+/// sizing [`TrackConfig::max_connections`]: the live data is about 570 bytes
+/// (see "Memory" above); while the slab and map grow, old and new tables
+/// coexist (about 750 bytes requested per connection at the peak), and the
+/// allocator's headers and fragmentation add the rest. `benches/flood.rs`
+/// measured 1.2 KiB per connection of peak private memory (glibc malloc,
+/// x86-64) at 100 000 and 200 000 connections.
+pub const BYTES_PER_CONNECTION: usize = 1280;
 
 impl Default for TrackConfig {
     fn default() -> Self {
@@ -115,6 +169,7 @@ impl Default for TrackConfig {
             tcp_reset_delay: Duration::from_secs(5),
             tcp_attempt_delay: None,
             dns_session_timeout: Some(Duration::from_secs(10)),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }

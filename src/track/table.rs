@@ -17,8 +17,9 @@ use super::{Connection, Handshake, IcmpError, TrackConfig, icmp, tcp, udp};
 use crate::decode::tcp_flags::{ACK, SYN};
 use crate::decode::{Packet, Transport};
 use crate::time::{Duration, Timestamp};
+use serde::Serialize;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::net::{IpAddr, Ipv6Addr};
 
 /// Transport-specific state.
@@ -135,21 +136,121 @@ fn dns_deadline(start: Timestamp, last: Timestamp, timeout: Duration) -> Timesta
     Timestamp(start.0.saturating_add(k.max(1).saturating_mul(period)))
 }
 
+/// What the tracker did besides emitting connections: how full it got and
+/// what it had to evict (see "When the table is full" in the module doc).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TrackStats {
+    /// The configured limit ([`TrackConfig::max_connections`]).
+    pub max_connections: usize,
+    /// Most connections held open at once.
+    pub peak_open: usize,
+    /// Connections created.
+    pub connections: u64,
+    /// Connections evicted early because the table was full (each was still emitted).
+    pub evicted: u64,
+    /// Evicted connections by their Zeek `conn_state` at eviction.
+    pub evicted_by_state: BTreeMap<String, u64>,
+    /// Evicted connections by their handshake verdict at eviction (kebab-case names).
+    pub evicted_by_handshake: BTreeMap<String, u64>,
+    /// Evicted connections whose responder had sent nothing (eviction class 1).
+    pub evicted_unanswered: u64,
+    /// Times the table was full and a batch was evicted.
+    pub eviction_passes: u64,
+}
+
+impl TrackStats {
+    /// One line for the report when connections were evicted: how many, and
+    /// which verdicts may be affected (see "When the table is full" in the
+    /// module doc); `None` when the limit was never reached.
+    pub fn eviction_warning(&self) -> Option<String> {
+        if self.evicted == 0 {
+            return None;
+        }
+        let answered = self.evicted - self.evicted_unanswered.min(self.evicted);
+        let mut w = format!(
+            "{} connections were reported early because more than {} were open at once \
+             (the connection limit)",
+            self.evicted, self.max_connections
+        );
+        if self.evicted_unanswered > 0 {
+            w.push_str(&format!(
+                "; {} of them were unanswered attempts: a later retransmission or answer \
+                 shows as a separate unanswered or midstream connection",
+                self.evicted_unanswered
+            ));
+        }
+        if answered > 0 {
+            w.push_str(&format!(
+                "; {answered} had replies: their later packets show as separate midstream \
+                 connections and their verdicts and counters are partial"
+            ));
+        }
+        w.push_str("; raise the connection limit to avoid this");
+        Some(w)
+    }
+}
+
+/// The kebab-case name of a verdict, as it is serialized.
+fn handshake_name(h: Handshake) -> &'static str {
+    match h {
+        Handshake::Established => "established",
+        Handshake::Rejected => "rejected",
+        Handshake::Unanswered => "unanswered",
+        Handshake::IcmpUnreachable => "icmp-unreachable",
+        Handshake::Midstream => "midstream",
+        Handshake::ClosedEarly => "closed-early",
+        Handshake::Answered => "answered",
+        Handshake::None => "none",
+    }
+}
+
+/// Adds one to a named counter without allocating when the name is present.
+fn bump(map: &mut BTreeMap<String, u64>, name: &str) {
+    match map.get_mut(name) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(name.to_owned(), 1);
+        }
+    }
+}
+
 /// Connection tracker: feed packets in capture order, receive finished connections.
+///
+/// Holds at most [`TrackConfig::max_connections`] open connections; when full
+/// it evicts (emits early) a batch, unanswered attempts first, see the module
+/// doc. The key map's hasher is seeded randomly, so hostile traffic cannot
+/// steer keys into collisions; output never depends on that seed.
 pub struct Tracker {
     cfg: TrackConfig,
     delays: Delays,
-    map: HashMap<ConnKey, u32, foldhash::fast::FixedState>,
+    map: HashMap<ConnKey, u32, foldhash::fast::SeedableRandomState>,
     slots: Vec<Option<Conn>>,
     free: Vec<u32>,
     generation: u32,
     heap: BinaryHeap<Reverse<(Timestamp, u32, u32)>>,
     now: Timestamp,
+    stats: TrackStats,
 }
 
 impl Tracker {
-    /// A tracker with the given timeouts.
+    /// A tracker with the given timeouts and limit, its hasher seeded randomly.
     pub fn new(cfg: TrackConfig) -> Self {
+        Self::with_hasher(cfg, foldhash::fast::SeedableRandomState::random())
+    }
+
+    /// A tracker whose key hasher uses `seed` (with the process's random shared
+    /// seed): for tests showing that output does not depend on the hasher.
+    pub fn with_hash_seed(cfg: TrackConfig, seed: u64) -> Self {
+        Self::with_hasher(
+            cfg,
+            foldhash::fast::SeedableRandomState::with_seed(
+                seed,
+                foldhash::SharedSeed::global_random(),
+            ),
+        )
+    }
+
+    fn with_hasher(cfg: TrackConfig, hasher: foldhash::fast::SeedableRandomState) -> Self {
         let delays = Delays {
             close: cfg.tcp_close_delay,
             reset: cfg.tcp_reset_delay,
@@ -158,18 +259,39 @@ impl Tracker {
         Tracker {
             cfg,
             delays,
-            map: HashMap::with_hasher(foldhash::fast::FixedState::with_seed(0x666c_6f77_6175_6474)),
+            map: HashMap::with_hasher(hasher),
             slots: Vec::new(),
             free: Vec::new(),
             generation: 0,
             heap: BinaryHeap::new(),
             now: Timestamp(i64::MIN),
+            stats: TrackStats {
+                max_connections: cfg.max_connections.max(1),
+                ..TrackStats::default()
+            },
         }
     }
 
     /// Connections currently held.
     pub fn open_connections(&self) -> usize {
         self.map.len()
+    }
+
+    /// Expiry entries held (tests check that evictions do not grow it).
+    #[cfg(test)]
+    pub(super) fn heap_len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Slab slots allocated (tests check the cap).
+    #[cfg(test)]
+    pub(super) fn slot_capacity(&self) -> usize {
+        self.slots.capacity()
+    }
+
+    /// Counters so far: peak table size, evictions.
+    pub fn stats(&self) -> &TrackStats {
+        &self.stats
     }
 
     /// Feeds one packet (capture order). Connections that end (inactivity
@@ -223,7 +345,7 @@ impl Tracker {
         }
         let s = match slot {
             Some(s) => s,
-            None => self.insert(p, key, src, reuse),
+            None => self.insert(p, key, src, reuse, done),
         };
         let cfg_delays = self.delays;
         let Some(Some(c)) = self.slots.get_mut(s as usize) else {
@@ -289,7 +411,21 @@ impl Tracker {
         }
     }
 
-    fn insert(&mut self, p: &Packet<'_>, key: ConnKey, src: EndpointId, reuse: u32) -> u32 {
+    fn insert(
+        &mut self,
+        p: &Packet<'_>,
+        key: ConnKey,
+        src: EndpointId,
+        reuse: u32,
+        done: &mut dyn FnMut(Connection),
+    ) -> u32 {
+        let max = self.cfg.max_connections.max(1);
+        if self.map.len() >= max {
+            self.evict(max, done);
+        }
+        if self.heap.len() > 2 * self.map.len() + 4096 {
+            self.compact_heap();
+        }
         let src_side = key.side_of(&src);
         let flip = match p.transport {
             Transport::Tcp => p
@@ -331,12 +467,78 @@ impl Tracker {
                 s
             }
             None => {
+                if self.slots.len() == self.slots.capacity() {
+                    // Grow by doubling, but never past the limit: the slab's
+                    // spare capacity must not double the memory bound.
+                    let len = self.slots.len();
+                    let extra = len.max(16).min(max.saturating_sub(len)).max(1);
+                    self.slots.reserve_exact(extra);
+                }
                 self.slots.push(Some(conn));
                 (self.slots.len() - 1) as u32
             }
         };
         self.map.insert(key, slot);
+        self.stats.connections += 1;
+        self.stats.peak_open = self.stats.peak_open.max(self.map.len());
         slot
+    }
+
+    /// The table is full: emits and removes a batch of 1/16 of it (at least
+    /// one), unanswered attempts first, then the least recently active; ties by
+    /// creation order. One pass over the slab per batch keeps the amortised
+    /// cost per new connection constant.
+    fn evict(&mut self, max: usize, done: &mut dyn FnMut(Connection)) {
+        let batch = (max / 16).max(1).min(self.map.len());
+        if batch == 0 {
+            return;
+        }
+        self.stats.eviction_passes += 1;
+        // (class, last activity, generation, slot): class 0 = the responder sent nothing.
+        let mut cand: Vec<(u8, Timestamp, u32, u32)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let c = c.as_ref()?;
+                let answered = c.pkts.get(1 - c.orig_side).is_some_and(|&n| n > 0);
+                Some((u8::from(answered), c.last, c.generation, i as u32))
+            })
+            .collect();
+        if batch < cand.len() {
+            cand.select_nth_unstable(batch - 1);
+            cand.truncate(batch);
+        }
+        let mut out: Vec<Conn> = cand
+            .iter()
+            .filter_map(|&(_, _, _, slot)| self.remove(slot))
+            .collect();
+        drop(cand);
+        out.sort_by_key(|c| (c.start, c.generation));
+        for c in out {
+            let unanswered = c.pkts.get(1 - c.orig_side).is_none_or(|&n| n == 0);
+            let conn = self.finish_conn(c);
+            self.stats.evicted += 1;
+            if unanswered {
+                self.stats.evicted_unanswered += 1;
+            }
+            bump(&mut self.stats.evicted_by_state, conn.conn_state);
+            bump(
+                &mut self.stats.evicted_by_handshake,
+                handshake_name(conn.handshake),
+            );
+            done(conn);
+        }
+        self.compact_heap();
+    }
+
+    /// Drops expiry entries of connections that are gone, so evictions (which
+    /// leave their entries behind) cannot grow the heap past the table.
+    fn compact_heap(&mut self) {
+        let slots = &self.slots;
+        self.heap.retain(|Reverse((t, slot, generation))| {
+            matches!(slots.get(*slot as usize), Some(Some(c)) if c.generation == *generation && c.queued_at == *t)
+        });
     }
 
     fn remove(&mut self, slot: u32) -> Option<Conn> {
