@@ -1,0 +1,183 @@
+//! Text that comes from captures must never steer a terminal, run as a
+//! spreadsheet formula or inject markup, in any output format. The capture
+//! here carries DNS answers and TLS server names with terminal escape
+//! sequences, `=cmd|` prefixes and Markdown/HTML markup, next to a benign name
+//! (so the test can see that names do reach the outputs), and the capture's
+//! own file name is hostile too.
+
+mod common;
+
+use common::flowaudit;
+use flowaudit::synth::payload::{Rdata, client_hello, dns_response};
+use flowaudit::synth::{Link, TcpSession, Trace, UdpSession};
+
+const HOSTILE: [&str; 5] = [
+    // A valid host name for DNS, and a formula for a spreadsheet.
+    "-cmd.example",
+    "\u{1b}[31mred\u{1b}]0;owned\u{7}.example",
+    "=cmd|' /C calc'!A0.example",
+    "<script>alert(1)</script>.example",
+    "*bold*_[link](http://x)_|pipe|.example",
+];
+
+fn capture() -> Vec<u8> {
+    let client = "10.0.1.10:53001".parse().unwrap();
+    let dns = "10.0.0.4:53".parse().unwrap();
+    let mut t = Trace::new(Link::ethernet());
+    let mut u = UdpSession::new(client, dns);
+    let mut answers: Vec<(&str, Rdata<'_>)> = HOSTILE
+        .iter()
+        .map(|n| (*n, Rdata::Addr("20.190.128.10".parse().unwrap())))
+        .collect();
+    answers.push((
+        "login.microsoftonline.com",
+        Rdata::Addr("20.190.128.11".parse().unwrap()),
+    ));
+    u.request(30);
+    u.server_send(&dns_response(7, "login.microsoftonline.com", &answers));
+    t.add(&u);
+    for (i, name) in HOSTILE
+        .iter()
+        .chain(["login.microsoftonline.com"].iter())
+        .enumerate()
+    {
+        let server = if i < HOSTILE.len() {
+            "20.190.128.10:443"
+        } else {
+            "20.190.128.11:443"
+        };
+        let mut s = TcpSession::new(
+            format!("10.0.1.10:{}", 50_000 + i).parse().unwrap(),
+            server.parse().unwrap(),
+            1,
+            2,
+        )
+        .starting_at(flowaudit::time::Timestamp(
+            u.now().0 + (i as i64 + 1) * 1_000_000_000,
+        ));
+        s.handshake()
+            .client_send(&client_hello(name))
+            .server_data(100)
+            .close();
+        t.add(&s);
+    }
+    t.sort();
+    t.to_pcapng()
+}
+
+/// The text outside Markdown code spans (`...`).
+fn without_code_spans(md: &str) -> String {
+    md.lines()
+        .map(|l| l.split('`').step_by(2).collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn run(path: &std::path::Path, args: &[&str]) -> String {
+    let out = flowaudit()
+        .args(args)
+        .arg(path)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "{args:?}: escape sequence on stderr: {stderr:?}"
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn hostile_names_are_escaped_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    // The file name itself carries an escape sequence and markup.
+    let path = dir.path().join("\u{1b}[2J<b>=evil|*x*.pcapng");
+    std::fs::write(&path, capture()).unwrap();
+    let inv = dir.path().join("inv.toml");
+    std::fs::write(
+        &inv,
+        "features = []\n[roles]\nsync = [\"10.0.1.10\"]\ndc = [\"10.0.0.4\"]\n",
+    )
+    .unwrap();
+    let inv = inv.to_str().unwrap();
+
+    let mut saw_benign_name = false;
+    for format in ["table", "json", "markdown", "csv"] {
+        let out = run(
+            &path,
+            &["audit", "--fail-on", "never", "-i", inv, "-f", format],
+        );
+        saw_benign_name |= out.contains("login.microsoftonline.com");
+        assert!(
+            !out.contains('\u{1b}') && !out.contains('\u{7}'),
+            "{format}: control character in output"
+        );
+        match format {
+            "markdown" => {
+                // Code spans show their content literally; everywhere else
+                // markup must arrive escaped.
+                let prose = without_code_spans(&out);
+                assert!(
+                    !prose.contains("<script>") && !prose.contains("<b>"),
+                    "markdown: raw HTML:\n{out}"
+                );
+                assert!(
+                    !prose.contains(" *x*"),
+                    "markdown: unescaped emphasis:\n{out}"
+                );
+            }
+            "csv" => {
+                let mut rd = csv::Reader::from_reader(out.as_bytes());
+                let mut neutralised = false;
+                for rec in rd.records() {
+                    for cell in rec.unwrap().iter() {
+                        assert!(
+                            !cell.starts_with(['=', '+', '-', '@']),
+                            "csv: formula cell {cell:?}"
+                        );
+                        neutralised |= cell.starts_with("'-cmd.example");
+                    }
+                }
+                assert!(
+                    neutralised,
+                    "csv: the name -cmd.example never reached a cell:\n{out}"
+                );
+            }
+            "json" => {
+                let v: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");
+                // JSON keeps the exact text, escaped by the encoder: it must round-trip.
+                assert!(
+                    v["captures"][0]["path"]
+                        .as_str()
+                        .unwrap()
+                        .contains('\u{1b}')
+                );
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        saw_benign_name,
+        "names learned from the capture never reached the audit output"
+    );
+
+    for format in ["table", "jsonl", "csv", "json", "zeek"] {
+        let out = run(&path, &["flows", "-f", format]);
+        assert!(
+            !out.contains('\u{1b}') && !out.contains('\u{7}'),
+            "flows {format}: control character"
+        );
+    }
+    for format in ["table", "json"] {
+        let out = run(&path, &["info", "-f", format]);
+        assert!(!out.contains('\u{1b}'), "info {format}: control character");
+    }
+    let out = run(&path, &["roles", "-f", "toml"]);
+    assert!(!out.contains('\u{1b}'));
+}
