@@ -8,10 +8,11 @@ use flowaudit::inventory::Inventory;
 use flowaudit::learn::Learner;
 use flowaudit::pipeline::{self, CaptureReport, InputResult, Options};
 use flowaudit::read::{self, Source};
+use flowaudit::report::output::Output;
 use flowaudit::report::{self, AuditContext, AuditFormat, FlowFormat, InfoFormat, escape};
 use flowaudit::time::Timestamp;
 use std::ffi::OsString;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -22,6 +23,9 @@ struct Cli {
     /// Print no warnings or progress on stderr (errors are still printed).
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// Write the report to FILE (atomically: complete or not at all) instead of stdout.
+    #[arg(short, long, global = true, value_name = "FILE")]
+    output: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -139,7 +143,8 @@ fn main() -> ExitCode {
 /// configuration file could not be read or output failed.
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let opts = Options::default();
-    let stdout = io::stdout();
+    let mut out = Output::open(cli.output.as_deref())?;
+    let interactive = out.is_terminal();
     match &cli.command {
         Command::Audit {
             captures,
@@ -215,19 +220,18 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 Some(AuditFormatArg::Json) => AuditFormat::Json,
                 Some(AuditFormatArg::Markdown) => AuditFormat::Markdown,
                 Some(AuditFormatArg::Csv) => AuditFormat::Csv,
-                None if stdout.is_terminal() => AuditFormat::Table,
+                None if interactive => AuditFormat::Table,
                 None => AuditFormat::Json,
             };
             let ctx = AuditContext {
                 captures: &reports,
                 inventory: &inventory.path,
                 rules: &catalogue.origin,
-                color: format == AuditFormat::Table && stdout.is_terminal() && color_allowed(),
-                width: (!stdout.is_terminal()).then_some(160),
+                color: format == AuditFormat::Table && interactive && color_allowed(),
+                width: (!interactive).then_some(160),
             };
-            let mut out = io::BufWriter::new(stdout.lock());
             report::write_audit(&mut out, format, &audit, &ctx)?;
-            out.flush()?;
+            out.commit()?;
             if failed {
                 return Ok(ExitCode::from(2));
             }
@@ -258,12 +262,11 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             conns.sort_by(|a, b| (a.ts, &a.uid).cmp(&(b.ts, &b.uid)));
             let format = match format {
                 Some(f) => flows_format(*f),
-                None if stdout.is_terminal() => FlowFormat::Table,
+                None if interactive => FlowFormat::Table,
                 None => FlowFormat::Jsonl,
             };
-            let mut out = io::BufWriter::new(stdout.lock());
             infer::write_flows_named(&mut out, format, &reports, &conns, &learner.finish())?;
-            out.flush()?;
+            out.commit()?;
             Ok(exit_code(failed))
         }
         Command::Roles {
@@ -289,7 +292,6 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             }
             let learned = learner.finish();
             let inference = observer.finish(&learned, &catalogue);
-            let mut out = io::BufWriter::new(stdout.lock());
             match format {
                 RolesFormatArg::Toml => out.write_all(inference.to_toml().as_bytes())?,
                 RolesFormatArg::Json => {
@@ -301,7 +303,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 }
                 RolesFormatArg::Table => infer::write_roles_table(&mut out, &inference, &learned)?,
             }
-            out.flush()?;
+            out.commit()?;
             Ok(exit_code(failed))
         }
         Command::Info { captures, format } => {
@@ -315,9 +317,8 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 InfoFormatArg::Table => InfoFormat::Table,
                 InfoFormatArg::Json => InfoFormat::Json,
             };
-            let mut out = io::BufWriter::new(stdout.lock());
             report::write_info(&mut out, format, &reports)?;
-            out.flush()?;
+            out.commit()?;
             Ok(exit_code(failed))
         }
     }

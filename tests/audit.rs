@@ -342,3 +342,47 @@ fn ipv6_and_pcapng_give_the_same_findings_as_ipv4_and_pcap() {
         assert_eq!(findings, reference, "v6={v6} {ext}");
     }
 }
+
+#[test]
+fn output_file_is_written_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let out = flowaudit()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "audit",
+            "samples/hybrid-identity.pcapng",
+            "-i",
+            "samples/hybrid-identity.toml",
+            "--fail-on",
+            "never",
+            "-o",
+        ])
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stdout.is_empty(),
+        "the report went to the file, not stdout"
+    );
+    // Written to a file, the default format is the machine one.
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(&report).unwrap()).expect("a complete JSON report");
+    assert_eq!(doc["schema_version"], 1);
+
+    // A run that fails leaves no report and no temporary file behind.
+    let failed = dir.path().join("failed.json");
+    let out = flowaudit()
+        .args(["flows", "/nonexistent/capture.pcap", "-o"])
+        .arg(&failed)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!failed.exists());
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("report.json")]);
+}

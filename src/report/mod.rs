@@ -8,6 +8,7 @@
 mod audit;
 mod conn;
 pub mod escape;
+pub mod output;
 mod table;
 mod zeek;
 
