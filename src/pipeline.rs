@@ -94,11 +94,16 @@ pub fn run(
                     decoder.decode(rec.ts, rec.number, rec.link, rec.data, &mut |pkt| {
                         // The tracker never looks at payload bytes; dropping them
                         // makes the packet owned so it can cross to the other thread.
-                        batch.push(Packet { payload: &[], ..*pkt });
+                        batch.push(Packet {
+                            payload: &[],
+                            ..*pkt
+                        });
                     });
                     if batch.len() >= BATCH {
                         meter.at(rec.offset + rec.data.len() as u64, rec.number);
-                        let next = back_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                        let next = back_rx
+                            .try_recv()
+                            .unwrap_or_else(|_| Vec::with_capacity(BATCH));
                         // A closed channel means the tracker side is gone (it
                         // panicked); stop quietly and let the join report it.
                         let _ = tx.send(std::mem::replace(&mut batch, next));

@@ -23,7 +23,11 @@ fn run(threads: Option<&str>, args: &[OsString]) -> (Option<i32>, Vec<u8>) {
     if let Some(t) = threads {
         cmd.args(["--threads", t]);
     }
-    let out = cmd.arg("--quiet").args(args).output().expect("run flowaudit");
+    let out = cmd
+        .arg("--quiet")
+        .args(args)
+        .output()
+        .expect("run flowaudit");
     (out.status.code(), out.stdout)
 }
 
@@ -99,7 +103,8 @@ fn synthetic(n: u32, v6: bool) -> (Trace, u64) {
         let c = sa(host(1, i), 10_000 + (i % 50_000) as u16);
         match i % 5 {
             0 | 1 => {
-                let mut s = TcpSession::new(c, sa(host(0, i / 3), 389), i, i * 7).starting_at(start);
+                let mut s =
+                    TcpSession::new(c, sa(host(0, i / 3), 389), i, i * 7).starting_at(start);
                 s.handshake()
                     .client_data(100 + (i % 300) as usize)
                     .server_data(1000)
