@@ -141,3 +141,22 @@ for k, r in seq.items():
     print(f"| {k} | {r['median']:.3f} | {239/r['median']:.0f} | {cmd(k)} |")
 EOF
 cat BENCHMARKS.md
+
+# Where the time goes: a perf profile of the default audit, by thread (the
+# reader/decoder thread and the tracker/classifier thread), if perf works here.
+if need perf || { apt-get install -y -q linux-perf >/dev/null 2>&1 && need perf; }; then
+    if perf record -q -o "$DATA/perf.data" $AUDIT "$F1" >/dev/null 2>&1; then
+        {
+            echo
+            echo "## Profile"
+            echo
+            echo "\`perf record\` of the default audit on the 1x file; samples by thread and function"
+            echo "(the main thread tracks and classifies; the other reads and decodes), top entries:"
+            echo
+            echo '```'
+            perf report -i "$DATA/perf.data" --sort pid,sym --percent-limit 0.8 --stdio 2>/dev/null |
+                grep -E '^ +[0-9]' | sed "s/^ *//" | head -25
+            echo '```'
+        } >> BENCHMARKS.md
+    fi
+fi
