@@ -160,3 +160,17 @@ if need perf || { apt-get install -y -q linux-perf >/dev/null 2>&1 && need perf;
         } >> BENCHMARKS.md
     fi
 fi
+
+# Per-stage micro-benchmarks (criterion, in memory, 108 k packets, 20 k connections).
+if cargo bench --bench stages -- --warm-up-time 1 --measurement-time 3 > "$DATA/criterion.log" 2>&1; then
+    {
+        echo
+        echo "## Micro-benchmarks"
+        echo
+        echo "\`cargo bench --bench stages\` (benches/stages.rs; in memory, 108 k packets of the same mix, 20 k connections):"
+        echo
+        echo '```'
+        grep -E '(time|thrpt):' "$DATA/criterion.log"
+        echo '```'
+    } >> BENCHMARKS.md
+fi
