@@ -12,9 +12,11 @@ use flowaudit::report::output::Output;
 use flowaudit::report::{self, AuditContext, AuditFormat, FlowFormat, InfoFormat, escape};
 use flowaudit::time::Timestamp;
 use std::ffi::OsString;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Audit packet captures against a port-and-protocol catalogue.
 #[derive(Parser)]
@@ -26,6 +28,14 @@ struct Cli {
     /// Write the report to FILE (atomically: complete or not at all) instead of stdout.
     #[arg(short, long, global = true, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Threads for audit and flows: 1 runs everything on one thread; more reads
+    /// and decodes on a second thread (same results) [default: the number of CPUs].
+    #[arg(long, global = true, value_name = "N")]
+    threads: Option<usize>,
+    /// Most connections tracked at once; past it the oldest unanswered attempts,
+    /// then the least recently active connections, are reported early (and counted).
+    #[arg(long, global = true, value_name = "N", default_value_t = flowaudit::track::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
     #[command(subcommand)]
     command: Command,
 }
@@ -142,7 +152,11 @@ fn main() -> ExitCode {
 /// 1 when an audit finding reaches `--fail-on`, 2 when an input or a
 /// configuration file could not be read or output failed.
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
-    let opts = Options::default();
+    let mut opts = Options {
+        threads: cli.threads.unwrap_or(0),
+        ..Options::default()
+    };
+    opts.track.max_connections = cli.max_connections.max(1);
     let mut out = Output::open(cli.output.as_deref())?;
     let interactive = out.is_terminal();
     match &cli.command {
@@ -171,20 +185,25 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 None => None,
             };
             let sources = read::expand_inputs(captures)?;
+            let bar = progress_bar(cli, &sources);
+            opts.progress = bar.clone().map(|b| b as Arc<dyn pipeline::Progress>);
             let mut learner = Learner::new();
             let mut observer = infer::Observer::new();
             // With an inventory, connections stream into the classifier; without
             // one, roles come from the whole capture, so connections wait.
             let mut classifier = loaded.as_ref().map(|inv| Classifier::new(&catalogue, inv));
             let mut held = Vec::new();
-            let results =
-                pipeline::run_observed(&sources, &opts, &mut |p| learner.observe(p), &mut |c| {
+            let (results, stats) =
+                pipeline::run_with_stats(&sources, &opts, &mut |p| learner.observe(p), &mut |c| {
                     observer.connection(&c);
                     match classifier.as_mut() {
                         Some(cl) => cl.connection(&c),
                         None => held.push(c),
                     }
                 });
+            if let Some(b) = bar {
+                b.bar.finish_and_clear();
+            }
             let (reports, failed) = split_results(cli, &sources, results);
             if reports.is_empty() {
                 return Ok(exit_code(failed));
@@ -214,6 +233,10 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 }
             };
             infer::annotate(&mut audit, &learned, &observer, &catalogue);
+            if let Some(w) = stats.eviction_warning() {
+                audit.summary.capture_warnings.push(w);
+            }
+            warn_evictions(cli, &stats);
 
             let format = match format {
                 Some(AuditFormatArg::Table) => AuditFormat::Table,
@@ -249,12 +272,18 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Flows { captures, format } => {
             let sources = read::expand_inputs(captures)?;
+            let bar = progress_bar(cli, &sources);
+            opts.progress = bar.clone().map(|b| b as Arc<dyn pipeline::Progress>);
             let mut conns = Vec::new();
             let mut learner = Learner::new();
-            let results =
-                pipeline::run_observed(&sources, &opts, &mut |p| learner.observe(p), &mut |c| {
+            let (results, stats) =
+                pipeline::run_with_stats(&sources, &opts, &mut |p| learner.observe(p), &mut |c| {
                     conns.push(c)
                 });
+            if let Some(b) = bar {
+                b.bar.finish_and_clear();
+            }
+            warn_evictions(cli, &stats);
             let (reports, failed) = split_results(cli, &sources, results);
             if reports.is_empty() {
                 return Ok(exit_code(failed));
@@ -324,6 +353,13 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Says on stderr when the connection limit made the tracker report connections early.
+fn warn_evictions(cli: &Cli, stats: &flowaudit::track::TrackStats) {
+    if let (false, Some(w)) = (cli.quiet, stats.eviction_warning()) {
+        eprintln!("flowaudit: warning: {w}");
+    }
+}
+
 /// Colour only where the user has not asked for none (<https://no-color.org>).
 fn color_allowed() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
@@ -386,5 +422,82 @@ fn exit_code(failed: bool) -> ExitCode {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// A progress bar on stderr: bytes and files done, packets per second, ETA.
+#[derive(Debug)]
+struct Bar {
+    /// The indicatif bar, counting bytes over all inputs.
+    bar: indicatif::ProgressBar,
+    /// Bytes of the inputs finished so far.
+    base: AtomicU64,
+    /// Size of the current input (0 when unknown).
+    current_len: AtomicU64,
+    /// Records seen over all inputs.
+    packets: AtomicU64,
+    /// Inputs started so far.
+    started: AtomicU64,
+    /// Inputs in total.
+    inputs: u64,
+}
+
+/// A progress bar when stderr is a terminal and `--quiet` is not given.
+fn progress_bar(cli: &Cli, sources: &[Source]) -> Option<Arc<Bar>> {
+    if cli.quiet || !io::stderr().is_terminal() {
+        return None;
+    }
+    let total: u64 = sources
+        .iter()
+        .filter_map(|s| match s {
+            Source::Path(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            Source::Stdin => None,
+        })
+        .sum();
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    let style = indicatif::ProgressStyle::with_template(
+        "{elapsed:>4} [{wide_bar}] {bytes}/{total_bytes} {msg} ETA {eta}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bar.set_style(style);
+    Some(Arc::new(Bar {
+        bar,
+        base: AtomicU64::new(0),
+        current_len: AtomicU64::new(0),
+        packets: AtomicU64::new(0),
+        started: AtomicU64::new(0),
+        inputs: sources.len() as u64,
+    }))
+}
+
+impl pipeline::Progress for Bar {
+    fn start_input(&self, _name: &str, len: Option<u64>) {
+        self.started.fetch_add(1, Ordering::Relaxed);
+        self.current_len.store(len.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    fn advance(&self, bytes: u64, packets: u64) {
+        let len = self.current_len.load(Ordering::Relaxed);
+        let done = if len > 0 { bytes.min(len) } else { 0 };
+        self.bar
+            .set_position(self.base.load(Ordering::Relaxed).saturating_add(done));
+        let n = self.packets.fetch_add(packets, Ordering::Relaxed) + packets;
+        let secs = self.bar.elapsed().as_secs_f64().max(1e-3);
+        self.bar.set_message(format!(
+            "file {}/{} {:.1} M packets/s",
+            self.started.load(Ordering::Relaxed),
+            self.inputs,
+            n as f64 / secs / 1e6
+        ));
+    }
+
+    fn finish_input(&self) {
+        let len = self.current_len.swap(0, Ordering::Relaxed);
+        let base = self.base.fetch_add(len, Ordering::Relaxed) + len;
+        self.bar.set_position(base);
     }
 }

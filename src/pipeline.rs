@@ -5,6 +5,7 @@ use crate::decode::{DecodeConfig, DecodeStats, Decoder, Packet};
 use crate::read::{self, CaptureInfo, ReadError, Source};
 use crate::track::{Connection, TrackConfig, TrackStats, Tracker};
 use serde::Serialize;
+use std::sync::{Arc, mpsc};
 
 /// What one input produced: the reader's summary plus what the decoder could not decode.
 #[derive(Clone, Debug, Serialize)]
@@ -16,20 +17,48 @@ pub struct CaptureReport {
     pub decode: DecodeStats,
 }
 
-/// Settings for one run over a list of inputs. The memory limits live in the
-/// stage configs: fragment reassembly in [`DecodeConfig`]
-/// (`max_fragment_bytes`, `max_fragment_datagrams`), open connections in
-/// [`TrackConfig::max_connections`].
+/// Settings for one run over a list of inputs.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     /// Decoder limits (fragment reassembly).
     pub decode: DecodeConfig,
-    /// Tracker timeouts and connection limit.
+    /// Tracker timeouts.
     pub track: TrackConfig,
+    /// Threads to use: 1 runs every stage on the caller's thread; 0 or more
+    /// than 1 reads and decodes on a second thread while the caller's thread
+    /// tracks. The output is identical either way.
+    pub threads: usize,
+    /// Told about bytes and packets as they are read (a progress bar).
+    pub progress: Option<Arc<dyn Progress>>,
+}
+
+/// Receives progress reports while inputs are read; must be cheap, it is
+/// called once per batch of packets.
+pub trait Progress: Send + Sync + std::fmt::Debug {
+    /// A new input starts; `len` is its size in bytes when known (plain files).
+    fn start_input(&self, name: &str, len: Option<u64>);
+    /// `bytes` of the current input are read and `packets` more records were seen.
+    fn advance(&self, bytes: u64, packets: u64);
+    /// The current input is done.
+    fn finish_input(&self);
 }
 
 /// The outcome for one input: a report (possibly partial, with warnings) or an error.
 pub type InputResult = Result<CaptureReport, ReadError>;
+
+/// Packets per batch handed from the reader thread to the tracker: large
+/// enough that the channel costs nothing per packet, small enough (about
+/// 0.5 MB) to stay in the cache.
+const BATCH: usize = 4096;
+
+/// Batches in flight between the threads; bounds memory when the tracker is slower.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// Records between two progress reports on the sequential path.
+const PROGRESS_EVERY: u64 = 4096;
+
+/// A per-packet observer that may run on the reader thread.
+pub type Observer<'a> = dyn FnMut(&Packet<'_>) + Send + 'a;
 
 /// Reads, decodes and tracks every input in order as one continuous trace (as
 /// `mergecap -a` would join them), so a ring buffer of capture files gives the
@@ -46,43 +75,116 @@ pub fn run(
 /// Like [`run`], also calling `observe` for every decoded packet (with its
 /// payload), in capture order, before the tracker sees it: the hook for
 /// learning names and endpoint-mapper ports ([`crate::learn::Learner`]).
+/// With more than one thread it runs on the reader thread.
 pub fn run_observed(
     sources: &[Source],
     opts: &Options,
-    observe: &mut dyn FnMut(&Packet<'_>),
+    observe: &mut Observer<'_>,
     sink: &mut dyn FnMut(Connection),
 ) -> Vec<InputResult> {
     run_with_stats(sources, opts, observe, sink).0
 }
 
-/// [`run`], also returning the tracker's counters for the whole run (peak
-/// open connections, evictions when [`TrackConfig::max_connections`] was
-/// reached, by `conn_state` and verdict) for the report to show.
+/// [`run_observed`], also returning the tracker's counters for the whole run
+/// (peak open connections, evictions when [`TrackConfig::max_connections`]
+/// was reached, by `conn_state` and verdict) for the report to show.
+///
+/// With more than one thread, reading and decoding (including fragment
+/// reassembly and the observer) run on a second thread in file order, and the
+/// tracker and the sink run on the caller's thread in the same order: the
+/// packets the tracker sees, and so the output, are the same as with one thread.
 pub fn run_with_stats(
     sources: &[Source],
     opts: &Options,
-    observe: &mut dyn FnMut(&Packet<'_>),
+    observe: &mut Observer<'_>,
     sink: &mut dyn FnMut(Connection),
 ) -> (Vec<InputResult>, TrackStats) {
+    let threads = if opts.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        opts.threads
+    };
     let mut tracker = Tracker::new(opts.track);
-    let mut results = Vec::with_capacity(sources.len());
-    for src in sources {
-        results.push(track_input(
-            &mut tracker,
-            opts,
-            observe,
-            sink,
-            |on_record| read::read_capture(src, on_record),
-        ));
+    if threads <= 1 {
+        let mut results = Vec::with_capacity(sources.len());
+        for src in sources {
+            let mut meter = Meter::new(opts, src);
+            results.push(track_input(
+                &mut tracker,
+                opts,
+                observe,
+                sink,
+                &mut meter,
+                |on_record| read::read_capture(src, on_record),
+            ));
+        }
+        tracker.finish(sink);
+        let stats = tracker.stats().clone();
+        return (results, stats);
     }
+    let (tx, rx) = mpsc::sync_channel::<Vec<Packet<'static>>>(BATCHES_IN_FLIGHT);
+    // Emptied batches go back to the reader, so steady state allocates nothing.
+    let (back_tx, back_rx) = mpsc::channel::<Vec<Packet<'static>>>();
+    let results = std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            let mut results = Vec::with_capacity(sources.len());
+            let mut batch = Vec::with_capacity(BATCH);
+            for src in sources {
+                let mut decoder = Decoder::new(opts.decode);
+                let mut meter = Meter::new(opts, src);
+                let res = read::read_capture(src, &mut |rec| {
+                    decoder.decode(rec.ts, rec.number, rec.link, rec.data, &mut |pkt| {
+                        observe(pkt);
+                        // The tracker never looks at payload bytes; dropping them
+                        // makes the packet owned so it can cross to the other thread.
+                        batch.push(Packet {
+                            payload: &[],
+                            ..*pkt
+                        });
+                    });
+                    if batch.len() >= BATCH {
+                        meter.at(rec.offset + rec.data.len() as u64, rec.number);
+                        let next = back_rx
+                            .try_recv()
+                            .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                        // A closed channel means the tracker side is gone (it
+                        // panicked); stop quietly and let the join report it.
+                        let _ = tx.send(std::mem::replace(&mut batch, next));
+                    }
+                });
+                decoder.flush();
+                meter.done();
+                results.push(res.map(|info| CaptureReport {
+                    info,
+                    decode: decoder.stats().clone(),
+                }));
+            }
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
+            }
+            results
+        });
+        for mut batch in rx {
+            for p in &batch {
+                tracker.packet(p, sink);
+            }
+            batch.clear();
+            let _ = back_tx.send(batch);
+        }
+        reader.join()
+    });
+    let results = match results {
+        Ok(r) => r,
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
     tracker.finish(sink);
     let stats = tracker.stats().clone();
     (results, stats)
 }
 
 /// [`run_with_stats`] over one already opened byte stream (plain or gzip),
-/// named `path` in warnings: for captures built or mutated in memory (tests,
-/// fuzzing) and for callers that open inputs themselves.
+/// named `path` in warnings, on the caller's thread: for captures built or
+/// mutated in memory (tests, fuzzing) and for callers that open inputs themselves.
 pub fn run_stream(
     path: &str,
     raw: Box<dyn std::io::Read>,
@@ -90,19 +192,26 @@ pub fn run_stream(
     sink: &mut dyn FnMut(Connection),
 ) -> (InputResult, TrackStats) {
     let mut tracker = Tracker::new(opts.track);
-    let res = track_input(&mut tracker, opts, &mut |_| {}, sink, |on_record| {
-        read::read_stream(path, raw, on_record)
-    });
+    let res = track_input(
+        &mut tracker,
+        opts,
+        &mut |_| {},
+        sink,
+        &mut Meter::none(),
+        |on_record| read::read_stream(path, raw, on_record),
+    );
     tracker.finish(sink);
     (res, tracker.stats().clone())
 }
 
-/// Reads one input with `read`, decoding every record and tracking its packets.
+/// Reads one input with `read` on the caller's thread, decoding every record,
+/// showing it to `observe` and tracking its packets.
 fn track_input(
     tracker: &mut Tracker,
     opts: &Options,
-    observe: &mut dyn FnMut(&Packet<'_>),
+    observe: &mut Observer<'_>,
     sink: &mut dyn FnMut(Connection),
+    meter: &mut Meter<'_>,
     read: impl FnOnce(&mut dyn FnMut(&read::Record<'_>)) -> Result<CaptureInfo, ReadError>,
 ) -> InputResult {
     let mut decoder = Decoder::new(opts.decode);
@@ -111,12 +220,68 @@ fn track_input(
             observe(pkt);
             tracker.packet(pkt, sink)
         });
+        if rec.number % PROGRESS_EVERY == 0 {
+            meter.at(rec.offset + rec.data.len() as u64, rec.number);
+        }
     });
     decoder.flush();
+    meter.done();
     res.map(|info| CaptureReport {
         info,
         decode: decoder.stats().clone(),
     })
+}
+
+/// Turns record numbers and offsets of one input into progress reports.
+struct Meter<'a> {
+    /// Where reports go, if anywhere.
+    progress: Option<&'a dyn Progress>,
+    /// Records reported so far for this input.
+    packets: u64,
+}
+
+impl<'a> Meter<'a> {
+    /// Announces `src` to the progress receiver, if there is one.
+    fn new(opts: &'a Options, src: &Source) -> Self {
+        let progress = opts.progress.as_deref();
+        if let Some(p) = progress {
+            let len = match src {
+                // A gzip file's size says nothing about the decompressed offsets.
+                Source::Path(path) if !is_gzip(path) => {
+                    std::fs::metadata(path).ok().map(|m| m.len())
+                }
+                _ => None,
+            };
+            p.start_input(&src.to_string(), len);
+        }
+        Meter {
+            progress,
+            packets: 0,
+        }
+    }
+
+    /// A meter that reports nothing (inputs opened by the caller).
+    fn none() -> Self {
+        Meter {
+            progress: None,
+            packets: 0,
+        }
+    }
+
+    /// The input is read up to byte `offset` and record `number`.
+    fn at(&mut self, offset: u64, number: u64) {
+        if let Some(p) = self.progress {
+            p.advance(offset, number.saturating_sub(self.packets));
+            self.packets = number;
+        }
+    }
+
+    /// The input is done.
+    fn done(&self) {
+        if let Some(p) = self.progress {
+            p.finish_input();
+        }
+    }
 }
 
 /// Reads and decodes every input without tracking connections (for `info`).
@@ -135,4 +300,13 @@ pub fn survey(sources: &[Source], opts: &Options) -> Vec<InputResult> {
             })
         })
         .collect()
+}
+
+/// True when the file starts with the gzip magic bytes.
+fn is_gzip(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 2];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|()| magic == [0x1f, 0x8b])
 }

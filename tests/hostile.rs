@@ -60,6 +60,7 @@ fn opts() -> Options {
             max_fragment_bytes: 4096,
             ..DecodeConfig::default()
         },
+        ..Options::default()
     }
 }
 

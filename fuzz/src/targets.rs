@@ -26,6 +26,7 @@ fn small_limits() -> Options {
             max_connections: 16,
             ..TrackConfig::default()
         },
+        ..Options::default()
     }
 }
 
