@@ -94,36 +94,13 @@ fn pair(f: &Finding) -> String {
     format!("{} -> {}", r(f.src_role), r(f.dst_role))
 }
 
-fn kind_name(k: FindingKind) -> &'static str {
-    match k {
-        FindingKind::Blocked => "blocked",
-        FindingKind::Missing => "missing",
-        FindingKind::Unexpected => "unexpected",
-        FindingKind::Healthy => "healthy",
-        FindingKind::Inconclusive => "inconclusive",
-        FindingKind::Unclassified => "unclassified",
-    }
-}
-
-fn severity_name(s: Severity) -> &'static str {
-    match s {
-        Severity::Error => "error",
-        Severity::Warning => "warning",
-        Severity::Info => "info",
-    }
-}
-
 /// `blocked (rst)`, `missing`, ...
 fn what(f: &Finding) -> String {
     match f.how {
         Some(h) => {
-            let how = serde_json::to_value(h)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            format!("{} ({how})", kind_name(f.kind))
+            format!("{} ({})", f.kind.name(), h.name())
         }
-        None => kind_name(f.kind).to_string(),
+        None => f.kind.name().to_string(),
     }
 }
 
@@ -172,6 +149,15 @@ fn hosts(f: &Finding, max: usize) -> Vec<String> {
         out.push(format!("and {} more host pairs", f.hosts.len() - max));
     }
     out
+}
+
+/// The healthy findings, in report order.
+fn healthy(audit: &Audit) -> Vec<&Finding> {
+    audit
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::Healthy)
+        .collect()
 }
 
 /// Findings other than healthy, grouped by role pair in report order.
@@ -242,7 +228,7 @@ fn write_table(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> io::
             ColumnConstraint::LowerBoundary(Width::Fixed(30)),
         ]);
         for f in findings {
-            let sev = Cell::new(severity_name(f.severity));
+            let sev = Cell::new(f.severity.name());
             let sev = if ctx.color {
                 sev.fg(severity_color(f.severity))
             } else {
@@ -267,11 +253,7 @@ fn write_table(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> io::
         }
         writeln!(w, "{t}")?;
     }
-    let healthy: Vec<&Finding> = audit
-        .findings
-        .iter()
-        .filter(|f| f.kind == FindingKind::Healthy)
-        .collect();
+    let healthy = healthy(audit);
     if !healthy.is_empty() {
         writeln!(w)?;
         writeln!(w, "Healthy ({}):", healthy.len())?;
@@ -361,7 +343,7 @@ fn write_markdown(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> i
             writeln!(
                 w,
                 "| {} | {} | {} | {} | {} |",
-                severity_name(f.severity),
+                f.severity.name(),
                 escape::markdown(&what(f)),
                 escape::markdown(&port(f)),
                 escape::markdown(&rule(f)),
@@ -391,11 +373,7 @@ fn write_markdown(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> i
             writeln!(w)?;
         }
     }
-    let healthy: Vec<&Finding> = audit
-        .findings
-        .iter()
-        .filter(|f| f.kind == FindingKind::Healthy)
-        .collect();
+    let healthy = healthy(audit);
     if !healthy.is_empty() {
         writeln!(w, "### Healthy")?;
         writeln!(w)?;
@@ -434,15 +412,11 @@ fn write_csv(w: &mut dyn Write, audit: &Audit) -> io::Result<()> {
     out.write_record(CSV_HEADER)?;
     for f in &audit.findings {
         let role = |r: Option<Role>| r.map(|r| r.name().to_string()).unwrap_or_default();
-        let how = f
-            .how
-            .and_then(|h| serde_json::to_value(h).ok())
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let how = f.how.map(|h| h.name().to_string()).unwrap_or_default();
         let evidence = f.evidence.join(" | ");
         let base = [
-            kind_name(f.kind).to_string(),
-            severity_name(f.severity).to_string(),
+            f.kind.name().to_string(),
+            f.severity.name().to_string(),
             role(f.src_role),
             role(f.dst_role),
             f.transport.name().to_string(),
