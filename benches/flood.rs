@@ -63,45 +63,31 @@ fn with_peak<T>(f: impl FnOnce() -> T) -> (T, u64) {
     (out, peak.load(Ordering::Relaxed))
 }
 
-/// A raw IPv4 TCP SYN from a distinct (address, port) per `i` to 192.0.2.1:445.
-fn syn(i: u32) -> [u8; 40] {
-    let src = 0x0a00_0000 | (i >> 10);
-    let sport = 1024 + (i & 0x3ff) as u16;
-    let mut p = [0u8; 40];
-    p[..4].copy_from_slice(&[0x45, 0, 0, 40]);
-    p[8] = 64;
-    p[9] = 6;
-    p[12..16].copy_from_slice(&src.to_be_bytes());
-    p[16..20].copy_from_slice(&[192, 0, 2, 1]);
-    p[20..22].copy_from_slice(&sport.to_be_bytes());
-    p[22..24].copy_from_slice(&445u16.to_be_bytes());
-    p[24..28].copy_from_slice(&i.to_be_bytes());
-    p[32] = 0x50;
-    p[33] = 0x02;
-    p
+/// The client (address, port) of connection `i`: distinct for every `i`.
+fn client(i: u32) -> std::net::SocketAddr {
+    std::net::SocketAddr::from((
+        (0x0a00_0000 | (i >> 10)).to_be_bytes(),
+        1024 + (i & 0x3ff) as u16,
+    ))
 }
+
+/// A TCP SYN from client `i` to 192.0.2.1:445, built by the capture builder.
+fn syn(i: u32) -> Vec<u8> {
+    flowaudit::synth::tcp(client(i), SERVER.parse().unwrap(), 0x02, i, 0, 64_240, &[])
+}
+
+/// The server every flood connection goes to.
+const SERVER: &str = "192.0.2.1:445";
 
 /// Packet `k` (0 SYN, 1 SYN-ACK, 2 ACK) of handshake `i` between a distinct
 /// client (address, port) and 192.0.2.1:445; the connection never closes.
 fn handshake(i: u32, k: u32) -> Vec<u8> {
-    let mut p = syn(i).to_vec();
-    if k == 1 {
-        // The server's SYN-ACK: swap addresses and ports.
-        let (src, dst) = (p[12..16].to_vec(), p[16..20].to_vec());
-        p[12..16].copy_from_slice(&dst);
-        p[16..20].copy_from_slice(&src);
-        let (sp, dp) = (p[20..22].to_vec(), p[22..24].to_vec());
-        p[20..22].copy_from_slice(&dp);
-        p[22..24].copy_from_slice(&sp);
-        p[24..28].copy_from_slice(&7u32.to_be_bytes());
-        p[28..32].copy_from_slice(&i.wrapping_add(1).to_be_bytes());
-        p[33] = 0x12;
-    } else if k == 2 {
-        p[24..28].copy_from_slice(&i.wrapping_add(1).to_be_bytes());
-        p[28..32].copy_from_slice(&8u32.to_be_bytes());
-        p[33] = 0x10;
+    let server = SERVER.parse().unwrap();
+    match k {
+        0 => syn(i),
+        1 => flowaudit::synth::tcp(server, client(i), 0x12, 7, i.wrapping_add(1), 64_240, &[]),
+        _ => flowaudit::synth::tcp(client(i), server, 0x10, i.wrapping_add(1), 8, 64_240, &[]),
     }
-    p
 }
 
 /// A raw IPv4 first fragment (MF set, `payload` bytes) of datagram `i`.
@@ -143,7 +129,7 @@ fn main() {
     let mut failed = false;
 
     let path = dir.path().join("syn-flood.pcap");
-    let size = write(&path, syns, |i| syn(i).to_vec());
+    let size = write(&path, syns, syn);
     let opts = Options {
         track: TrackConfig {
             max_connections: limit,

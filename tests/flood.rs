@@ -12,23 +12,22 @@ use flowaudit::time::Timestamp;
 use flowaudit::track::TrackConfig;
 use std::io::BufWriter;
 
-/// A raw IPv4 TCP SYN (no options) from 10.x.y.z:sport to 192.0.2.1:445.
-fn syn(i: u32) -> [u8; 40] {
-    let src = 0x0a00_0000 | (i >> 10);
-    let sport = 1024 + (i & 0x3ff) as u16;
-    let mut p = [0u8; 40];
-    p[..4].copy_from_slice(&[0x45, 0, 0, 40]);
-    p[8] = 64;
-    p[9] = 6;
-    p[12..16].copy_from_slice(&src.to_be_bytes());
-    p[16..20].copy_from_slice(&[192, 0, 2, 1]);
-    p[20..22].copy_from_slice(&sport.to_be_bytes());
-    p[22..24].copy_from_slice(&445u16.to_be_bytes());
-    p[24..28].copy_from_slice(&i.to_be_bytes());
-    p[32] = 0x50; // data offset 5 words
-    p[33] = 0x02; // SYN
-    p[34..36].copy_from_slice(&64_240u16.to_be_bytes());
-    p
+/// A TCP SYN from a distinct client (address, port) per `i` to 192.0.2.1:445,
+/// built by the repository's capture builder.
+fn syn(i: u32) -> Vec<u8> {
+    let client = std::net::SocketAddr::from((
+        (0x0a00_0000 | (i >> 10)).to_be_bytes(),
+        1024 + (i & 0x3ff) as u16,
+    ));
+    flowaudit::synth::tcp(
+        client,
+        "192.0.2.1:445".parse().unwrap(),
+        0x02,
+        i,
+        0,
+        64_240,
+        &[],
+    )
 }
 
 #[test]
