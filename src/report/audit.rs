@@ -205,6 +205,10 @@ fn severity_color(s: Severity) -> Color {
 
 fn write_table(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> io::Result<()> {
     header_lines(w, audit, ctx, |s| escape::terminal(s).into_owned())?;
+    // One table per role pair with the short facts, then the evidence of each
+    // finding below it, numbered: evidence sentences are long, and a column of
+    // them would squeeze everything else on an 80-column terminal.
+    let mut n = 0;
     for (p, findings) in groups(audit) {
         writeln!(w)?;
         writeln!(w, "{p}")?;
@@ -217,41 +221,47 @@ fn write_table(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> io::
         if ctx.color {
             t.enforce_styling();
         }
-        t.set_header(["severity", "finding", "port", "rule", "hosts", "evidence"]);
-        // Short columns keep their width; the evidence gets what is left.
+        t.set_header(["#", "severity", "finding", "port", "rule", "hosts"]);
         t.set_constraints([
             ColumnConstraint::ContentWidth,
             ColumnConstraint::ContentWidth,
             ColumnConstraint::ContentWidth,
-            ColumnConstraint::UpperBoundary(Width::Fixed(18)),
-            ColumnConstraint::UpperBoundary(Width::Fixed(24)),
-            ColumnConstraint::LowerBoundary(Width::Fixed(30)),
+            ColumnConstraint::ContentWidth,
+            ColumnConstraint::LowerBoundary(Width::Fixed(12)),
+            ColumnConstraint::LowerBoundary(Width::Fixed(22)),
         ]);
-        for f in findings {
+        let first = n + 1;
+        for f in &findings {
+            n += 1;
             let sev = Cell::new(f.severity.name());
             let sev = if ctx.color {
                 sev.fg(severity_color(f.severity))
             } else {
                 sev
             };
-            let mut evidence: Vec<String> = f
-                .evidence
+            let hosts: Vec<String> = hosts(f, 5)
                 .iter()
-                .map(|e| escape::terminal(e).into_owned())
+                .map(|h| escape::terminal(h).into_owned())
                 .collect();
-            if let Some(filter) = &f.wireshark_filter {
-                evidence.push(format!("wireshark: {}", escape::terminal(filter)));
-            }
             t.add_row(vec![
+                Cell::new(n),
                 sev,
                 Cell::new(what(f)),
                 Cell::new(port(f)),
                 Cell::new(rule(f)),
-                Cell::new(hosts(f, 5).join("\n")),
-                Cell::new(evidence.join("\n")),
+                Cell::new(hosts.join("\n")),
             ]);
         }
         writeln!(w, "{t}")?;
+        for (k, f) in findings.iter().enumerate() {
+            writeln!(w, "  [{}] {} {}", first + k, what(f), port(f))?;
+            for e in &f.evidence {
+                writeln!(w, "      {}", escape::terminal(e))?;
+            }
+            if let Some(filter) = &f.wireshark_filter {
+                writeln!(w, "      wireshark: {}", escape::terminal(filter))?;
+            }
+        }
     }
     let healthy = healthy(audit);
     if !healthy.is_empty() {
