@@ -132,3 +132,69 @@ fn fragments_that_never_complete_stay_within_the_buffer_limits() {
     assert!(evicted >= u64::from(FRAGS) - peak);
     assert_eq!(s.fragments_buffered, 0);
 }
+
+#[test]
+fn the_report_says_when_the_connection_limit_was_reached() {
+    // 300 unanswered SYNs from distinct clients, a limit of 50.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flood.pcap");
+    let mut w = PcapWriter::new(
+        BufWriter::new(std::fs::File::create(&path).unwrap()),
+        PcapOptions {
+            link: flowaudit::read::LinkType::RAW,
+            ..PcapOptions::default()
+        },
+    )
+    .unwrap();
+    for i in 0..300u32 {
+        w.write_packet(
+            Timestamp(1_700_000_000_000_000_000 + i64::from(i) * 1_000_000_000),
+            &syn(i),
+            None,
+        )
+        .unwrap();
+    }
+    w.into_inner().unwrap();
+    let inv = dir.path().join("inv.toml");
+    std::fs::write(
+        &inv,
+        "features = []\n[roles]\nsync = [\"10.0.0.0/8\"]\ndc = [\"192.0.2.1\"]\n",
+    )
+    .unwrap();
+    let out = assert_cmd::Command::cargo_bin("flowaudit")
+        .unwrap()
+        .args([
+            "--max-connections",
+            "50",
+            "audit",
+            "-f",
+            "json",
+            "--fail-on",
+            "never",
+            "-i",
+        ])
+        .arg(&inv)
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let warnings = doc["summary"]["capture_warnings"].to_string();
+    assert!(
+        warnings.contains("connections were reported early") && warnings.contains("more than 50"),
+        "{warnings}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("reported early"), "{stderr}");
+    // Every attempt is still accounted for (the last SYNs, in the capture's
+    // final seconds, are inconclusive rather than blocked).
+    let attempts: u64 = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "blocked" || f["kind"] == "inconclusive")
+        .flat_map(|f| f["hosts"].as_array().unwrap().iter())
+        .map(|h| h["attempts"].as_u64().unwrap())
+        .sum();
+    assert_eq!(attempts, 300);
+}
