@@ -1,7 +1,7 @@
 //! The `flowaudit` command: a thin layer of argument parsing over the library.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use flowaudit::catalogue::Catalogue;
+use flowaudit::catalogue::{Catalogue, Role};
 use flowaudit::classify::{Classifier, Severity};
 use flowaudit::infer;
 use flowaudit::inventory::Inventory;
@@ -196,9 +196,18 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             let (results, stats) =
                 pipeline::run_with_stats(&sources, &opts, &mut |p| learner.observe(p), &mut |c| {
                     observer.connection(&c);
-                    match classifier.as_mut() {
-                        Some(cl) => cl.connection(&c),
-                        None => held.push(c),
+                    match (classifier.as_mut(), &loaded) {
+                        // A connection with exactly one end outside the inventory waits:
+                        // that end may turn out to be a cloud endpoint by its learned name.
+                        (Some(_), Some(inv))
+                            if held.len() < MAX_HELD
+                                && (inv.role_of(c.orig_h).is_some()
+                                    != inv.role_of(c.resp_h).is_some()) =>
+                        {
+                            held.push(c)
+                        }
+                        (Some(cl), _) => cl.connection(&c),
+                        (None, _) => held.push(c),
                     }
                 });
             if let Some(b) = bar {
@@ -212,9 +221,42 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             let inference = observer.finish(&learned, &catalogue);
             let inferred;
             let (inventory, mut audit) = match (&loaded, classifier) {
-                (Some(inv), Some(cl)) => {
+                (Some(inv), Some(mut cl)) => {
+                    // Hosts outside the inventory whose learned names match the
+                    // catalogue's Microsoft hostnames are azure.
+                    let by_name: Vec<(std::net::IpAddr, Role)> = inference
+                        .confident(infer::Confidence::Medium)
+                        .filter(|h| h.role == Role::Azure && inv.role_of(h.addr).is_none())
+                        .map(|h| (h.addr, h.role))
+                        .collect();
+                    cl.add_host_roles(&by_name);
+                    for c in &held {
+                        cl.connection(c);
+                    }
                     let mut audit = cl.finish(span(&reports));
-                    audit.summary.assumptions.extend(inference.conflicts(inv));
+                    for h in inference.confident(infer::Confidence::Medium) {
+                        if by_name.iter().any(|(a, _)| *a == h.addr) {
+                            let name = h
+                                .name
+                                .as_deref()
+                                .map(|n| format!(" ({n})"))
+                                .unwrap_or_default();
+                            audit.summary.assumptions.push(format!(
+                                "{}{name} is not in the inventory; audited as azure by its name ({})",
+                                h.addr,
+                                h.evidence.join("; ")
+                            ));
+                        }
+                    }
+                    let applied = |c: &String| {
+                        by_name
+                            .iter()
+                            .any(|(a, _)| c.starts_with(&format!("not in the inventory: {a}")))
+                    };
+                    audit
+                        .summary
+                        .assumptions
+                        .extend(inference.conflicts(inv).into_iter().filter(|c| !applied(c)));
                     (inv, audit)
                 }
                 _ => {
@@ -352,6 +394,10 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         }
     }
 }
+
+/// Connections held back (with an inventory) until learned names are known;
+/// past this many, they are classified at once without name-based roles.
+const MAX_HELD: usize = 1_000_000;
 
 /// Says on stderr when the connection limit made the tracker report connections early.
 fn warn_evictions(cli: &Cli, stats: &flowaudit::track::TrackStats) {

@@ -235,3 +235,39 @@ fn flows_json_lines_carry_learned_names() {
     assert_eq!(to("93.184.220.29", 80)["resp_name"], "crl.microsoft.com");
     assert!(to("10.0.0.4", 88).get("resp_name").is_none());
 }
+
+#[test]
+fn with_an_inventory_a_host_known_only_by_name_is_audited_as_azure() {
+    // samples/hybrid-identity.toml leaves out the CRL host 93.184.220.29; the
+    // capture names it crl.microsoft.com (HTTP Host), a catalogue hostname.
+    let out = assert_cmd::Command::cargo_bin("flowaudit")
+        .unwrap()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "audit",
+            "samples/hybrid-identity.pcapng",
+            "-i",
+            "samples/hybrid-identity.toml",
+            "-f",
+            "json",
+            "--fail-on",
+            "never",
+        ])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = doc["findings"].as_array().unwrap();
+    let crl = findings
+        .iter()
+        .find(|f| f["kind"] == "healthy" && f["rule"] == "t2-http-crl")
+        .expect("the CRL download is a healthy t2-http-crl flow");
+    assert_eq!(crl["hosts"][0]["dst"], "93.184.220.29");
+    assert!(
+        !findings
+            .iter()
+            .any(|f| f["kind"] == "missing" && f["rule"] == "t2-http-crl")
+    );
+    assert!(!findings.iter().any(|f| f["kind"] == "unclassified"));
+    let assumed = doc["summary"]["assumptions"].to_string();
+    assert!(assumed.contains("93.184.220.29 (crl.microsoft.com) is not in the inventory; audited as azure by its name"), "{assumed}");
+}

@@ -371,7 +371,8 @@ fn facts(c: &Connection, proto: Proto) -> Facts {
 /// Classifies connections against a catalogue for one deployment.
 pub struct Classifier<'a> {
     catalogue: &'a Catalogue,
-    inventory: &'a Inventory,
+    /// The deployment; owned only once [`Classifier::add_host_roles`] extends it.
+    inventory: std::borrow::Cow<'a, Inventory>,
     groups: HashMap<GroupKey, BTreeMap<Outcome, Bucket>>,
     uncl: HashMap<UnclKey, Uncl>,
     tail: BinaryHeap<Reverse<TailEntry>>,
@@ -515,7 +516,7 @@ impl<'a> Classifier<'a> {
     pub fn new(catalogue: &'a Catalogue, inventory: &'a Inventory) -> Self {
         Classifier {
             catalogue,
-            inventory,
+            inventory: std::borrow::Cow::Borrowed(inventory),
             groups: HashMap::new(),
             uncl: HashMap::new(),
             tail: BinaryHeap::new(),
@@ -529,6 +530,29 @@ impl<'a> Classifier<'a> {
             roles_sent: 0,
             senders: HashSet::new(),
             cap: CaptureStats::default(),
+        }
+    }
+
+    /// Gives roles to single hosts the inventory leaves without one (e.g. a
+    /// cloud endpoint known by its learned name). Hosts that already have a
+    /// role keep it: the inventory always wins. Affects only connections
+    /// classified afterwards, so callers hold back the connections whose
+    /// unknown end these hosts may be.
+    pub fn add_host_roles(&mut self, hosts: &[(IpAddr, Role)]) {
+        let new: Vec<crate::inventory::RoleEntry> = hosts
+            .iter()
+            .filter(|(a, _)| self.role_of(*a).is_none())
+            .map(|&(a, role)| crate::inventory::RoleEntry {
+                net: ipnet::IpNet::from(a),
+                role,
+                source: crate::inventory::RoleSource::Catalogue,
+                line: 0,
+            })
+            .collect();
+        if !new.is_empty() {
+            // Host entries are the most specific there are: they go first.
+            let inv = self.inventory.to_mut();
+            inv.entries.splice(0..0, new);
         }
     }
 

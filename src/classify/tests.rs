@@ -1627,3 +1627,35 @@ fn any_ts() -> impl proptest::strategy::Strategy<Value = i64> {
         1_700_000_000_000_000_000i64..1_700_000_100_000_000_000
     ]
 }
+
+#[test]
+fn host_roles_added_later_apply_to_later_connections_and_never_override_the_inventory() {
+    let cat = catalogue();
+    let inv = phs();
+    let mut cl = Classifier::new(&cat, &inv);
+    // 198.51.100.7 has no role; DC4 is a dc in the inventory and must stay one.
+    cl.add_host_roles(&[(ip("198.51.100.7"), Role::Azure), (ip(DC4), Role::Azure)]);
+    cl.connection(&established(
+        Timestamp(1_000_000_000),
+        SYNC,
+        "198.51.100.7",
+        443,
+    ));
+    cl.connection(&established(Timestamp(2_000_000_000), SYNC, DC4, 389));
+    let audit = cl.finish(Some((Timestamp(0), Timestamp(3_000_000_000))));
+    assert_eq!(audit.summary.unclassified, 0, "{:#?}", audit.findings);
+    let pairs: Vec<(Option<Role>, Option<Role>, u16)> = audit
+        .findings
+        .iter()
+        .filter(|f| f.kind != FindingKind::Missing)
+        .map(|f| (f.src_role, f.dst_role, f.port))
+        .collect();
+    assert!(
+        pairs.contains(&(Some(Role::Sync), Some(Role::Azure), 443)),
+        "{pairs:?}"
+    );
+    assert!(
+        pairs.contains(&(Some(Role::Sync), Some(Role::Dc), 389)),
+        "{pairs:?}"
+    );
+}
