@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use flowaudit::catalogue::{Catalogue, Role};
-use flowaudit::classify::{Classifier, Severity};
+use flowaudit::classify::{Classifier, FindingKind, Severity};
 use flowaudit::infer;
 use flowaudit::inventory::Inventory;
 use flowaudit::learn::Learner;
@@ -268,6 +268,12 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                         cl.connection(c);
                     }
                     let mut audit = cl.finish(span(&reports));
+                    if inferred.entries.iter().all(|e| e.role == Role::Azure) {
+                        // No on-premises role was found: every required flow would be
+                        // "missing" for want of hosts, which the first assumption
+                        // line already says in one sentence.
+                        audit.retain_findings(|f| f.kind != FindingKind::Missing);
+                    }
                     let mut a = inference.assumptions();
                     a.append(&mut audit.summary.assumptions);
                     audit.summary.assumptions = a;

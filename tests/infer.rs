@@ -271,3 +271,29 @@ fn with_an_inventory_a_host_known_only_by_name_is_audited_as_azure() {
     let assumed = doc["summary"]["assumptions"].to_string();
     assert!(assumed.contains("93.184.220.29 (crl.microsoft.com) is not in the inventory; audited as azure by its name"), "{assumed}");
 }
+
+#[test]
+fn without_inventory_and_no_role_found_the_audit_says_so_once() {
+    let capture = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/captures/zeek/ldap-who-am-i.pcap");
+    let out = assert_cmd::Command::cargo_bin("flowaudit")
+        .unwrap()
+        .args(["audit", "-f", "json"])
+        .arg(&capture)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        doc["summary"]["assumptions"][0]
+            .as_str()
+            .unwrap()
+            .contains("none found")
+    );
+    let findings = doc["findings"].as_array().unwrap();
+    assert!(
+        findings.iter().all(|f| f["kind"] != "missing"),
+        "{findings:#?}"
+    );
+    assert_eq!(doc["summary"]["findings"].get("missing"), None);
+}

@@ -831,16 +831,7 @@ impl<'a> Classifier<'a> {
             capture_warnings: self.capture_warnings(span, span_secs, one_sided),
             ..Summary::default()
         };
-        for f in &findings {
-            *summary
-                .findings
-                .entry(f.kind.name().to_string())
-                .or_default() += 1;
-            *summary
-                .severities
-                .entry(f.severity.name().to_string())
-                .or_default() += 1;
-        }
+        summary.count(&findings);
         if self.inventory.features_assumed {
             let names: Vec<&str> = self.inventory.features.iter().map(|f| f.name()).collect();
             summary

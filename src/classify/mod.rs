@@ -333,6 +333,29 @@ pub struct Summary {
     pub assumptions: Vec<String>,
 }
 
+impl Summary {
+    /// Sets the per-kind and per-severity counts from `findings`.
+    pub fn count(&mut self, findings: &[Finding]) {
+        self.findings.clear();
+        self.severities.clear();
+        for f in findings {
+            *self.findings.entry(f.kind.name().to_string()).or_default() += 1;
+            *self
+                .severities
+                .entry(f.severity.name().to_string())
+                .or_default() += 1;
+        }
+    }
+}
+
+impl Audit {
+    /// Keeps only the findings `keep` accepts, with the summary's counts to match.
+    pub fn retain_findings(&mut self, keep: impl FnMut(&Finding) -> bool) {
+        self.findings.retain(keep);
+        self.summary.count(&self.findings);
+    }
+}
+
 /// The result of an audit: findings, most severe first, and the summary.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Audit {
