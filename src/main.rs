@@ -342,7 +342,10 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 None if interactive => FlowFormat::Table,
                 None => FlowFormat::Jsonl,
             };
-            infer::write_flows_named(&mut out, format, &reports, &conns, &learner.finish())?;
+            let learned = learner.finish();
+            report::write_flows(&mut out, format, &reports, &conns, &|c| {
+                infer::conn_names(&learned, c)
+            })?;
             out.commit()?;
             Ok(exit_code(failed))
         }

@@ -50,7 +50,7 @@ mod output;
 mod tests;
 
 pub use annotate::annotate;
-pub use output::{AddrNames, RolesReport, write_flows_named, write_roles_table};
+pub use output::{AddrNames, RolesReport, conn_names, write_roles_table};
 
 use crate::catalogue::{Catalogue, Feature, HostPattern, Role};
 use crate::decode::Transport;

@@ -129,64 +129,17 @@ pub fn write_roles_table(w: &mut dyn Write, inf: &Inference, learned: &Learned) 
     Ok(())
 }
 
-/// `flows` in JSON lines or JSON with the learned names added as `orig_name`
-/// and `resp_name` (when known) and, for a connection through an explicit
-/// proxy, `proxy_connect` (`host:port` of its CONNECT request). Other formats
-/// keep their fixed columns (Zeek conn.log, CSV, table) and are written by
-/// [`crate::report::write_flows`] unchanged.
-pub fn write_flows_named(
-    w: &mut dyn Write,
-    format: crate::report::FlowFormat,
-    captures: &[crate::pipeline::CaptureReport],
-    conns: &[crate::track::Connection],
-    learned: &Learned,
-) -> io::Result<()> {
-    use crate::report::{ConnJson, FlowFormat, SCHEMA_VERSION};
-    /// A connection's conn.log fields, then the names (serialized in that order).
-    #[derive(Serialize)]
-    struct Named<'a> {
-        #[serde(flatten)]
-        conn: ConnJson<'a>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        orig_name: Option<&'a str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        resp_name: Option<&'a str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        proxy_connect: Option<String>,
-    }
-    #[derive(Serialize)]
-    struct Doc<'a> {
-        schema_version: u32,
-        captures: &'a [crate::pipeline::CaptureReport],
-        connections: Vec<Named<'a>>,
-    }
-    fn named<'a>(c: &'a crate::track::Connection, learned: &'a Learned) -> Named<'a> {
-        Named {
-            conn: ConnJson(c),
-            orig_name: learned.names.name(c.orig_h),
-            resp_name: learned.names.name(c.resp_h),
-            proxy_connect: learned
-                .proxy_target(c.orig_h, c.orig_p, c.resp_h, c.resp_p)
-                .map(|p| format!("{}:{}", p.host, p.port)),
-        }
-    }
-    match format {
-        FlowFormat::Jsonl => {
-            for c in conns {
-                serde_json::to_writer(&mut *w, &named(c, learned))?;
-                w.write_all(b"\n")?;
-            }
-            Ok(())
-        }
-        FlowFormat::Json => {
-            let doc = Doc {
-                schema_version: SCHEMA_VERSION,
-                captures,
-                connections: conns.iter().map(|c| named(c, learned)).collect(),
-            };
-            serde_json::to_writer_pretty(&mut *w, &doc)?;
-            w.write_all(b"\n")
-        }
-        other => crate::report::write_flows(w, other, captures, conns),
+/// The names `learned` holds for a connection's ends and its proxy target,
+/// for [`crate::report::write_flows`].
+pub fn conn_names<'a>(
+    learned: &'a Learned,
+    c: &crate::track::Connection,
+) -> crate::report::ConnNames<'a> {
+    crate::report::ConnNames {
+        orig: learned.names.name(c.orig_h),
+        resp: learned.names.name(c.resp_h),
+        proxy_connect: learned
+            .proxy_target(c.orig_h, c.orig_p, c.resp_h, c.resp_p)
+            .map(|p| format!("{}:{}", p.host, p.port)),
     }
 }

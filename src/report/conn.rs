@@ -1,17 +1,33 @@
 //! A connection as Zeek's conn.log names its fields (JSON and CSV).
 
+use super::escape;
 use crate::decode::Transport;
 use crate::track::Connection;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use std::io::{self, Write};
 
+/// What the capture taught about a connection's ends, shown beside it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConnNames<'a> {
+    /// A name learned for the originator's address.
+    pub orig: Option<&'a str>,
+    /// A name learned for the responder's address.
+    pub resp: Option<&'a str>,
+    /// `host:port` of the explicit-proxy CONNECT request the connection carried.
+    pub proxy_connect: Option<String>,
+}
+
+/// Looks up the names of a connection's ends (no names: `|_| ConnNames::default()`).
+pub type NameLookup<'a> = dyn Fn(&Connection) -> ConnNames<'a> + 'a;
+
 /// Serializes a [`Connection`] with Zeek's conn.log keys plus flowaudit's own.
 ///
 /// As in Zeek's JSON logs, `duration`, `orig_bytes` and `resp_bytes` are left
 /// out when the connection lasted zero seconds (Zeek leaves them unset then),
-/// and optional fields (`icmp`, `vlan`, `inner_vlan`) only appear when set.
-pub struct ConnJson<'a>(pub &'a Connection);
+/// and optional fields (`icmp`, `vlan`, `inner_vlan`, `orig_name`,
+/// `resp_name`, `proxy_connect`) only appear when set.
+pub struct ConnJson<'a>(pub &'a Connection, pub ConnNames<'a>);
 
 /// Zeek's `proto` value for a transport.
 pub fn proto_name(t: Transport) -> &'static str {
@@ -94,12 +110,22 @@ impl Serialize for ConnJson<'_> {
         if c.tunnel_depth > 0 {
             m.serialize_entry("tunnel_depth", &c.tunnel_depth)?;
         }
+        let names = &self.1;
+        if let Some(n) = names.orig {
+            m.serialize_entry("orig_name", n)?;
+        }
+        if let Some(n) = names.resp {
+            m.serialize_entry("resp_name", n)?;
+        }
+        if let Some(p) = &names.proxy_connect {
+            m.serialize_entry("proxy_connect", p)?;
+        }
         m.end()
     }
 }
 
 /// CSV columns: the JSON keys, with `icmp` flattened.
-const CSV_HEADER: [&str; 26] = [
+const CSV_HEADER: [&str; 29] = [
     "ts",
     "uid",
     "id.orig_h",
@@ -126,15 +152,23 @@ const CSV_HEADER: [&str; 26] = [
     "vlan",
     "inner_vlan",
     "tunnel_depth",
+    "orig_name",
+    "resp_name",
+    "proxy_connect",
 ];
 
 /// Writes connections as CSV (RFC 4180 quoting; unset values are empty).
-pub fn write_csv(w: &mut dyn Write, conns: &[Connection]) -> io::Result<()> {
+pub fn write_csv(
+    w: &mut dyn Write,
+    conns: &[Connection],
+    names: &NameLookup<'_>,
+) -> io::Result<()> {
     let mut out = csv::Writer::from_writer(w);
     out.write_record(CSV_HEADER)?;
     let opt = |v: Option<String>| v.unwrap_or_default();
     for c in conns {
         let lasted = c.duration.0 > 0;
+        let names = names(c);
         out.write_record([
             c.ts.to_string(),
             c.uid.clone(),
@@ -162,6 +196,9 @@ pub fn write_csv(w: &mut dyn Write, conns: &[Connection]) -> io::Result<()> {
             opt(c.vlan.map(|v| v.to_string())),
             opt(c.inner_vlan.map(|v| v.to_string())),
             c.tunnel_depth.to_string(),
+            escape::csv_cell(names.orig.unwrap_or_default()).into_owned(),
+            escape::csv_cell(names.resp.unwrap_or_default()).into_owned(),
+            escape::csv_cell(names.proxy_connect.as_deref().unwrap_or_default()).into_owned(),
         ])?;
     }
     out.flush()

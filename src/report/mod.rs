@@ -13,7 +13,7 @@ mod table;
 mod zeek;
 
 pub use audit::{AuditContext, AuditFormat, write_audit};
-pub use conn::ConnJson;
+pub use conn::{ConnJson, ConnNames, NameLookup};
 
 use crate::pipeline::CaptureReport;
 use crate::track::Connection;
@@ -47,23 +47,26 @@ pub enum InfoFormat {
     Json,
 }
 
-/// Writes connections in `format`; `captures` describe the inputs (used by `json`).
+/// Writes connections in `format`; `captures` describe the inputs (used by
+/// `json`), `names` what the capture taught about each connection's ends
+/// (shown in every format but Zeek's conn.log, whose columns are fixed).
 pub fn write_flows(
     w: &mut dyn Write,
     format: FlowFormat,
     captures: &[CaptureReport],
     conns: &[Connection],
+    names: &NameLookup<'_>,
 ) -> io::Result<()> {
     match format {
-        FlowFormat::Table => table::write_flows(w, conns),
+        FlowFormat::Table => table::write_flows(w, conns, names),
         FlowFormat::Jsonl => {
             for c in conns {
-                serde_json::to_writer(&mut *w, &ConnJson(c))?;
+                serde_json::to_writer(&mut *w, &ConnJson(c, names(c)))?;
                 w.write_all(b"\n")?;
             }
             Ok(())
         }
-        FlowFormat::Csv => conn::write_csv(w, conns),
+        FlowFormat::Csv => conn::write_csv(w, conns, names),
         FlowFormat::Json => {
             #[derive(Serialize)]
             struct Doc<'a> {
@@ -74,7 +77,7 @@ pub fn write_flows(
             let doc = Doc {
                 schema_version: SCHEMA_VERSION,
                 captures,
-                connections: conns.iter().map(ConnJson).collect(),
+                connections: conns.iter().map(|c| ConnJson(c, names(c))).collect(),
             };
             serde_json::to_writer_pretty(&mut *w, &doc)?;
             w.write_all(b"\n")

@@ -30,8 +30,20 @@ fn endpoint(addr: std::net::IpAddr, port: u16) -> String {
     }
 }
 
+/// `addr:port`, with the learned name on a second line when there is one.
+fn named_endpoint(addr: std::net::IpAddr, port: u16, name: Option<&str>) -> String {
+    match name {
+        Some(n) => format!("{}\n{}", endpoint(addr, port), escape::terminal(n)),
+        None => endpoint(addr, port),
+    }
+}
+
 /// Connections, failed handshakes first, then by start time.
-pub fn write_flows(w: &mut dyn Write, conns: &[Connection]) -> io::Result<()> {
+pub fn write_flows(
+    w: &mut dyn Write,
+    conns: &[Connection],
+    names: &super::NameLookup<'_>,
+) -> io::Result<()> {
     let mut order: Vec<&Connection> = conns.iter().collect();
     order.sort_by_key(|c| (super::interest_rank(c), c.ts, &c.uid));
     let mut t = Table::new();
@@ -49,6 +61,7 @@ pub fn write_flows(w: &mut dyn Write, conns: &[Connection]) -> io::Result<()> {
         "duration",
     ]);
     for c in order {
+        let names = names(c);
         let handshake = if c.syn_attempts > 1 {
             format!("{} ({} SYNs)", handshake_name(c), c.syn_attempts)
         } else if let Some(i) = c.icmp {
@@ -65,8 +78,8 @@ pub fn write_flows(w: &mut dyn Write, conns: &[Connection]) -> io::Result<()> {
         t.add_row([
             human_time(c.ts),
             proto_name(c.proto).to_string(),
-            endpoint(c.orig_h, c.orig_p),
-            endpoint(c.resp_h, c.resp_p),
+            named_endpoint(c.orig_h, c.orig_p, names.orig),
+            named_endpoint(c.resp_h, c.resp_p, names.resp),
             handshake,
             c.conn_state.to_string(),
             c.history.clone(),
