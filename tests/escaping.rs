@@ -173,6 +173,21 @@ fn hostile_names_are_escaped_in_every_format() {
             !out.contains('\u{1b}') && !out.contains('\u{7}'),
             "flows {format}: control character"
         );
+        if format == "csv" {
+            let mut rd = csv::Reader::from_reader(out.as_bytes());
+            for rec in rd.records() {
+                for cell in rec.unwrap().iter() {
+                    assert!(
+                        !cell.starts_with(['=', '+', '-', '@']),
+                        "flows csv: formula cell {cell:?}"
+                    );
+                }
+            }
+            assert!(
+                out.contains("'-cmd.example"),
+                "flows csv: the learned name never reached a cell:\n{out}"
+            );
+        }
     }
     for format in ["table", "json"] {
         let out = run(&path, &["info", "-f", format]);
