@@ -11,85 +11,15 @@ use std::net::IpAddr;
 /// Directory of the shared captures.
 const CAPS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/captures/");
 
-/// One frame read by the test's own tiny reader: (ts, link type, bytes).
+/// One frame: (ts, link type, bytes).
 type Frame = (Timestamp, LinkType, Vec<u8>);
 
-/// Reads a pcap (by hand: LE/BE, usec/nsec) or a pcapng (with pcap-parser).
+/// Every frame of a capture, read by the project's reader (tested on its own
+/// against the capture manifest in `crate::read`).
 fn read_capture(path: &str) -> Vec<Frame> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let magic = bytes.get(..4).map(|m| [m[0], m[1], m[2], m[3]]);
-    let (le, nsec) = match magic {
-        Some([0xd4, 0xc3, 0xb2, 0xa1]) => (true, false),
-        Some([0x4d, 0x3c, 0xb2, 0xa1]) => (true, true),
-        Some([0xa1, 0xb2, 0xc3, 0xd4]) => (false, false),
-        Some([0xa1, 0xb2, 0x3c, 0x4d]) => (false, true),
-        _ => return read_pcapng(&bytes),
-    };
-    let u32_at = |off: usize| -> Option<u32> {
-        let b: [u8; 4] = bytes.get(off..off + 4)?.try_into().ok()?;
-        Some(if le {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
-        })
-    };
-    // The link-type field's upper bits carry FCS information, not the type.
-    let link = LinkType(u32_at(20).unwrap_or(0) & 0xffff);
     let mut out = Vec::new();
-    let mut off = 24;
-    while let (Some(sec), Some(frac), Some(caplen)) =
-        (u32_at(off), u32_at(off + 4), u32_at(off + 8))
-    {
-        let start = off + 16;
-        let Some(data) = bytes.get(start..start + caplen as usize) else {
-            break;
-        };
-        let nanos = if nsec {
-            i64::from(frac)
-        } else {
-            i64::from(frac) * 1000
-        };
-        out.push((
-            Timestamp::from_parts(i64::from(sec), nanos),
-            link,
-            data.to_vec(),
-        ));
-        off = start + caplen as usize;
-    }
-    out
-}
-
-/// pcapng through pcap-parser: EPBs and SPBs with their interface's link type.
-fn read_pcapng(bytes: &[u8]) -> Vec<Frame> {
-    use pcap_parser::pcapng::Block;
-    let Ok(cap) = pcap_parser::PcapNGCapture::from_file(bytes) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for section in &cap.sections {
-        let mut links = Vec::new();
-        for block in &section.blocks {
-            match block {
-                Block::InterfaceDescription(idb) => {
-                    links.push(LinkType(u32::from(idb.linktype.0 as u16)))
-                }
-                Block::EnhancedPacket(epb) => {
-                    let link = links
-                        .get(epb.if_id as usize)
-                        .copied()
-                        .unwrap_or(LinkType(1));
-                    let data = epb.data.get(..epb.caplen as usize).unwrap_or(epb.data);
-                    let ts = (u64::from(epb.ts_high) << 32 | u64::from(epb.ts_low)) as i64;
-                    out.push((Timestamp(ts.saturating_mul(1000)), link, data.to_vec()));
-                }
-                Block::SimplePacket(spb) => {
-                    let link = links.first().copied().unwrap_or(LinkType(1));
-                    out.push((Timestamp(0), link, spb.data.to_vec()));
-                }
-                _ => {}
-            }
-        }
-    }
+    let src = crate::read::Source::Path(path.into());
+    let _ = crate::read::read_capture(&src, &mut |r| out.push((r.ts, r.link, r.data.to_vec())));
     out
 }
 
