@@ -1,8 +1,8 @@
 //! The `flowaudit` command: a thin layer of argument parsing over the library.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use flowaudit::catalogue::{Catalogue, Role};
-use flowaudit::classify::{Classifier, FindingKind, Severity};
+use flowaudit::catalogue::Catalogue;
+use flowaudit::classify::Severity;
 use flowaudit::infer;
 use flowaudit::inventory::Inventory;
 use flowaudit::learn::Learner;
@@ -10,7 +10,6 @@ use flowaudit::pipeline::{self, CaptureReport, InputResult, Options};
 use flowaudit::read::{self, Source};
 use flowaudit::report::output::Output;
 use flowaudit::report::{self, AuditContext, AuditFormat, FlowFormat, InfoFormat, escape};
-use flowaudit::time::Timestamp;
 use std::ffi::OsString;
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
@@ -187,104 +186,15 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             let sources = read::expand_inputs(captures)?;
             let bar = progress_bar(cli, &sources);
             opts.progress = bar.clone().map(|b| b as Arc<dyn pipeline::Progress>);
-            let mut learner = Learner::new();
-            let mut observer = infer::Observer::new();
-            // With an inventory, connections stream into the classifier; without
-            // one, roles come from the whole capture, so connections wait.
-            let mut classifier = loaded.as_ref().map(|inv| Classifier::new(&catalogue, inv));
-            let mut held = Vec::new();
-            let (results, stats) =
-                pipeline::run_with_stats(&sources, &opts, &mut |p| learner.observe(p), &mut |c| {
-                    observer.connection(&c);
-                    match (classifier.as_mut(), &loaded) {
-                        // A connection with exactly one end outside the inventory waits:
-                        // that end may turn out to be a cloud endpoint by its learned name.
-                        (Some(_), Some(inv))
-                            if held.len() < MAX_HELD
-                                && (inv.role_of(c.orig_h).is_some()
-                                    != inv.role_of(c.resp_h).is_some()) =>
-                        {
-                            held.push(c)
-                        }
-                        (Some(cl), _) => cl.connection(&c),
-                        (None, _) => held.push(c),
-                    }
-                });
+            let run = pipeline::audit(&sources, &opts, &catalogue, loaded.as_ref());
             if let Some(b) = bar {
                 b.bar.finish_and_clear();
             }
-            let (reports, failed) = split_results(cli, &sources, results);
-            if reports.is_empty() {
+            let (reports, failed) = split_results(cli, &sources, run.results);
+            let Some(audit) = run.audit else {
                 return Ok(exit_code(failed));
-            }
-            let learned = learner.finish();
-            let inference = observer.finish(&learned, &catalogue);
-            let inferred;
-            let (inventory, mut audit) = match (&loaded, classifier) {
-                (Some(inv), Some(mut cl)) => {
-                    // Hosts outside the inventory whose learned names match the
-                    // catalogue's Microsoft hostnames are azure.
-                    let by_name: Vec<(std::net::IpAddr, Role)> = inference
-                        .confident(infer::Confidence::Medium)
-                        .filter(|h| h.role == Role::Azure && inv.role_of(h.addr).is_none())
-                        .map(|h| (h.addr, h.role))
-                        .collect();
-                    cl.add_host_roles(&by_name);
-                    for c in &held {
-                        cl.connection(c);
-                    }
-                    let mut audit = cl.finish(span(&reports));
-                    for h in inference.confident(infer::Confidence::Medium) {
-                        if by_name.iter().any(|(a, _)| *a == h.addr) {
-                            let name = h
-                                .name
-                                .as_deref()
-                                .map(|n| format!(" ({n})"))
-                                .unwrap_or_default();
-                            audit.summary.assumptions.push(format!(
-                                "{}{name} is not in the inventory; audited as azure by its name ({})",
-                                h.addr,
-                                h.evidence.join("; ")
-                            ));
-                        }
-                    }
-                    let applied = |c: &String| {
-                        by_name
-                            .iter()
-                            .any(|(a, _)| c.starts_with(&format!("not in the inventory: {a}")))
-                    };
-                    audit
-                        .summary
-                        .assumptions
-                        .extend(inference.conflicts(inv).into_iter().filter(|c| !applied(c)));
-                    (inv, audit)
-                }
-                _ => {
-                    inferred = inference
-                        .inventory()
-                        .with_cloud_ranges(&catalogue.azure_ranges);
-                    let mut cl = Classifier::new(&catalogue, &inferred);
-                    for c in &held {
-                        cl.connection(c);
-                    }
-                    let mut audit = cl.finish(span(&reports));
-                    if inferred.entries.iter().all(|e| e.role == Role::Azure) {
-                        // No on-premises role was found: every required flow would be
-                        // "missing" for want of hosts, which the first assumption
-                        // line already says in one sentence.
-                        audit.retain_findings(|f| f.kind != FindingKind::Missing);
-                    }
-                    let mut a = inference.assumptions();
-                    a.append(&mut audit.summary.assumptions);
-                    audit.summary.assumptions = a;
-                    (&inferred, audit)
-                }
             };
-            infer::annotate(&mut audit, &learned, &observer, &catalogue);
-            if let Some(w) = stats.eviction_warning() {
-                audit.summary.capture_warnings.push(w);
-            }
-            warn_evictions(cli, &stats);
+            warn_evictions(cli, &run.stats);
 
             let format = match format {
                 Some(AuditFormatArg::Table) => AuditFormat::Table,
@@ -296,7 +206,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             };
             let ctx = AuditContext {
                 captures: &reports,
-                inventory: &inventory.path,
+                inventory: &run.inventory_path,
                 rules: &catalogue.origin,
                 color: format == AuditFormat::Table && interactive && color_allowed(),
                 width: (!interactive).then_some(160),
@@ -404,10 +314,6 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Connections held back (with an inventory) until learned names are known;
-/// past this many, they are classified at once without name-based roles.
-const MAX_HELD: usize = 1_000_000;
-
 /// Says on stderr when the connection limit made the tracker report connections early.
 fn warn_evictions(cli: &Cli, stats: &flowaudit::track::TrackStats) {
     if let (false, Some(w)) = (cli.quiet, stats.eviction_warning()) {
@@ -418,13 +324,6 @@ fn warn_evictions(cli: &Cli, stats: &flowaudit::track::TrackStats) {
 /// Colour only where the user has not asked for none (<https://no-color.org>).
 fn color_allowed() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-}
-
-/// First and last packet time over all captures read.
-fn span(reports: &[CaptureReport]) -> Option<(Timestamp, Timestamp)> {
-    let first = reports.iter().filter_map(|r| r.info.first_time).min()?;
-    let last = reports.iter().filter_map(|r| r.info.last_time).max()?;
-    Some((first, last))
 }
 
 fn flows_format(f: FlowsFormatArg) -> FlowFormat {

@@ -310,3 +310,135 @@ fn is_gzip(path: &std::path::Path) -> bool {
         .and_then(|mut f| f.read_exact(&mut magic))
         .is_ok_and(|()| magic == [0x1f, 0x8b])
 }
+
+/// Connections held back (with an inventory) until learned names are known;
+/// past this many, they are classified at once without name-based roles.
+pub const MAX_HELD: usize = 1_000_000;
+
+/// What [`audit`] produced.
+pub struct AuditRun {
+    /// One result per input, as [`run`] gives them.
+    pub results: Vec<InputResult>,
+    /// The tracker's counters (evictions are also in the audit's capture warnings).
+    pub stats: TrackStats,
+    /// The audit, annotated with learned names and evidence; `None` when no input could be read.
+    pub audit: Option<crate::classify::Audit>,
+    /// The inventory's path, or `<inferred from the capture>`.
+    pub inventory_path: String,
+}
+
+/// Reads, tracks and audits the inputs against `catalogue`, with the given
+/// inventory (which must already hold the catalogue's cloud ranges) or, when
+/// `None`, with roles inferred from the capture.
+///
+/// With an inventory, connections stream into the classifier, except those
+/// with exactly one end outside the inventory: they wait for the end of the
+/// capture, when learned names tell whether that end is a Microsoft endpoint.
+/// Without one, every connection waits, since roles come from the whole capture.
+pub fn audit(
+    sources: &[Source],
+    opts: &Options,
+    catalogue: &crate::catalogue::Catalogue,
+    inventory: Option<&crate::inventory::Inventory>,
+) -> AuditRun {
+    use crate::classify::{Classifier, FindingKind};
+    use crate::infer;
+    let mut learner = crate::learn::Learner::new();
+    let mut observer = infer::Observer::new();
+    let mut classifier = inventory.map(|inv| Classifier::new(catalogue, inv));
+    let mut held = Vec::new();
+    let (results, stats) = run_with_stats(sources, opts, &mut |p| learner.observe(p), &mut |c| {
+        observer.connection(&c);
+        match (classifier.as_mut(), inventory) {
+            (Some(_), Some(inv))
+                if held.len() < MAX_HELD
+                    && inv.role_of(c.orig_h).is_some() != inv.role_of(c.resp_h).is_some() =>
+            {
+                held.push(c)
+            }
+            (Some(cl), _) => cl.connection(&c),
+            (None, _) => held.push(c),
+        }
+    });
+    let first = results
+        .iter()
+        .flatten()
+        .filter_map(|r| r.info.first_time)
+        .min();
+    let last = results
+        .iter()
+        .flatten()
+        .filter_map(|r| r.info.last_time)
+        .max();
+    if !results.iter().any(Result::is_ok) {
+        return AuditRun {
+            results,
+            stats,
+            audit: None,
+            inventory_path: inventory.map(|i| i.path.clone()).unwrap_or_default(),
+        };
+    }
+    let span = first.zip(last);
+    let learned = learner.finish();
+    let inference = observer.finish(&learned, catalogue);
+    let inferred;
+    let (inventory, mut audit) = match (inventory, classifier) {
+        (Some(inv), Some(mut cl)) => {
+            let by_name: Vec<&infer::InferredHost> = inference.azure_by_name(inv).collect();
+            let roles: Vec<_> = by_name.iter().map(|h| (h.addr, h.role)).collect();
+            cl.add_host_roles(&roles);
+            for c in &held {
+                cl.connection(c);
+            }
+            let mut audit = cl.finish(span);
+            for h in by_name {
+                let name = h
+                    .name
+                    .as_deref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default();
+                audit.summary.assumptions.push(format!(
+                    "{}{name} is not in the inventory; audited as azure by its name ({})",
+                    h.addr,
+                    h.evidence.join("; ")
+                ));
+            }
+            audit.summary.assumptions.extend(inference.conflicts(inv));
+            (inv, audit)
+        }
+        _ => {
+            inferred = inference
+                .inventory()
+                .with_cloud_ranges(&catalogue.azure_ranges);
+            let mut cl = Classifier::new(catalogue, &inferred);
+            for c in &held {
+                cl.connection(c);
+            }
+            let mut audit = cl.finish(span);
+            if inferred
+                .entries
+                .iter()
+                .all(|e| e.role == crate::catalogue::Role::Azure)
+            {
+                // No on-premises role was found: every required flow would be
+                // "missing" for want of hosts, which the first assumption
+                // line already says in one sentence.
+                audit.retain_findings(|f| f.kind != FindingKind::Missing);
+            }
+            let mut a = inference.assumptions();
+            a.append(&mut audit.summary.assumptions);
+            audit.summary.assumptions = a;
+            (&inferred, audit)
+        }
+    };
+    infer::annotate(&mut audit, &learned, &observer, catalogue);
+    if let Some(w) = stats.eviction_warning() {
+        audit.summary.capture_warnings.push(w);
+    }
+    AuditRun {
+        results,
+        stats,
+        audit: Some(audit),
+        inventory_path: inventory.path.clone(),
+    }
+}

@@ -4,7 +4,7 @@
 //! nothing; attempted and refused it is `blocked` with the right `how`.
 
 use flowaudit::catalogue::{Catalogue, Feature, Kind, Proto, Role, Rule};
-use flowaudit::classify::{Audit, Classifier, FindingKind, How};
+use flowaudit::classify::{Audit, FindingKind, How};
 use flowaudit::inventory::Inventory;
 use flowaudit::pipeline::{self, Options};
 use flowaudit::read::Source;
@@ -133,12 +133,15 @@ fn audit(bytes: &[u8], features: &[Feature]) -> Audit {
     let inv = Inventory::load(&inv_path)
         .unwrap()
         .with_cloud_ranges(&catalogue.azure_ranges);
-    let mut classifier = Classifier::new(&catalogue, &inv);
-    let results = pipeline::run(&[Source::Path(cap)], &Options::default(), &mut |c| {
-        classifier.connection(&c)
-    });
-    let info = &results[0].as_ref().unwrap().info;
-    classifier.finish(Some((info.first_time.unwrap(), info.last_time.unwrap())))
+    // The same run as `flowaudit audit --inventory`.
+    pipeline::audit(
+        &[Source::Path(cap)],
+        &Options::default(),
+        &catalogue,
+        Some(&inv),
+    )
+    .audit
+    .expect("the capture is readable")
 }
 
 /// Features that enable `rule` (its own, or password-hash-sync for rules every deployment needs).

@@ -668,13 +668,28 @@ impl Inference {
         inv
     }
 
+    /// The inferred `azure` hosts (medium confidence or better: a learned name
+    /// matching a catalogue hostname) that `inv` leaves without a role.
+    pub fn azure_by_name<'s>(
+        &'s self,
+        inv: &'s Inventory,
+    ) -> impl Iterator<Item = &'s InferredHost> {
+        self.confident(Confidence::Medium)
+            .filter(move |h| h.role == Role::Azure && inv.role_of(h.addr).is_none())
+    }
+
     /// One line per host the inventory gives another role than its traffic
     /// suggests, and per inferred host the inventory leaves out (inference
     /// never overrides the inventory: these are reported, not applied).
+    /// Azure hosts by learned name are not among them: the audit classifies
+    /// those as azure (see [`Inference::azure_by_name`]) and says so itself.
     pub fn conflicts(&self, inv: &Inventory) -> Vec<String> {
         let mut notes = Vec::new();
         for h in self.confident(Confidence::Medium) {
             let Some(e) = inv.role_of(h.addr) else {
+                if h.role == Role::Azure {
+                    continue;
+                }
                 let name = h
                     .name
                     .as_deref()
