@@ -120,6 +120,17 @@ fn stages(c: &mut Criterion) {
             black_box(n)
         })
     });
+    g.bench_function("track batched", |b| {
+        b.iter(|| {
+            let mut t = Tracker::new(TrackConfig::default());
+            let mut n = 0u64;
+            for batch in pkts.chunks(4096) {
+                t.packets(batch, &mut |c| n += c.orig_pkts);
+            }
+            t.finish(&mut |c| n += c.orig_pkts);
+            black_box(n)
+        })
+    });
     g.finish();
 
     let mut conns: Vec<Connection> = Vec::new();

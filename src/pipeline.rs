@@ -3,7 +3,7 @@
 
 use crate::decode::{DecodeConfig, DecodeStats, Decoder, Packet};
 use crate::read::{self, CaptureInfo, ReadError, Source};
-use crate::track::{Connection, TrackConfig, TrackStats, Tracker};
+use crate::track::{Connection, SHARDS, ShardSet, TrackConfig, TrackStats, Tracker};
 use serde::Serialize;
 use std::sync::{Arc, mpsc};
 
@@ -54,9 +54,6 @@ const BATCH: usize = 4096;
 /// Batches in flight between the threads; bounds memory when the tracker is slower.
 const BATCHES_IN_FLIGHT: usize = 4;
 
-/// Records between two progress reports on the sequential path.
-const PROGRESS_EVERY: u64 = 4096;
-
 /// A per-packet observer that may run on the reader thread.
 pub type Observer<'a> = dyn FnMut(&Packet<'_>) + Send + 'a;
 
@@ -89,10 +86,13 @@ pub fn run_observed(
 /// (peak open connections, evictions when [`TrackConfig::max_connections`]
 /// was reached, by `conn_state` and verdict) for the report to show.
 ///
-/// With more than one thread, reading and decoding (including fragment
-/// reassembly and the observer) run on a second thread in file order, and the
-/// tracker and the sink run on the caller's thread in the same order: the
-/// packets the tracker sees, and so the output, are the same as with one thread.
+/// Connections are split over [`SHARDS`] trackers by their key (see
+/// [`ShardSet`]); packets reach them in capture order in rounds of [`BATCH`],
+/// and the connections they hand over go to `sink` round by round in shard
+/// order. With one thread all of it runs on the caller's thread; with more,
+/// reading, decoding and `observe` run on one thread, the shards on up to
+/// [`SHARDS`] others, and `sink` on the caller's: the rounds and their order
+/// are the same, so the output is too.
 pub fn run_with_stats(
     sources: &[Source],
     opts: &Options,
@@ -104,82 +104,171 @@ pub fn run_with_stats(
     } else {
         opts.threads
     };
-    let mut tracker = Tracker::new(opts.track);
-    if threads <= 1 {
-        let mut results = Vec::with_capacity(sources.len());
-        for src in sources {
-            let mut meter = Meter::new(opts, src);
-            results.push(track_input(
-                &mut tracker,
-                opts,
-                observe,
-                sink,
-                &mut meter,
-                |on_record| read::read_capture(src, on_record),
-            ));
-        }
-        tracker.finish(sink);
-        let stats = tracker.stats().clone();
-        return (results, stats);
-    }
-    let (tx, rx) = mpsc::sync_channel::<Vec<Packet<'static>>>(BATCHES_IN_FLIGHT);
-    // Emptied batches go back to the reader, so steady state allocates nothing.
-    let (back_tx, back_rx) = mpsc::channel::<Vec<Packet<'static>>>();
-    let results = std::thread::scope(|scope| {
-        let reader = scope.spawn(move || {
-            let mut results = Vec::with_capacity(sources.len());
-            let mut batch = Vec::with_capacity(BATCH);
-            for src in sources {
-                let mut decoder = Decoder::new(opts.decode);
-                let mut meter = Meter::new(opts, src);
-                let res = read::read_capture(src, &mut |rec| {
-                    decoder.decode(rec.ts, rec.number, rec.link, rec.data, &mut |pkt| {
-                        observe(pkt);
-                        // The tracker never looks at payload bytes; dropping them
-                        // makes the packet owned so it can cross to the other thread.
-                        batch.push(Packet {
-                            payload: &[],
-                            ..*pkt
-                        });
-                    });
-                    if batch.len() >= BATCH {
-                        meter.at(rec.offset + rec.data.len() as u64, rec.number);
-                        let next = back_rx
-                            .try_recv()
-                            .unwrap_or_else(|_| Vec::with_capacity(BATCH));
-                        // A closed channel means the tracker side is gone (it
-                        // panicked); stop quietly and let the join report it.
-                        let _ = tx.send(std::mem::replace(&mut batch, next));
-                    }
-                });
-                decoder.flush();
-                meter.done();
-                results.push(res.map(|info| CaptureReport {
-                    info,
-                    decode: decoder.stats().clone(),
-                }));
-            }
-            if !batch.is_empty() {
-                let _ = tx.send(batch);
-            }
-            results
-        });
-        for mut batch in rx {
-            for p in &batch {
-                tracker.packet(p, sink);
-            }
-            batch.clear();
-            let _ = back_tx.send(batch);
-        }
-        reader.join()
-    });
-    let results = match results {
-        Ok(r) => r,
-        Err(panic) => std::panic::resume_unwind(panic),
+    let (results, sets) = if threads <= 1 {
+        run_sequential(sources, opts, observe, sink)
+    } else {
+        run_threaded(sources, opts, observe, sink, threads.min(SHARDS))
     };
-    tracker.finish(sink);
-    let stats = tracker.stats().clone();
+    let mut stats = TrackStats {
+        max_connections: opts.track.max_connections.max(1),
+        ..TrackStats::default()
+    };
+    for set in &sets {
+        stats.absorb(&set.stats());
+    }
     (results, stats)
+}
+
+/// Reads and decodes every input in order, calling `observe` for each packet
+/// and `round` with each [`BATCH`] of payload-free packets (and the rest at
+/// the end); `round` gives back an empty batch to fill next.
+fn read_rounds(
+    sources: &[Source],
+    opts: &Options,
+    observe: &mut Observer<'_>,
+    round: &mut dyn FnMut(Vec<Packet<'static>>) -> Vec<Packet<'static>>,
+) -> Vec<InputResult> {
+    let mut results = Vec::with_capacity(sources.len());
+    let mut batch: Vec<Packet<'static>> = Vec::with_capacity(BATCH);
+    for src in sources {
+        let mut decoder = Decoder::new(opts.decode);
+        let mut meter = Meter::new(opts, src);
+        let res = read::read_capture(src, &mut |rec| {
+            decoder.decode(rec.ts, rec.number, rec.link, rec.data, &mut |pkt| {
+                observe(pkt);
+                // The trackers never look at payload bytes; dropping them
+                // makes the packet owned so it can cross to another thread.
+                batch.push(Packet {
+                    payload: &[],
+                    ..*pkt
+                });
+            });
+            if batch.len() >= BATCH {
+                meter.at(rec.offset + rec.data.len() as u64, rec.number);
+                batch = round(std::mem::take(&mut batch));
+            }
+        });
+        decoder.flush();
+        meter.done();
+        results.push(res.map(|info| CaptureReport {
+            info,
+            decode: decoder.stats().clone(),
+        }));
+    }
+    if !batch.is_empty() {
+        round(batch);
+    }
+    results
+}
+
+/// Every stage on the caller's thread.
+fn run_sequential(
+    sources: &[Source],
+    opts: &Options,
+    observe: &mut Observer<'_>,
+    sink: &mut dyn FnMut(Connection),
+) -> (Vec<InputResult>, Vec<ShardSet>) {
+    let mut set = ShardSet::new(opts.track, 0..SHARDS);
+    let results = read_rounds(sources, opts, observe, &mut |mut batch| {
+        set.round(&batch, &mut |_, c| sink(c));
+        batch.clear();
+        batch
+    });
+    set.finish(&mut |_, c| sink(c));
+    (results, vec![set])
+}
+
+/// What a worker handed over in one round: connections with their shard
+/// index, in the order its shards emitted them.
+type WorkerOutput = Vec<(usize, Connection)>;
+
+/// Reading and decoding on one thread, the shards on `workers` threads
+/// (worker `w` runs the shards `s` with `s % workers == w`), each seeing
+/// every round, and the sink on the caller's thread, fed round by round in
+/// shard order.
+fn run_threaded(
+    sources: &[Source],
+    opts: &Options,
+    observe: &mut Observer<'_>,
+    sink: &mut dyn FnMut(Connection),
+    workers: usize,
+) -> (Vec<InputResult>, Vec<ShardSet>) {
+    let workers = workers.clamp(1, SHARDS);
+    let mut to_workers = Vec::with_capacity(workers);
+    let mut from_workers = Vec::with_capacity(workers);
+    let mut worker_ends = Vec::with_capacity(workers);
+    for w in 0..workers {
+        let (tx, rx) = mpsc::sync_channel::<Arc<Vec<Packet<'static>>>>(BATCHES_IN_FLIGHT);
+        to_workers.push(tx);
+        let (out_tx, out_rx) = mpsc::sync_channel::<WorkerOutput>(BATCHES_IN_FLIGHT);
+        from_workers.push(out_rx);
+        let set = ShardSet::new(opts.track, (w..SHARDS).step_by(workers));
+        worker_ends.push((set, rx, out_tx));
+    }
+    let (results, sets, panic) = std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            read_rounds(sources, opts, observe, &mut |batch| {
+                let round = Arc::new(batch);
+                for tx in &to_workers {
+                    // A closed channel means a worker is gone (it panicked);
+                    // stop quietly and let the join report it.
+                    let _ = tx.send(Arc::clone(&round));
+                }
+                Vec::with_capacity(BATCH)
+            })
+        });
+        let handles: Vec<_> = worker_ends
+            .into_iter()
+            .map(|(mut set, rx, tx)| {
+                scope.spawn(move || {
+                    for round in rx {
+                        let mut out = WorkerOutput::new();
+                        set.round(&round, &mut |s, c| out.push((s, c)));
+                        drop(round);
+                        if tx.send(out).is_err() {
+                            break;
+                        }
+                    }
+                    // End of input: the connections still open, as one more round.
+                    let mut out = WorkerOutput::new();
+                    set.finish(&mut |s, c| out.push((s, c)));
+                    let _ = tx.send(out);
+                    set
+                })
+            })
+            .collect();
+        // Merge: each round, every worker's output, in shard order (a stable
+        // sort, so each shard's own order is kept).
+        'rounds: loop {
+            let mut round = WorkerOutput::new();
+            for rx in &from_workers {
+                match rx.recv() {
+                    Ok(mut out) => round.append(&mut out),
+                    Err(_) => break 'rounds,
+                }
+            }
+            round.sort_by_key(|(shard, _)| *shard);
+            for (_, c) in round {
+                sink(c);
+            }
+        }
+        let mut sets = Vec::with_capacity(workers);
+        let mut panic = None;
+        for h in handles {
+            match h.join() {
+                Ok(set) => sets.push(set),
+                Err(p) => panic = Some(p),
+            }
+        }
+        (reader.join(), sets, panic)
+    });
+    if let Some(p) = panic {
+        std::panic::resume_unwind(p);
+    }
+    match results {
+        Ok(r) => (r, sets),
+        Err(p) => std::panic::resume_unwind(p),
+    }
 }
 
 /// [`run_with_stats`] over one already opened byte stream (plain or gzip),
@@ -192,44 +281,19 @@ pub fn run_stream(
     sink: &mut dyn FnMut(Connection),
 ) -> (InputResult, TrackStats) {
     let mut tracker = Tracker::new(opts.track);
-    let res = track_input(
-        &mut tracker,
-        opts,
-        &mut |_| {},
-        sink,
-        &mut Meter::none(),
-        |on_record| read::read_stream(path, raw, on_record),
-    );
-    tracker.finish(sink);
-    (res, tracker.stats().clone())
-}
-
-/// Reads one input with `read` on the caller's thread, decoding every record,
-/// showing it to `observe` and tracking its packets.
-fn track_input(
-    tracker: &mut Tracker,
-    opts: &Options,
-    observe: &mut Observer<'_>,
-    sink: &mut dyn FnMut(Connection),
-    meter: &mut Meter<'_>,
-    read: impl FnOnce(&mut dyn FnMut(&read::Record<'_>)) -> Result<CaptureInfo, ReadError>,
-) -> InputResult {
     let mut decoder = Decoder::new(opts.decode);
-    let res = read(&mut |rec| {
+    let res = read::read_stream(path, raw, &mut |rec| {
         decoder.decode(rec.ts, rec.number, rec.link, rec.data, &mut |pkt| {
-            observe(pkt);
             tracker.packet(pkt, sink)
         });
-        if rec.number % PROGRESS_EVERY == 0 {
-            meter.at(rec.offset + rec.data.len() as u64, rec.number);
-        }
     });
     decoder.flush();
-    meter.done();
-    res.map(|info| CaptureReport {
+    tracker.finish(sink);
+    let res = res.map(|info| CaptureReport {
         info,
         decode: decoder.stats().clone(),
-    })
+    });
+    (res, tracker.stats().clone())
 }
 
 /// Turns record numbers and offsets of one input into progress reports.
@@ -256,14 +320,6 @@ impl<'a> Meter<'a> {
         }
         Meter {
             progress,
-            packets: 0,
-        }
-    }
-
-    /// A meter that reports nothing (inputs opened by the caller).
-    fn none() -> Self {
-        Meter {
-            progress: None,
             packets: 0,
         }
     }

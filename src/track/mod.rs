@@ -98,6 +98,7 @@ use std::net::IpAddr;
 mod history;
 mod icmp;
 mod key;
+mod shard;
 mod table;
 mod tcp;
 mod udp;
@@ -108,6 +109,7 @@ mod limit_tests;
 #[cfg(test)]
 mod tests;
 
+pub use shard::{SHARDS, ShardSet};
 pub use table::{TrackStats, Tracker};
 
 /// Timeouts and delays of the tracker; the defaults are Zeek's.

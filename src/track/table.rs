@@ -10,6 +10,7 @@
 
 use super::history::History;
 use super::key::{ConnKey, EndpointId, likely_tcp_server_port, packet_key};
+use super::shard::{Routed, shard_of};
 use super::tcp::{Delays, EpState, TcpConn};
 use super::udp::{FlowSizes, HIST_ORIG_DATA, HIST_RESP_DATA};
 use super::uid::make_uid;
@@ -71,6 +72,25 @@ fn add(t: Timestamp, d: Duration) -> Timestamp {
 }
 
 impl Conn {
+    /// Reads a field from each part of the connection a packet updates, so
+    /// that [`Tracker::packets`] can load them ahead of the update.
+    fn touch(&self) -> u64 {
+        let mut t = self.pkts[0]
+            ^ self.ip_bytes[1]
+            ^ self.last.0 as u64
+            ^ self.queued_at.0 as u64
+            ^ u64::from(self.key.a.port)
+            ^ u64::from(self.key.b.port)
+            ^ self.hist.letters.len() as u64;
+        if let Kind::Tcp(tcp) = &self.kind {
+            t ^= tcp.ep[0].touch()
+                ^ tcp.ep[1].touch()
+                ^ u64::from(tcp.syn_attempts)
+                ^ tcp.close_at.map_or(0, |c| c.0 as u64);
+        }
+        t
+    }
+
     /// The responder's port.
     fn resp_port(&self) -> u16 {
         if self.orig_side == 0 {
@@ -190,6 +210,25 @@ impl TrackStats {
     }
 }
 
+impl TrackStats {
+    /// Adds the counters of another shard's tracker. `peak_open` becomes the
+    /// sum of the shards' peaks: an upper bound of the whole table's peak, as
+    /// shards need not peak at the same moment.
+    pub fn absorb(&mut self, other: &TrackStats) {
+        self.peak_open += other.peak_open;
+        self.connections += other.connections;
+        self.evicted += other.evicted;
+        self.evicted_unanswered += other.evicted_unanswered;
+        self.eviction_passes += other.eviction_passes;
+        for (k, v) in &other.evicted_by_state {
+            *self.evicted_by_state.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.evicted_by_handshake {
+            *self.evicted_by_handshake.entry(k.clone()).or_default() += v;
+        }
+    }
+}
+
 /// The kebab-case name of a verdict, as it is serialized.
 fn handshake_name(h: Handshake) -> &'static str {
     match h {
@@ -214,6 +253,9 @@ fn bump(map: &mut BTreeMap<String, u64>, name: &str) {
     }
 }
 
+/// Packets looked up together by [`Tracker::packets`].
+const WARM_GROUP: usize = 8;
+
 /// Connection tracker: feed packets in capture order, receive finished connections.
 ///
 /// Holds at most [`TrackConfig::max_connections`] open connections; when full
@@ -223,13 +265,22 @@ fn bump(map: &mut BTreeMap<String, u64>, name: &str) {
 pub struct Tracker {
     cfg: TrackConfig,
     delays: Delays,
-    map: HashMap<ConnKey, u32, foldhash::fast::SeedableRandomState>,
+    /// Hashes keys for the index (seeded randomly, see [`Tracker::new`]).
+    hasher: foldhash::fast::SeedableRandomState,
+    /// Slot of each connection by its key's 64-bit hash: 16 bytes an entry, so
+    /// the index stays in the CPU cache where a map holding whole keys would not.
+    by_hash: HashMap<u64, u32, foldhash::fast::FixedState>,
+    /// Connections whose key hash equals another open connection's (rare; the
+    /// hash is seeded randomly, so input cannot force it).
+    overflow: HashMap<ConnKey, u32, foldhash::fast::SeedableRandomState>,
     slots: Vec<Option<Conn>>,
     free: Vec<u32>,
     generation: u32,
     heap: BinaryHeap<Reverse<(Timestamp, u32, u32)>>,
     now: Timestamp,
     stats: TrackStats,
+    /// This tracker's shard and the number of shards (see [`super::shard`]).
+    shard: (usize, usize),
 }
 
 impl Tracker {
@@ -259,7 +310,9 @@ impl Tracker {
         Tracker {
             cfg,
             delays,
-            map: HashMap::with_hasher(hasher),
+            hasher: hasher.clone(),
+            by_hash: HashMap::with_hasher(foldhash::fast::FixedState::default()),
+            overflow: HashMap::with_hasher(hasher),
             slots: Vec::new(),
             free: Vec::new(),
             generation: 0,
@@ -269,12 +322,68 @@ impl Tracker {
                 max_connections: cfg.max_connections.max(1),
                 ..TrackStats::default()
             },
+            shard: (0, 1),
         }
+    }
+
+    /// The tracker of shard `index` of `count` (see [`super::shard`]), its hasher
+    /// seeded randomly: it holds at most its share of
+    /// [`TrackConfig::max_connections`], and of an ICMP error packet it records
+    /// only what concerns its own connections.
+    pub(crate) fn for_shard(cfg: TrackConfig, index: usize, count: usize) -> Self {
+        let count = count.max(1);
+        let share = cfg.max_connections.max(1).div_ceil(count);
+        let mut t = Self::new(TrackConfig {
+            max_connections: share,
+            ..cfg
+        });
+        t.shard = (index, count);
+        t
     }
 
     /// Connections currently held.
     pub fn open_connections(&self) -> usize {
-        self.map.len()
+        self.by_hash.len() + self.overflow.len()
+    }
+
+    /// The index hash of a key.
+    fn hash_key(&self, key: &ConnKey) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(key)
+    }
+
+    /// The slot of the open connection with this key (`hash` is its [`Tracker::hash_key`]).
+    fn find(&self, key: &ConnKey, hash: u64) -> Option<u32> {
+        if let Some(&s) = self.by_hash.get(&hash)
+            && matches!(self.slots.get(s as usize), Some(Some(c)) if c.key == *key)
+        {
+            return Some(s);
+        }
+        if self.overflow.is_empty() {
+            None
+        } else {
+            self.overflow.get(key).copied()
+        }
+    }
+
+    fn index_insert(&mut self, key: ConnKey, hash: u64, slot: u32) {
+        match self.by_hash.entry(hash) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(slot);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.overflow.insert(key, slot);
+            }
+        }
+    }
+
+    fn index_remove(&mut self, key: &ConnKey, slot: u32) {
+        let hash = self.hash_key(key);
+        if self.by_hash.get(&hash) == Some(&slot) {
+            self.by_hash.remove(&hash);
+        } else {
+            self.overflow.remove(key);
+        }
     }
 
     /// Expiry entries held (tests check that evictions do not grow it).
@@ -297,8 +406,26 @@ impl Tracker {
     /// Feeds one packet (capture order). Connections that end (inactivity
     /// timeout driven by packet timestamps, close delay, port reuse) are handed to `done`.
     pub fn packet(&mut self, p: &Packet<'_>, done: &mut dyn FnMut(Connection)) {
-        if p.ts > self.now {
-            self.now = p.ts;
+        let (key, src) = packet_key(p);
+        let hash = self.hash_key(&key);
+        let clock = p.ts.max(self.now);
+        self.packet_keyed(p, clock, false, key, src, hash, done);
+    }
+
+    /// [`Tracker::packet`] with the packet's key, sending endpoint and key hash already computed.
+    #[allow(clippy::too_many_arguments)]
+    fn packet_keyed(
+        &mut self,
+        p: &Packet<'_>,
+        clock: Timestamp,
+        quote_only: bool,
+        key: ConnKey,
+        src: EndpointId,
+        hash: u64,
+        done: &mut dyn FnMut(Connection),
+    ) {
+        if clock > self.now {
+            self.now = clock;
         }
         self.expire(done);
 
@@ -314,15 +441,18 @@ impl Tracker {
         // An ICMP error also counts against the connection it quotes.
         if let (Transport::Icmp, Some(q)) = (p.transport, p.icmp.and_then(|i| i.quoted))
             && let Some(k) = icmp::quoted_key(&q)
-            && let Some(&slot) = self.map.get(&k)
+            && shard_of(&k, self.shard.1) == self.shard.0
+            && let Some(slot) = self.find(&k, self.hash_key(&k))
             && let Some(Some(c)) = self.slots.get_mut(slot as usize)
         {
             icmp::record(&mut c.icmp, p);
         }
+        if quote_only {
+            return;
+        }
 
-        let (key, src) = packet_key(p);
         let mut reuse = 0;
-        let mut slot = self.map.get(&key).copied();
+        let mut slot = self.find(&key, hash);
         if let Some(s) = slot {
             let is_reuse = match self.slots.get(s as usize) {
                 Some(Some(Conn {
@@ -345,7 +475,7 @@ impl Tracker {
         }
         let s = match slot {
             Some(s) => s,
-            None => self.insert(p, key, src, reuse, done),
+            None => self.insert(p, key, hash, src, reuse, done),
         };
         let cfg_delays = self.delays;
         let Some(Some(c)) = self.slots.get_mut(s as usize) else {
@@ -398,11 +528,71 @@ impl Tracker {
         }
     }
 
+    /// Feeds packets in capture order, exactly as [`Tracker::packet`] one by
+    /// one would; see [`Tracker::routed`] for why batches are faster.
+    pub fn packets(&mut self, batch: &[Packet<'_>], done: &mut dyn FnMut(Connection)) {
+        let mut clock = self.now;
+        let routed: Vec<Routed> = batch
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                clock = clock.max(p.ts);
+                let (key, src) = packet_key(p);
+                Routed {
+                    index: i as u32,
+                    clock,
+                    quote_only: false,
+                    key,
+                    src,
+                }
+            })
+            .collect();
+        self.routed(batch, &routed, done);
+    }
+
+    /// Feeds the packets `routed` picks from `packets`, in order, each with
+    /// the capture's clock at that packet. Looks up the connections of each
+    /// small group of packets in phases (all index entries, then all
+    /// connections) before updating any: the loads of a phase do not depend on
+    /// each other, so their cache misses overlap instead of queueing one after
+    /// another, and misses are most of the tracker's time once the table
+    /// outgrows the cache.
+    pub(crate) fn routed(
+        &mut self,
+        packets: &[Packet<'_>],
+        routed: &[Routed],
+        done: &mut dyn FnMut(Connection),
+    ) {
+        for group in routed.chunks(WARM_GROUP) {
+            let mut hashes = [0u64; WARM_GROUP];
+            for (h, r) in hashes.iter_mut().zip(group) {
+                *h = self.hash_key(&r.key);
+            }
+            let mut slots = [u32::MAX; WARM_GROUP];
+            for (slot, h) in slots.iter_mut().zip(&hashes) {
+                *slot = self.by_hash.get(h).copied().unwrap_or(u32::MAX);
+            }
+            let mut touched = 0u64;
+            for &s in &slots {
+                if let Some(Some(c)) = self.slots.get(s as usize) {
+                    touched ^= c.touch();
+                }
+            }
+            std::hint::black_box(touched);
+            for (r, &hash) in group.iter().zip(&hashes) {
+                if let Some(p) = packets.get(r.index as usize) {
+                    self.packet_keyed(p, r.clock, r.quote_only, r.key, r.src, hash, done);
+                }
+            }
+        }
+    }
+
     /// End of trace: hands every open connection to `done`, oldest first.
     pub fn finish(&mut self, done: &mut dyn FnMut(Connection)) {
         let mut rest: Vec<Conn> = self.slots.iter_mut().filter_map(Option::take).collect();
         rest.sort_by_key(|c| (c.start, c.generation));
-        self.map.clear();
+        self.by_hash.clear();
+        self.overflow.clear();
         self.free.clear();
         self.slots.clear();
         self.heap.clear();
@@ -415,15 +605,16 @@ impl Tracker {
         &mut self,
         p: &Packet<'_>,
         key: ConnKey,
+        hash: u64,
         src: EndpointId,
         reuse: u32,
         done: &mut dyn FnMut(Connection),
     ) -> u32 {
         let max = self.cfg.max_connections.max(1);
-        if self.map.len() >= max {
+        if self.open_connections() >= max {
             self.evict(max, done);
         }
-        if self.heap.len() > 2 * self.map.len() + 4096 {
+        if self.heap.len() > 2 * self.open_connections() + 4096 {
             self.compact_heap();
         }
         let src_side = key.side_of(&src);
@@ -478,9 +669,9 @@ impl Tracker {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.map.insert(key, slot);
+        self.index_insert(key, hash, slot);
         self.stats.connections += 1;
-        self.stats.peak_open = self.stats.peak_open.max(self.map.len());
+        self.stats.peak_open = self.stats.peak_open.max(self.open_connections());
         slot
     }
 
@@ -489,7 +680,7 @@ impl Tracker {
     /// creation order. One pass over the slab per batch keeps the amortised
     /// cost per new connection constant.
     fn evict(&mut self, max: usize, done: &mut dyn FnMut(Connection)) {
-        let batch = (max / 16).max(1).min(self.map.len());
+        let batch = (max / 16).max(1).min(self.open_connections());
         if batch == 0 {
             return;
         }
@@ -543,7 +734,7 @@ impl Tracker {
 
     fn remove(&mut self, slot: u32) -> Option<Conn> {
         let c = self.slots.get_mut(slot as usize)?.take()?;
-        self.map.remove(&c.key);
+        self.index_remove(&c.key, slot);
         self.free.push(slot);
         Some(c)
     }

@@ -604,3 +604,111 @@ fn extreme_timestamps_do_not_overflow() {
     let pkts: u64 = v.iter().map(|c| c.orig_pkts + c.resp_pkts).sum();
     assert_eq!(pkts, 4);
 }
+
+/// A mix where sharding could go wrong: many flows (so every shard gets
+/// some), ICMP errors quoting TCP and UDP flows (whose shard usually differs
+/// from the ICMP flow's), port reuse, and a timestamp jump on one flow that
+/// expires every other flow on a single table's clock.
+fn shard_mix() -> Vec<Packet<'static>> {
+    let mut p = Vec::new();
+    let mut t = 0;
+    for i in 0..120u16 {
+        let port = 40000 + i;
+        let srv = [10, 0, 1, (i % 7) as u8 + 1];
+        match i % 5 {
+            0 => {
+                p.push(tcp(t, C, port, srv, 445, SYN, 100, 0, 0));
+                p.push(tcp(t + 3000, C, port, srv, 445, SYN, 100, 0, 0));
+            }
+            1 => {
+                p.push(tcp(t, C, port, srv, 636, SYN, 100, 0, 0));
+                let q = Quoted {
+                    transport: Transport::Tcp,
+                    src: ip(C),
+                    dst: ip(srv),
+                    sport: port,
+                    dport: 636,
+                };
+                p.push(icmp(t + 2, ROUTER, C, 3, 13, 48, Some(q)));
+            }
+            2 => {
+                p.push(udp(t, C, port, srv, 53, 40));
+                let q = Quoted {
+                    transport: Transport::Udp,
+                    src: ip(C),
+                    dst: ip(srv),
+                    sport: port,
+                    dport: 53,
+                };
+                p.push(icmp(t + 1, srv, C, 3, 3, 68, Some(q)));
+            }
+            3 => {
+                p.push(tcp(t, C, port, srv, 389, SYN, 100, 0, 0));
+                p.push(tcp(t + 1, srv, 389, C, port, SYN | ACK, 900, 101, 0));
+                p.push(tcp(t + 2, C, port, srv, 389, ACK, 101, 901, 0));
+                p.push(tcp(t + 3, C, port, srv, 389, ACK | FIN, 101, 901, 0));
+                p.push(tcp(t + 4, srv, 389, C, port, ACK | FIN, 901, 102, 0));
+                p.push(tcp(t + 5, C, port, srv, 389, ACK, 102, 902, 0));
+                // Port reuse: a new SYN with a new ISN on the same 5-tuple.
+                p.push(tcp(t + 6000, C, port, srv, 389, SYN, 7000, 0, 0));
+            }
+            _ => {
+                p.push(tcp(t, C, port, srv, 88, SYN, 100, 0, 0));
+                p.push(tcp(t + 1, srv, 88, C, port, RST | ACK, 0, 101, 0));
+            }
+        }
+        t += 50;
+        if i == 60 {
+            // One flow's packet 400 s ahead: on the capture's clock every
+            // connection open so far expires here, whatever shard it is in.
+            p.push(udp(t + 400_000, [10, 0, 9, 9], 5000, S, 123, 48));
+        }
+    }
+    p.sort_by_key(|x| x.ts);
+    // Put the jump back in file order, out of timestamp order.
+    if let Some(pos) = p.iter().position(|x| x.dport == 123)
+        && let Some(x) = p.get(pos).copied()
+    {
+        p.remove(pos);
+        p.insert(p.len() / 2, x);
+    }
+    p
+}
+
+#[test]
+fn shards_give_the_same_connections_as_one_table() {
+    let pkts = shard_mix();
+    let mut want = run(&pkts);
+    want.sort_by(|a, b| a.uid.cmp(&b.uid));
+    assert!(
+        want.iter()
+            .any(|c| c.icmp.is_some() && c.proto == Transport::Tcp)
+    );
+    assert!(
+        want.iter()
+            .any(|c| c.icmp.is_some() && c.proto == Transport::Udp)
+    );
+    for split in [
+        vec![vec![0, 1, 2, 3]],
+        vec![vec![0, 2], vec![1, 3]],
+        vec![vec![3], vec![1], vec![0, 2]],
+    ] {
+        for round in [1, 7, 4096] {
+            let mut sets: Vec<ShardSet> = split
+                .iter()
+                .map(|s| ShardSet::new(TrackConfig::default(), s.iter().copied()))
+                .collect();
+            let mut got = Vec::new();
+            for chunk in pkts.chunks(round) {
+                for set in &mut sets {
+                    set.round(chunk, &mut |_, c| got.push(c));
+                }
+            }
+            for set in &mut sets {
+                set.finish(&mut |_, c| got.push(c));
+            }
+            got.sort_by(|a, b| a.uid.cmp(&b.uid));
+            assert_eq!(got, want, "split {split:?}, rounds of {round}");
+        }
+    }
+}

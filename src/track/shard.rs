@@ -1,0 +1,148 @@
+//! Splitting the connection table into shards that run on separate threads.
+//!
+//! A connection's packets all go to the shard its key hashes to, with a fixed
+//! hash so the split never depends on the run; an ICMP error also goes to the
+//! shard of the connection it quotes. Each packet carries the capture's clock
+//! (the latest timestamp read so far, over all packets), so every shard
+//! expires connections as one table would: a connection's record never
+//! depends on the split, only the moment it is handed over does. The number of
+//! shards is fixed ([`SHARDS`]) whatever the thread count, and the pipeline
+//! merges their output in a fixed order, so the output is the same for any
+//! `--threads`.
+//!
+//! Every thread running shards reads every packet of a round and keeps those
+//! of its own shards: routing costs a key per packet on each such thread, but
+//! no thread has to route for the others, and the key is computed only once
+//! for the packets a thread keeps.
+
+use super::key::{ConnKey, EndpointId, packet_key};
+use super::table::Tracker;
+use super::{Connection, TrackConfig, TrackStats, icmp};
+use crate::decode::{Packet, Transport};
+use crate::time::Timestamp;
+use std::hash::BuildHasher;
+
+/// Shards the pipeline splits connections into: up to this many threads can
+/// track at once. Fixed, so that output does not depend on the thread count.
+pub const SHARDS: usize = 4;
+
+/// A packet of a round kept for one shard, with its key already computed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Routed {
+    /// Index of the packet in the round.
+    pub index: u32,
+    /// The capture's clock at this packet: the latest timestamp so far.
+    pub clock: Timestamp,
+    /// Here only for the ICMP error it carries, which quotes a connection of
+    /// this shard; the packet's own flow belongs to another shard.
+    pub quote_only: bool,
+    /// The packet's connection key.
+    pub key: ConnKey,
+    /// Its sending endpoint.
+    pub src: EndpointId,
+}
+
+/// The shard (of `count`) a connection key belongs to.
+pub(crate) fn shard_of(key: &ConnKey, count: usize) -> usize {
+    if count <= 1 {
+        return 0;
+    }
+    // A fixed seed: the split must be the same in every run.
+    let h = foldhash::fast::FixedState::with_seed(0x666c_6f77_6175_6469).hash_one(key);
+    (h % count as u64) as usize
+}
+
+/// The shard of the connection an ICMP error packet quotes, if it quotes one.
+fn quoted_shard(p: &Packet<'_>, count: usize) -> Option<usize> {
+    if p.transport != Transport::Icmp {
+        return None;
+    }
+    let q = p.icmp.and_then(|i| i.quoted)?;
+    let k = icmp::quoted_key(&q)?;
+    Some(shard_of(&k, count))
+}
+
+/// The shards one thread runs. Fed every packet of the capture, round by
+/// round, it keeps those of its shards and tracks them, shard by shard.
+pub struct ShardSet {
+    /// (shard index, its tracker, its packets of the current round).
+    shards: Vec<(usize, Tracker, Vec<Routed>)>,
+    /// Which set each shard belongs to, by shard index (position in `shards`).
+    mine: [Option<usize>; SHARDS],
+    /// The capture's clock: the latest timestamp so far.
+    clock: Timestamp,
+}
+
+impl ShardSet {
+    /// The shards `indices` (each below [`SHARDS`]), each holding at most its
+    /// share of [`TrackConfig::max_connections`].
+    pub fn new(cfg: TrackConfig, indices: impl IntoIterator<Item = usize>) -> Self {
+        let mut mine = [None; SHARDS];
+        let mut shards = Vec::new();
+        for i in indices {
+            if let Some(m) = mine.get_mut(i) {
+                *m = Some(shards.len());
+                shards.push((i, Tracker::for_shard(cfg, i, SHARDS), Vec::new()));
+            }
+        }
+        ShardSet {
+            shards,
+            mine,
+            clock: Timestamp(i64::MIN),
+        }
+    }
+
+    /// Tracks one round: the next stretch of the capture's packets, in order
+    /// (all of them, not only this set's). Connections that end are handed to
+    /// `done` with their shard index, shard by shard in the order of the set.
+    pub fn round(&mut self, packets: &[Packet<'_>], done: &mut dyn FnMut(usize, Connection)) {
+        for (i, p) in packets.iter().enumerate() {
+            self.clock = self.clock.max(p.ts);
+            let (key, src) = packet_key(p);
+            let own = shard_of(&key, SHARDS);
+            let routed = Routed {
+                index: i as u32,
+                clock: self.clock,
+                quote_only: false,
+                key,
+                src,
+            };
+            if let Some(Some(m)) = self.mine.get(own)
+                && let Some((_, _, list)) = self.shards.get_mut(*m)
+            {
+                list.push(routed);
+            }
+            if let Some(q) = quoted_shard(p, SHARDS).filter(|&q| q != own)
+                && let Some(Some(m)) = self.mine.get(q)
+                && let Some((_, _, list)) = self.shards.get_mut(*m)
+            {
+                list.push(Routed {
+                    quote_only: true,
+                    ..routed
+                });
+            }
+        }
+        for (index, tracker, list) in &mut self.shards {
+            let index = *index;
+            tracker.routed(packets, list, &mut |c| done(index, c));
+            list.clear();
+        }
+    }
+
+    /// End of the capture: hands every connection still open to `done`.
+    pub fn finish(&mut self, done: &mut dyn FnMut(usize, Connection)) {
+        for (index, tracker, _) in &mut self.shards {
+            let index = *index;
+            tracker.finish(&mut |c| done(index, c));
+        }
+    }
+
+    /// The shards' counters, added up (see [`TrackStats::absorb`]).
+    pub fn stats(&self) -> TrackStats {
+        let mut s = TrackStats::default();
+        for (_, t, _) in &self.shards {
+            s.absorb(t.stats());
+        }
+        s
+    }
+}
