@@ -35,7 +35,7 @@ pub(crate) struct EndpointId {
 }
 
 /// The identity of a connection, independent of packet direction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ConnKey {
     /// Side 0: the smaller endpoint (or the sender, for one-way ICMP).
     pub a: EndpointId,
@@ -43,6 +43,26 @@ pub(crate) struct ConnKey {
     pub b: EndpointId,
     /// Transport protocol.
     pub proto: Transport,
+}
+
+impl std::hash::Hash for ConnKey {
+    /// Five words, where the derived impl would write each field (the
+    /// addresses as length-prefixed byte slices): keys are hashed for every packet.
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let a = u128::from_ne_bytes(self.a.addr.0);
+        let b = u128::from_ne_bytes(self.b.addr.0);
+        let proto: u64 = match self.proto {
+            Transport::Tcp => 6,
+            Transport::Udp => 17,
+            Transport::Icmp => 1,
+            Transport::Other(n) => 256 + u64::from(n),
+        };
+        h.write_u64(a as u64);
+        h.write_u64((a >> 64) as u64);
+        h.write_u64(b as u64);
+        h.write_u64((b >> 64) as u64);
+        h.write_u64(u64::from(self.a.port) | u64::from(self.b.port) << 16 | proto << 32);
+    }
 }
 
 impl ConnKey {
