@@ -27,12 +27,14 @@ struct Cli {
     /// Write the report to FILE (atomically: complete or not at all) instead of stdout.
     #[arg(short, long, global = true, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Threads for audit and flows: 1 runs everything on one thread; more reads
-    /// and decodes on a second thread (same results) [default: the number of CPUs].
+    /// Threads for audit and flows: 1 runs everything on one thread; more read
+    /// and decode on one thread and track on up to 4 others (same results)
+    /// [default: the number of CPUs].
     #[arg(long, global = true, value_name = "N")]
     threads: Option<usize>,
-    /// Most connections tracked at once; past it the oldest unanswered attempts,
-    /// then the least recently active connections, are reported early (and counted).
+    /// Most connections tracked at once (split evenly over 4 tracker shards);
+    /// past a shard's share its oldest unanswered attempts, then its least
+    /// recently active connections, are reported early (and counted).
     #[arg(long, global = true, value_name = "N", default_value_t = flowaudit::track::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
     #[command(subcommand)]

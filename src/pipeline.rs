@@ -49,7 +49,7 @@ pub type InputResult = Result<CaptureReport, ReadError>;
 /// Packets per batch handed from the reader thread to the tracker: large
 /// enough that the channel costs nothing per packet, small enough (about
 /// 0.5 MB) to stay in the cache.
-const BATCH: usize = 4096;
+const BATCH: usize = 1024;
 
 /// Batches in flight between the threads; bounds memory when the tracker is slower.
 const BATCHES_IN_FLIGHT: usize = 4;
