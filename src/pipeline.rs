@@ -237,19 +237,23 @@ fn run_threaded(
                 })
             })
             .collect();
-        // Merge: each round, every worker's output, in shard order (a stable
-        // sort, so each shard's own order is kept).
+        // Merge: each round, every worker's output, in shard order. A worker's
+        // output is already in the order of its shards (`w`, `w + workers`,
+        // ...), so the merge takes each shard's run from its worker in turn.
         'rounds: loop {
-            let mut round = WorkerOutput::new();
+            let mut outs = Vec::with_capacity(workers);
             for rx in &from_workers {
                 match rx.recv() {
-                    Ok(mut out) => round.append(&mut out),
+                    Ok(out) => outs.push(out.into_iter().peekable()),
                     Err(_) => break 'rounds,
                 }
             }
-            round.sort_by_key(|(shard, _)| *shard);
-            for (_, c) in round {
-                sink(c);
+            for shard in 0..SHARDS {
+                if let Some(out) = outs.get_mut(shard % workers) {
+                    while let Some((_, c)) = out.next_if(|(s, _)| *s == shard) {
+                        sink(c);
+                    }
+                }
             }
         }
         let mut sets = Vec::with_capacity(workers);
