@@ -101,6 +101,7 @@ mod key;
 mod shard;
 mod table;
 mod tcp;
+mod timers;
 mod udp;
 mod uid;
 

@@ -1,17 +1,20 @@
 //! The connection table: open connections by key, and their expiry.
 //!
 //! Connections live in a slab (`Vec<Option<Conn>>` plus a free list) indexed
-//! from a foldhash map keyed by [`ConnKey`]. Expiry is a min-heap of
-//! `(deadline, slot, generation)` entries, kept lazily: a connection has at
-//! least one entry no later than its real deadline; a popped entry whose
-//! connection is gone or was re-queued is dropped, one whose connection is
-//! still busy is pushed again at the new deadline. So a packet costs a heap
-//! peek, and a push only when a connection's deadline moves earlier (a close).
+//! by a map from a seeded 64-bit hash of their [`ConnKey`] to their slot
+//! (colliding keys go to a small overflow map keyed by the whole key).
+//! Expiry is a queue of `(deadline, slot, generation)` entries
+//! ([`super::timers`]), kept lazily: a connection has at least one entry no
+//! later than its real deadline; a popped entry whose connection is gone or
+//! was re-queued is dropped, one whose connection is still busy is pushed
+//! again at the new deadline. So a packet costs a queue peek, and a push only
+//! when a connection's deadline moves earlier (a close).
 
 use super::history::History;
 use super::key::{ConnKey, EndpointId, likely_tcp_server_port, packet_key};
 use super::shard::{Routed, shard_of};
 use super::tcp::{Delays, EpState, TcpConn};
+use super::timers::Timers;
 use super::udp::{FlowSizes, HIST_ORIG_DATA, HIST_RESP_DATA};
 use super::uid::make_uid;
 use super::{Connection, Handshake, IcmpError, TrackConfig, icmp, tcp, udp};
@@ -19,8 +22,7 @@ use crate::decode::tcp_flags::{ACK, SYN};
 use crate::decode::{Packet, Transport};
 use crate::time::{Duration, Timestamp};
 use serde::Serialize;
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv6Addr};
 
 /// Transport-specific state.
@@ -276,7 +278,7 @@ pub struct Tracker {
     slots: Vec<Option<Conn>>,
     free: Vec<u32>,
     generation: u32,
-    heap: BinaryHeap<Reverse<(Timestamp, u32, u32)>>,
+    heap: Timers,
     now: Timestamp,
     stats: TrackStats,
     /// This tracker's shard and the number of shards (see [`super::shard`]).
@@ -316,7 +318,7 @@ impl Tracker {
             slots: Vec::new(),
             free: Vec::new(),
             generation: 0,
-            heap: BinaryHeap::new(),
+            heap: Timers::default(),
             now: Timestamp(i64::MIN),
             stats: TrackStats {
                 max_connections: cfg.max_connections.max(1),
@@ -524,7 +526,7 @@ impl Tracker {
         let d = c.deadline(&self.cfg);
         if d < c.queued_at {
             c.queued_at = d;
-            self.heap.push(Reverse((d, s, c.generation)));
+            self.heap.push((d, s, c.generation));
         }
     }
 
@@ -727,7 +729,7 @@ impl Tracker {
     /// leave their entries behind) cannot grow the heap past the table.
     fn compact_heap(&mut self) {
         let slots = &self.slots;
-        self.heap.retain(|Reverse((t, slot, generation))| {
+        self.heap.retain(|(t, slot, generation)| {
             matches!(slots.get(*slot as usize), Some(Some(c)) if c.generation == *generation && c.queued_at == *t)
         });
     }
@@ -740,10 +742,7 @@ impl Tracker {
     }
 
     fn expire(&mut self, done: &mut dyn FnMut(Connection)) {
-        while let Some(Reverse((t, slot, generation))) = self.heap.peek().copied() {
-            if t > self.now {
-                break;
-            }
+        while let Some((t, slot, generation)) = self.heap.peek_due(self.now) {
             self.heap.pop();
             let Some(Some(c)) = self.slots.get_mut(slot as usize) else {
                 continue;
@@ -754,7 +753,7 @@ impl Tracker {
             let d = c.deadline(&self.cfg);
             if d > self.now {
                 c.queued_at = d;
-                self.heap.push(Reverse((d, slot, generation)));
+                self.heap.push((d, slot, generation));
                 continue;
             }
             if let Some(old) = self.remove(slot) {
