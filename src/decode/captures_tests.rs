@@ -346,3 +346,31 @@ fn dnscap_fragments_reassemble_into_whole_udp_datagrams() {
     assert_eq!(datagrams, first_fragments);
     assert!(s.not_decoded.is_empty(), "{s:?}");
 }
+
+/// The fast path (`fast.rs`) gives what the general path gives on every
+/// Ethernet frame of every shared capture, fragments and tunnels included.
+#[test]
+fn fast_path_agrees_with_the_general_path_on_every_capture() {
+    let manifest = std::fs::read_to_string(format!("{CAPS}MANIFEST.tsv")).expect("manifest");
+    let mut lines = manifest.lines();
+    let header: Vec<&str> = lines.next().expect("header").split('\t').collect();
+    let c_path = header.iter().position(|h| *h == "path").expect("path");
+    let (mut frames, mut taken) = (0, 0);
+    for line in lines {
+        let Some(rel) = line.split('\t').nth(c_path) else {
+            continue;
+        };
+        let eth: Vec<Vec<u8>> = read_capture(&format!("{CAPS}{rel}"))
+            .into_iter()
+            .filter(|(_, link, _)| *link == LinkType::ETHERNET)
+            .map(|(_, _, d)| d)
+            .collect();
+        frames += eth.len();
+        taken += super::fast::tests::assert_same(&eth);
+    }
+    assert!(frames > 10_000, "only {frames} Ethernet frames");
+    assert!(
+        taken * 2 > frames,
+        "fast path took only {taken} of {frames}"
+    );
+}

@@ -170,6 +170,12 @@ impl FragPool {
         }
     }
 
+    /// Nothing held and nothing to tidy up: [`FragPool::expire`] would do nothing.
+    #[inline]
+    pub fn idle(&self) -> bool {
+        self.map.is_empty() && self.order.is_empty()
+    }
+
     /// Drops datagrams that timed out at `now`, in arrival order (with capture
     /// timestamps going backwards a datagram may outlive its timeout a little);
     /// `None` when nothing was due.

@@ -115,7 +115,7 @@ impl Decoder {
     }
 
     /// Decodes what a tunnel carries, one level deeper.
-    fn decode_inner(
+    pub(super) fn decode_inner(
         &mut self,
         ctx: &FrameCtx,
         inner: Inner<'_>,

@@ -54,6 +54,14 @@ impl Request<'_> {
 /// not start like an HTTP/1.x request.
 pub fn request(p: &[u8]) -> Option<Request<'_>> {
     let head = p.get(..MAX_HEAD).unwrap_or(p);
+    // The method first (1 to 16 capitals, then a space): most segments that
+    // start with a capital letter are not requests, and this rejects them
+    // without searching up to 8 KiB for a line end. Whatever passes is the
+    // method the request line gives below.
+    let sp = head.iter().take(17).position(|&c| c == b' ')?;
+    if sp == 0 || !head.get(..sp)?.iter().all(u8::is_ascii_uppercase) {
+        return None;
+    }
     let line_end = head.windows(2).position(|w| w == b"\r\n")?;
     let line = head.get(..line_end)?;
     let mut parts = line.split(|&c| c == b' ');

@@ -234,6 +234,27 @@ impl Learned {
 pub struct Learner {
     /// What was learned so far.
     pub learned: Learned,
+    /// Reused buffers for one DNS response's records.
+    scratch: DnsScratch,
+}
+
+/// The records of the DNS response being read, kept between responses so that
+/// reading one allocates only when it is bigger than every one before.
+#[derive(Default)]
+struct DnsScratch {
+    /// CNAME links (alias -> target).
+    cnames: Vec<(dns::Name, dns::Name)>,
+    /// Address records (owner, address).
+    addrs: Vec<(dns::Name, IpAddr)>,
+    /// The CNAME chain from one owner back to the name asked for.
+    chain: Vec<dns::Name>,
+}
+
+impl std::fmt::Debug for DnsScratch {
+    /// Empty between packets, so there is nothing worth printing.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DnsScratch").finish_non_exhaustive()
+    }
 }
 
 impl Learner {
@@ -242,11 +263,31 @@ impl Learner {
         Learner::default()
     }
 
-    /// Reads one decoded packet (cheap first-byte checks before any parse).
+    /// Reads one decoded packet.
+    ///
+    /// Nearly every packet carries nothing to learn from; the checks that say
+    /// so (a payload, the protocol, the server port, the first payload byte)
+    /// are inline here, and only the rest pay for a call to the parsers.
+    #[inline]
     pub fn observe(&mut self, p: &Packet<'_>) {
-        if p.payload.is_empty() {
+        let Some(&first) = p.payload.first() else {
             return;
+        };
+        let worth = match p.transport {
+            Transport::Udp => p.sport == 53,
+            Transport::Tcp => {
+                p.sport == 53 || p.sport == 135 || first == 22 || first.is_ascii_uppercase()
+            }
+            _ => false,
+        };
+        if worth {
+            self.parse(p);
         }
+    }
+
+    /// Runs the parser [`Learner::observe`] picked for a packet with payload.
+    #[inline(never)]
+    fn parse(&mut self, p: &Packet<'_>) {
         match p.transport {
             Transport::Udp if p.sport == 53 => self.dns(p.payload, p.ts),
             Transport::Tcp if p.sport == 53 => {
@@ -332,16 +373,22 @@ impl Learner {
 
     fn dns(&mut self, msg: &[u8], ts: Timestamp) {
         // CNAME links of this message (alias -> target), to walk back to the name asked for.
-        let mut cnames: Vec<(dns::Name, dns::Name)> = Vec::new();
-        let mut addrs: Vec<(dns::Name, IpAddr)> = Vec::new();
+        let DnsScratch {
+            cnames,
+            addrs,
+            chain,
+        } = &mut self.scratch;
+        cnames.clear();
+        addrs.clear();
         dns::answers(msg, &mut |a| match a.data {
             dns::Data::Cname(t) => cnames.push((a.owner, t)),
             dns::Data::Addr(ip) => addrs.push((a.owner, ip)),
         });
-        for (owner, ip) in &addrs {
+        for (owner, ip) in addrs.iter() {
             // The chain from the owner up to the name asked for; learned head
             // first, so the name printed is the one the client used.
-            let mut chain = vec![*owner];
+            chain.clear();
+            chain.push(*owner);
             for _ in 0..cnames.len() {
                 let Some(cur) = chain.last() else { break };
                 let Some((alias, _)) = cnames.iter().find(|(_, t)| t == cur) else {

@@ -365,3 +365,120 @@ proptest! {
         }
     }
 }
+
+/// A DNS packet from the resolver to `client`.
+fn dns_packet(msg: &[u8]) -> crate::decode::Packet<'_> {
+    crate::decode::Packet {
+        ts: crate::time::Timestamp(1),
+        number: 1,
+        transport: Transport::Udp,
+        src: ip("10.0.0.4"),
+        dst: ip("10.0.1.10"),
+        sport: 53,
+        dport: 50000,
+        ip_len: 0,
+        payload_len: msg.len() as u32,
+        payload: msg,
+        tcp: None,
+        icmp: None,
+        vlan: None,
+        inner_vlan: None,
+        tunnel_depth: 0,
+    }
+}
+
+#[test]
+fn one_responses_cname_chain_does_not_reach_the_next_response() {
+    let first = payload::dns_response(
+        1,
+        "www.example.com",
+        &[
+            ("www.example.com", Rdata::Cname("edge.example.net")),
+            ("edge.example.net", Rdata::Addr(ip("192.0.2.1"))),
+        ],
+    );
+    let second = payload::dns_response(
+        2,
+        "edge.example.net",
+        &[("edge.example.net", Rdata::Addr(ip("192.0.2.2")))],
+    );
+    let mut l = Learner::new();
+    l.observe(&dns_packet(&first));
+    l.observe(&dns_packet(&second));
+    let l = l.finish();
+    assert_eq!(
+        names(&l, "192.0.2.1"),
+        vec![
+            ("www.example.com".to_string(), NameSource::Dns),
+            ("edge.example.net".to_string(), NameSource::Dns),
+        ]
+    );
+    assert_eq!(
+        names(&l, "192.0.2.2"),
+        vec![("edge.example.net".to_string(), NameSource::Dns)]
+    );
+}
+
+/// `http::request` as it was before it checked the method first, to show the
+/// shortcut rejects only what this rejects.
+fn request_by_line(p: &[u8]) -> Option<http::Request<'_>> {
+    let head = p.get(..8192).unwrap_or(p);
+    let line_end = head.windows(2).position(|w| w == b"\r\n")?;
+    let mut parts = head.get(..line_end)?.split(|&c| c == b' ');
+    let method = parts.next()?;
+    let target = parts.next()?;
+    let version = parts.next()?;
+    if method.is_empty()
+        || method.len() > 16
+        || !method.iter().all(u8::is_ascii_uppercase)
+        || target.is_empty()
+        || !version.starts_with(b"HTTP/1.")
+    {
+        return None;
+    }
+    http::request(p).or(Some(http::Request {
+        method: b"",
+        target: b"",
+        host: None,
+    }))
+}
+
+proptest! {
+    #[test]
+    fn the_method_shortcut_rejects_no_request(
+        method in "[A-Z]{0,18}|[A-Za-z\r\n ]{0,18}",
+        sep in prop_oneof![Just(" "), Just("\r\n"), Just(""), Just("  ")],
+        rest in "[ -~]{0,20}( HTTP/1.1)?(\r\nHost: a.example)?\r\n",
+    ) {
+        let req = format!("{method}{sep}{rest}");
+        prop_assert_eq!(http::request(req.as_bytes()), request_by_line(req.as_bytes()), "{:?}", req);
+    }
+
+    /// The inline checks in `observe` skip only packets no parser learns from.
+    #[test]
+    fn observe_skips_only_what_teaches_nothing(
+        which in 0usize..4,
+        lead in prop_oneof![Just(22u8), Just(b'C'), Just(b'G'), Just(0), any::<u8>()],
+        sport in prop_oneof![Just(53u16), Just(135), Just(443), any::<u16>()],
+        tcp in any::<bool>(),
+    ) {
+        let msgs = [
+            payload::dns_response(1, "a.example", &[("a.example", Rdata::Addr(ip("192.0.2.9")))]),
+            payload::client_hello("login.microsoftonline.com"),
+            [&b"GET / HTTP/1.1\r\nHost: h.example\r\n\r\n"[..]].concat(),
+            payload::epm_map_response(1, &[(49670, Ipv4Addr::new(10, 0, 0, 5))]),
+        ];
+        let mut m = msgs[which].clone();
+        m[0] = lead;
+        let mut p = dns_packet(&m);
+        p.sport = sport;
+        p.transport = if tcp { Transport::Tcp } else { Transport::Udp };
+        let (mut gated, mut direct) = (Learner::new(), Learner::new());
+        gated.observe(&p);
+        direct.parse(&p);
+        let (g, d) = (gated.finish(), direct.finish());
+        prop_assert_eq!(format!("{:?}", g.names.addrs()), format!("{:?}", d.names.addrs()));
+        prop_assert_eq!(g.epm.all(), d.epm.all());
+        prop_assert_eq!(g.proxied.len(), d.proxied.len());
+    }
+}

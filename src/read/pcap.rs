@@ -103,6 +103,85 @@ struct BadFraction {
     count: u64,
 }
 
+/// What every record of one file is read with.
+struct Walk {
+    /// Byte order of the record headers.
+    endian: Endian,
+    /// The file's link type.
+    link: LinkType,
+    /// Record header length (16, or 24 for the modified format).
+    hdr_len: usize,
+    /// First invalid timestamp fraction.
+    frac_limit: u32,
+    /// Nanoseconds per fraction unit.
+    frac_to_ns: i64,
+}
+
+impl Walk {
+    /// The record's time; notes an out-of-range fraction for the one warning.
+    fn timestamp(
+        &self,
+        secs: u32,
+        frac: u32,
+        number: u64,
+        offset: u64,
+        bad_frac: &mut Option<BadFraction>,
+    ) -> Timestamp {
+        if frac >= self.frac_limit {
+            match bad_frac {
+                Some(b) => b.count += 1,
+                None => {
+                    *bad_frac = Some(BadFraction {
+                        number,
+                        offset,
+                        frac,
+                        count: 1,
+                    })
+                }
+            }
+        }
+        // Adding the fraction in nanoseconds carries any excess into the seconds,
+        // the normalisation a well-formed writer would have done.
+        Timestamp::from_parts(i64::from(secs), i64::from(frac) * self.frac_to_ns)
+    }
+
+    /// Delivers the complete, sane records at the start of `buf` (whose first
+    /// byte is at stream offset `base`) and returns how many bytes they took.
+    /// Stops, leaving it to the general path, at a record that is cut by the
+    /// buffer's end or claims more than [`MAX_RECORD_LEN`].
+    ///
+    /// The general path would do the same per record, with a `fill` call and
+    /// its bounds checks each time; this is the loop that runs millions of times.
+    fn buffered(
+        &self,
+        buf: &[u8],
+        base: u64,
+        sink: &mut Sink<'_>,
+        bad_frac: &mut Option<BadFraction>,
+    ) -> usize {
+        let e = self.endian;
+        let mut pos = 0;
+        loop {
+            let Some(h) = buf.get(pos..).and_then(|r| r.first_chunk::<16>()) else {
+                return pos;
+            };
+            let caplen = e.u32(h, 8) as usize;
+            if caplen > MAX_RECORD_LEN {
+                return pos;
+            }
+            let start = pos + self.hdr_len;
+            let Some(data) = buf.get(start..start + caplen) else {
+                return pos;
+            };
+            let offset = base + pos as u64;
+            let number = sink.next_number();
+            let ts = self.timestamp(e.u32(h, 0), e.u32(h, 4), number, offset, bad_frac);
+            sink.record(ts, self.link, data, e.u32(h, 12), offset, true);
+            pos = start + caplen;
+        }
+    }
+}
+
 /// Reads a classic pcap stream positioned at its magic. `Err` (a reason) only if
 /// the file header itself cannot be read; problems after it end up as warnings.
 pub(super) fn read(input: &mut Input, kind: Kind, sink: &mut Sink<'_>) -> Result<String, String> {
@@ -125,7 +204,18 @@ pub(super) fn read(input: &mut Input, kind: Kind, sink: &mut Sink<'_>) -> Result
         (1_000_000, 1000)
     };
     let mut bad_frac: Option<BadFraction> = None;
+    let walk = Walk {
+        endian: e,
+        link,
+        hdr_len,
+        frac_limit,
+        frac_to_ns,
+    };
     loop {
+        // Records wholly in the buffer go through the cheap walk; the one that
+        // straddles its end (or is corrupt) takes the general path below.
+        let walked = walk.buffered(input.avail(), input.offset(), sink, &mut bad_frac);
+        input.consume(walked);
         let number = sink.next_number();
         if !input.fill(hdr_len) {
             if !input.avail().is_empty() || input.error().is_some() {
@@ -151,22 +241,7 @@ pub(super) fn read(input: &mut Input, kind: Kind, sink: &mut Sink<'_>) -> Result
             sink.cut(input, format_args!("record {number}"), need);
             break;
         }
-        if frac >= frac_limit {
-            match &mut bad_frac {
-                Some(b) => b.count += 1,
-                None => {
-                    bad_frac = Some(BadFraction {
-                        number,
-                        offset,
-                        frac,
-                        count: 1,
-                    })
-                }
-            }
-        }
-        // Adding the fraction in nanoseconds carries any excess into the seconds,
-        // the normalisation a well-formed writer would have done.
-        let ts = Timestamp::from_parts(i64::from(secs), i64::from(frac) * frac_to_ns);
+        let ts = walk.timestamp(secs, frac, number, offset, &mut bad_frac);
         let data = input.avail().get(hdr_len..need).unwrap_or(&[]);
         sink.record(ts, link, data, orig_len, offset, true);
         input.consume(need);

@@ -766,6 +766,109 @@ fn absurd_caplen_stops_without_allocating_it() {
     );
 }
 
+/// Hands out a byte stream in pieces of the given sizes, in turn: records then
+/// straddle every position of the reader's window.
+struct Pieces {
+    data: std::io::Cursor<Vec<u8>>,
+    sizes: Vec<usize>,
+    turn: usize,
+}
+
+impl std::io::Read for Pieces {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.sizes[self.turn % self.sizes.len()].min(out.len());
+        self.turn += 1;
+        self.data.read(&mut out[..n])
+    }
+}
+
+/// Records bigger than the window, a bad timestamp fraction, and a cut last
+/// record, delivered in pieces of awkward sizes: every record, offset and
+/// warning is what one whole read gives.
+#[test]
+fn records_straddling_reads_and_the_window_come_out_whole() {
+    for be in [false, true] {
+        let mut v = pcap_hdr(be, 0xa1b2_c3d4, 1);
+        let mut want = Vec::new();
+        for i in 0..1000u32 {
+            let len = match i % 500 {
+                7 => 200 * 1024,
+                8 => 600 * 1024 + 3,
+                _ => ((i * 37) % 1600) as usize,
+            };
+            let frac = if i % 400 == 399 { 2_000_000 } else { i };
+            let data: Vec<u8> = (0..len).map(|b| (b as u32 ^ i) as u8).collect();
+            want.push(Owned {
+                ts: Timestamp::from_parts(i64::from(1_700_000_000 + i), i64::from(frac) * 1000),
+                link: LinkType::ETHERNET,
+                data: data.clone(),
+                orig_len: len as u32 + 4,
+                number: u64::from(i) + 1,
+                offset: v.len() as u64,
+            });
+            pcap_rec(
+                &mut v,
+                be,
+                false,
+                1_700_000_000 + i,
+                frac,
+                &data,
+                len as u32 + 4,
+            );
+        }
+        v.truncate(v.len() - 5);
+        let cut = want.pop().unwrap();
+        let (want_res, whole) = read_bytes("p", &v);
+        let want_info = want_res.unwrap();
+        assert!(whole == want, "whole read, be {be}");
+        assert!(want_info.truncated);
+        assert_eq!(
+            want_info.warnings,
+            vec![
+                format!(
+                    "p: truncated: record 1000 at byte offset {} needs {} bytes, only {} left",
+                    cut.offset,
+                    16 + cut.data.len(),
+                    16 + cut.data.len() - 5
+                ),
+                format!(
+                    "p: record 400 at byte offset {}: timestamp fraction 2000000 usec out of \
+                     range (>= 1000000), carried into seconds; 2 record(s) affected",
+                    want[399].offset
+                ),
+            ]
+        );
+        for sizes in [vec![1], vec![7, 131_072, 3], vec![65_537, 1_000_000, 17]] {
+            let mut got = Vec::new();
+            let res = read_stream(
+                "p",
+                Box::new(Pieces {
+                    data: std::io::Cursor::new(v.clone()),
+                    sizes: sizes.clone(),
+                    turn: 0,
+                }),
+                &mut |r| {
+                    got.push(Owned {
+                        ts: r.ts,
+                        link: r.link,
+                        data: r.data.to_vec(),
+                        orig_len: r.orig_len,
+                        number: r.number,
+                        offset: r.offset,
+                    })
+                },
+            );
+            let info = res.unwrap();
+            assert!(got == want, "pieces {sizes:?}, be {be}");
+            assert_eq!(
+                format!("{info:?}"),
+                format!("{want_info:?}"),
+                "pieces {sizes:?}"
+            );
+        }
+    }
+}
+
 /// A pcapng block: type, length, body padded to 32 bits, length again.
 fn block(be: bool, btype: u32, body: &[u8]) -> Vec<u8> {
     let padded = body.len().div_ceil(4) * 4;
