@@ -182,6 +182,10 @@ fn run_sequential(
 /// index, in the order its shards emitted them.
 type WorkerOutput = Vec<(usize, Connection)>;
 
+/// Room for a round's finished connections (a round of [`BATCH`] packets
+/// finishes about 64 on the benchmark capture), so the output rarely regrows.
+const OUTPUT_CAPACITY: usize = 128;
+
 /// Reading and decoding on one thread, the shards on `workers` threads
 /// (worker `w` runs the shards `s` with `s % workers == w`), each seeing
 /// every round, and the sink on the caller's thread, fed round by round in
@@ -205,6 +209,9 @@ fn run_threaded(
         let set = ShardSet::new(opts.track, (w..SHARDS).step_by(workers));
         worker_ends.push((set, rx, out_tx));
     }
+    // The last worker done with a round hands its buffer back to the reader,
+    // so steady state allocates no rounds.
+    let (spare_tx, spare_rx) = mpsc::channel::<Vec<Packet<'static>>>();
     let (results, sets, panic) = std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
             read_rounds(sources, opts, observe, &mut |batch| {
@@ -214,17 +221,24 @@ fn run_threaded(
                     // stop quietly and let the join report it.
                     let _ = tx.send(Arc::clone(&round));
                 }
-                Vec::with_capacity(BATCH)
+                spare_rx
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(BATCH))
             })
         });
         let handles: Vec<_> = worker_ends
             .into_iter()
             .map(|(mut set, rx, tx)| {
+                let spare = spare_tx.clone();
                 scope.spawn(move || {
                     for round in rx {
-                        let mut out = WorkerOutput::new();
+                        let mut out = WorkerOutput::with_capacity(OUTPUT_CAPACITY);
                         set.round(&round, &mut |s, c| out.push((s, c)));
-                        drop(round);
+                        if let Ok(mut buffer) = Arc::try_unwrap(round) {
+                            buffer.clear();
+                            // The reader may be done; then the buffer is dropped.
+                            let _ = spare.send(buffer);
+                        }
                         if tx.send(out).is_err() {
                             break;
                         }
