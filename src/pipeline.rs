@@ -349,15 +349,18 @@ pub fn audit(
     let mut held = Vec::new();
     let (results, stats) = run_with_stats(sources, opts, &mut |p| learner.observe(p), &mut |c| {
         observer.connection(&c);
-        match (classifier.as_mut(), inventory) {
-            (Some(_), Some(inv))
-                if held.len() < MAX_HELD
-                    && inv.role_of(c.orig_h).is_some() != inv.role_of(c.resp_h).is_some() =>
-            {
-                held.push(c)
+        match classifier.as_mut() {
+            Some(cl) => {
+                // Each end's role is looked up once, for the decision and the
+                // classification both (no inventory change in between).
+                let ends = cl.ends(&c);
+                if held.len() < MAX_HELD && ends.one_end_listed() {
+                    held.push(c)
+                } else {
+                    cl.connection_with(&c, ends)
+                }
             }
-            (Some(cl), _) => cl.connection(&c),
-            (None, _) => held.push(c),
+            None => held.push(c),
         }
     });
     let first = results

@@ -9,7 +9,7 @@ use super::filter::{self, FilterPair, MAX_FILTER_PAIRS, Shape};
 use super::{Audit, Finding, FindingKind, HostPair, How, Severity, Summary};
 use crate::catalogue::{Catalogue, Feature, Kind, Proto, Role, Rule, When};
 use crate::decode::Transport;
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, RoleTable};
 use crate::time::{Duration, Timestamp};
 use crate::track::{Connection, Handshake, IcmpError};
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
@@ -373,6 +373,8 @@ pub struct Classifier<'a> {
     catalogue: &'a Catalogue,
     /// The deployment; owned only once [`Classifier::add_host_roles`] extends it.
     inventory: std::borrow::Cow<'a, Inventory>,
+    /// Lookup of `inventory`'s entries, rebuilt whenever they change.
+    roles: RoleTable,
     groups: HashMap<GroupKey, BTreeMap<Outcome, Bucket>>,
     uncl: HashMap<UnclKey, Uncl>,
     tail: BinaryHeap<Reverse<TailEntry>>,
@@ -387,6 +389,28 @@ pub struct Classifier<'a> {
     /// Hosts of known role that sent at least one packet.
     senders: HashSet<IpAddr>,
     cap: CaptureStats,
+}
+
+/// The roles of a connection's two ends, from [`Classifier::ends`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ends {
+    /// The originator's role, its address taken as written.
+    orig: Option<Role>,
+    /// The responder's role, its address taken as written.
+    resp: Option<Role>,
+    /// The originator is in the inventory as [`Inventory::role_of`] sees it
+    /// (an IPv4-mapped address looked up as IPv4).
+    orig_listed: bool,
+    /// The responder is in the inventory as [`Inventory::role_of`] sees it.
+    resp_listed: bool,
+}
+
+impl Ends {
+    /// Exactly one end has a role in the inventory (as [`Inventory::role_of`]
+    /// answers): the other may still get one from a learned name.
+    pub fn one_end_listed(self) -> bool {
+        self.orig_listed != self.resp_listed
+    }
 }
 
 /// The rules a group matches.
@@ -517,6 +541,7 @@ impl<'a> Classifier<'a> {
         Classifier {
             catalogue,
             inventory: std::borrow::Cow::Borrowed(inventory),
+            roles: inventory.role_table(),
             groups: HashMap::new(),
             uncl: HashMap::new(),
             tail: BinaryHeap::new(),
@@ -553,26 +578,52 @@ impl<'a> Classifier<'a> {
             // Host entries are the most specific there are: they go first.
             let inv = self.inventory.to_mut();
             inv.entries.splice(0..0, new);
+            self.roles = inv.role_table();
         }
     }
 
     /// The role of an address: the most specific inventory entry containing it
-    /// (entries are sorted most specific first).
+    /// (entries are sorted most specific first). The address is taken as
+    /// written: an IPv4-mapped IPv6 address matches IPv6 entries only.
     fn role_of(&self, a: IpAddr) -> Option<Role> {
-        self.inventory
-            .entries
-            .iter()
-            .find(|e| e.net.contains(&a))
-            .map(|e| e.role)
+        self.roles.role_of(a)
+    }
+
+    /// Both ends' roles under the current inventory, looked up once so a
+    /// caller can decide on them (see [`Ends::one_end_listed`]) and then hand
+    /// them to [`Classifier::connection_with`].
+    pub fn ends(&self, c: &Connection) -> Ends {
+        let listed = |a: IpAddr, as_written: Option<Role>| {
+            let canonical = a.to_canonical();
+            if canonical == a {
+                as_written.is_some()
+            } else {
+                self.roles.role_of(canonical).is_some()
+            }
+        };
+        let orig = self.role_of(c.orig_h);
+        let resp = self.role_of(c.resp_h);
+        Ends {
+            orig,
+            resp,
+            orig_listed: listed(c.orig_h, orig),
+            resp_listed: listed(c.resp_h, resp),
+        }
     }
 
     /// Folds one finished connection in (any order; aggregated at once).
     pub fn connection(&mut self, c: &Connection) {
+        let ends = self.ends(c);
+        self.connection_with(c, ends);
+    }
+
+    /// [`Classifier::connection`] with the roles [`Classifier::ends`] gave
+    /// for `c`, with no inventory change in between.
+    pub fn connection_with(&mut self, c: &Connection, ends: Ends) {
         let end = end_of(c);
         self.max_seen = Some(self.max_seen.map_or(end, |m| m.max(end)));
         self.evict();
-        let ro = self.role_of(c.orig_h);
-        let rr = self.role_of(c.resp_h);
+        let (ro, rr) = (ends.orig, ends.resp);
         for (role, host, pkts) in [(ro, c.orig_h, c.orig_pkts), (rr, c.resp_h, c.resp_pkts)] {
             if let Some(r) = role {
                 self.roles_seen |= role_bit(r);

@@ -1659,3 +1659,27 @@ fn host_roles_added_later_apply_to_later_connections_and_never_override_the_inve
         "{pairs:?}"
     );
 }
+
+#[test]
+fn ends_look_mapped_addresses_up_as_written_but_list_them_as_ipv4() {
+    let cat = catalogue();
+    let inv = phs();
+    let cl = Classifier::new(&cat, &inv);
+    let t = Timestamp(T0 * 1_000_000_000);
+    let plain = cl.ends(&established(t, SYNC, DC4, 389));
+    assert!(!plain.one_end_listed());
+    let half = cl.ends(&established(t, SYNC, "192.0.2.1", 443));
+    assert!(half.one_end_listed());
+    // The classifier has always matched `::ffff:10.0.1.10` against IPv6
+    // entries only, while the hold decision (Inventory::role_of) sees the
+    // IPv4 sync host: both must stay as they were.
+    let mapped = cl.ends(&established(t, "::ffff:10.0.1.10", "192.0.2.1", 443));
+    assert!(mapped.one_end_listed());
+    let mut alone = Classifier::new(&cat, &inv);
+    alone.connection_with(
+        &established(t, "::ffff:10.0.1.10", DC4, 389),
+        cl.ends(&established(t, "::ffff:10.0.1.10", DC4, 389)),
+    );
+    let a = alone.finish(Some((t, t)));
+    assert_eq!((a.summary.classified, a.summary.unclassified), (0, 1));
+}

@@ -57,9 +57,10 @@ use crate::decode::Transport;
 use crate::inventory::{Inventory, RoleEntry, RoleSource};
 use crate::learn::{Learned, NameSource};
 use crate::track::{Connection, Handshake};
+use foldhash::{HashMap, HashSet};
 use ipnet::IpNet;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
@@ -141,6 +142,9 @@ struct Served {
     clients: BTreeSet<IpAddr>,
 }
 
+/// (client, server, responder port, TCP?) of a connection the observer folded.
+type Seen = (IpAddr, IpAddr, u16, bool);
+
 /// Per-connection facts folded per host and port.
 #[derive(Clone, Debug, Default)]
 pub struct Observer {
@@ -150,6 +154,9 @@ pub struct Observer {
     asked: HashMap<(IpAddr, u16), BTreeSet<IpAddr>>,
     /// (client, server) -> TCP ports in 49152-65535 it connected to (dynamic RPC).
     dynamic: HashMap<(IpAddr, IpAddr), BTreeSet<u16>>,
+    /// Connections already folded (at most [`MAX_HOSTS`]): hosts repeat, and a
+    /// repeat can only add to the counts (see [`Observer::connection`]).
+    seen: HashSet<Seen>,
 }
 
 fn answered(c: &Connection) -> bool {
@@ -185,8 +192,30 @@ impl Observer {
 
     /// Folds one finished connection (TCP and UDP on watched ports only).
     pub fn connection(&mut self, c: &Connection) {
-        if c.proto == Transport::Tcp && c.resp_p >= 49152 {
-            let key = (c.orig_h.to_canonical(), c.resp_h.to_canonical());
+        let tcp = c.proto == Transport::Tcp;
+        let dynamic = tcp && c.resp_p >= 49152;
+        let watched =
+            matches!(c.proto, Transport::Tcp | Transport::Udp) && WATCHED.contains(&c.resp_p);
+        if !dynamic && !watched {
+            return;
+        }
+        let (client, server) = (c.orig_h.to_canonical(), c.resp_h.to_canonical());
+        let seen = (client, server, c.resp_p, tcp);
+        if self.seen.contains(&seen) {
+            // The maps and sets below only grow, and a cap once reached stays
+            // reached: whatever the first such connection added (or found no
+            // room for) is still so. Only the counters move.
+            if watched && let Some(s) = self.served.get_mut(&(server, c.resp_p)) {
+                s.attempted += 1;
+                s.answered += u64::from(answered(c));
+            }
+            return;
+        }
+        if self.seen.len() < MAX_HOSTS {
+            self.seen.insert(seen);
+        }
+        if dynamic {
+            let key = (client, server);
             if self.dynamic.len() < MAX_HOSTS || self.dynamic.contains_key(&key) {
                 let ports = self.dynamic.entry(key).or_default();
                 if ports.len() < MAX_PEERS {
@@ -194,10 +223,9 @@ impl Observer {
                 }
             }
         }
-        if !matches!(c.proto, Transport::Tcp | Transport::Udp) || !WATCHED.contains(&c.resp_p) {
+        if !watched {
             return;
         }
-        let (client, server) = (c.orig_h.to_canonical(), c.resp_h.to_canonical());
         if self.served.len() < MAX_HOSTS || self.served.contains_key(&(server, c.resp_p)) {
             let s = self.served.entry((server, c.resp_p)).or_default();
             s.attempted += 1;
