@@ -57,7 +57,7 @@ use crate::decode::Transport;
 use crate::inventory::{Inventory, RoleEntry, RoleSource};
 use crate::learn::{Learned, NameSource};
 use crate::track::{Connection, Handshake};
-use foldhash::{HashMap, HashSet};
+use foldhash::HashMap;
 use ipnet::IpNet;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -134,16 +134,35 @@ pub struct Inference {
 /// What one (server, port) saw.
 #[derive(Clone, Debug, Default)]
 struct Served {
-    /// Connections answered (TCP handshake completed, UDP answered).
-    answered: u64,
-    /// Connections attempted.
-    attempted: u64,
+    /// Index of this server's [`Counts`] in [`Observer::counts`].
+    at: usize,
     /// Clients (at most [`MAX_PEERS`]), answered or not.
     clients: BTreeSet<IpAddr>,
 }
 
+/// Connections one (server, port) saw. Kept apart from [`Served`], densely,
+/// so that counting a repeated connection touches a small, warm array
+/// instead of a hash map slot.
+#[derive(Clone, Copy, Debug, Default)]
+struct Counts {
+    /// Connections answered (TCP handshake completed, UDP answered).
+    answered: u64,
+    /// Connections attempted.
+    attempted: u64,
+}
+
+impl Counts {
+    fn add(&mut self, c: &Connection) {
+        self.attempted += 1;
+        self.answered += u64::from(answered(c));
+    }
+}
+
 /// (client, server, responder port, TCP?) of a connection the observer folded.
 type Seen = (IpAddr, IpAddr, u16, bool);
+
+/// [`Observer::seen`]'s value for a connection that adds to no counts.
+const NO_COUNTS: u32 = u32::MAX;
 
 /// Per-connection facts folded per host and port.
 #[derive(Clone, Debug, Default)]
@@ -154,9 +173,12 @@ pub struct Observer {
     asked: HashMap<(IpAddr, u16), BTreeSet<IpAddr>>,
     /// (client, server) -> TCP ports in 49152-65535 it connected to (dynamic RPC).
     dynamic: HashMap<(IpAddr, IpAddr), BTreeSet<u16>>,
-    /// Connections already folded (at most [`MAX_HOSTS`]): hosts repeat, and a
+    /// The counts of every `served` entry, by [`Served::at`].
+    counts: Vec<Counts>,
+    /// Connections already folded (at most [`MAX_HOSTS`]), with the index of
+    /// the counts they add to ([`NO_COUNTS`] for none): hosts repeat, and a
     /// repeat can only add to the counts (see [`Observer::connection`]).
-    seen: HashSet<Seen>,
+    seen: HashMap<Seen, u32>,
 }
 
 fn answered(c: &Connection) -> bool {
@@ -201,19 +223,35 @@ impl Observer {
         }
         let (client, server) = (c.orig_h.to_canonical(), c.resp_h.to_canonical());
         let seen = (client, server, c.resp_p, tcp);
-        if self.seen.contains(&seen) {
+        if let Some(&at) = self.seen.get(&seen) {
             // The maps and sets below only grow, and a cap once reached stays
             // reached: whatever the first such connection added (or found no
-            // room for) is still so. Only the counters move.
-            if watched && let Some(s) = self.served.get_mut(&(server, c.resp_p)) {
-                s.attempted += 1;
-                s.answered += u64::from(answered(c));
+            // room for) is still so. Only the counts move.
+            if let Some(n) = self.counts.get_mut(at as usize) {
+                n.add(c);
             }
             return;
         }
-        if self.seen.len() < MAX_HOSTS {
-            self.seen.insert(seen);
+        let at = self.fold(c, client, server, dynamic, watched);
+        // (`at` is below MAX_HOSTS, so it always fits.)
+        let at = at.map_or(Ok(NO_COUNTS), u32::try_from);
+        if let Ok(at) = at
+            && self.seen.len() < MAX_HOSTS
+        {
+            self.seen.insert(seen, at);
         }
+    }
+
+    /// [`Observer::connection`] for the first connection of its kind: returns
+    /// the index of the counts it added to.
+    fn fold(
+        &mut self,
+        c: &Connection,
+        client: IpAddr,
+        server: IpAddr,
+        dynamic: bool,
+        watched: bool,
+    ) -> Option<usize> {
         if dynamic {
             let key = (client, server);
             if self.dynamic.len() < MAX_HOSTS || self.dynamic.contains_key(&key) {
@@ -224,15 +262,25 @@ impl Observer {
             }
         }
         if !watched {
-            return;
+            return None;
         }
+        let mut at = None;
         if self.served.len() < MAX_HOSTS || self.served.contains_key(&(server, c.resp_p)) {
-            let s = self.served.entry((server, c.resp_p)).or_default();
-            s.attempted += 1;
-            s.answered += u64::from(answered(c));
+            let next = self.counts.len();
+            let s = self.served.entry((server, c.resp_p)).or_insert(Served {
+                at: next,
+                clients: BTreeSet::new(),
+            });
+            if s.at == next {
+                self.counts.push(Counts::default());
+            }
+            if let Some(n) = self.counts.get_mut(s.at) {
+                n.add(c);
+            }
             if s.clients.len() < MAX_PEERS {
                 s.clients.insert(client);
             }
+            at = Some(s.at);
         }
         if self.asked.len() < MAX_HOSTS || self.asked.contains_key(&(client, c.resp_p)) {
             let a = self.asked.entry((client, c.resp_p)).or_default();
@@ -240,10 +288,17 @@ impl Observer {
                 a.insert(server);
             }
         }
+        at
+    }
+
+    /// What (server, port) saw: attempted and answered connections.
+    fn counts(&self, h: IpAddr, port: u16) -> Option<Counts> {
+        let s = self.served.get(&(h, port))?;
+        self.counts.get(s.at).copied()
     }
 
     fn answers(&self, h: IpAddr, port: u16) -> bool {
-        self.served.get(&(h, port)).is_some_and(|s| s.answered > 0)
+        self.counts(h, port).is_some_and(|n| n.answered > 0)
     }
 
     fn asked(&self, h: IpAddr, port: u16) -> impl Iterator<Item = IpAddr> + '_ {
