@@ -423,9 +423,7 @@ pub fn audit(
             let by_name: Vec<&infer::InferredHost> = inference.azure_by_name(inv).collect();
             let roles: Vec<_> = by_name.iter().map(|h| (h.addr, h.role)).collect();
             cl.add_host_roles(&roles);
-            for c in &held {
-                cl.connection(c);
-            }
+            cl.connections(&held);
             let mut audit = cl.finish(span);
             for h in by_name {
                 let name = h
@@ -447,9 +445,7 @@ pub fn audit(
                 .inventory()
                 .with_cloud_ranges(&catalogue.azure_ranges);
             let mut cl = Classifier::new(catalogue, &inferred);
-            for c in &held {
-                cl.connection(c);
-            }
+            cl.connections(&held);
             let mut audit = cl.finish(span);
             if inferred
                 .entries
