@@ -347,7 +347,7 @@ pub fn audit(
     /// the tracker hands a connection over, its history and SYN times have
     /// usually left the cache; classifying one connection at a time would
     /// wait for each in turn. Every `FETCH` arrivals, the newest `FETCH` are
-    /// fetched in one short loop ([`crate::classify::prefetch`]), so those
+    /// fetched in short loops ([`Classifier::prefetch`], [`infer::Observer::prefetch`]), so those
     /// waits overlap, and they are folded over the next `FETCH` arrivals, one
     /// per arrival: frees then keep pace with the tracker's allocations
     /// (freeing a whole batch at once spills the allocator's caches).
@@ -383,7 +383,11 @@ pub fn audit(
         queue.push_back(c);
         unfetched += 1;
         if unfetched == FETCH {
-            crate::classify::prefetch(queue.range(queue.len().saturating_sub(FETCH)..));
+            let newest = queue.range(queue.len().saturating_sub(FETCH)..);
+            observer.prefetch(newest.clone());
+            if let Some(cl) = &classifier {
+                cl.prefetch(newest);
+            }
             unfetched = 0;
         }
         // The front is fetched: at most FETCH - 1 unfetched ones are behind it.

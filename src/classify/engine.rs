@@ -423,14 +423,9 @@ fn facts(c: &Connection, proto: Proto) -> Facts {
 const PREFETCH_GROUP: usize = 8;
 
 /// Reads the parts of `conns` that [`Classifier::connection`] reads behind
-/// pointers (the history's bytes, the SYN times), all in one short loop.
-///
-/// By the time the tracker hands a connection over, those heap blocks have
-/// usually left the cache, and classifying one connection at a time waits
-/// for each in turn; here the reads are independent, so the processor has
-/// them in flight together and the classification that follows finds them in
-/// cache. Purely a speed-up: it changes no state.
-pub fn prefetch<'c>(conns: impl IntoIterator<Item = &'c Connection>) {
+/// pointers (the history's bytes, the SYN times), all in one short loop: see
+/// [`Classifier::prefetch`].
+fn fetch_heap<'c>(conns: impl IntoIterator<Item = &'c Connection>) {
     let mut sum = 0u64;
     for c in conns {
         sum = sum.wrapping_add(u64::from(
@@ -690,11 +685,63 @@ impl<'a> Classifier<'a> {
         self.connection_with(c, ends);
     }
 
+    /// Reads, changing nothing, the memory that [`Classifier::connection`]
+    /// will read for `conns` (their history and SYN times, then the
+    /// aggregate slots they fold into), a few connections at a time.
+    ///
+    /// By the time the tracker hands a connection over, its heap blocks have
+    /// usually left the cache, and so has its host pair's slot; classifying
+    /// one connection at a time waits for each in turn. Here the reads of a
+    /// group are independent, so the processor has them in flight together,
+    /// and the classification that follows finds them in cache.
+    pub fn prefetch<'c, I>(&self, conns: I)
+    where
+        I: IntoIterator<Item = &'c Connection>,
+        I::IntoIter: Clone,
+    {
+        let conns = conns.into_iter();
+        fetch_heap(conns.clone());
+        let mut sum = 0u64;
+        for c in conns {
+            let proto = match c.proto {
+                Transport::Tcp => Proto::Tcp,
+                Transport::Udp => Proto::Udp,
+                _ => continue,
+            };
+            let (Some(src), Some(dst)) = (self.role_of(c.orig_h), self.role_of(c.resp_h)) else {
+                continue;
+            };
+            let letters = if proto == Proto::Tcp {
+                Letters::of(&c.history)
+            } else {
+                Letters::default()
+            };
+            let Judged::Now(o) = judge(c, proto, letters) else {
+                continue;
+            };
+            let key = GroupKey {
+                src,
+                dst,
+                proto,
+                port: c.resp_p,
+            };
+            if let Some(p) = self
+                .groups
+                .get(&key)
+                .and_then(|g| g.get(&o))
+                .and_then(|b| b.pairs.get(&(c.orig_h, c.resp_h)))
+            {
+                sum = sum.wrapping_add(p.conns);
+            }
+        }
+        std::hint::black_box(sum);
+    }
+
     /// [`Classifier::connection`] for each of `conns` in order, fetching the
-    /// memory of a few ahead together (see [`prefetch`]).
+    /// memory of a few ahead together (see [`Classifier::prefetch`]).
     pub fn connections(&mut self, conns: &[Connection]) {
         for group in conns.chunks(PREFETCH_GROUP) {
-            prefetch(group);
+            self.prefetch(group);
             for c in group {
                 self.connection(c);
             }

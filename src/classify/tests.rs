@@ -1683,3 +1683,31 @@ fn ends_look_mapped_addresses_up_as_written_but_list_them_as_ipv4() {
     let a = alone.finish(Some((t, t)));
     assert_eq!((a.summary.classified, a.summary.unclassified), (0, 1));
 }
+
+#[test]
+fn connections_in_groups_equal_one_by_one() {
+    let cat = catalogue();
+    let inv = phs();
+    let t = |s: i64| Timestamp((T0 + s) * 1_000_000_000);
+    let mut conns = Vec::new();
+    for i in 0..21 {
+        conns.push(established(t(i), SYNC, DC4, 389));
+        conns.push(rejected(t(i), SYNC, DC5, 3268, 400_000));
+        conns.push(unanswered(t(i), SYNC, DC5, 88, &[0, 1000, 3000]));
+        conns.push(established(t(i), SYNC, "192.0.2.9", 443));
+    }
+    // 84 connections: not a multiple of the group size, so the last group is short.
+    let mut one = Classifier::new(&cat, &inv);
+    for c in &conns {
+        one.prefetch(std::slice::from_ref(c));
+        one.connection(c);
+    }
+    let mut all = Classifier::new(&cat, &inv);
+    all.connections(&conns);
+    let (a, b) = (
+        one.finish(Some((t(0), t(30)))),
+        all.finish(Some((t(0), t(30)))),
+    );
+    assert_eq!(a, b);
+    assert_eq!(b.summary.classified + b.summary.unclassified, 84);
+}
