@@ -347,10 +347,11 @@ pub fn audit(
     /// the tracker hands a connection over, its history and SYN times have
     /// usually left the cache; classifying one connection at a time would
     /// wait for each in turn. Every `FETCH` arrivals, the newest `FETCH` are
-    /// fetched in short loops ([`Classifier::prefetch`], [`infer::Observer::prefetch`]), so those
-    /// waits overlap, and they are folded over the next `FETCH` arrivals, one
-    /// per arrival: frees then keep pace with the tracker's allocations
-    /// (freeing a whole batch at once spills the allocator's caches).
+    /// fetched in short loops ([`Classifier::prefetch`],
+    /// [`infer::Observer::prefetch`]), so those waits overlap, and they are
+    /// folded over the next `FETCH` arrivals, one per arrival: frees then
+    /// keep pace with the tracker's allocations (freeing a whole batch at
+    /// once spills the allocator's caches).
     const FETCH: usize = 8;
     /// Folds `c` into the observer and the classifier, or holds it.
     fn fold(
