@@ -417,23 +417,64 @@ pub fn audit(
 ) -> AuditRun {
     use crate::classify::{Classifier, FindingKind};
     use crate::infer;
+    /// Finished connections whose memory is fetched together. By the time
+    /// the tracker hands a connection over, its history and SYN times have
+    /// usually left the cache; classifying one connection at a time would
+    /// wait for each in turn. Every `FETCH` arrivals, the newest `FETCH` are
+    /// fetched in short loops ([`Classifier::prefetch`],
+    /// [`infer::Observer::prefetch`]), so those waits overlap, and they are
+    /// folded over the next `FETCH` arrivals, one per arrival: frees then
+    /// keep pace with the tracker's allocations (freeing a whole batch at
+    /// once spills the allocator's caches).
+    const FETCH: usize = 8;
+    /// Folds `c` into the observer and the classifier, or holds it.
+    fn fold(
+        c: Connection,
+        observer: &mut infer::Observer,
+        classifier: Option<&mut Classifier<'_>>,
+        held: &mut Vec<Connection>,
+    ) {
+        observer.connection(&c);
+        let Some(cl) = classifier else {
+            held.push(c);
+            return;
+        };
+        // Each end's role is looked up once, for the decision and the
+        // classification both (no inventory change in between).
+        let ends = cl.ends(&c);
+        if held.len() < MAX_HELD && ends.one_end_listed() {
+            held.push(c)
+        } else {
+            cl.connection_with(&c, ends)
+        }
+    }
     let mut learner = crate::learn::Learner::new();
     let mut observer = infer::Observer::new();
     let mut classifier = inventory.map(|inv| Classifier::new(catalogue, inv));
     let mut held = Vec::new();
+    let mut queue = std::collections::VecDeque::with_capacity(2 * FETCH + 1);
+    let mut unfetched = 0;
     let (results, stats) = run_with_stats(sources, opts, &mut |p| learner.observe(p), &mut |c| {
-        observer.connection(&c);
-        match (classifier.as_mut(), inventory) {
-            (Some(_), Some(inv))
-                if held.len() < MAX_HELD
-                    && inv.role_of(c.orig_h).is_some() != inv.role_of(c.resp_h).is_some() =>
-            {
-                held.push(c)
+        queue.push_back(c);
+        unfetched += 1;
+        if unfetched == FETCH {
+            let newest = queue.range(queue.len().saturating_sub(FETCH)..);
+            observer.prefetch(newest.clone());
+            if let Some(cl) = &classifier {
+                cl.prefetch(newest);
             }
-            (Some(cl), _) => cl.connection(&c),
-            (None, _) => held.push(c),
+            unfetched = 0;
+        }
+        // The front is fetched: at most FETCH - 1 unfetched ones are behind it.
+        if queue.len() > 2 * FETCH
+            && let Some(c) = queue.pop_front()
+        {
+            fold(c, &mut observer, classifier.as_mut(), &mut held);
         }
     });
+    for c in queue {
+        fold(c, &mut observer, classifier.as_mut(), &mut held);
+    }
     let first = results
         .iter()
         .flatten()
@@ -461,9 +502,7 @@ pub fn audit(
             let by_name: Vec<&infer::InferredHost> = inference.azure_by_name(inv).collect();
             let roles: Vec<_> = by_name.iter().map(|h| (h.addr, h.role)).collect();
             cl.add_host_roles(&roles);
-            for c in &held {
-                cl.connection(c);
-            }
+            cl.connections(&held);
             let mut audit = cl.finish(span);
             for h in by_name {
                 let name = h
@@ -485,9 +524,7 @@ pub fn audit(
                 .inventory()
                 .with_cloud_ranges(&catalogue.azure_ranges);
             let mut cl = Classifier::new(catalogue, &inferred);
-            for c in &held {
-                cl.connection(c);
-            }
+            cl.connections(&held);
             let mut audit = cl.finish(span);
             if inferred
                 .entries

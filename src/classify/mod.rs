@@ -155,7 +155,7 @@ mod filter;
 #[cfg(test)]
 mod tests;
 
-pub use engine::{Classifier, SYNC_CYCLE_SECS, TAIL_WINDOW};
+pub use engine::{Classifier, Ends, SYNC_CYCLE_SECS, TAIL_WINDOW};
 
 /// What kind of finding this is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

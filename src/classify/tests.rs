@@ -1659,3 +1659,55 @@ fn host_roles_added_later_apply_to_later_connections_and_never_override_the_inve
         "{pairs:?}"
     );
 }
+
+#[test]
+fn ends_look_mapped_addresses_up_as_written_but_list_them_as_ipv4() {
+    let cat = catalogue();
+    let inv = phs();
+    let cl = Classifier::new(&cat, &inv);
+    let t = Timestamp(T0 * 1_000_000_000);
+    let plain = cl.ends(&established(t, SYNC, DC4, 389));
+    assert!(!plain.one_end_listed());
+    let half = cl.ends(&established(t, SYNC, "192.0.2.1", 443));
+    assert!(half.one_end_listed());
+    // The classifier has always matched `::ffff:10.0.1.10` against IPv6
+    // entries only, while the hold decision (Inventory::role_of) sees the
+    // IPv4 sync host: both must stay as they were.
+    let mapped = cl.ends(&established(t, "::ffff:10.0.1.10", "192.0.2.1", 443));
+    assert!(mapped.one_end_listed());
+    let mut alone = Classifier::new(&cat, &inv);
+    alone.connection_with(
+        &established(t, "::ffff:10.0.1.10", DC4, 389),
+        cl.ends(&established(t, "::ffff:10.0.1.10", DC4, 389)),
+    );
+    let a = alone.finish(Some((t, t)));
+    assert_eq!((a.summary.classified, a.summary.unclassified), (0, 1));
+}
+
+#[test]
+fn connections_in_groups_equal_one_by_one() {
+    let cat = catalogue();
+    let inv = phs();
+    let t = |s: i64| Timestamp((T0 + s) * 1_000_000_000);
+    let mut conns = Vec::new();
+    for i in 0..21 {
+        conns.push(established(t(i), SYNC, DC4, 389));
+        conns.push(rejected(t(i), SYNC, DC5, 3268, 400_000));
+        conns.push(unanswered(t(i), SYNC, DC5, 88, &[0, 1000, 3000]));
+        conns.push(established(t(i), SYNC, "192.0.2.9", 443));
+    }
+    // 84 connections: not a multiple of the group size, so the last group is short.
+    let mut one = Classifier::new(&cat, &inv);
+    for c in &conns {
+        one.prefetch(std::slice::from_ref(c));
+        one.connection(c);
+    }
+    let mut all = Classifier::new(&cat, &inv);
+    all.connections(&conns);
+    let (a, b) = (
+        one.finish(Some((t(0), t(30)))),
+        all.finish(Some((t(0), t(30)))),
+    );
+    assert_eq!(a, b);
+    assert_eq!(b.summary.classified + b.summary.unclassified, 84);
+}

@@ -57,9 +57,10 @@ use crate::decode::Transport;
 use crate::inventory::{Inventory, RoleEntry, RoleSource};
 use crate::learn::{Learned, NameSource};
 use crate::track::{Connection, Handshake};
+use foldhash::HashMap;
 use ipnet::IpNet;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
@@ -133,13 +134,35 @@ pub struct Inference {
 /// What one (server, port) saw.
 #[derive(Clone, Debug, Default)]
 struct Served {
+    /// Index of this server's [`Counts`] in [`Observer::counts`].
+    at: usize,
+    /// Clients (at most [`MAX_PEERS`]), answered or not.
+    clients: BTreeSet<IpAddr>,
+}
+
+/// Connections one (server, port) saw. Kept apart from [`Served`], densely,
+/// so that counting a repeated connection touches a small, warm array
+/// instead of a hash map slot.
+#[derive(Clone, Copy, Debug, Default)]
+struct Counts {
     /// Connections answered (TCP handshake completed, UDP answered).
     answered: u64,
     /// Connections attempted.
     attempted: u64,
-    /// Clients (at most [`MAX_PEERS`]), answered or not.
-    clients: BTreeSet<IpAddr>,
 }
+
+impl Counts {
+    fn add(&mut self, c: &Connection) {
+        self.attempted += 1;
+        self.answered += u64::from(answered(c));
+    }
+}
+
+/// (client, server, responder port, TCP?) of a connection the observer folded.
+type Seen = (IpAddr, IpAddr, u16, bool);
+
+/// [`Observer::seen`]'s value for a connection that adds to no counts.
+const NO_COUNTS: u32 = u32::MAX;
 
 /// Per-connection facts folded per host and port.
 #[derive(Clone, Debug, Default)]
@@ -150,6 +173,12 @@ pub struct Observer {
     asked: HashMap<(IpAddr, u16), BTreeSet<IpAddr>>,
     /// (client, server) -> TCP ports in 49152-65535 it connected to (dynamic RPC).
     dynamic: HashMap<(IpAddr, IpAddr), BTreeSet<u16>>,
+    /// The counts of every `served` entry, by [`Served::at`].
+    counts: Vec<Counts>,
+    /// Connections already folded (at most [`MAX_HOSTS`]), with the index of
+    /// the counts they add to ([`NO_COUNTS`] for none): hosts repeat, and a
+    /// repeat can only add to the counts (see [`Observer::connection`]).
+    seen: HashMap<Seen, u32>,
 }
 
 fn answered(c: &Connection) -> bool {
@@ -185,8 +214,64 @@ impl Observer {
 
     /// Folds one finished connection (TCP and UDP on watched ports only).
     pub fn connection(&mut self, c: &Connection) {
-        if c.proto == Transport::Tcp && c.resp_p >= 49152 {
-            let key = (c.orig_h.to_canonical(), c.resp_h.to_canonical());
+        let tcp = c.proto == Transport::Tcp;
+        let dynamic = tcp && c.resp_p >= 49152;
+        let watched =
+            matches!(c.proto, Transport::Tcp | Transport::Udp) && WATCHED.contains(&c.resp_p);
+        if !dynamic && !watched {
+            return;
+        }
+        let (client, server) = (c.orig_h.to_canonical(), c.resp_h.to_canonical());
+        let seen = (client, server, c.resp_p, tcp);
+        if let Some(&at) = self.seen.get(&seen) {
+            // The maps and sets below only grow, and a cap once reached stays
+            // reached: whatever the first such connection added (or found no
+            // room for) is still so. Only the counts move.
+            if let Some(n) = self.counts.get_mut(at as usize) {
+                n.add(c);
+            }
+            return;
+        }
+        let at = self.fold(c, client, server, dynamic, watched);
+        // (`at` is below MAX_HOSTS, so it always fits.)
+        let at = at.map_or(Ok(NO_COUNTS), u32::try_from);
+        if let Ok(at) = at
+            && self.seen.len() < MAX_HOSTS
+        {
+            self.seen.insert(seen, at);
+        }
+    }
+
+    /// Looks `conns` up as [`Observer::connection`] will, changing nothing:
+    /// the lookups of a few connections in a row overlap their cache misses,
+    /// so the folding that follows finds the slots in cache (see
+    /// [`crate::classify::Classifier::prefetch`]).
+    pub fn prefetch<'c>(&self, conns: impl IntoIterator<Item = &'c Connection>) {
+        let mut found = 0u32;
+        for c in conns {
+            let seen = (
+                c.orig_h.to_canonical(),
+                c.resp_h.to_canonical(),
+                c.resp_p,
+                c.proto == Transport::Tcp,
+            );
+            found = found.wrapping_add(self.seen.get(&seen).copied().unwrap_or(0));
+        }
+        std::hint::black_box(found);
+    }
+
+    /// [`Observer::connection`] for the first connection of its kind: returns
+    /// the index of the counts it added to.
+    fn fold(
+        &mut self,
+        c: &Connection,
+        client: IpAddr,
+        server: IpAddr,
+        dynamic: bool,
+        watched: bool,
+    ) -> Option<usize> {
+        if dynamic {
+            let key = (client, server);
             if self.dynamic.len() < MAX_HOSTS || self.dynamic.contains_key(&key) {
                 let ports = self.dynamic.entry(key).or_default();
                 if ports.len() < MAX_PEERS {
@@ -194,17 +279,26 @@ impl Observer {
                 }
             }
         }
-        if !matches!(c.proto, Transport::Tcp | Transport::Udp) || !WATCHED.contains(&c.resp_p) {
-            return;
+        if !watched {
+            return None;
         }
-        let (client, server) = (c.orig_h.to_canonical(), c.resp_h.to_canonical());
+        let mut at = None;
         if self.served.len() < MAX_HOSTS || self.served.contains_key(&(server, c.resp_p)) {
-            let s = self.served.entry((server, c.resp_p)).or_default();
-            s.attempted += 1;
-            s.answered += u64::from(answered(c));
+            let next = self.counts.len();
+            let s = self.served.entry((server, c.resp_p)).or_insert(Served {
+                at: next,
+                clients: BTreeSet::new(),
+            });
+            if s.at == next {
+                self.counts.push(Counts::default());
+            }
+            if let Some(n) = self.counts.get_mut(s.at) {
+                n.add(c);
+            }
             if s.clients.len() < MAX_PEERS {
                 s.clients.insert(client);
             }
+            at = Some(s.at);
         }
         if self.asked.len() < MAX_HOSTS || self.asked.contains_key(&(client, c.resp_p)) {
             let a = self.asked.entry((client, c.resp_p)).or_default();
@@ -212,10 +306,17 @@ impl Observer {
                 a.insert(server);
             }
         }
+        at
+    }
+
+    /// What (server, port) saw: attempted and answered connections.
+    fn counts(&self, h: IpAddr, port: u16) -> Option<Counts> {
+        let s = self.served.get(&(h, port))?;
+        self.counts.get(s.at).copied()
     }
 
     fn answers(&self, h: IpAddr, port: u16) -> bool {
-        self.served.get(&(h, port)).is_some_and(|s| s.answered > 0)
+        self.counts(h, port).is_some_and(|n| n.answered > 0)
     }
 
     fn asked(&self, h: IpAddr, port: u16) -> impl Iterator<Item = IpAddr> + '_ {

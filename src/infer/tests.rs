@@ -353,3 +353,86 @@ fn a_second_address_with_the_same_dns_name_gets_the_role() {
     // The IPv6 LDAP client has no name and no Microsoft traffic: not inferred.
     assert_eq!(role(&inf, "fd00::1:10"), None);
 }
+
+/// A bare TCP connection `client` -> `server`:`port` with the given handshake.
+fn conn(client: &str, server: &str, port: u16, handshake: Handshake) -> Connection {
+    Connection {
+        ts: crate::time::Timestamp(0),
+        uid: "Ctest".to_string(),
+        orig_h: ip(client),
+        orig_p: 50000,
+        resp_h: ip(server),
+        resp_p: port,
+        proto: Transport::Tcp,
+        duration: crate::time::Duration(0),
+        orig_bytes: 0,
+        resp_bytes: 0,
+        conn_state: "OTH",
+        missed_bytes: 0,
+        history: String::new(),
+        orig_pkts: 1,
+        orig_ip_bytes: 0,
+        resp_pkts: 1,
+        resp_ip_bytes: 0,
+        handshake,
+        syn_attempts: 1,
+        syn_times: Vec::new(),
+        icmp: None,
+        vlan: None,
+        inner_vlan: None,
+        tunnel_depth: 0,
+    }
+}
+
+#[test]
+fn repeated_connections_still_count() {
+    let mut o = Observer::new();
+    o.connection(&conn(SYNC, DC1, 389, Handshake::Unanswered));
+    assert!(!o.answers(ip(DC1), 389));
+    // The same client, server and port again: only the counters may change,
+    // and they must.
+    o.connection(&conn(SYNC, DC1, 389, Handshake::Established));
+    o.connection(&conn(
+        &format!("::ffff:{SYNC}"),
+        DC1,
+        389,
+        Handshake::Unanswered,
+    ));
+    let n = o.counts(ip(DC1), 389).unwrap();
+    assert_eq!((n.attempted, n.answered), (3, 1));
+    let s = &o.served[&(ip(DC1), 389)];
+    assert_eq!(s.clients.iter().copied().collect::<Vec<_>>(), [ip(SYNC)]);
+    assert!(o.answers(ip(DC1), 389));
+    // Dynamic RPC ports are remembered per port, also for repeats over UDP first.
+    let mut udp = conn(SYNC, DC1, 49443, Handshake::Answered);
+    udp.proto = Transport::Udp;
+    o.connection(&udp);
+    assert!(!o.dynamic.contains_key(&(ip(SYNC), ip(DC1))));
+    o.connection(&conn(SYNC, DC1, 49443, Handshake::Established));
+    o.connection(&conn(SYNC, DC1, 49700, Handshake::Established));
+    let ports: Vec<u16> = o.dynamic[&(ip(SYNC), ip(DC1))].iter().copied().collect();
+    assert_eq!(ports, [49443, 49700]);
+    assert_eq!(o.counts(ip(DC1), 49443).unwrap().attempted, 2);
+}
+
+#[test]
+fn a_full_observer_keeps_counting_the_hosts_it_has() {
+    let mut o = Observer::new();
+    // Fill the served map to its cap with distinct servers on port 53.
+    for i in 0..MAX_HOSTS as u32 {
+        let server = std::net::Ipv4Addr::from_bits(0x0a00_0000 | i).to_string();
+        let mut c = conn(SYNC, &server, 53, Handshake::Answered);
+        c.proto = Transport::Udp;
+        o.connection(&c);
+    }
+    assert_eq!(o.served.len(), MAX_HOSTS);
+    let mut first = conn(SYNC, "10.0.0.0", 53, Handshake::Answered);
+    first.proto = Transport::Udp;
+    o.connection(&first);
+    assert_eq!(o.counts(ip("10.0.0.0"), 53).unwrap().attempted, 2);
+    // A new server finds no room, now or later.
+    o.connection(&conn(SYNC, "172.16.0.1", 389, Handshake::Established));
+    o.connection(&conn(SYNC, "172.16.0.1", 389, Handshake::Established));
+    assert!(!o.served.contains_key(&(ip("172.16.0.1"), 389)));
+    assert!(!o.answers(ip("172.16.0.1"), 389));
+}

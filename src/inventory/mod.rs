@@ -74,7 +74,7 @@ pub struct Inventory {
 mod index;
 mod load;
 
-pub use index::RoleIndex;
+pub use index::{RoleIndex, RoleTable};
 #[cfg(test)]
 mod tests;
 
@@ -149,8 +149,8 @@ impl Inventory {
     /// IPv4 address it stands for. The scan is linear over `entries`, which
     /// are kept most specific first so the first hit is the answer: a few
     /// dozen prefix comparisons, no allocation, cheaper than hashing for the
-    /// inventories this tool sees. For inventories of hundreds of prefixes,
-    /// build a [`RoleIndex`] once and use [`RoleIndex::role_of`].
+    /// inventories this tool sees. To ask once per connection, build a
+    /// [`RoleIndex`] or a [`RoleTable`] once instead.
     pub fn role_of(&self, ip: IpAddr) -> Option<&RoleEntry> {
         let ip = ip.to_canonical();
         self.entries.iter().find(|e| e.net.contains(&ip))

@@ -619,7 +619,74 @@ mod index {
         assert_eq!(x.role_of(ip("10.0.0.4")).map(|e| e.role), Some(Role::Dc));
     }
 
+    #[test]
+    fn table_takes_mapped_addresses_as_written_unless_asked_canonical() {
+        let i = inv(ISSUE_EXAMPLE);
+        let t = i.role_table();
+        assert_eq!(t.role_of(ip("10.0.0.4")), Some(Role::Dc));
+        assert_eq!(t.role_of(ip("::ffff:10.0.0.4")), None);
+        assert_eq!(t.role_of_canonical(ip("::ffff:10.0.0.4")), Some(Role::Dc));
+        assert_eq!(t.role_of(ip("fd00::1:10")), Some(Role::Sync));
+        assert_eq!(t.role_of(ip("10.0.2.21")), Some(Role::Adfs));
+        assert_eq!(t.role_of(ip("10.0.2.22")), None);
+    }
+
+    /// Random prefixes in random order (not sorted), few or many per family,
+    /// so both the scan and the per-length maps are exercised.
+    fn entries_strategy() -> impl Strategy<Value = Vec<RoleEntry>> {
+        (
+            proptest::collection::vec((0u32..4, any::<u32>(), 0u8..=32, 0usize..6), 0..80),
+            proptest::collection::vec((0u128..4, any::<u128>(), 0u8..=128, 0usize..6), 0..50),
+        )
+            .prop_map(|(nets, nets6)| {
+                let mut entries = Vec::new();
+                for (hi, lo, len, r) in nets {
+                    let a = std::net::Ipv4Addr::from_bits((hi << 30) | (lo >> 2));
+                    // Host bits left set on purpose: lookups must mask them.
+                    let n = ipnet::Ipv4Net::new(a, len).unwrap();
+                    entries.push(RoleEntry {
+                        net: n.into(),
+                        role: Role::ALL[r],
+                        source: RoleSource::Inventory,
+                        line: 1,
+                    });
+                }
+                for (hi, lo, len, r) in nets6 {
+                    let a = std::net::Ipv6Addr::from_bits((hi << 126) | (lo >> 2));
+                    let n = ipnet::Ipv6Net::new(a, len).unwrap();
+                    entries.push(RoleEntry {
+                        net: n.into(),
+                        role: Role::ALL[r],
+                        source: RoleSource::Inventory,
+                        line: 1,
+                    });
+                }
+                entries
+            })
+    }
+
     proptest! {
+        #[test]
+        fn table_equals_first_containing_entry(
+            entries in entries_strategy(),
+            probes in proptest::collection::vec((0u32..4, any::<u32>()), 1..30),
+            probes6 in proptest::collection::vec((0u128..4, any::<u128>()), 1..30),
+        ) {
+            let t = RoleTable::new(&entries);
+            let scan = |a: IpAddr| entries.iter().find(|e| e.net.contains(&a)).map(|e| e.role);
+            let mut addrs: Vec<IpAddr> = entries.iter().map(|e| e.net.addr()).collect();
+            for (hi, lo) in probes {
+                addrs.push(IpAddr::V4(std::net::Ipv4Addr::from_bits((hi << 30) | (lo >> 2))));
+            }
+            for (hi, lo) in probes6 {
+                addrs.push(IpAddr::V6(std::net::Ipv6Addr::from_bits((hi << 126) | (lo >> 2))));
+            }
+            for a in addrs {
+                prop_assert_eq!(t.role_of(a), scan(a), "{}", a);
+                prop_assert_eq!(t.role_of_canonical(a), scan(a.to_canonical()), "{}", a);
+            }
+        }
+
         #[test]
         fn index_equals_scan(
             nets in proptest::collection::vec((0u32..4, any::<u32>(), 0u8..=32, 0usize..6), 0..40),
