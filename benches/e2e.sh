@@ -143,18 +143,26 @@ EOF
 cat BENCHMARKS.md
 
 # Where the time goes: a perf profile of the default audit, by thread (the
-# reader/decoder thread and the tracker/classifier thread), if perf works here.
+# reader/decoder thread, the tracker shard threads and the classifier on the
+# main thread), and of --threads 1 by function, if perf works here.
 if need perf || { apt-get install -y -q linux-perf >/dev/null 2>&1 && need perf; }; then
-    if perf record -q -o "$DATA/perf.data" $AUDIT "$F1" >/dev/null 2>&1; then
+    if perf record -q -o "$DATA/perf.data" $AUDIT "$F1" >/dev/null 2>&1 &&
+        perf record -q -o "$DATA/perf1.data" "$FA" --threads 1 --quiet audit -i "$INV" --format json --fail-on never "$F1" >/dev/null 2>&1; then
         {
             echo
             echo "## Profile"
             echo
-            echo "\`perf record\` of the default audit on the 1x file; samples by thread and function"
-            echo "(the main thread tracks and classifies; the other reads and decodes), top entries:"
+            echo "\`perf record\` of the default audit on the 1x file, CPU samples by thread (one thread"
+            echo "reads, decodes and learns names; the shard threads track; the main thread classifies):"
             echo
             echo '```'
-            perf report -i "$DATA/perf.data" --sort pid,sym --percent-limit 0.8 --stdio 2>/dev/null |
+            perf report -i "$DATA/perf.data" --sort pid --stdio 2>/dev/null | grep -E '^ +[0-9]' | sed "s/^ *//"
+            echo '```'
+            echo
+            echo "and of \`--threads 1\` by function, top entries:"
+            echo
+            echo '```'
+            perf report -i "$DATA/perf1.data" --sort sym --percent-limit 0.8 --stdio 2>/dev/null |
                 grep -E '^ +[0-9]' | sed "s/^ *//" | head -25
             echo '```'
         } >> BENCHMARKS.md
