@@ -178,7 +178,8 @@ if cargo bench --bench stages -- --warm-up-time 1 --measurement-time 3 > "$DATA/
         echo "\`cargo bench --bench stages\` (benches/stages.rs; in memory, 108 k packets of the same mix, 20 k connections):"
         echo
         echo '```'
-        grep -E '(time|thrpt):' "$DATA/criterion.log"
+        # Names and figures; criterion's comparison with an earlier run is left out.
+        awk '/change:/ {skip = 2; next} skip > 0 {skip--; next} /^per |time:|thrpt:/' "$DATA/criterion.log"
         echo '```'
     } >> BENCHMARKS.md
 fi
