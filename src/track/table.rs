@@ -269,9 +269,10 @@ pub struct Tracker {
     delays: Delays,
     /// Hashes keys for the index (seeded randomly, see [`Tracker::new`]).
     hasher: foldhash::fast::SeedableRandomState,
-    /// Slot of each connection by its key's 64-bit hash: 16 bytes an entry, so
-    /// the index stays in the CPU cache where a map holding whole keys would not.
-    by_hash: HashMap<u64, u32, foldhash::fast::FixedState>,
+    /// Slot of each connection by its key's 32-bit hash: 8 bytes an entry, so
+    /// the index stays in the CPU cache where a map holding whole keys (or
+    /// 64-bit hashes) would not.
+    by_hash: HashMap<u32, u32, foldhash::fast::FixedState>,
     /// Connections whose key hash equals another open connection's (rare; the
     /// hash is seeded randomly, so input cannot force it).
     overflow: HashMap<ConnKey, u32, foldhash::fast::SeedableRandomState>,
@@ -283,6 +284,9 @@ pub struct Tracker {
     stats: TrackStats,
     /// This tracker's shard and the number of shards (see [`super::shard`]).
     shard: (usize, usize),
+    /// Bits of the key hash the index uses: all but in tests, which force
+    /// collisions to exercise the overflow map.
+    hash_mask: u32,
 }
 
 impl Tracker {
@@ -325,7 +329,17 @@ impl Tracker {
                 ..TrackStats::default()
             },
             shard: (0, 1),
+            hash_mask: u32::MAX,
         }
+    }
+
+    /// A tracker whose index keeps only `bits` bits of each key hash, so
+    /// that keys collide and go through the overflow map (tests).
+    #[cfg(test)]
+    pub(super) fn with_colliding_index(cfg: TrackConfig, bits: u32) -> Self {
+        let mut t = Self::new(cfg);
+        t.hash_mask = (1u32 << bits.min(31)) - 1;
+        t
     }
 
     /// The tracker of shard `index` of `count` (see [`super::shard`]), its hasher
@@ -349,13 +363,13 @@ impl Tracker {
     }
 
     /// The index hash of a key.
-    fn hash_key(&self, key: &ConnKey) -> u64 {
+    fn hash_key(&self, key: &ConnKey) -> u32 {
         use std::hash::BuildHasher;
-        self.hasher.hash_one(key)
+        self.hasher.hash_one(key) as u32 & self.hash_mask
     }
 
     /// The slot of the open connection with this key (`hash` is its [`Tracker::hash_key`]).
-    fn find(&self, key: &ConnKey, hash: u64) -> Option<u32> {
+    fn find(&self, key: &ConnKey, hash: u32) -> Option<u32> {
         if let Some(&s) = self.by_hash.get(&hash)
             && matches!(self.slots.get(s as usize), Some(Some(c)) if c.key == *key)
         {
@@ -368,7 +382,7 @@ impl Tracker {
         }
     }
 
-    fn index_insert(&mut self, key: ConnKey, hash: u64, slot: u32) {
+    fn index_insert(&mut self, key: ConnKey, hash: u32, slot: u32) {
         match self.by_hash.entry(hash) {
             std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(slot);
@@ -423,7 +437,7 @@ impl Tracker {
         quote_only: bool,
         key: ConnKey,
         src: EndpointId,
-        hash: u64,
+        hash: u32,
         done: &mut dyn FnMut(Connection),
     ) {
         if clock > self.now {
@@ -566,7 +580,7 @@ impl Tracker {
         done: &mut dyn FnMut(Connection),
     ) {
         for group in routed.chunks(WARM_GROUP) {
-            let mut hashes = [0u64; WARM_GROUP];
+            let mut hashes = [0u32; WARM_GROUP];
             for (h, r) in hashes.iter_mut().zip(group) {
                 *h = self.hash_key(&r.key);
             }
@@ -607,7 +621,7 @@ impl Tracker {
         &mut self,
         p: &Packet<'_>,
         key: ConnKey,
-        hash: u64,
+        hash: u32,
         src: EndpointId,
         reuse: u32,
         done: &mut dyn FnMut(Connection),
