@@ -425,10 +425,11 @@ impl Tracker {
         let (key, src) = packet_key(p);
         let hash = self.hash_key(&key);
         let clock = p.ts.max(self.now);
-        self.packet_keyed(p, clock, false, key, src, hash, done);
+        self.packet_keyed(p, clock, false, key, src, hash, u32::MAX, done);
     }
 
-    /// [`Tracker::packet`] with the packet's key, sending endpoint and key hash already computed.
+    /// [`Tracker::packet`] with the packet's key, sending endpoint and key hash already
+    /// computed, and the slot its connection had when looked up (`u32::MAX`: none).
     #[allow(clippy::too_many_arguments)]
     fn packet_keyed(
         &mut self,
@@ -438,6 +439,7 @@ impl Tracker {
         key: ConnKey,
         src: EndpointId,
         hash: u32,
+        hint: u32,
         done: &mut dyn FnMut(Connection),
     ) {
         if clock > self.now {
@@ -468,7 +470,12 @@ impl Tracker {
         }
 
         let mut reuse = 0;
-        let mut slot = self.find(&key, hash);
+        // The slot looked up before this group's updates is still right if it
+        // holds this key (keys are unique in the table); otherwise look again.
+        let mut slot = match self.slots.get(hint as usize) {
+            Some(Some(c)) if c.key == key => Some(hint),
+            _ => self.find(&key, hash),
+        };
         if let Some(s) = slot {
             let is_reuse = match self.slots.get(s as usize) {
                 Some(Some(Conn {
@@ -595,9 +602,9 @@ impl Tracker {
                 }
             }
             std::hint::black_box(touched);
-            for (r, &hash) in group.iter().zip(&hashes) {
+            for ((r, &hash), &hint) in group.iter().zip(&hashes).zip(&slots) {
                 if let Some(p) = packets.get(r.index as usize) {
-                    self.packet_keyed(p, r.clock, r.quote_only, r.key, r.src, hash, done);
+                    self.packet_keyed(p, r.clock, r.quote_only, r.key, r.src, hash, hint, done);
                 }
             }
         }
