@@ -24,9 +24,10 @@ pub struct Options {
     pub decode: DecodeConfig,
     /// Tracker timeouts.
     pub track: TrackConfig,
-    /// Threads to use: 1 runs every stage on the caller's thread; 0 or more
-    /// than 1 reads and decodes on a second thread while the caller's thread
-    /// tracks. The output is identical either way.
+    /// Threads to use (0: one per CPU): 1 runs every stage on the caller's
+    /// thread; N > 1 reads and decodes on one thread, tracks on min(N, 4)
+    /// shard threads and classifies on the caller's. The output is identical
+    /// for any N.
     pub threads: usize,
     /// Told about bytes and packets as they are read (a progress bar).
     pub progress: Option<Arc<dyn Progress>>,
