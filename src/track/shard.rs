@@ -33,9 +33,12 @@ pub(crate) struct Routed {
     pub index: u32,
     /// The capture's clock at this packet: the latest timestamp so far.
     pub clock: Timestamp,
-    /// Here only for the ICMP error it carries, which quotes a connection of
-    /// this shard; the packet's own flow belongs to another shard.
-    pub quote_only: bool,
+    /// Track the packet's own flow (false: the flow is another shard's, and
+    /// the packet is here for the ICMP error it carries).
+    pub flow: bool,
+    /// Record the ICMP error the packet carries, if any, on the connection it
+    /// quotes (false: that connection is another shard's).
+    pub quote: bool,
     /// The packet's connection key.
     pub key: ConnKey,
     /// Its sending endpoint.
@@ -79,10 +82,15 @@ impl ShardSet {
     pub fn new(cfg: TrackConfig, indices: impl IntoIterator<Item = usize>) -> Self {
         let mut mine = [None; SHARDS];
         let mut shards = Vec::new();
+        // Each shard holds at most its share of the limit.
+        let share = TrackConfig {
+            max_connections: cfg.max_connections.max(1).div_ceil(SHARDS),
+            ..cfg
+        };
         for i in indices {
             if let Some(m) = mine.get_mut(i) {
                 *m = Some(shards.len());
-                shards.push((i, Tracker::for_shard(cfg, i, SHARDS), Vec::new()));
+                shards.push((i, Tracker::new(share), Vec::new()));
             }
         }
         ShardSet {
@@ -100,10 +108,12 @@ impl ShardSet {
             self.clock = self.clock.max(p.ts);
             let (key, src) = packet_key(p);
             let own = shard_of(&key, SHARDS);
+            let quoted = quoted_shard(p, SHARDS);
             let routed = Routed {
                 index: i as u32,
                 clock: self.clock,
-                quote_only: false,
+                flow: true,
+                quote: quoted.is_none_or(|q| q == own),
                 key,
                 src,
             };
@@ -112,12 +122,13 @@ impl ShardSet {
             {
                 list.push(routed);
             }
-            if let Some(q) = quoted_shard(p, SHARDS).filter(|&q| q != own)
+            if let Some(q) = quoted.filter(|&q| q != own)
                 && let Some(Some(m)) = self.mine.get(q)
                 && let Some((_, _, list)) = self.shards.get_mut(*m)
             {
                 list.push(Routed {
-                    quote_only: true,
+                    flow: false,
+                    quote: true,
                     ..routed
                 });
             }

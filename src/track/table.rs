@@ -12,7 +12,7 @@
 
 use super::history::History;
 use super::key::{ConnKey, EndpointId, likely_tcp_server_port, packet_key};
-use super::shard::{Routed, shard_of};
+use super::shard::Routed;
 use super::tcp::{Delays, EpState, TcpConn};
 use super::timers::Timers;
 use super::udp::{FlowSizes, HIST_ORIG_DATA, HIST_RESP_DATA};
@@ -282,8 +282,6 @@ pub struct Tracker {
     heap: Timers,
     now: Timestamp,
     stats: TrackStats,
-    /// This tracker's shard and the number of shards (see [`super::shard`]).
-    shard: (usize, usize),
     /// Bits of the key hash the index uses: all but in tests, which force
     /// collisions to exercise the overflow map.
     hash_mask: u32,
@@ -328,7 +326,6 @@ impl Tracker {
                 max_connections: cfg.max_connections.max(1),
                 ..TrackStats::default()
             },
-            shard: (0, 1),
             hash_mask: u32::MAX,
         }
     }
@@ -339,21 +336,6 @@ impl Tracker {
     pub(super) fn with_colliding_index(cfg: TrackConfig, bits: u32) -> Self {
         let mut t = Self::new(cfg);
         t.hash_mask = (1u32 << bits.min(31)) - 1;
-        t
-    }
-
-    /// The tracker of shard `index` of `count` (see [`super::shard`]), its hasher
-    /// seeded randomly: it holds at most its share of
-    /// [`TrackConfig::max_connections`], and of an ICMP error packet it records
-    /// only what concerns its own connections.
-    pub(crate) fn for_shard(cfg: TrackConfig, index: usize, count: usize) -> Self {
-        let count = count.max(1);
-        let share = cfg.max_connections.max(1).div_ceil(count);
-        let mut t = Self::new(TrackConfig {
-            max_connections: share,
-            ..cfg
-        });
-        t.shard = (index, count);
         t
     }
 
@@ -423,27 +405,30 @@ impl Tracker {
     /// timeout driven by packet timestamps, close delay, port reuse) are handed to `done`.
     pub fn packet(&mut self, p: &Packet<'_>, done: &mut dyn FnMut(Connection)) {
         let (key, src) = packet_key(p);
-        let hash = self.hash_key(&key);
-        let clock = p.ts.max(self.now);
-        self.packet_keyed(p, clock, false, key, src, hash, u32::MAX, done);
+        let r = Routed {
+            index: 0,
+            clock: p.ts.max(self.now),
+            flow: true,
+            quote: true,
+            key,
+            src,
+        };
+        self.packet_keyed(p, &r, self.hash_key(&key), u32::MAX, done);
     }
 
-    /// [`Tracker::packet`] with the packet's key, sending endpoint and key hash already
-    /// computed, and the slot its connection had when looked up (`u32::MAX`: none).
-    #[allow(clippy::too_many_arguments)]
+    /// [`Tracker::packet`] for a routed packet (its key, sending endpoint,
+    /// clock and what to do with it), with its key hash and the slot its
+    /// connection had when looked up (`u32::MAX`: none).
     fn packet_keyed(
         &mut self,
         p: &Packet<'_>,
-        clock: Timestamp,
-        quote_only: bool,
-        key: ConnKey,
-        src: EndpointId,
+        r: &Routed,
         hash: u32,
         hint: u32,
         done: &mut dyn FnMut(Connection),
     ) {
-        if clock > self.now {
-            self.now = clock;
+        if r.clock > self.now {
+            self.now = r.clock;
         }
         self.expire(done);
 
@@ -457,18 +442,19 @@ impl Tracker {
         }
 
         // An ICMP error also counts against the connection it quotes.
-        if let (Transport::Icmp, Some(q)) = (p.transport, p.icmp.and_then(|i| i.quoted))
+        if r.quote
+            && let (Transport::Icmp, Some(q)) = (p.transport, p.icmp.and_then(|i| i.quoted))
             && let Some(k) = icmp::quoted_key(&q)
-            && shard_of(&k, self.shard.1) == self.shard.0
             && let Some(slot) = self.find(&k, self.hash_key(&k))
             && let Some(Some(c)) = self.slots.get_mut(slot as usize)
         {
             icmp::record(&mut c.icmp, p);
         }
-        if quote_only {
+        if !r.flow {
             return;
         }
 
+        let (key, src) = (r.key, r.src);
         let mut reuse = 0;
         // The slot looked up before this group's updates is still right if it
         // holds this key (keys are unique in the table); otherwise look again.
@@ -564,7 +550,8 @@ impl Tracker {
                 Routed {
                     index: i as u32,
                     clock,
-                    quote_only: false,
+                    flow: true,
+                    quote: true,
                     key,
                     src,
                 }
@@ -604,7 +591,7 @@ impl Tracker {
             std::hint::black_box(touched);
             for ((r, &hash), &hint) in group.iter().zip(&hashes).zip(&slots) {
                 if let Some(p) = packets.get(r.index as usize) {
-                    self.packet_keyed(p, r.clock, r.quote_only, r.key, r.src, hash, hint, done);
+                    self.packet_keyed(p, r, hash, hint, done);
                 }
             }
         }
