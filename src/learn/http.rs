@@ -56,24 +56,22 @@ pub fn request(p: &[u8]) -> Option<Request<'_>> {
     let head = p.get(..MAX_HEAD).unwrap_or(p);
     // The method first (1 to 16 capitals, then a space): most segments that
     // start with a capital letter are not requests, and this rejects them
-    // without searching up to 8 KiB for a line end. Whatever passes is the
-    // method the request line gives below.
+    // without searching up to 8 KiB for a line end. What passes is the
+    // request line's method, so the line below is only split after it.
     let sp = head.iter().take(17).position(|&c| c == b' ')?;
     if sp == 0 || !head.get(..sp)?.iter().all(u8::is_ascii_uppercase) {
         return None;
     }
     let line_end = head.windows(2).position(|w| w == b"\r\n")?;
+    if sp >= line_end {
+        return None; // the request line has no space
+    }
     let line = head.get(..line_end)?;
-    let mut parts = line.split(|&c| c == b' ');
-    let method = parts.next()?;
+    let method = line.get(..sp)?;
+    let mut parts = line.get(sp + 1..)?.split(|&c| c == b' ');
     let target = parts.next()?;
     let version = parts.next()?;
-    if method.is_empty()
-        || method.len() > 16
-        || !method.iter().all(u8::is_ascii_uppercase)
-        || target.is_empty()
-        || !version.starts_with(b"HTTP/1.")
-    {
+    if target.is_empty() || !version.starts_with(b"HTTP/1.") {
         return None;
     }
     let mut host = None;

@@ -29,23 +29,32 @@ struct Owned {
     offset: u64,
 }
 
+impl Owned {
+    /// A copy of a record the reader lent.
+    fn of(r: &Record<'_>) -> Self {
+        Owned {
+            ts: r.ts,
+            link: r.link,
+            data: r.data.to_vec(),
+            orig_len: r.orig_len,
+            number: r.number,
+            offset: r.offset,
+        }
+    }
+}
+
 /// Reads in-memory bytes as a capture named `name`, collecting the records.
 fn read_bytes(name: &str, bytes: &[u8]) -> (Result<CaptureInfo, ReadError>, Vec<Owned>) {
+    read_from(name, Box::new(std::io::Cursor::new(bytes.to_vec())))
+}
+
+/// Reads a byte stream as a capture named `name`, collecting the records.
+fn read_from(
+    name: &str,
+    rd: Box<dyn std::io::Read>,
+) -> (Result<CaptureInfo, ReadError>, Vec<Owned>) {
     let mut recs = Vec::new();
-    let res = read_stream(
-        name,
-        Box::new(std::io::Cursor::new(bytes.to_vec())),
-        &mut |r| {
-            recs.push(Owned {
-                ts: r.ts,
-                link: r.link,
-                data: r.data.to_vec(),
-                orig_len: r.orig_len,
-                number: r.number,
-                offset: r.offset,
-            })
-        },
-    );
+    let res = read_stream(name, rd, &mut |r| recs.push(Owned::of(r)));
     (res, recs)
 }
 
@@ -53,14 +62,7 @@ fn read_bytes(name: &str, bytes: &[u8]) -> (Result<CaptureInfo, ReadError>, Vec<
 fn read_path(p: &Path) -> (Result<CaptureInfo, ReadError>, Vec<Owned>) {
     let mut recs = Vec::new();
     let res = read_capture(&Source::Path(p.to_path_buf()), &mut |r| {
-        recs.push(Owned {
-            ts: r.ts,
-            link: r.link,
-            data: r.data.to_vec(),
-            orig_len: r.orig_len,
-            number: r.number,
-            offset: r.offset,
-        })
+        recs.push(Owned::of(r))
     });
     (res, recs)
 }
@@ -839,24 +841,13 @@ fn records_straddling_reads_and_the_window_come_out_whole() {
             ]
         );
         for sizes in [vec![1], vec![7, 131_072, 3], vec![65_537, 1_000_000, 17]] {
-            let mut got = Vec::new();
-            let res = read_stream(
+            let (res, got) = read_from(
                 "p",
                 Box::new(Pieces {
                     data: std::io::Cursor::new(v.clone()),
                     sizes: sizes.clone(),
                     turn: 0,
                 }),
-                &mut |r| {
-                    got.push(Owned {
-                        ts: r.ts,
-                        link: r.link,
-                        data: r.data.to_vec(),
-                        orig_len: r.orig_len,
-                        number: r.number,
-                        offset: r.offset,
-                    })
-                },
             );
             let info = res.unwrap();
             assert!(got == want, "pieces {sizes:?}, be {be}");
