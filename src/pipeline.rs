@@ -3,7 +3,7 @@
 
 use crate::decode::{DecodeConfig, DecodeStats, Decoder, Packet};
 use crate::read::{self, CaptureInfo, ReadError, Source};
-use crate::track::{Connection, SHARDS, ShardSet, TrackConfig, TrackStats, Tracker};
+use crate::track::{Connection, SHARDS, ShardSet, TrackConfig, TrackStats};
 use serde::Serialize;
 use std::sync::{Arc, mpsc};
 
@@ -108,35 +108,60 @@ pub fn run_with_stats(
         opts.threads
     };
     let (results, sets) = if threads <= 1 {
-        run_sequential(sources, opts, observe, sink)
+        run_sequential(
+            sources.iter().map(Input::Source).collect(),
+            opts,
+            observe,
+            sink,
+        )
     } else {
         run_threaded(sources, opts, observe, sink, threads.min(SHARDS))
     };
+    (results, merged_stats(opts, &sets))
+}
+
+/// The shard sets' counters added up, with the run's connection limit.
+fn merged_stats(opts: &Options, sets: &[ShardSet]) -> TrackStats {
     let mut stats = TrackStats {
         max_connections: opts.track.max_connections.max(1),
         ..TrackStats::default()
     };
-    for set in &sets {
+    for set in sets {
         stats.absorb(&set.stats());
     }
-    (results, stats)
+    stats
+}
+
+/// One input to read: a capture named on the command line, or a byte stream
+/// the caller opened (read on the caller's thread, without progress reports).
+enum Input<'a> {
+    /// A file, directory entry or `-`.
+    Source(&'a Source),
+    /// A stream (plain or gzip) and the name warnings give it.
+    Stream(&'a str, Box<dyn std::io::Read>),
 }
 
 /// Reads and decodes every input in order, calling `observe` for each packet
 /// and `round` with each [`BATCH`] of payload-free packets (and the rest at
 /// the end); `round` gives back an empty batch to fill next.
 fn read_rounds(
-    sources: &[Source],
+    inputs: Vec<Input<'_>>,
     opts: &Options,
     observe: &mut Observer<'_>,
     round: &mut dyn FnMut(Vec<Packet<'static>>) -> Vec<Packet<'static>>,
 ) -> Vec<InputResult> {
-    let mut results = Vec::with_capacity(sources.len());
+    let mut results = Vec::with_capacity(inputs.len());
     let mut batch: Vec<Packet<'static>> = Vec::with_capacity(BATCH);
-    for src in sources {
+    for input in inputs {
         let mut decoder = Decoder::new(opts.decode);
-        let mut meter = Meter::new(opts, src);
-        let res = read::read_capture(src, &mut |rec| {
+        let mut meter = match &input {
+            Input::Source(src) => Meter::new(opts, src),
+            Input::Stream(..) => Meter {
+                progress: None,
+                packets: 0,
+            },
+        };
+        let mut on_record = |rec: &read::Record<'_>| {
             decoder.decode(rec.ts, rec.number, rec.link, rec.data, &mut |pkt| {
                 observe(pkt);
                 // The trackers never look at payload bytes; dropping them
@@ -150,7 +175,11 @@ fn read_rounds(
                 meter.at(rec.offset + rec.data.len() as u64, rec.number);
                 batch = round(std::mem::take(&mut batch));
             }
-        });
+        };
+        let res = match input {
+            Input::Source(src) => read::read_capture(src, &mut on_record),
+            Input::Stream(path, raw) => read::read_stream(path, raw, &mut on_record),
+        };
         decoder.flush();
         meter.done();
         results.push(res.map(|info| CaptureReport {
@@ -166,13 +195,13 @@ fn read_rounds(
 
 /// Every stage on the caller's thread.
 fn run_sequential(
-    sources: &[Source],
+    inputs: Vec<Input<'_>>,
     opts: &Options,
     observe: &mut Observer<'_>,
     sink: &mut dyn FnMut(Connection),
 ) -> (Vec<InputResult>, Vec<ShardSet>) {
     let mut set = ShardSet::new(opts.track, 0..SHARDS);
-    let results = read_rounds(sources, opts, observe, &mut |mut batch| {
+    let results = read_rounds(inputs, opts, observe, &mut |mut batch| {
         set.round(&batch, &mut |_, c| sink(c));
         batch.clear();
         batch
@@ -217,7 +246,8 @@ fn run_threaded(
     let (spare_tx, spare_rx) = mpsc::channel::<Vec<Packet<'static>>>();
     let (results, sets, panic) = std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
-            read_rounds(sources, opts, observe, &mut |batch| {
+            let inputs = sources.iter().map(Input::Source).collect();
+            read_rounds(inputs, opts, observe, &mut |batch| {
                 let round = Arc::new(batch);
                 for tx in &to_workers {
                     // A closed channel means a worker is gone (it panicked);
@@ -301,20 +331,19 @@ pub fn run_stream(
     opts: &Options,
     sink: &mut dyn FnMut(Connection),
 ) -> (InputResult, TrackStats) {
-    let mut tracker = Tracker::new(opts.track);
-    let mut decoder = Decoder::new(opts.decode);
-    let res = read::read_stream(path, raw, &mut |rec| {
-        decoder.decode(rec.ts, rec.number, rec.link, rec.data, &mut |pkt| {
-            tracker.packet(pkt, sink)
-        });
-    });
-    decoder.flush();
-    tracker.finish(sink);
-    let res = res.map(|info| CaptureReport {
-        info,
-        decode: decoder.stats().clone(),
-    });
-    (res, tracker.stats().clone())
+    let (results, sets) = run_sequential(vec![Input::Stream(path, raw)], opts, &mut |_| {}, sink);
+    let stats = merged_stats(opts, &sets);
+    match results.into_iter().next() {
+        Some(res) => (res, stats),
+        // One input gives one result; this only keeps the types total.
+        None => {
+            let err = ReadError {
+                path: path.to_string(),
+                reason: "nothing was read".to_string(),
+            };
+            (Err(err), stats)
+        }
+    }
 }
 
 /// Turns record numbers and offsets of one input into progress reports.
