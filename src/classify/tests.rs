@@ -255,7 +255,7 @@ fn phs() -> Inventory {
 fn base(ts: Timestamp, orig: &str, resp: &str, port: u16, proto: Transport) -> Connection {
     Connection {
         ts,
-        uid: "Ctest".to_string(),
+        uid: "Ctest".into(),
         orig_h: ip(orig),
         orig_p: 50000,
         resp_h: ip(resp),
@@ -266,7 +266,7 @@ fn base(ts: Timestamp, orig: &str, resp: &str, port: u16, proto: Transport) -> C
         resp_bytes: 0,
         conn_state: "OTH",
         missed_bytes: 0,
-        history: String::new(),
+        history: Default::default(),
         orig_pkts: 0,
         orig_ip_bytes: 0,
         resp_pkts: 0,
@@ -288,7 +288,7 @@ fn established(ts: Timestamp, orig: &str, resp: &str, port: u16) -> Connection {
         orig_bytes: 10,
         resp_bytes: 20,
         conn_state: "SF",
-        history: "ShADadFf".to_string(),
+        history: "ShADadFf".into(),
         orig_pkts: 5,
         resp_pkts: 4,
         handshake: Handshake::Established,
@@ -303,7 +303,7 @@ fn rejected(ts: Timestamp, orig: &str, resp: &str, port: u16, delay_ns: i64) -> 
     Connection {
         duration: Duration(delay_ns),
         conn_state: "REJ",
-        history: "Sr".to_string(),
+        history: "Sr".into(),
         orig_pkts: 1,
         resp_pkts: 1,
         handshake: Handshake::Rejected,
@@ -322,7 +322,7 @@ fn unanswered(ts: Timestamp, orig: &str, resp: &str, port: u16, offsets_ms: &[i6
     Connection {
         duration: Duration(offsets_ms.last().copied().unwrap_or(0) * 1_000_000),
         conn_state: "S0",
-        history: "S".to_string(),
+        history: "S".into(),
         orig_pkts: offsets_ms.len() as u64,
         handshake: Handshake::Unanswered,
         syn_attempts: offsets_ms.len() as u32,
@@ -370,7 +370,7 @@ fn udp(
 ) -> Connection {
     Connection {
         conn_state: if replies > 0 { "SF" } else { "S0" },
-        history: if replies > 0 { "Dd" } else { "D" }.to_string(),
+        history: if replies > 0 { "Dd" } else { "D" }.into(),
         orig_pkts: requests,
         resp_pkts: replies,
         handshake: if replies > 0 {
@@ -967,7 +967,7 @@ fn inconclusive_one_sided_capture() {
     let mut v = background();
     // Only the originator's direction: SYN, then its ACK and data; nothing back.
     let mut c = unanswered(at(5000), SYNC, DC5, 3268, &[0]);
-    c.history = "SAD".to_string();
+    c.history = "SAD".into();
     c.orig_pkts = 3;
     c.duration = Duration(20_000_000);
     v.push(c);
@@ -1071,14 +1071,14 @@ fn midstream_connections() {
     let mut v = background();
     // Began before the capture, data both ways: established in substance.
     let mut both = base(at(0), SYNC, DC5, 3268, Transport::Tcp);
-    both.history = "Dd".to_string();
+    both.history = "Dd".into();
     both.orig_pkts = 1;
     both.resp_pkts = 1;
     both.handshake = Handshake::Midstream;
     v.push(both);
     // Began before the capture, only the responder's packets.
     let mut one = base(at(0), SYNC, DC5, 389, Transport::Tcp);
-    one.history = "^d".to_string();
+    one.history = "^d".into();
     one.resp_pkts = 1;
     one.handshake = Handshake::Midstream;
     v.push(one);
@@ -1104,7 +1104,7 @@ fn closed_early_proves_the_port_open() {
     let inv = phs();
     let mut v = background();
     let mut c = rejected(at(0), SYNC, DC5, 3268, 1_000_000);
-    c.history = "ShR".to_string();
+    c.history = "ShR".into();
     c.conn_state = "RSTOS0";
     c.handshake = Handshake::ClosedEarly;
     v.push(c);
@@ -1212,7 +1212,7 @@ fn capture_warnings_one_sided_and_filtered() {
     let mut v = Vec::new();
     for i in 0..4 {
         let mut c = unanswered(at(i * 1000), SYNC, DC4, 389, &[0]);
-        c.history = "SADF".to_string();
+        c.history = "SADF".into();
         c.orig_pkts = 4;
         v.push(c);
     }
@@ -1239,7 +1239,7 @@ fn capture_warnings_one_sided_and_filtered() {
     let mut v = Vec::new();
     for i in 0..3 {
         let mut c = established(at(i * 1000), SYNC, DC4, 389);
-        c.history = "ShFf".to_string();
+        c.history = "ShFf".into();
         c.orig_pkts = 2;
         c.resp_pkts = 2;
         v.push(c);
@@ -1511,7 +1511,7 @@ fn partial_reply_and_inconclusive_without_rule_is_info() {
     let mut v = background();
     // The responder sent a bare ACK (challenge ACK), no SYN-ACK, no RST.
     let mut c = unanswered(at(5000), SYNC, DC5, 8080, &[0]);
-    c.history = "Sa".to_string();
+    c.history = "Sa".into();
     c.resp_pkts = 1;
     v.push(c);
     let a = run(&cat, &inv, &v, long());
@@ -1608,7 +1608,7 @@ proptest::proptest! {
             x.resp_pkts = rp;
             x.syn_attempts = syns;
             x.syn_times = (0..syns.min(16)).map(|k| Timestamp(ts.saturating_add(i64::from(k)))).collect();
-            x.history = hist;
+            x.history = hist.into();
             if icmp {
                 x.icmp = Some(icmp_err(FW, 3, hs, Timestamp(ts)));
             }

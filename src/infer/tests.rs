@@ -358,7 +358,7 @@ fn a_second_address_with_the_same_dns_name_gets_the_role() {
 fn conn(client: &str, server: &str, port: u16, handshake: Handshake) -> Connection {
     Connection {
         ts: crate::time::Timestamp(0),
-        uid: "Ctest".to_string(),
+        uid: "Ctest".into(),
         orig_h: ip(client),
         orig_p: 50000,
         resp_h: ip(server),
@@ -369,7 +369,7 @@ fn conn(client: &str, server: &str, port: u16, handshake: Handshake) -> Connecti
         resp_bytes: 0,
         conn_state: "OTH",
         missed_bytes: 0,
-        history: String::new(),
+        history: Default::default(),
         orig_pkts: 1,
         orig_ip_bytes: 0,
         resp_pkts: 1,

@@ -171,7 +171,7 @@ pub fn write_csv(
         let names = names(c);
         out.write_record([
             c.ts.to_string(),
-            c.uid.clone(),
+            c.uid.to_string(),
             c.orig_h.to_string(),
             c.orig_p.to_string(),
             c.resp_h.to_string(),
@@ -182,7 +182,7 @@ pub fn write_csv(
             opt(lasted.then(|| c.resp_bytes.to_string())),
             c.conn_state.to_string(),
             c.missed_bytes.to_string(),
-            c.history.clone(),
+            c.history.to_string(),
             c.orig_pkts.to_string(),
             c.orig_ip_bytes.to_string(),
             c.resp_pkts.to_string(),

@@ -82,7 +82,7 @@ pub fn write_flows(
             named_endpoint(c.resp_h, c.resp_p, names.resp),
             handshake,
             c.conn_state.to_string(),
-            c.history.clone(),
+            c.history.to_string(),
             format!("{}/{}", c.orig_pkts, c.resp_pkts),
             format!("{}/{}", c.orig_bytes, c.resp_bytes),
             format!("{:.3}s", c.duration.as_secs_f64()),

@@ -57,7 +57,7 @@ pub fn write_conn_log(w: &mut dyn Write, conns: &[Connection]) -> io::Result<()>
         let history = if c.history.is_empty() {
             unset()
         } else {
-            c.history.clone()
+            c.history.to_string()
         };
         writeln!(
             w,

@@ -23,11 +23,14 @@ pub(crate) mod mask {
     pub const MULTI_FLAG: u32 = 0x40;
 }
 
+use compact_str::CompactString;
+
 /// The history letters and the once-only bookkeeping.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct History {
-    /// The letters so far.
-    pub letters: String,
+    /// The letters so far: inline up to 24 letters, which almost every
+    /// connection's history fits, so tracking allocates nothing for it.
+    pub letters: CompactString,
     /// Which once-only letters were recorded (Zeek's `hist_seen`).
     seen: u32,
 }
@@ -75,7 +78,7 @@ impl History {
     /// packet: every letter changes case, the once-only bits change sides, and
     /// `^` goes in front.
     pub(crate) fn flip_from_start(&mut self) {
-        let swapped: String = self
+        let swapped: CompactString = self
             .letters
             .chars()
             .map(|c| {
@@ -86,7 +89,9 @@ impl History {
                 }
             })
             .collect();
-        self.letters = format!("^{swapped}");
+        let mut flipped = CompactString::const_new("^");
+        flipped.push_str(&swapped);
+        self.letters = flipped;
         self.seen = self.seen.rotate_left(16);
     }
 

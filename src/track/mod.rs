@@ -92,6 +92,7 @@
 
 use crate::decode::Transport;
 use crate::time::{Duration, Timestamp};
+pub use compact_str::CompactString;
 use serde::Serialize;
 use std::net::IpAddr;
 
@@ -234,8 +235,9 @@ pub struct IcmpError {
 pub struct Connection {
     /// Time of the first packet.
     pub ts: Timestamp,
-    /// Deterministic unique id (`C` + base62), stable across runs and thread counts.
-    pub uid: String,
+    /// Deterministic unique id (`C` + base62), stable across runs and thread
+    /// counts; held inline (no heap allocation per connection).
+    pub uid: CompactString,
     /// Originator address.
     pub orig_h: IpAddr,
     /// Originator port (ICMP: type).
@@ -256,8 +258,9 @@ pub struct Connection {
     pub conn_state: &'static str,
     /// Bytes missed in content gaps (TCP).
     pub missed_bytes: u64,
-    /// Zeek history letters (uppercase originator, lowercase responder).
-    pub history: String,
+    /// Zeek history letters (uppercase originator, lowercase responder);
+    /// inline up to 24 letters.
+    pub history: CompactString,
     /// Packets from the originator.
     pub orig_pkts: u64,
     /// IP bytes from the originator.

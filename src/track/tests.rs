@@ -512,8 +512,8 @@ fn other_transports_are_unknown_transport() {
 fn uids_are_deterministic() {
     let mut p = handshake();
     p.push(udp(30, C, 5000, S, 53, 10));
-    let a: Vec<String> = run(&p).into_iter().map(|c| c.uid).collect();
-    let b: Vec<String> = run(&p).into_iter().map(|c| c.uid).collect();
+    let a: Vec<_> = run(&p).into_iter().map(|c| c.uid).collect();
+    let b: Vec<_> = run(&p).into_iter().map(|c| c.uid).collect();
     assert_eq!(a, b);
     assert_ne!(a[0], a[1]);
 }

@@ -11,6 +11,7 @@
 use super::key::ConnKey;
 use crate::decode::Transport;
 use crate::time::Timestamp;
+use compact_str::CompactString;
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -53,7 +54,7 @@ fn base62_17(v: u128) -> [u8; 17] {
 
 /// The uid for a connection: `C` followed by 17 base62 digits of a 96-bit hash
 /// (Zeek's uids are `C` + up to 17 base62 digits of 96 random bits too).
-pub(crate) fn make_uid(key: &ConnKey, first: Timestamp, reuse: u32) -> String {
+pub(crate) fn make_uid(key: &ConnKey, first: Timestamp, reuse: u32) -> CompactString {
     let proto = match key.proto {
         Transport::Tcp => 6u16,
         Transport::Udp => 17,
@@ -70,13 +71,12 @@ pub(crate) fn make_uid(key: &ConnKey, first: Timestamp, reuse: u32) -> String {
     h = fnv1a(h, &reuse.to_be_bytes());
     let hi = splitmix64(h);
     let lo = splitmix64(hi ^ 0x5851_f42d_4c95_7f2d) >> 32;
-    let out = base62_17((u128::from(hi) << 32) | u128::from(lo));
-    let mut s = String::with_capacity(18);
-    s.push('C');
-    for c in out {
-        s.push(char::from(c));
+    let mut uid = [b'C'; 18];
+    if let Some(digits) = uid.get_mut(1..) {
+        digits.copy_from_slice(&base62_17((u128::from(hi) << 32) | u128::from(lo)));
     }
-    s
+    // Base62 digits and `C` are ASCII, so this never falls back.
+    CompactString::from_utf8(uid).unwrap_or_default()
 }
 
 #[cfg(test)]
