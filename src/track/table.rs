@@ -454,13 +454,13 @@ impl Tracker {
             return;
         }
 
-        let (key, src) = (r.key, r.src);
+        let (key, src) = (&r.key, &r.src);
         let mut reuse = 0;
         // The slot looked up before this group's updates is still right if it
         // holds this key (keys are unique in the table); otherwise look again.
         let mut slot = match self.slots.get(hint as usize) {
-            Some(Some(c)) if c.key == key => Some(hint),
-            _ => self.find(&key, hash),
+            Some(Some(c)) if c.key == *key => Some(hint),
+            _ => self.find(key, hash),
         };
         if let Some(s) = slot {
             let is_reuse = match self.slots.get(s as usize) {
@@ -484,13 +484,13 @@ impl Tracker {
         }
         let s = match slot {
             Some(s) => s,
-            None => self.insert(p, key, hash, src, reuse, done),
+            None => self.insert(p, *key, hash, *src, reuse, done),
         };
         let cfg_delays = self.delays;
         let Some(Some(c)) = self.slots.get_mut(s as usize) else {
             return;
         };
-        let side = c.key.side_of(&src);
+        let side = c.key.side_of(src);
         if let Some(n) = c.pkts.get_mut(side) {
             *n = n.saturating_add(1);
         }
