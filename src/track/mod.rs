@@ -86,8 +86,9 @@
 //! - a UDP flow evicted before its reply came is `unanswered`, and the reply
 //!   becomes a flow of its own.
 //!
-//! The map's hasher is seeded randomly per tracker, so an attacker cannot
-//! choose keys that collide; nothing reads the map's order to produce output
+//! The index's buckets and its overflow map of colliding keys are seeded
+//! randomly per tracker, so keys built to collide cost an extra lookup each,
+//! never a probe chain; nothing reads the map's order to produce output
 //! (uids come from a fixed hash, end-of-trace flushes are sorted by start).
 
 use crate::decode::Transport;

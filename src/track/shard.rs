@@ -41,18 +41,29 @@ pub(crate) struct Routed {
     pub quote: bool,
     /// The packet's connection key.
     pub key: ConnKey,
+    /// [`key_hash`] of `key`: picks the shard and indexes the tracker.
+    pub hash: u64,
     /// Its sending endpoint.
     pub src: EndpointId,
 }
 
-/// The shard (of `count`) a connection key belongs to.
-pub(crate) fn shard_of(key: &ConnKey, count: usize) -> usize {
+/// A fixed hash of a connection key, computed once per packet: its low bits
+/// pick the shard ([`shard_of`]), its high half indexes the tracker.
+///
+/// Fixed, because the split must be the same in every run. Traffic can be
+/// built to collide on it; that skews the shards' balance and sends the
+/// colliding keys to the tracker's overflow map (keyed by whole key and
+/// seeded randomly), which costs a lookup each, never a chain.
+pub(crate) fn key_hash(key: &ConnKey) -> u64 {
+    foldhash::fast::FixedState::with_seed(0x666c_6f77_6175_6469).hash_one(key)
+}
+
+/// The shard (of `count`) a connection key belongs to, by its [`key_hash`].
+pub(crate) fn shard_of(hash: u64, count: usize) -> usize {
     if count <= 1 {
         return 0;
     }
-    // A fixed seed: the split must be the same in every run.
-    let h = foldhash::fast::FixedState::with_seed(0x666c_6f77_6175_6469).hash_one(key);
-    (h % count as u64) as usize
+    (hash % count as u64) as usize
 }
 
 /// The shard of the connection an ICMP error packet quotes, if it quotes one.
@@ -62,7 +73,7 @@ fn quoted_shard(p: &Packet<'_>, count: usize) -> Option<usize> {
     }
     let q = p.icmp.and_then(|i| i.quoted)?;
     let k = icmp::quoted_key(&q)?;
-    Some(shard_of(&k, count))
+    Some(shard_of(key_hash(&k), count))
 }
 
 /// The shards one thread runs. Fed every packet of the capture, round by
@@ -107,7 +118,8 @@ impl ShardSet {
         for (i, p) in packets.iter().enumerate() {
             self.clock = self.clock.max(p.ts);
             let (key, src) = packet_key(p);
-            let own = shard_of(&key, SHARDS);
+            let hash = key_hash(&key);
+            let own = shard_of(hash, SHARDS);
             let quoted = quoted_shard(p, SHARDS);
             let routed = Routed {
                 index: i as u32,
@@ -115,6 +127,7 @@ impl ShardSet {
                 flow: true,
                 quote: quoted.is_none_or(|q| q == own),
                 key,
+                hash,
                 src,
             };
             if let Some(Some(m)) = self.mine.get(own)

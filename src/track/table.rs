@@ -1,8 +1,9 @@
 //! The connection table: open connections by key, and their expiry.
 //!
 //! Connections live in a slab (`Vec<Option<Conn>>` plus a free list) indexed
-//! by a map from a seeded 64-bit hash of their [`ConnKey`] to their slot
-//! (colliding keys go to a small overflow map keyed by the whole key).
+//! by a map from 32 bits of the fixed hash that also picks their shard
+//! ([`key_hash`]) to their slot (colliding keys go to a small overflow map
+//! keyed by the whole key, seeded randomly).
 //! Expiry is a queue of `(deadline, slot, generation)` entries
 //! ([`super::timers`]), kept lazily: a connection has at least one entry no
 //! later than its real deadline; a popped entry whose connection is gone or
@@ -12,7 +13,7 @@
 
 use super::history::History;
 use super::key::{ConnKey, EndpointId, likely_tcp_server_port, packet_key};
-use super::shard::Routed;
+use super::shard::{Routed, key_hash};
 use super::tcp::{Delays, EpState, TcpConn};
 use super::timers::Timers;
 use super::udp::{FlowSizes, HIST_ORIG_DATA, HIST_RESP_DATA};
@@ -262,19 +263,19 @@ const WARM_GROUP: usize = 8;
 ///
 /// Holds at most [`TrackConfig::max_connections`] open connections; when full
 /// it evicts (emits early) a batch, unanswered attempts first, see the module
-/// doc. The key map's hasher is seeded randomly, so hostile traffic cannot
-/// steer keys into collisions; output never depends on that seed.
+/// doc. The index is keyed by the fixed [`key_hash`], but its buckets are
+/// placed by a randomly seeded hasher and keys whose hashes collide go to a
+/// randomly seeded map of whole keys, so hostile traffic cannot build probe
+/// chains; output never depends on those seeds.
 pub struct Tracker {
     cfg: TrackConfig,
     delays: Delays,
-    /// Hashes keys for the index (seeded randomly, see [`Tracker::new`]).
-    hasher: foldhash::fast::SeedableRandomState,
-    /// Slot of each connection by its key's 32-bit hash: 8 bytes an entry, so
-    /// the index stays in the CPU cache where a map holding whole keys (or
-    /// 64-bit hashes) would not.
-    by_hash: HashMap<u32, u32, foldhash::fast::FixedState>,
-    /// Connections whose key hash equals another open connection's (rare; the
-    /// hash is seeded randomly, so input cannot force it).
+    /// Slot of each connection by the high half of its [`key_hash`]: 8 bytes
+    /// an entry, so the index stays in the CPU cache where a map holding whole
+    /// keys (or 64-bit hashes) would not. Buckets placed by a random seed.
+    by_hash: HashMap<u32, u32, foldhash::fast::SeedableRandomState>,
+    /// Connections whose index hash equals another open connection's: rare
+    /// by chance, and what forced collisions cost (seeded randomly).
     overflow: HashMap<ConnKey, u32, foldhash::fast::SeedableRandomState>,
     slots: Vec<Option<Conn>>,
     free: Vec<u32>,
@@ -314,8 +315,7 @@ impl Tracker {
         Tracker {
             cfg,
             delays,
-            hasher: hasher.clone(),
-            by_hash: HashMap::with_hasher(foldhash::fast::FixedState::default()),
+            by_hash: HashMap::with_hasher(hasher.clone()),
             overflow: HashMap::with_hasher(hasher),
             slots: Vec::new(),
             free: Vec::new(),
@@ -346,8 +346,13 @@ impl Tracker {
 
     /// The index hash of a key.
     fn hash_key(&self, key: &ConnKey) -> u32 {
-        use std::hash::BuildHasher;
-        self.hasher.hash_one(key) as u32 & self.hash_mask
+        self.index_hash(key_hash(key))
+    }
+
+    /// The index hash of a key with this [`key_hash`]: its high half, apart
+    /// from the low bits that pick the shard.
+    fn index_hash(&self, hash: u64) -> u32 {
+        (hash >> 32) as u32 & self.hash_mask
     }
 
     /// The slot of the open connection with this key (`hash` is its [`Tracker::hash_key`]).
@@ -405,15 +410,17 @@ impl Tracker {
     /// timeout driven by packet timestamps, close delay, port reuse) are handed to `done`.
     pub fn packet(&mut self, p: &Packet<'_>, done: &mut dyn FnMut(Connection)) {
         let (key, src) = packet_key(p);
+        let hash = key_hash(&key);
         let r = Routed {
             index: 0,
             clock: p.ts.max(self.now),
             flow: true,
             quote: true,
             key,
+            hash,
             src,
         };
-        self.packet_keyed(p, &r, self.hash_key(&key), u32::MAX, done);
+        self.packet_keyed(p, &r, self.index_hash(hash), u32::MAX, done);
     }
 
     /// [`Tracker::packet`] for a routed packet (its key, sending endpoint,
@@ -553,6 +560,7 @@ impl Tracker {
                     flow: true,
                     quote: true,
                     key,
+                    hash: key_hash(&key),
                     src,
                 }
             })
@@ -576,7 +584,7 @@ impl Tracker {
         for group in routed.chunks(WARM_GROUP) {
             let mut hashes = [0u32; WARM_GROUP];
             for (h, r) in hashes.iter_mut().zip(group) {
-                *h = self.hash_key(&r.key);
+                *h = self.index_hash(r.hash);
             }
             let mut slots = [u32::MAX; WARM_GROUP];
             for (slot, h) in slots.iter_mut().zip(&hashes) {
