@@ -205,7 +205,8 @@ impl Bucket {
     /// Pairs sorted by (src, dst), for deterministic output.
     fn sorted(&self) -> Vec<(IpAddr, IpAddr, &PairStats)> {
         let mut v: Vec<_> = self.pairs.iter().map(|(&(s, d), p)| (s, d, p)).collect();
-        v.sort_by_key(|&(s, d, _)| (s, d));
+        // Map keys are unique, so an unstable sort gives the same order.
+        v.sort_unstable_by_key(|&(s, d, _)| (s, d));
         v
     }
 

@@ -607,8 +607,19 @@ impl Tracker {
 
     /// End of trace: hands every open connection to `done`, oldest first.
     pub fn finish(&mut self, done: &mut dyn FnMut(Connection)) {
-        let mut rest: Vec<Conn> = self.slots.iter_mut().filter_map(Option::take).collect();
-        rest.sort_by_key(|c| (c.start, c.generation));
+        // Sort small (start, generation, slot) entries, not the connections
+        // themselves (hundreds of bytes each); the slot makes ties total.
+        let mut order: Vec<(Timestamp, u32, usize)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.as_ref().map(|c| (c.start, c.generation, i)))
+            .collect();
+        order.sort_unstable();
+        let rest: Vec<Conn> = order
+            .iter()
+            .filter_map(|&(_, _, i)| self.slots.get_mut(i).and_then(Option::take))
+            .collect();
         self.by_hash.clear();
         self.overflow.clear();
         self.free.clear();
