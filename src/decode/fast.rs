@@ -127,12 +127,12 @@ impl Decoder {
     /// returns its outcome, or `None` without having emitted or counted
     /// anything when the frame needs the general path.
     #[inline(always)]
-    pub(super) fn fast_ethernet(
+    pub(super) fn fast_ethernet<E: FnMut(&Packet<'_>) + ?Sized>(
         &mut self,
         ts: Timestamp,
         number: u64,
         d: &[u8],
-        emit: &mut dyn FnMut(&Packet<'_>),
+        emit: &mut E,
     ) -> Option<Outcome> {
         let eth = d.first_chunk::<18>()?;
         let mut etype = be16(eth, 12);
@@ -204,7 +204,7 @@ impl Decoder {
                     inner_vlan: None,
                 };
                 // The frame's fate is "decoded" already (the outer packet).
-                self.decode_inner(&ctx, inner, 1, false, emit);
+                self.decode_inner(&ctx, inner, 1, false, &mut |p| emit(p));
             }
         }
         self.stats.decoded += 1;

@@ -299,13 +299,15 @@ impl Decoder {
     /// Decodes one frame; calls `emit` for each transport-layer packet found: the
     /// outer packet first, then tunnelled inner ones (tunnel_depth 1, 2...).
     /// Returns what happened to the frame.
-    pub fn decode(
+    // Generic over `emit` so the common path (fast Ethernet) can inline the
+    // caller's handling of each packet; the general path takes it as `dyn`.
+    pub fn decode<E: FnMut(&Packet<'_>) + ?Sized>(
         &mut self,
         ts: Timestamp,
         number: u64,
         link: LinkType,
         data: &[u8],
-        emit: &mut dyn FnMut(&Packet<'_>),
+        emit: &mut E,
     ) -> Outcome {
         self.stats.frames += 1;
         self.expire(ts);
@@ -314,7 +316,7 @@ impl Decoder {
         {
             return outcome;
         }
-        self.decode_general(ts, number, link, data, emit)
+        self.decode_general(ts, number, link, data, &mut |p| emit(p))
     }
 
     /// [`Decoder::decode`] without its fast path, for the tests that check
