@@ -161,9 +161,9 @@ use input::Input;
 /// Returns `Ok` also for truncated or corrupt-tail files (`info.truncated` set,
 /// `info.warnings` naming file, byte offset and record number); `Err` only when
 /// nothing could be read as a capture: unreadable, empty, or not pcap/pcapng.
-pub fn read_capture(
+pub fn read_capture<F: FnMut(&Record<'_>) + ?Sized>(
     src: &Source,
-    on_record: &mut dyn FnMut(&Record<'_>),
+    on_record: &mut F,
 ) -> Result<CaptureInfo, ReadError> {
     let raw = input::open(src)?;
     read_stream(&src.to_string(), raw, on_record)
@@ -171,10 +171,11 @@ pub fn read_capture(
 
 /// [`read_capture`] on an already opened byte stream (plain or gzip), named
 /// `path` in messages; lets tests and tools read captures built in memory.
-pub fn read_stream(
+// Generic over `on_record` so that the record walk can inline it.
+pub fn read_stream<F: FnMut(&Record<'_>) + ?Sized>(
     path: &str,
     raw: Box<dyn std::io::Read>,
-    on_record: &mut dyn FnMut(&Record<'_>),
+    on_record: &mut F,
 ) -> Result<CaptureInfo, ReadError> {
     let err = |reason: String| ReadError {
         path: path.to_string(),
@@ -222,20 +223,20 @@ pub fn read_stream(
 const MAX_WARNINGS: usize = 32;
 
 /// Collects what the format parsers find and hands records to the caller.
-struct Sink<'f> {
+struct Sink<'f, F: FnMut(&Record<'_>) + ?Sized> {
     /// The summary being built.
     info: CaptureInfo,
     /// The caller's per-record callback.
-    on_record: &'f mut dyn FnMut(&Record<'_>),
+    on_record: &'f mut F,
     /// Earliest timestamp seen (records without a timestamp excluded).
     first: Option<Timestamp>,
     /// Latest timestamp seen.
     last: Option<Timestamp>,
 }
 
-impl<'f> Sink<'f> {
+impl<'f, F: FnMut(&Record<'_>) + ?Sized> Sink<'f, F> {
     /// Starts an empty summary for `path`.
-    fn new(path: String, on_record: &'f mut dyn FnMut(&Record<'_>)) -> Self {
+    fn new(path: String, on_record: &'f mut F) -> Self {
         Sink {
             info: CaptureInfo {
                 path,

@@ -26,7 +26,7 @@
 //! and would need the caplen sanity check done first anyway.
 
 use super::input::{Input, MAX_RECORD_LEN};
-use super::{Endian, LinkType, Sink};
+use super::{Endian, LinkType, Record, Sink};
 use crate::time::Timestamp;
 
 /// Which flavour of classic pcap a magic number announces.
@@ -152,11 +152,11 @@ impl Walk {
     ///
     /// The general path would do the same per record, with a `fill` call and
     /// its bounds checks each time; this is the loop that runs millions of times.
-    fn buffered(
+    fn buffered<F: FnMut(&Record<'_>) + ?Sized>(
         &self,
         buf: &[u8],
         base: u64,
-        sink: &mut Sink<'_>,
+        sink: &mut Sink<'_, F>,
         bad_frac: &mut Option<BadFraction>,
     ) -> usize {
         let e = self.endian;
@@ -184,7 +184,11 @@ impl Walk {
 
 /// Reads a classic pcap stream positioned at its magic. `Err` (a reason) only if
 /// the file header itself cannot be read; problems after it end up as warnings.
-pub(super) fn read(input: &mut Input, kind: Kind, sink: &mut Sink<'_>) -> Result<String, String> {
+pub(super) fn read<F: FnMut(&Record<'_>) + ?Sized>(
+    input: &mut Input,
+    kind: Kind,
+    sink: &mut Sink<'_, F>,
+) -> Result<String, String> {
     if !input.fill(FILE_HEADER_LEN) {
         let got = input.avail().len();
         return Err(match input.error() {

@@ -31,7 +31,7 @@
 //! resolution, so both are decoded here from the raw options.
 
 use super::input::{Input, MAX_RECORD_LEN};
-use super::{Endian, LinkType, Sink};
+use super::{Endian, LinkType, Record, Sink};
 use crate::time::Timestamp;
 use pcap_parser::pcapng::{
     OptionCode, parse_interfacedescriptionblock_be, parse_interfacedescriptionblock_le,
@@ -136,7 +136,10 @@ impl fmt::Display for What {
 
 /// Reads a pcapng stream positioned at its first section header. `Err` (a reason)
 /// only if that first header cannot be read; later problems become warnings.
-pub(super) fn read(input: &mut Input, sink: &mut Sink<'_>) -> Result<String, String> {
+pub(super) fn read<F: FnMut(&Record<'_>) + ?Sized>(
+    input: &mut Input,
+    sink: &mut Sink<'_, F>,
+) -> Result<String, String> {
     let mut endian = Endian::Le;
     let mut sections: Vec<Endian> = Vec::new();
     let mut interfaces: Vec<Interface> = Vec::new();
