@@ -29,19 +29,19 @@ pub(crate) fn quoted_key(q: &Quoted) -> Option<ConnKey> {
 }
 
 /// Records the ICMP error packet `p` on a connection's error slot.
-pub(crate) fn record(slot: &mut Option<IcmpError>, p: &Packet<'_>) {
+pub(crate) fn record(slot: &mut Option<Box<IcmpError>>, p: &Packet<'_>) {
     match slot {
         Some(e) => e.count = e.count.saturating_add(1),
         None => {
             if let Some(i) = p.icmp {
-                *slot = Some(IcmpError {
+                *slot = Some(Box::new(IcmpError {
                     icmp_type: i.icmp_type,
                     code: i.code,
                     v6: i.v6,
                     reporter: p.src,
                     ts: p.ts,
                     count: 1,
-                });
+                }));
             }
         }
     }

@@ -47,13 +47,13 @@
 //!
 //! # Memory
 //!
-//! Per open connection: the slab entry (392 bytes on x86-64, TCP state
-//! included: both endpoints' sequence bookkeeping, the history's `String`
-//! header, the ICMP error slot), one map entry (a 38-byte key and a 4-byte slot
-//! index, about 50 bytes with hashbrown's control bytes and load factor), one
-//! or two 16-byte expiry-heap entries, and small heap allocations for the
-//! history letters (usually 8-16 bytes) and, for TCP with a SYN, the SYN times
-//! (32 bytes, up to 128). About 0.5-0.6 KB of live data per connection; with
+//! Per open connection: the slab entry (368 bytes on x86-64, TCP state
+//! included: both endpoints' sequence bookkeeping, the history letters
+//! (inline up to 24), a pointer to the ICMP error if one came), one index
+//! entry (a 4-byte hash and a 4-byte slot, about 10 bytes with hashbrown's
+//! control bytes and load factor), one or two 16-byte expiry entries, and
+//! small heap allocations only for the SYN times of TCP with a SYN (32 bytes,
+//! up to 128), an ICMP error (40 bytes) and histories past 24 letters. About 0.5-0.6 KB of live data per connection; with
 //! growth transients and allocator overhead the resident peak measured
 //! 1.2 KiB per connection ([`BYTES_PER_CONNECTION`]), so a million concurrent
 //! connections need roughly 1.2 GiB. The slab never grows past
