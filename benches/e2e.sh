@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 DATA=${1:-$ROOT/target/bench-data}
-RUNS=${RUNS:-5}
+RUNS=${RUNS:-10}
 mkdir -p "$DATA"
 
 need() { command -v "$1" >/dev/null 2>&1; }
@@ -108,12 +108,13 @@ print(f"Machine: {sh('nproc')} cores ({cpu}), {mem} GB memory, {sh('uname -sr')}
 print(f"Capture: `cargo run --release --example synth_mix -- mix-1.pcap --scale 1 --inventory mix.toml`: "
       f"{size1/1e9:.2f} GB, 4.23 M packets over 1057 s, 265 k flows, 10 k open at once, 10 % IPv6, 8 % VLAN; "
       "inventory from the same command. DATA is the work directory given to the script; the flowaudit binary is the release build the script makes.\n")
+print(f"Each figure is the median of {len(main['cat']['times'])} runs (min in brackets); ratios are of medians.\n")
 print("| command | median (s) | vs cat | reproduce |")
 print("| --- | ---: | ---: | --- |")
 rows = [(k, r, r["median"] / cat) for k, r in main.items()]
 ts = small["tshark-0.1"]["median"] * 10
 for k, r, ratio in rows:
-    print(f"| {k} | {r['median']:.3f} | {ratio:.2f}x | {cmd(k)} |")
+    print(f"| {k} | {r['median']:.3f} ({min(r['times']):.3f}) | {ratio:.2f}x | {cmd(k)} |")
 print(f"| tshark -z conv,tcp (1/10 file x10) | {ts:.1f} | {ts/cat:.1f}x | {cmd('tshark-0.1')} |")
 print()
 a, a1 = main["audit"]["median"], main["audit-threads-1"]["median"]
