@@ -135,6 +135,22 @@ mod tests {
     }
 
     #[test]
+    fn histories_longer_than_the_inline_room_keep_every_letter() {
+        // 30 letters: past the 24 kept inline, so the letters move to the heap.
+        let mut h = History::default();
+        let want: String = "SADFR".repeat(6);
+        for c in want.chars() {
+            h.add(c);
+        }
+        assert_eq!(h.letters, want.as_str());
+        h.flip_from_start();
+        assert_eq!(
+            h.letters,
+            format!("^{}", want.to_ascii_lowercase()).as_str()
+        );
+    }
+
+    #[test]
     fn scaled_letters_at_powers_of_ten() {
         let mut h = History::default();
         let mut c = Scaled::default();
