@@ -76,10 +76,10 @@ pub fn run(
 /// payload), in capture order, before the tracker sees it: the hook for
 /// learning names and endpoint-mapper ports ([`crate::learn::Learner`]).
 /// With more than one thread it runs on the reader thread.
-pub fn run_observed(
+pub fn run_observed<O: FnMut(&Packet<'_>) + Send + ?Sized>(
     sources: &[Source],
     opts: &Options,
-    observe: &mut Observer<'_>,
+    observe: &mut O,
     sink: &mut dyn FnMut(Connection),
 ) -> Vec<InputResult> {
     run_with_stats(sources, opts, observe, sink).0
@@ -96,10 +96,10 @@ pub fn run_observed(
 /// reading, decoding and `observe` run on one thread, the shards on up to
 /// [`SHARDS`] others, and `sink` on the caller's: the rounds and their order
 /// are the same, so the output is too.
-pub fn run_with_stats(
+pub fn run_with_stats<O: FnMut(&Packet<'_>) + Send + ?Sized>(
     sources: &[Source],
     opts: &Options,
-    observe: &mut Observer<'_>,
+    observe: &mut O,
     sink: &mut dyn FnMut(Connection),
 ) -> (Vec<InputResult>, TrackStats) {
     let threads = if opts.threads == 0 {
@@ -144,10 +144,10 @@ enum Input<'a> {
 /// Reads and decodes every input in order, calling `observe` for each packet
 /// and `round` with each [`BATCH`] of payload-free packets (and the rest at
 /// the end); `round` gives back an empty batch to fill next.
-fn read_rounds(
+fn read_rounds<O: FnMut(&Packet<'_>) + Send + ?Sized>(
     inputs: Vec<Input<'_>>,
     opts: &Options,
-    observe: &mut Observer<'_>,
+    observe: &mut O,
     round: &mut dyn FnMut(Vec<Packet<'static>>) -> Vec<Packet<'static>>,
 ) -> Vec<InputResult> {
     let mut results = Vec::with_capacity(inputs.len());
@@ -194,10 +194,10 @@ fn read_rounds(
 }
 
 /// Every stage on the caller's thread.
-fn run_sequential(
+fn run_sequential<O: FnMut(&Packet<'_>) + Send + ?Sized>(
     inputs: Vec<Input<'_>>,
     opts: &Options,
-    observe: &mut Observer<'_>,
+    observe: &mut O,
     sink: &mut dyn FnMut(Connection),
 ) -> (Vec<InputResult>, Vec<ShardSet>) {
     let mut set = ShardSet::new(opts.track, 0..SHARDS);
@@ -222,10 +222,10 @@ const OUTPUT_CAPACITY: usize = 128;
 /// (worker `w` runs the shards `s` with `s % workers == w`), each seeing
 /// every round, and the sink on the caller's thread, fed round by round in
 /// shard order.
-fn run_threaded(
+fn run_threaded<O: FnMut(&Packet<'_>) + Send + ?Sized>(
     sources: &[Source],
     opts: &Options,
-    observe: &mut Observer<'_>,
+    observe: &mut O,
     sink: &mut dyn FnMut(Connection),
     workers: usize,
 ) -> (Vec<InputResult>, Vec<ShardSet>) {
