@@ -90,7 +90,7 @@ pub fn run_observed<O: FnMut(&Packet<'_>) + Send + ?Sized>(
 /// was reached, by `conn_state` and verdict) for the report to show.
 ///
 /// Connections are split over [`SHARDS`] trackers by their key (see
-/// [`ShardSet`]); packets reach them in capture order in rounds of [`BATCH`],
+/// [`ShardSet`]); packets reach them in capture order in rounds of `BATCH` (1,024),
 /// and the connections they hand over go to `sink` round by round in shard
 /// order. With one thread all of it runs on the caller's thread; with more,
 /// reading, decoding and `observe` run on one thread, the shards on up to

@@ -266,7 +266,7 @@ const WARM_GROUP: usize = 8;
 ///
 /// Holds at most [`TrackConfig::max_connections`] open connections; when full
 /// it evicts (emits early) a batch, unanswered attempts first, see the module
-/// doc. The index is keyed by the fixed [`key_hash`], but its buckets are
+/// doc. The index is keyed by the fixed `key_hash`, but its buckets are
 /// placed by a randomly seeded hasher and keys whose hashes collide go to a
 /// randomly seeded map of whole keys, so hostile traffic cannot build probe
 /// chains; output never depends on those seeds.
@@ -551,7 +551,7 @@ impl Tracker {
     }
 
     /// Feeds packets in capture order, exactly as [`Tracker::packet`] one by
-    /// one would; see [`Tracker::routed`] for why batches are faster.
+    /// one would; see `Tracker::routed` for why batches are faster.
     pub fn packets(&mut self, batch: &[Packet<'_>], done: &mut dyn FnMut(Connection)) {
         let mut clock = self.now;
         let routed: Vec<Routed> = batch
