@@ -233,7 +233,7 @@ pub(super) mod tests {
         let o = if fast {
             dec.decode(ts, number, LinkType::ETHERNET, frame, &mut emit)
         } else {
-            dec.decode_slow(ts, number, LinkType::ETHERNET, frame, &mut emit)
+            dec.decode_frame::<false, _>(ts, number, LinkType::ETHERNET, frame, &mut emit)
         };
         (o, got, format!("{:?}", dec.stats()))
     }

@@ -309,30 +309,29 @@ impl Decoder {
         data: &[u8],
         emit: &mut E,
     ) -> Outcome {
-        self.stats.frames += 1;
-        self.expire(ts);
-        if link == LinkType::ETHERNET
-            && let Some(outcome) = self.fast_ethernet(ts, number, data, emit)
-        {
-            return outcome;
-        }
-        self.decode_general(ts, number, link, data, &mut |p| emit(p))
+        self.decode_frame::<true, E>(ts, number, link, data, emit)
     }
 
-    /// [`Decoder::decode`] without its fast path, for the tests that check
-    /// that both agree.
-    #[cfg(test)]
-    fn decode_slow(
+    /// [`Decoder::decode`], with its fast path (`fast.rs`) for Ethernet frames
+    /// when `FAST` (always, but in the tests that check both paths agree).
+    #[inline(always)]
+    fn decode_frame<const FAST: bool, E: FnMut(&Packet<'_>) + ?Sized>(
         &mut self,
         ts: Timestamp,
         number: u64,
         link: LinkType,
         data: &[u8],
-        emit: &mut dyn FnMut(&Packet<'_>),
+        emit: &mut E,
     ) -> Outcome {
         self.stats.frames += 1;
         self.expire(ts);
-        self.decode_general(ts, number, link, data, emit)
+        if FAST
+            && link == LinkType::ETHERNET
+            && let Some(outcome) = self.fast_ethernet(ts, number, data, emit)
+        {
+            return outcome;
+        }
+        self.decode_general(ts, number, link, data, &mut |p| emit(p))
     }
 
     /// Decodes one counted frame layer by layer: every link type, tunnel,
