@@ -53,9 +53,10 @@
 //! entry (a 4-byte hash and a 4-byte slot, about 10 bytes with hashbrown's
 //! control bytes and load factor), one or two 16-byte expiry entries, and
 //! small heap allocations only for the SYN times of TCP with a SYN (32 bytes,
-//! up to 128), an ICMP error (40 bytes) and histories past 24 letters. About 0.5-0.6 KB of live data per connection; with
-//! growth transients and allocator overhead the resident peak measured
-//! 1.2 KiB per connection ([`BYTES_PER_CONNECTION`]), so a million concurrent
+//! up to 128), an ICMP error (40 bytes) and histories past 24 letters. About
+//! 0.5 KB of live data per connection; with growth transients and allocator
+//! overhead the resident peak measured 1.2 KiB per connection
+//! ([`BYTES_PER_CONNECTION`]), so a million concurrent
 //! connections need roughly 1.2 GiB. The slab never grows past
 //! [`TrackConfig::max_connections`] slots (it grows by doubling, capped at the
 //! limit), so the tracker's memory is bounded by the limit times

@@ -63,9 +63,9 @@ pub(crate) struct Conn {
     pub tunnel_depth: u8,
     /// How many earlier connections of this 5-tuple were replaced by reuse (for the uid).
     pub reuse: u32,
-    /// Earliest heap entry for this connection.
+    /// Earliest expiry entry for this connection.
     pub queued_at: Timestamp,
-    /// Slab generation, to tell stale heap entries apart.
+    /// Slab generation, to tell stale expiry entries apart.
     pub generation: u32,
     /// Transport state.
     pub kind: Kind,
@@ -259,7 +259,7 @@ fn bump(map: &mut BTreeMap<String, u64>, name: &str) {
     }
 }
 
-/// Packets looked up together by [`Tracker::packets`].
+/// Packets whose connections [`Tracker::routed`] looks up together.
 const WARM_GROUP: usize = 8;
 
 /// Connection tracker: feed packets in capture order, receive finished connections.
@@ -283,7 +283,8 @@ pub struct Tracker {
     slots: Vec<Option<Conn>>,
     free: Vec<u32>,
     generation: u32,
-    heap: Timers,
+    /// Expiry entries, by deadline.
+    timers: Timers,
     now: Timestamp,
     stats: TrackStats,
     /// Bits of the key hash the index uses: all but in tests, which force
@@ -323,7 +324,7 @@ impl Tracker {
             slots: Vec::new(),
             free: Vec::new(),
             generation: 0,
-            heap: Timers::default(),
+            timers: Timers::default(),
             now: Timestamp(i64::MIN),
             stats: TrackStats {
                 max_connections: cfg.max_connections.max(1),
@@ -394,8 +395,8 @@ impl Tracker {
 
     /// Expiry entries held (tests check that evictions do not grow it).
     #[cfg(test)]
-    pub(super) fn heap_len(&self) -> usize {
-        self.heap.len()
+    pub(super) fn timer_entries(&self) -> usize {
+        self.timers.len()
     }
 
     /// Slab slots allocated (tests check the cap).
@@ -546,7 +547,7 @@ impl Tracker {
         let d = c.deadline(&self.cfg);
         if d < c.queued_at {
             c.queued_at = d;
-            self.heap.push((d, s, c.generation));
+            self.timers.push((d, s, c.generation));
         }
     }
 
@@ -630,7 +631,7 @@ impl Tracker {
         self.overflow.clear();
         self.free.clear();
         self.slots.clear();
-        self.heap.clear();
+        self.timers.clear();
         for c in rest {
             done(self.finish_conn(c));
         }
@@ -649,8 +650,8 @@ impl Tracker {
         if self.open_connections() >= max {
             self.evict(max, done);
         }
-        if self.heap.len() > 2 * self.open_connections() + 4096 {
-            self.compact_heap();
+        if self.timers.len() > 2 * self.open_connections() + 4096 {
+            self.compact_timers();
         }
         let src_side = key.side_of(&src);
         let flip = match p.transport {
@@ -755,14 +756,14 @@ impl Tracker {
             );
             done(conn);
         }
-        self.compact_heap();
+        self.compact_timers();
     }
 
     /// Drops expiry entries of connections that are gone, so evictions (which
-    /// leave their entries behind) cannot grow the heap past the table.
-    fn compact_heap(&mut self) {
+    /// leave their entries behind) cannot grow the timers past the table.
+    fn compact_timers(&mut self) {
         let slots = &self.slots;
-        self.heap.retain(|(t, slot, generation)| {
+        self.timers.retain(|(t, slot, generation)| {
             matches!(slots.get(*slot as usize), Some(Some(c)) if c.generation == *generation && c.queued_at == *t)
         });
     }
@@ -775,8 +776,8 @@ impl Tracker {
     }
 
     fn expire(&mut self, done: &mut dyn FnMut(Connection)) {
-        while let Some((t, slot, generation)) = self.heap.peek_due(self.now) {
-            self.heap.pop();
+        while let Some((t, slot, generation)) = self.timers.peek_due(self.now) {
+            self.timers.pop();
             let Some(Some(c)) = self.slots.get_mut(slot as usize) else {
                 continue;
             };
@@ -786,7 +787,7 @@ impl Tracker {
             let d = c.deadline(&self.cfg);
             if d > self.now {
                 c.queued_at = d;
-                self.heap.push((d, slot, generation));
+                self.timers.push((d, slot, generation));
                 continue;
             }
             if let Some(old) = self.remove(slot) {
