@@ -1,5 +1,7 @@
 //! Drives the stages of the data path over a list of inputs:
-//! read -> decode -> track, handing finished connections to a sink.
+//! read -> decode -> track, handing finished connections to a sink; and
+//! [`audit`], which feeds that sink to classify (with learning and
+//! inference) so the CLI and the tests run one audit path.
 
 use crate::decode::{DecodeConfig, DecodeStats, Decoder, Packet};
 use crate::read::{self, CaptureInfo, ReadError, Source};
@@ -56,9 +58,6 @@ const BATCH: usize = 1024;
 /// threads rarely wait on each other, whose wakeups cost more than the memory;
 /// bounds memory when the trackers are slower than the reader.
 const BATCHES_IN_FLIGHT: usize = 32;
-
-/// A per-packet observer that may run on the reader thread.
-pub type Observer<'a> = dyn FnMut(&Packet<'_>) + Send + 'a;
 
 /// Reads, decodes and tracks every input in order as one continuous trace (as
 /// `mergecap -a` would join them), so a ring buffer of capture files gives the
@@ -450,9 +449,9 @@ pub fn audit(
     use crate::classify::{Classifier, FindingKind};
     use crate::infer;
     /// Finished connections whose memory is fetched together. By the time
-    /// the tracker hands a connection over, its history and SYN times have
-    /// usually left the cache; classifying one connection at a time would
-    /// wait for each in turn. Every `FETCH` arrivals, the newest `FETCH` are
+    /// the tracker hands a connection over, its SYN times (and the
+    /// observer's entry for it) have usually left the cache; classifying one
+    /// connection at a time would wait for each in turn. Every `FETCH` arrivals, the newest `FETCH` are
     /// fetched in short loops ([`Classifier::prefetch`],
     /// [`infer::Observer::prefetch`]), so those waits overlap, and they are
     /// folded over the next `FETCH` arrivals, one per arrival: frees then

@@ -161,6 +161,17 @@ impl Counts {
 /// (client, server, responder port, TCP?) of a connection the observer folded.
 type Seen = (IpAddr, IpAddr, u16, bool);
 
+/// A connection's key in [`Observer::seen`]: client, server (IPv4-mapped
+/// addresses as IPv4), the server's port, TCP or not.
+fn seen_key(c: &Connection) -> Seen {
+    (
+        c.orig_h.to_canonical(),
+        c.resp_h.to_canonical(),
+        c.resp_p,
+        c.proto == Transport::Tcp,
+    )
+}
+
 /// [`Observer::seen`]'s value for a connection that adds to no counts.
 const NO_COUNTS: u32 = u32::MAX;
 
@@ -221,8 +232,8 @@ impl Observer {
         if !dynamic && !watched {
             return;
         }
-        let (client, server) = (c.orig_h.to_canonical(), c.resp_h.to_canonical());
-        let seen = (client, server, c.resp_p, tcp);
+        let seen = seen_key(c);
+        let (client, server) = (seen.0, seen.1);
         if let Some(&at) = self.seen.get(&seen) {
             // The maps and sets below only grow, and a cap once reached stays
             // reached: whatever the first such connection added (or found no
@@ -249,13 +260,7 @@ impl Observer {
     pub fn prefetch<'c>(&self, conns: impl IntoIterator<Item = &'c Connection>) {
         let mut found = 0u32;
         for c in conns {
-            let seen = (
-                c.orig_h.to_canonical(),
-                c.resp_h.to_canonical(),
-                c.resp_p,
-                c.proto == Transport::Tcp,
-            );
-            found = found.wrapping_add(self.seen.get(&seen).copied().unwrap_or(0));
+            found = found.wrapping_add(self.seen.get(&seen_key(c)).copied().unwrap_or(0));
         }
         std::hint::black_box(found);
     }
