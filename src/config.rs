@@ -91,6 +91,39 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// The line starts of one file, so that locating many offsets (a catalogue
+/// records one per rule field) does not rescan the text from the top each time.
+#[derive(Clone, Debug)]
+pub struct LineIndex<'a> {
+    /// The file.
+    text: &'a str,
+    /// Byte offset of the start of each line; the first is 0.
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    /// Indexes the lines of `text`.
+    pub fn new(text: &'a str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        LineIndex { text, starts }
+    }
+
+    /// The same as [`line_col`] on the indexed text.
+    pub fn line_col(&self, at: usize) -> (usize, usize) {
+        let at = at.min(self.text.len());
+        // The last line starting at or before `at`.
+        let line = self.starts.partition_point(|&s| s <= at).max(1);
+        let start = self.starts.get(line - 1).copied().unwrap_or(0);
+        let column = self
+            .text
+            .get(start..at)
+            .map_or(1, |s| s.chars().count() + 1);
+        (line, column)
+    }
+}
+
 /// 1-based line and character column of byte offset `at` in `text`.
 pub fn line_col(text: &str, at: usize) -> (usize, usize) {
     let at = at.min(text.len());
@@ -116,6 +149,23 @@ mod tests {
         assert_eq!(line_col(text, text.find('=').unwrap()), (1, 3));
         let second_eq = text.rfind('=').unwrap();
         assert_eq!(line_col(text, second_eq), (2, 4));
+    }
+
+    #[test]
+    fn line_index_agrees_with_line_col_everywhere() {
+        // Offsets inside a multi-byte character included: both count the
+        // characters before it on its line.
+        let text = "a = 1\nbé = \"x\"\n\n[[rule]]\nid = \"ü\"";
+        let index = LineIndex::new(text);
+        for at in 0..=text.len() + 3 {
+            let want = if text.is_char_boundary(at.min(text.len())) {
+                line_col(text, at)
+            } else {
+                continue;
+            };
+            assert_eq!(index.line_col(at), want, "offset {at}");
+        }
+        assert_eq!(LineIndex::new("").line_col(0), (1, 1));
     }
 
     #[test]

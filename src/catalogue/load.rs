@@ -15,7 +15,7 @@ use super::{
     Catalogue, CloudRange, EMBEDDED_RULES, Feature, HostPattern, Kind, PortRange, Proto, Result,
     Role, Rule, When,
 };
-use crate::config::{ConfigError, line_col};
+use crate::config::{ConfigError, LineIndex, line_col};
 use ipnet::IpNet;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -188,8 +188,8 @@ struct Loc {
 }
 
 impl Loc {
-    fn new(path: &str, text: &str, span: &Range<usize>) -> Loc {
-        let (line, column) = line_col(text, span.start);
+    fn new(path: &str, lines: &LineIndex<'_>, span: &Range<usize>) -> Loc {
+        let (line, column) = lines.line_col(span.start);
         Loc {
             path: path.to_string(),
             line,
@@ -511,6 +511,7 @@ fn valid_id(s: &str) -> bool {
 fn check_rule(
     path: &str,
     text: &str,
+    lines: &LineIndex<'_>,
     headers: &Headers,
     index: usize,
     raw: Spanned<RawRule>,
@@ -641,14 +642,14 @@ fn check_rule(
         .owner(r.id.span().start)
         .filter(|(_, n, _)| n == "rule")
         .map_or(span.start, |(o, _, _)| *o);
-    let (line, _) = line_col(text, header);
+    let (line, _) = lines.line_col(header);
 
     Ok(Checked {
-        id_at: Loc::new(path, text, &r.id.span()),
+        id_at: Loc::new(path, lines, &r.id.span()),
         fallback_at: r
             .fallback_for
             .as_ref()
-            .map(|s| Loc::new(path, text, &s.span())),
+            .map(|s| Loc::new(path, lines, &s.span())),
         index,
         rule: Rule {
             id: r.id.into_inner(),
@@ -684,11 +685,12 @@ fn valid_pattern(p: &str) -> bool {
 
 fn parse_one(path: &str, text: &str) -> Result<Parsed> {
     let headers = Headers::scan(text);
+    let lines = &LineIndex::new(text);
     let raw: RawFile = toml::from_str(text).map_err(|e| from_toml(path, text, &headers, &e))?;
 
     let mut rules = Vec::new();
     for (i, r) in raw.rule.into_iter().enumerate() {
-        rules.push(check_rule(path, text, &headers, i, r)?);
+        rules.push(check_rule(path, text, lines, &headers, i, r)?);
     }
 
     let mut ranges = Vec::new();
@@ -722,7 +724,7 @@ fn parse_one(path: &str, text: &str) -> Result<Parsed> {
                     .field(format!("azure_range[{i}].source")),
             );
         }
-        let at = Loc::new(path, text, &r.net.span());
+        let at = Loc::new(path, lines, &r.net.span());
         ranges.push((
             CloudRange {
                 net,
@@ -764,10 +766,10 @@ fn parse_one(path: &str, text: &str) -> Result<Parsed> {
             .serves
             .get_ref()
             .iter()
-            .map(|s| Loc::new(path, text, &s.span()))
+            .map(|s| Loc::new(path, lines, &s.span()))
             .collect();
         hosts.push(CheckedHost {
-            at: Loc::new(path, text, &h.pattern.span()),
+            at: Loc::new(path, lines, &h.pattern.span()),
             index: i,
             serves_at,
             host: HostPattern {
