@@ -348,6 +348,30 @@ impl TcpConn {
         len: u32,
         delays: &Delays,
     ) -> Outcome {
+        if tcp.flags & (SYN | FIN | RST | ACK) == ACK
+            && tcp.window != 0
+            && self.ep[0].state == EpState::Established
+            && self.ep[1].state == EpState::Established
+        {
+            self.established_segment(hist, side == *orig_side, last_time, side, ts, tcp, len);
+            return Outcome::default();
+        }
+        self.process_any(hist, orig_side, last_time, side, ts, tcp, len, delays)
+    }
+
+    /// [`Self::process`] for any segment: Zeek's `Process` step by step.
+    #[allow(clippy::too_many_arguments)]
+    fn process_any(
+        &mut self,
+        hist: &mut History,
+        orig_side: &mut usize,
+        last_time: &mut Timestamp,
+        side: usize,
+        ts: Timestamp,
+        tcp: &TcpInfo,
+        len: u32,
+        delays: &Delays,
+    ) -> Outcome {
         let mut out = Outcome::default();
         let f = tcp.flags;
         let (syn, fin, rst, ack) = (f & SYN != 0, f & FIN != 0, f & RST != 0, f & ACK != 0);
@@ -551,6 +575,55 @@ impl TcpConn {
             self.connection_closed(side, gen_event, *last_time, delays);
         }
         out
+    }
+
+    /// [`Self::process`] for the commonest segment, which takes none of its
+    /// branches: an ACK (with or without data, no SYN, FIN or RST, a nonzero
+    /// window) between two established endpoints. Most of a capture's
+    /// packets are these, so they skip the endpoint initialisation, the
+    /// relative sequence number and the state machine, whose outcome for them
+    /// is fixed: no state changes, no close. What is left is exactly what
+    /// `process` does for such a segment (`tests/zeek_baselines.rs` and
+    /// `fast_path_matches_the_full_machine` below hold the two together).
+    #[allow(clippy::too_many_arguments)]
+    fn established_segment(
+        &mut self,
+        hist: &mut History,
+        is_orig: bool,
+        last_time: &mut Timestamp,
+        side: usize,
+        ts: Timestamp,
+        tcp: &TcpInfo,
+        len: u32,
+    ) {
+        if len > 0 {
+            hist.check(is_orig, mask::DATA, 'D');
+        } else {
+            hist.check(is_orig, mask::ACK, 'A');
+        }
+        if !self.ep[0].did_close || !self.ep[1].did_close {
+            *last_time = ts;
+        }
+        let (ep, peer) = self.pair(side);
+        if peer.sent_synack && ep.sent_syn {
+            ep.completed = true;
+        }
+        let ack_seq = tcp.ack;
+        let (_, underflow) = peer.relative(ack_seq, peer.ack_seq, peer.ack_wraps);
+        if !underflow {
+            let delta = seq_delta(ack_seq, peer.ack_seq);
+            if ack_seq == 0 && delta > TOO_LARGE_SEQ_DELTA {
+                // More likely a broken ack than a connection landing on 0.
+            } else if delta > 0 {
+                peer.update_ack(ack_seq);
+            }
+        }
+        let seq_one_past = tcp.seq.wrapping_add(len);
+        if seq_delta(seq_one_past, ep.last_seq) > 0 {
+            ep.update_last(seq_one_past);
+        } else if len > 0 {
+            hist.scaled(if is_orig { 'T' } else { 't' }, &mut ep.rxmt);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -792,6 +865,79 @@ fn rstos0_history(h: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::tcp_flags::PSH;
+    use proptest::prelude::*;
+
+    /// One segment: from the originator?, flags, sequence and ack offsets
+    /// from what each side has sent so far, payload length, window.
+    type Seg = (bool, u8, i32, i32, u32, u16);
+
+    fn segment() -> impl Strategy<Value = Seg> {
+        let flags = prop_oneof![
+            6 => Just(ACK),
+            4 => Just(ACK | PSH),
+            1 => Just(FIN | ACK),
+            1 => Just(RST),
+            1 => Just(RST | ACK),
+            1 => Just(SYN),
+            1 => Just(SYN | ACK),
+            1 => Just(0u8),
+        ];
+        let offset = prop_oneof![4 => Just(0i32), 2 => -3000i32..3000, 1 => any::<i32>()];
+        let len = prop_oneof![Just(0u32), Just(1u32), Just(1460u32), 0u32..5000];
+        let window = prop_oneof![4 => Just(65535u16), 1 => Just(0u16), 1 => any::<u16>()];
+        (any::<bool>(), flags, offset.clone(), offset, len, window)
+    }
+
+    proptest! {
+        /// The established-segment shortcut leaves a connection exactly as
+        /// the full machine does, whatever came before: handshakes from any
+        /// initial sequence numbers (wraps included), then any mix of
+        /// segments, in or out of order, retransmitted, zero windows, closes.
+        #[test]
+        fn fast_path_matches_the_full_machine(
+            isn in (any::<u32>(), any::<u32>()),
+            segs in proptest::collection::vec(segment(), 0..40),
+        ) {
+            let delays = Delays {
+                close: Duration::from_secs(5),
+                reset: Duration::from_secs(5),
+                attempt: Duration::from_secs(5),
+            };
+            let mut fast = (TcpConn::new(), History::default(), 0usize, Timestamp(0));
+            let mut full = fast.clone();
+            // Next sequence number each side would send.
+            let mut next = [isn.0, isn.1];
+            let handshake: [Seg; 3] = [
+                (true, SYN, 0, 0, 0, 65535),
+                (false, SYN | ACK, 0, 0, 0, 65535),
+                (true, ACK, 0, 0, 0, 65535),
+            ];
+            for (i, (from_orig, flags, dseq, dack, len, window)) in
+                handshake.into_iter().chain(segs).enumerate()
+            {
+                let side = usize::from(!from_orig);
+                let seq = next[side].wrapping_add_signed(dseq);
+                let tcp = TcpInfo {
+                    flags,
+                    seq,
+                    ack: next[1 - side].wrapping_add_signed(dack),
+                    window,
+                };
+                let len = if flags & (SYN | RST) != 0 { 0 } else { len };
+                if dseq == 0 {
+                    let used = len + u32::from(flags & (SYN | FIN) != 0);
+                    next[side] = seq.wrapping_add(used);
+                }
+                let ts = Timestamp(i as i64 * 1_000_000);
+                let (c, h, o, l) = &mut fast;
+                c.process(h, o, l, side, ts, &tcp, len, &delays);
+                let (c, h, o, l) = &mut full;
+                c.process_any(h, o, l, side, ts, &tcp, len, &delays);
+                prop_assert_eq!(format!("{fast:?}"), format!("{full:?}"), "after segment {}", i);
+            }
+        }
+    }
 
     #[test]
     fn rstos0_pattern() {
