@@ -6,8 +6,9 @@
 # Generates the synthetic captures with examples/synth_mix.rs (1x: ~2.4 GB,
 # 4.2 M packets, 265 k flows, 10 k open at once; 1/10 for tshark; 5x for the
 # memory check, deleted afterwards), then times with hyperfine, page cache
-# warm: flowaudit audit (default threads and --threads 1), cat, tcpdump -r and
-# flows, taking turns round by round (RUNS rounds, default 10), so ratios to
+# warm: flowaudit audit (default threads and --threads 1), cat, tcpdump -r,
+# flows and the two floors of examples/floor.rs (decoding alone; a bare flow
+# table), taking turns round by round (RUNS rounds, default 10), so ratios to
 # cat compare runs made moments apart; then nfpcapd, and tshark -z conv,tcp
 # on the 1/10 file (scaled x10); peak memory with /usr/bin/time -v.
 set -euo pipefail
