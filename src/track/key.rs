@@ -54,18 +54,24 @@ pub(crate) struct ConnKey {
     pub proto: Transport,
 }
 
+/// A transport's number for hashing: its IP protocol number, offset by 256
+/// for transports flowaudit does not analyse so that they never meet the others.
+pub(crate) fn proto_code(t: Transport) -> u16 {
+    match t {
+        Transport::Tcp => 6,
+        Transport::Udp => 17,
+        Transport::Icmp => 1,
+        Transport::Other(n) => 256 + u16::from(n),
+    }
+}
+
 impl std::hash::Hash for ConnKey {
     /// Five words, where the derived impl would write each field (the
-    /// addresses as length-prefixed byte slices): keys are hashed for every packet.
+    /// addresses as length-prefixed byte slices).
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
         let a = u128::from_ne_bytes(self.a.addr.0);
         let b = u128::from_ne_bytes(self.b.addr.0);
-        let proto: u64 = match self.proto {
-            Transport::Tcp => 6,
-            Transport::Udp => 17,
-            Transport::Icmp => 1,
-            Transport::Other(n) => 256 + u64::from(n),
-        };
+        let proto = u64::from(proto_code(self.proto));
         h.write_u64(a as u64);
         h.write_u64((a >> 64) as u64);
         h.write_u64(b as u64);

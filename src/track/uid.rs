@@ -8,8 +8,7 @@
 //! splitmix64 finaliser: fixed by this code, not by a library version or
 //! platform.
 
-use super::key::ConnKey;
-use crate::decode::Transport;
+use super::key::{ConnKey, proto_code};
 use crate::time::Timestamp;
 use compact_str::CompactString;
 
@@ -55,12 +54,7 @@ fn base62_17(v: u128) -> [u8; 17] {
 /// The uid for a connection: `C` followed by 17 base62 digits of a 96-bit hash
 /// (Zeek's uids are `C` + up to 17 base62 digits of 96 random bits too).
 pub(crate) fn make_uid(key: &ConnKey, first: Timestamp, reuse: u32) -> CompactString {
-    let proto = match key.proto {
-        Transport::Tcp => 6u16,
-        Transport::Udp => 17,
-        Transport::Icmp => 1,
-        Transport::Other(n) => 256 + u16::from(n),
-    };
+    let proto = proto_code(key.proto);
     let mut h = FNV_OFFSET;
     h = fnv1a(h, &proto.to_be_bytes());
     h = fnv1a(h, &key.a.addr.0);
@@ -82,6 +76,7 @@ pub(crate) fn make_uid(key: &ConnKey, first: Timestamp, reuse: u32) -> CompactSt
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::Transport;
     use crate::track::key::{Addr, EndpointId};
     use std::net::IpAddr;
 
