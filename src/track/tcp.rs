@@ -43,7 +43,9 @@ pub(crate) enum EpState {
     Reset,
 }
 
-/// One endpoint's sequence-space and history bookkeeping (Zeek's `TCP_Endpoint`).
+/// One endpoint's sequence-space and state bookkeeping (Zeek's `TCP_Endpoint`):
+/// what every segment reads. What only SYNs, FINs, RSTs, retransmissions and
+/// zero windows touch is in [`Marks`], away from the tracker's hot lines.
 #[derive(Clone, Debug)]
 pub(crate) struct Endpoint {
     /// Current state.
@@ -58,11 +60,6 @@ pub(crate) struct Endpoint {
     /// The endpoint's close (FIN or RST) was reported.
     pub did_close: bool,
     fin_seen: bool,
-    hist_last_syn: u64,
-    hist_last_fin: u64,
-    hist_last_rst: u64,
-    rxmt: Scaled,
-    win0: Scaled,
     /// Sent a SYN without ACK (for the handshake verdict).
     pub sent_syn: bool,
     /// Sent a SYN-ACK.
@@ -89,11 +86,6 @@ impl Default for Endpoint {
             ack_wraps: 0,
             did_close: false,
             fin_seen: false,
-            hist_last_syn: 0,
-            hist_last_fin: 0,
-            hist_last_rst: 0,
-            rxmt: Scaled::default(),
-            win0: Scaled::default(),
             sent_syn: false,
             sent_synack: false,
             completed: false,
@@ -102,6 +94,24 @@ impl Default for Endpoint {
             sent_close: false,
         }
     }
+}
+
+/// An endpoint's marks for history letters that repeat only at new sequence
+/// numbers or at 1, 10, 100, ... occurrences (Zeek's `hist_last_*` and
+/// counters): touched only by SYN, FIN and RST segments, retransmissions and
+/// zero windows.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Marks {
+    /// Relative sequence number of the last SYN (`S`/`H` repeat only at a new one).
+    last_syn: u64,
+    /// Relative sequence number of the last FIN.
+    last_fin: u64,
+    /// Relative sequence number of the last RST.
+    last_rst: u64,
+    /// Retransmissions (`T`).
+    rxmt: Scaled,
+    /// Zero windows (`W`).
+    win0: Scaled,
 }
 
 fn seq_delta(a: u32, b: u32) -> i32 {
@@ -113,10 +123,10 @@ fn full_seq(seq: u32, wraps: u32) -> u64 {
 }
 
 impl Endpoint {
-    /// Reads fields spread over the endpoint, so a caller warming the cache
-    /// for a connection about to be updated loads all of its lines.
+    /// Reads a field, so a caller warming the cache for a connection about to
+    /// be updated loads the endpoint's line.
     pub(crate) fn touch(&self) -> u64 {
-        u64::from(self.last_seq) ^ self.hist_last_rst ^ self.hist_last_syn
+        u64::from(self.last_seq)
     }
 
     fn set_state(&mut self, s: EpState) {
@@ -213,7 +223,12 @@ pub(crate) struct Outcome {
 }
 
 /// TCP state of one connection, both endpoints indexed by key side.
+///
+/// `repr(C)`: the fields every segment reads come first, so that with the
+/// connection's own hot fields they fill the fewest cache lines (see
+/// [`super::table::Conn`]); the SYN times and the history marks come last.
 #[derive(Clone, Debug, Default)]
+#[repr(C)]
 pub(crate) struct TcpConn {
     /// Endpoints by key side (not by role: roles can flip).
     pub ep: [Endpoint; 2],
@@ -225,10 +240,12 @@ pub(crate) struct TcpConn {
     pub attempt_at: Option<Timestamp>,
     /// Originator SYNs (first one and retransmissions).
     pub syn_attempts: u32,
-    /// Their times, at most 16.
-    pub syn_times: Vec<Timestamp>,
     /// The first packet was a SYN-ACK and nothing else was seen yet.
     pub synack_only: bool,
+    /// Their times, at most 16.
+    pub syn_times: Vec<Timestamp>,
+    /// History marks by key side.
+    marks: [Marks; 2],
 }
 
 /// Delays that decide when a closed or unanswered TCP connection is removed.
@@ -298,6 +315,13 @@ impl TcpConn {
     fn pair(&mut self, side: usize) -> (&mut Endpoint, &mut Endpoint) {
         let [a, b] = &mut self.ep;
         if side == 0 { (a, b) } else { (b, a) }
+    }
+
+    /// The endpoint on key side `side` and its history marks.
+    fn with_marks(&mut self, side: usize) -> (&mut Endpoint, &mut Marks) {
+        let [a, b] = &mut self.ep;
+        let [ma, mb] = &mut self.marks;
+        if side == 0 { (a, ma) } else { (b, mb) }
     }
 
     /// True if either endpoint's close was reported (Zeek's `IsClosed`).
@@ -440,7 +464,7 @@ impl TcpConn {
 
         // update_history
         {
-            let (ep, _) = self.pair(side);
+            let (_, m) = self.with_marks(side);
             let bits = u8::from(syn) + u8::from(fin) + u8::from(rst);
             if bits > 1 {
                 if fin && rst {
@@ -451,27 +475,27 @@ impl TcpConn {
             } else if bits == 1 {
                 if syn {
                     let code = if ack { 'H' } else { 'S' };
-                    if hist.check(is_orig, mask::SYN, code) && rel_seq != ep.hist_last_syn {
+                    if hist.check(is_orig, mask::SYN, code) && rel_seq != m.last_syn {
                         hist.add(if is_orig {
                             code
                         } else {
                             code.to_ascii_lowercase()
                         });
                     }
-                    ep.hist_last_syn = rel_seq;
+                    m.last_syn = rel_seq;
                 }
                 if fin {
                     let fin_seq = rel_seq.wrapping_add(u64::from(len));
-                    if hist.check(is_orig, mask::FIN, 'F') && fin_seq != ep.hist_last_fin {
+                    if hist.check(is_orig, mask::FIN, 'F') && fin_seq != m.last_fin {
                         hist.add(if is_orig { 'F' } else { 'f' });
                     }
-                    ep.hist_last_fin = fin_seq;
+                    m.last_fin = fin_seq;
                 }
                 if rst {
-                    if hist.check(is_orig, mask::RST, 'R') && rel_seq != ep.hist_last_rst {
+                    if hist.check(is_orig, mask::RST, 'R') && rel_seq != m.last_rst {
                         hist.add(if is_orig { 'R' } else { 'r' });
                     }
-                    ep.hist_last_rst = rel_seq;
+                    m.last_rst = rel_seq;
                 }
             } else if len > 0 {
                 hist.check(is_orig, mask::DATA, 'D');
@@ -483,9 +507,9 @@ impl TcpConn {
         // update_window: only the zero-window letter matters here.
         {
             let peer_closed = self.ep[1 - side].state == EpState::Closed;
-            let (ep, _) = self.pair(side);
+            let (ep, m) = self.with_marks(side);
             if tcp.window == 0 && !rst && !peer_closed && ep.state != EpState::Reset {
-                hist.scaled(if is_orig { 'W' } else { 'w' }, &mut ep.win0);
+                hist.scaled(if is_orig { 'W' } else { 'w' }, &mut m.win0);
             }
         }
 
@@ -550,7 +574,7 @@ impl TcpConn {
 
         // update_last_seq
         let delta_last = {
-            let (ep, _) = self.pair(side);
+            let (ep, m) = self.with_marks(side);
             let delta = seq_delta(seq_one_past, ep.last_seq);
             if (syn || rst) && !(-TOO_LARGE_SEQ_DELTA..=TOO_LARGE_SEQ_DELTA).contains(&delta) {
                 // Untrusted jump.
@@ -561,7 +585,7 @@ impl TcpConn {
             } else if delta > 0 {
                 ep.update_last(seq_one_past);
             } else if len > 0 {
-                hist.scaled(if is_orig { 'T' } else { 't' }, &mut ep.rxmt);
+                hist.scaled(if is_orig { 'T' } else { 't' }, &mut m.rxmt);
             }
             delta
         };
@@ -619,10 +643,11 @@ impl TcpConn {
             }
         }
         let seq_one_past = tcp.seq.wrapping_add(len);
+        let (ep, m) = self.with_marks(side);
         if seq_delta(seq_one_past, ep.last_seq) > 0 {
             ep.update_last(seq_one_past);
         } else if len > 0 {
-            hist.scaled(if is_orig { 'T' } else { 't' }, &mut ep.rxmt);
+            hist.scaled(if is_orig { 'T' } else { 't' }, &mut m.rxmt);
         }
     }
 
