@@ -153,8 +153,8 @@ print(f"| tshark -z conv,tcp (1/10 file x10) | {ts:.1f} | {ts/cat:.1f}x | {cmd('
 print()
 print("The two `floor` rows (examples/floor.rs, one thread) put the targets in proportion: "
       "`floor-decode` is flowaudit's reader and decoder alone, `floor-table` adds the least a flow "
-      "table can do (a foldhash map from the 5-tuple to packet and byte counters, never expired; "
-      "no Zeek states, history, timeouts, learning or audit). `audit-threads-1-open200` audits a capture "
+      "table can do (a foldhash map from the 5-tuple to packet and byte counters, flows idle for 60 s "
+      "swept out every 10 s of capture time; no Zeek states, history, learning or audit). `audit-threads-1-open200` audits a capture "
       "with the same flows, packets and rate but 200 flows open at once instead of 10 000 "
       "(`synth_mix --open 200`): the difference is what the tracker pays because its open "
       "connections outgrow the CPU caches.\n")

@@ -1,7 +1,9 @@
 //! The floor under `flowaudit audit`'s time on a capture (issue 5): the same
 //! reader and decoder, then the least a flow table can do per packet. A
 //! foldhash map from the 5-tuple (either direction) to packet and byte
-//! counters: no Zeek states or history, no timeouts, no learning, no audit.
+//! counters and the last packet's time, swept every 10 s of capture time for
+//! flows idle for 60 s: no Zeek states or history, no per-state timeouts, no
+//! learning, no audit.
 //! `benches/e2e.sh` times it beside `cat` and `flowaudit audit`, so the
 //! benchmark shows how much of the audit's time any flow table would spend.
 //!
@@ -10,13 +12,19 @@
 //! ```
 //!
 //! `--decode-only` stops after decoding: the reader's and decoder's share.
-//! Prints the packets decoded and the distinct 5-tuples, which a reader can
-//! check against `flowaudit info` and `flowaudit flows`.
+//! Prints the packets decoded and the flows seen, which a reader can check
+//! against `flowaudit info` and `flowaudit flows`.
 
 use flowaudit::decode::{DecodeConfig, Decoder, Transport};
 use flowaudit::read::{self, Source};
 use std::collections::HashMap;
 use std::net::IpAddr;
+
+/// Flows idle this long (capture time) are dropped, as any flow meter
+/// does, so the map holds about as many flows as the audit's tracker...
+const IDLE_NS: i64 = 60_000_000_000;
+/// ...by a sweep of the whole table this often.
+const SWEEP_NS: i64 = 10_000_000_000;
 
 /// A 5-tuple with its endpoints in a fixed order, so both directions meet.
 type Key = (IpAddr, u16, IpAddr, u16, u16);
@@ -33,8 +41,11 @@ fn main() {
     };
     let src = Source::Path(path.into());
     let mut decoder = Decoder::new(DecodeConfig::default());
-    let mut flows: HashMap<Key, [u64; 4], foldhash::fast::RandomState> = HashMap::default();
+    // Packets and bytes by direction, and the last packet's time.
+    let mut flows: HashMap<Key, ([u64; 4], i64), foldhash::fast::RandomState> = HashMap::default();
     let mut packets = 0u64;
+    let mut swept = i64::MIN;
+    let mut seen = 0u64;
     let res = read::read_capture(&src, &mut |rec| {
         decoder.decode(rec.ts, rec.number, rec.link, rec.data, &mut |p| {
             packets += 1;
@@ -53,9 +64,17 @@ fn main() {
             } else {
                 ((b.0, b.1, a.0, a.1, proto), 2)
             };
-            let c = flows.entry(key).or_default();
+            let (c, last) = flows.entry(key).or_insert_with(|| {
+                seen += 1;
+                ([0; 4], 0)
+            });
             c[side] += 1;
             c[side + 1] += u64::from(p.ip_len);
+            *last = p.ts.0;
+            if p.ts.0.saturating_sub(swept) > SWEEP_NS {
+                swept = p.ts.0;
+                flows.retain(|_, (_, last)| p.ts.0.saturating_sub(*last) < IDLE_NS);
+            }
         });
     });
     if let Err(e) = res {
@@ -63,7 +82,7 @@ fn main() {
         std::process::exit(2);
     }
     println!(
-        "{packets} packets decoded, {} distinct 5-tuples",
+        "{packets} packets decoded, {seen} flows (a 5-tuple idle for 60 s starts a new one), {} open at the end",
         flows.len()
     );
 }
