@@ -14,7 +14,7 @@
 use super::history::History;
 use super::key::{ConnKey, EndpointId, likely_tcp_server_port, packet_key};
 use super::shard::{Routed, key_hash};
-use super::tcp::{Delays, EpState, TcpConn};
+use super::tcp::{Delays, EpState, Segment, TcpConn};
 use super::timers::Timers;
 use super::udp::{FlowSizes, HIST_ORIG_DATA, HIST_RESP_DATA};
 use super::uid::make_uid;
@@ -521,14 +521,17 @@ impl Tracker {
                     } else {
                         t.flip_after_synack(&mut c.hist, &mut c.orig_side, &info, p.payload_len);
                     }
+                    let seg = Segment {
+                        side,
+                        ts: p.ts,
+                        tcp: info,
+                        len: p.payload_len,
+                    };
                     t.process(
                         &mut c.hist,
                         &mut c.orig_side,
                         &mut c.last,
-                        side,
-                        p.ts,
-                        &info,
-                        p.payload_len,
+                        &seg,
                         &cfg_delays,
                     );
                 }

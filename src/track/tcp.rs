@@ -215,6 +215,19 @@ fn size(ep: &Endpoint, peer: &Endpoint) -> u64 {
     size
 }
 
+/// One TCP segment as the state machine sees it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Segment {
+    /// Key side (0 = `key.a`) of the sender.
+    pub side: usize,
+    /// Capture time.
+    pub ts: Timestamp,
+    /// The TCP header's fields.
+    pub tcp: TcpInfo,
+    /// Payload length.
+    pub len: u32,
+}
+
 /// What the state machine asks the connection to do after a packet.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Outcome {
@@ -359,43 +372,38 @@ impl TcpConn {
         true
     }
 
-    /// Processes one packet from key side `side` (Zeek's `Process`).
-    #[allow(clippy::too_many_arguments)]
+    /// Processes one segment (Zeek's `Process`).
     pub(crate) fn process(
         &mut self,
         hist: &mut History,
         orig_side: &mut usize,
         last_time: &mut Timestamp,
-        side: usize,
-        ts: Timestamp,
-        tcp: &TcpInfo,
-        len: u32,
+        seg: &Segment,
         delays: &Delays,
     ) -> Outcome {
+        let tcp = &seg.tcp;
         if tcp.flags & (SYN | FIN | RST | ACK) == ACK
             && tcp.window != 0
             && self.ep[0].state == EpState::Established
             && self.ep[1].state == EpState::Established
         {
-            self.established_segment(hist, side == *orig_side, last_time, side, ts, tcp, len);
+            self.established_segment(hist, seg.side == *orig_side, last_time, seg);
             return Outcome::default();
         }
-        self.process_any(hist, orig_side, last_time, side, ts, tcp, len, delays)
+        self.process_any(hist, orig_side, last_time, seg, delays)
     }
 
     /// [`Self::process`] for any segment: Zeek's `Process` step by step.
-    #[allow(clippy::too_many_arguments)]
     fn process_any(
         &mut self,
         hist: &mut History,
         orig_side: &mut usize,
         last_time: &mut Timestamp,
-        side: usize,
-        ts: Timestamp,
-        tcp: &TcpInfo,
-        len: u32,
+        seg: &Segment,
         delays: &Delays,
     ) -> Outcome {
+        let Segment { side, ts, len, .. } = *seg;
+        let tcp = &seg.tcp;
         let mut out = Outcome::default();
         let f = tcp.flags;
         let (syn, fin, rst, ack) = (f & SYN != 0, f & FIN != 0, f & RST != 0, f & ACK != 0);
@@ -609,17 +617,15 @@ impl TcpConn {
     /// is fixed: no state changes, no close. What is left is exactly what
     /// `process` does for such a segment (`tests/zeek_baselines.rs` and
     /// `fast_path_matches_the_full_machine` below hold the two together).
-    #[allow(clippy::too_many_arguments)]
     fn established_segment(
         &mut self,
         hist: &mut History,
         is_orig: bool,
         last_time: &mut Timestamp,
-        side: usize,
-        ts: Timestamp,
-        tcp: &TcpInfo,
-        len: u32,
+        seg: &Segment,
     ) {
+        let Segment { side, ts, len, .. } = *seg;
+        let tcp = &seg.tcp;
         if len > 0 {
             hist.check(is_orig, mask::DATA, 'D');
         } else {
@@ -955,10 +961,11 @@ mod tests {
                     next[side] = seq.wrapping_add(used);
                 }
                 let ts = Timestamp(i as i64 * 1_000_000);
+                let seg = Segment { side, ts, tcp, len };
                 let (c, h, o, l) = &mut fast;
-                c.process(h, o, l, side, ts, &tcp, len, &delays);
+                c.process(h, o, l, &seg, &delays);
                 let (c, h, o, l) = &mut full;
-                c.process_any(h, o, l, side, ts, &tcp, len, &delays);
+                c.process_any(h, o, l, &seg, &delays);
                 prop_assert_eq!(format!("{fast:?}"), format!("{full:?}"), "after segment {}", i);
             }
         }
