@@ -47,6 +47,23 @@ pub(crate) struct Routed {
     pub src: EndpointId,
 }
 
+impl Routed {
+    /// Packet `index` of a round at the capture's `clock`, keyed, tracked for
+    /// its own flow and for the ICMP error it may carry.
+    pub(crate) fn new(p: &Packet<'_>, index: u32, clock: Timestamp) -> Self {
+        let (key, src) = packet_key(p);
+        Routed {
+            index,
+            clock,
+            flow: true,
+            quote: true,
+            key,
+            hash: key_hash(&key),
+            src,
+        }
+    }
+}
+
 /// A fixed hash of a connection key, computed once per packet: its low bits
 /// pick the shard ([`shard_of`]), its high half indexes the tracker.
 ///
@@ -117,19 +134,10 @@ impl ShardSet {
     pub fn round(&mut self, packets: &[Packet<'_>], done: &mut dyn FnMut(usize, Connection)) {
         for (i, p) in packets.iter().enumerate() {
             self.clock = self.clock.max(p.ts);
-            let (key, src) = packet_key(p);
-            let hash = key_hash(&key);
-            let own = shard_of(hash, SHARDS);
+            let mut routed = Routed::new(p, i as u32, self.clock);
+            let own = shard_of(routed.hash, SHARDS);
             let quoted = quoted_shard(p, SHARDS);
-            let routed = Routed {
-                index: i as u32,
-                clock: self.clock,
-                flow: true,
-                quote: quoted.is_none_or(|q| q == own),
-                key,
-                hash,
-                src,
-            };
+            routed.quote = quoted.is_none_or(|q| q == own);
             if let Some(Some(m)) = self.mine.get(own)
                 && let Some((_, _, list)) = self.shards.get_mut(*m)
             {

@@ -12,7 +12,7 @@
 //! when a connection's deadline moves earlier (a close).
 
 use super::history::History;
-use super::key::{ConnKey, EndpointId, likely_tcp_server_port, packet_key};
+use super::key::{ConnKey, EndpointId, likely_tcp_server_port};
 use super::shard::{Routed, key_hash};
 use super::tcp::{Delays, EpState, Segment, TcpConn};
 use super::timers::Timers;
@@ -88,8 +88,7 @@ impl Conn {
     /// Reads a field from each cache line of the connection a packet
     /// updates, so that [`Tracker::routed`] can load them ahead of the update.
     fn touch(&self) -> u64 {
-        let mut t =
-            u64::from(self.key.a.port) ^ self.queued_at.0 as u64 ^ self.hist.letters.len() as u64;
+        let mut t = u64::from(self.key.a.port) ^ self.queued_at.0 as u64;
         if let Kind::Tcp(tcp) = &self.kind {
             t ^= tcp.ep[0].touch() ^ tcp.ep[1].touch() ^ tcp.close_at.map_or(0, |c| c.0 as u64);
         }
@@ -414,18 +413,8 @@ impl Tracker {
     /// Feeds one packet (capture order). Connections that end (inactivity
     /// timeout driven by packet timestamps, close delay, port reuse) are handed to `done`.
     pub fn packet(&mut self, p: &Packet<'_>, done: &mut dyn FnMut(Connection)) {
-        let (key, src) = packet_key(p);
-        let hash = key_hash(&key);
-        let r = Routed {
-            index: 0,
-            clock: p.ts.max(self.now),
-            flow: true,
-            quote: true,
-            key,
-            hash,
-            src,
-        };
-        self.packet_keyed(p, &r, self.index_hash(hash), u32::MAX, done);
+        let r = Routed::new(p, 0, p.ts.max(self.now));
+        self.packet_keyed(p, &r, self.index_hash(r.hash), u32::MAX, done);
     }
 
     /// [`Tracker::packet`] for a routed packet (its key, sending endpoint,
@@ -527,7 +516,7 @@ impl Tracker {
                         tcp: info,
                         len: p.payload_len,
                     };
-                    t.process(
+                    t.process::<true>(
                         &mut c.hist,
                         &mut c.orig_side,
                         &mut c.last,
@@ -564,16 +553,7 @@ impl Tracker {
             .enumerate()
             .map(|(i, p)| {
                 clock = clock.max(p.ts);
-                let (key, src) = packet_key(p);
-                Routed {
-                    index: i as u32,
-                    clock,
-                    flow: true,
-                    quote: true,
-                    key,
-                    hash: key_hash(&key),
-                    src,
-                }
+                Routed::new(p, i as u32, clock)
             })
             .collect();
         self.routed(batch, &routed, done);

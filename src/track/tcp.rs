@@ -164,6 +164,22 @@ impl Endpoint {
         self.ack_seq = seq;
     }
 
+    /// The peer acknowledged up to `ack_seq`: moves this endpoint's highest
+    /// acknowledged sequence number forward, unless the ack lies before its
+    /// start or is an implausible jump to 0.
+    fn take_ack(&mut self, ack_seq: u32) {
+        let (_, underflow) = self.relative(ack_seq, self.ack_seq, self.ack_wraps);
+        if underflow {
+            return;
+        }
+        let delta = seq_delta(ack_seq, self.ack_seq);
+        if ack_seq == 0 && delta > TOO_LARGE_SEQ_DELTA {
+            // More likely a broken ack than a connection landing on 0.
+        } else if delta > 0 {
+            self.update_ack(ack_seq);
+        }
+    }
+
     fn no_data_acked(&self) -> bool {
         let ack = full_seq(self.ack_seq, self.ack_wraps);
         let start = u64::from(self.start_seq);
@@ -372,29 +388,10 @@ impl TcpConn {
         true
     }
 
-    /// Processes one segment (Zeek's `Process`).
-    pub(crate) fn process(
-        &mut self,
-        hist: &mut History,
-        orig_side: &mut usize,
-        last_time: &mut Timestamp,
-        seg: &Segment,
-        delays: &Delays,
-    ) -> Outcome {
-        let tcp = &seg.tcp;
-        if tcp.flags & (SYN | FIN | RST | ACK) == ACK
-            && tcp.window != 0
-            && self.ep[0].state == EpState::Established
-            && self.ep[1].state == EpState::Established
-        {
-            self.established_segment(hist, seg.side == *orig_side, last_time, seg);
-            return Outcome::default();
-        }
-        self.process_any(hist, orig_side, last_time, seg, delays)
-    }
-
-    /// [`Self::process`] for any segment: Zeek's `Process` step by step.
-    fn process_any(
+    /// Processes one segment (Zeek's `Process`), step by step; with
+    /// `SHORTCUT` (the tracker always; off only in the test that holds the two
+    /// paths together), the commonest segment takes [`Self::established_segment`].
+    pub(crate) fn process<const SHORTCUT: bool>(
         &mut self,
         hist: &mut History,
         orig_side: &mut usize,
@@ -404,6 +401,15 @@ impl TcpConn {
     ) -> Outcome {
         let Segment { side, ts, len, .. } = *seg;
         let tcp = &seg.tcp;
+        if SHORTCUT
+            && tcp.flags & (SYN | FIN | RST | ACK) == ACK
+            && tcp.window != 0
+            && self.ep[0].state == EpState::Established
+            && self.ep[1].state == EpState::Established
+        {
+            self.established_segment(hist, side == *orig_side, last_time, seg);
+            return Outcome::default();
+        }
         let mut out = Outcome::default();
         let f = tcp.flags;
         let (syn, fin, rst, ack) = (f & SYN != 0, f & FIN != 0, f & RST != 0, f & ACK != 0);
@@ -567,16 +573,8 @@ impl TcpConn {
                 peer.init_start(ack_seq.wrapping_sub(1));
                 peer.init_ack(ack_seq.wrapping_sub(1));
                 peer.init_last(ack_seq.wrapping_sub(1));
-            } else {
-                let (_, underflow) = peer.relative(ack_seq, peer.ack_seq, peer.ack_wraps);
-                if !underflow && !rst {
-                    let delta = seq_delta(ack_seq, peer.ack_seq);
-                    if ack_seq == 0 && delta > TOO_LARGE_SEQ_DELTA {
-                        // More likely a broken ack than a connection landing on 0.
-                    } else if delta > 0 {
-                        peer.update_ack(ack_seq);
-                    }
-                }
+            } else if !rst {
+                peer.take_ack(ack_seq);
             }
         }
 
@@ -615,7 +613,7 @@ impl TcpConn {
     /// packets are these, so they skip the endpoint initialisation, the
     /// relative sequence number and the state machine, whose outcome for them
     /// is fixed: no state changes, no close. What is left is exactly what
-    /// `process` does for such a segment (`tests/zeek_baselines.rs` and
+    /// `process::<false>` does for such a segment (`tests/zeek_baselines.rs` and
     /// `fast_path_matches_the_full_machine` below hold the two together).
     fn established_segment(
         &mut self,
@@ -638,16 +636,7 @@ impl TcpConn {
         if peer.sent_synack && ep.sent_syn {
             ep.completed = true;
         }
-        let ack_seq = tcp.ack;
-        let (_, underflow) = peer.relative(ack_seq, peer.ack_seq, peer.ack_wraps);
-        if !underflow {
-            let delta = seq_delta(ack_seq, peer.ack_seq);
-            if ack_seq == 0 && delta > TOO_LARGE_SEQ_DELTA {
-                // More likely a broken ack than a connection landing on 0.
-            } else if delta > 0 {
-                peer.update_ack(ack_seq);
-            }
-        }
+        peer.take_ack(tcp.ack);
         let seq_one_past = tcp.seq.wrapping_add(len);
         let (ep, m) = self.with_marks(side);
         if seq_delta(seq_one_past, ep.last_seq) > 0 {
@@ -963,9 +952,9 @@ mod tests {
                 let ts = Timestamp(i as i64 * 1_000_000);
                 let seg = Segment { side, ts, tcp, len };
                 let (c, h, o, l) = &mut fast;
-                c.process(h, o, l, &seg, &delays);
+                c.process::<true>(h, o, l, &seg, &delays);
                 let (c, h, o, l) = &mut full;
-                c.process_any(h, o, l, &seg, &delays);
+                c.process::<false>(h, o, l, &seg, &delays);
                 prop_assert_eq!(format!("{fast:?}"), format!("{full:?}"), "after segment {}", i);
             }
         }
