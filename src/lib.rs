@@ -4,9 +4,13 @@
 //! [`read`] capture files into records -> [`decode`] records into transport-layer
 //! packets -> [`track`] packets into connections (Zeek `conn.log` semantics) ->
 //! [`report`] connections and capture summaries in the requested format.
+//! [`pipeline`] drives the first three over a list of inputs; [`audit`] runs
+//! the whole audit on top of it ([`learn`], [`infer`], [`classify`] against
+//! the [`catalogue`] and [`inventory`]).
 //! [`synth`] writes deterministic captures for tests, samples and benchmarks.
 //! See `ARCHITECTURE.md` for the invariants.
 
+pub mod audit;
 pub mod catalogue;
 pub mod classify;
 pub mod config;

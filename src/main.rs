@@ -188,7 +188,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             let sources = read::expand_inputs(captures)?;
             let bar = progress_bar(cli, &sources);
             opts.progress = bar.clone().map(|b| b as Arc<dyn pipeline::Progress>);
-            let run = pipeline::audit(&sources, &opts, &catalogue, loaded.as_ref());
+            let run = flowaudit::audit::run(&sources, &opts, &catalogue, loaded.as_ref());
             if let Some(b) = bar {
                 b.bar.finish_and_clear();
             }

@@ -6,7 +6,7 @@
 use flowaudit::catalogue::{Catalogue, Feature, Kind, Proto, Role, Rule};
 use flowaudit::classify::{Audit, FindingKind, How};
 use flowaudit::inventory::Inventory;
-use flowaudit::pipeline::{self, Options};
+use flowaudit::pipeline::Options;
 use flowaudit::read::Source;
 use flowaudit::synth::{Conversation, Link, TcpSession, Trace, UdpSession, icmp_error};
 use flowaudit::time::Duration;
@@ -134,7 +134,7 @@ fn audit(bytes: &[u8], features: &[Feature]) -> Audit {
         .unwrap()
         .with_cloud_ranges(&catalogue.azure_ranges);
     // The same run as `flowaudit audit --inventory`.
-    pipeline::audit(
+    flowaudit::audit::run(
         &[Source::Path(cap)],
         &Options::default(),
         &catalogue,

@@ -1,0 +1,179 @@
+//! The whole audit of a list of inputs, so the CLI and the tests run one
+//! path: the [`pipeline`] with the learner watching every packet, finished
+//! connections folded into inference and classification as they arrive (or
+//! held back until the names learned by the end of the capture can place
+//! them), then the audit's roles, assumptions and annotations.
+
+use crate::pipeline::{self, InputResult, Options};
+use crate::read::Source;
+use crate::track::{Connection, TrackStats};
+
+/// Connections held back (with an inventory) until learned names are known;
+/// past this many, they are classified at once without name-based roles.
+pub const MAX_HELD: usize = 1_000_000;
+
+/// What [`run`] produced.
+pub struct AuditRun {
+    /// One result per input, as [`pipeline::run`] gives them.
+    pub results: Vec<InputResult>,
+    /// The tracker's counters (evictions are also in the audit's capture warnings).
+    pub stats: TrackStats,
+    /// The audit, annotated with learned names and evidence; `None` when no input could be read.
+    pub audit: Option<crate::classify::Audit>,
+    /// The inventory's path, or `<inferred from the capture>`.
+    pub inventory_path: String,
+}
+
+/// Reads, tracks and audits the inputs against `catalogue`, with the given
+/// inventory (which must already hold the catalogue's cloud ranges) or, when
+/// `None`, with roles inferred from the capture.
+///
+/// With an inventory, connections stream into the classifier, except those
+/// with exactly one end outside the inventory: they wait for the end of the
+/// capture, when learned names tell whether that end is a Microsoft endpoint.
+/// Without one, every connection waits, since roles come from the whole capture.
+pub fn run(
+    sources: &[Source],
+    opts: &Options,
+    catalogue: &crate::catalogue::Catalogue,
+    inventory: Option<&crate::inventory::Inventory>,
+) -> AuditRun {
+    use crate::classify::{Classifier, FindingKind};
+    use crate::infer;
+    /// Finished connections whose memory is fetched together. By the time
+    /// the tracker hands a connection over, its SYN times (and the
+    /// observer's entry for it) have usually left the cache; classifying one
+    /// connection at a time would wait for each in turn. Every `FETCH` arrivals, the newest `FETCH` are
+    /// fetched in short loops ([`Classifier::prefetch`],
+    /// [`infer::Observer::prefetch`]), so those waits overlap, and they are
+    /// folded over the next `FETCH` arrivals, one per arrival: frees then
+    /// keep pace with the tracker's allocations (freeing a whole batch at
+    /// once spills the allocator's caches).
+    const FETCH: usize = 8;
+    /// Folds `c` into the observer and the classifier, or holds it.
+    fn fold(
+        c: Connection,
+        observer: &mut infer::Observer,
+        classifier: Option<&mut Classifier<'_>>,
+        held: &mut Vec<Connection>,
+    ) {
+        observer.connection(&c);
+        let Some(cl) = classifier else {
+            held.push(c);
+            return;
+        };
+        // Each end's role is looked up once, for the decision and the
+        // classification both (no inventory change in between).
+        let ends = cl.ends(&c);
+        if held.len() < MAX_HELD && ends.one_end_listed() {
+            held.push(c)
+        } else {
+            cl.connection_with(&c, ends)
+        }
+    }
+    let mut learner = crate::learn::Learner::new();
+    let mut observer = infer::Observer::new();
+    let mut classifier = inventory.map(|inv| Classifier::new(catalogue, inv));
+    let mut held = Vec::new();
+    let mut queue = std::collections::VecDeque::with_capacity(2 * FETCH + 1);
+    let mut unfetched = 0;
+    let (results, stats) =
+        pipeline::run_with_stats(sources, opts, &mut |p| learner.observe(p), &mut |c| {
+            queue.push_back(c);
+            unfetched += 1;
+            if unfetched == FETCH {
+                let newest = queue.range(queue.len().saturating_sub(FETCH)..);
+                observer.prefetch(newest.clone());
+                if let Some(cl) = &classifier {
+                    cl.prefetch(newest);
+                }
+                unfetched = 0;
+            }
+            // The front is fetched: at most FETCH - 1 unfetched ones are behind it.
+            if queue.len() > 2 * FETCH
+                && let Some(c) = queue.pop_front()
+            {
+                fold(c, &mut observer, classifier.as_mut(), &mut held);
+            }
+        });
+    for c in queue {
+        fold(c, &mut observer, classifier.as_mut(), &mut held);
+    }
+    let first = results
+        .iter()
+        .flatten()
+        .filter_map(|r| r.info.first_time)
+        .min();
+    let last = results
+        .iter()
+        .flatten()
+        .filter_map(|r| r.info.last_time)
+        .max();
+    if !results.iter().any(Result::is_ok) {
+        return AuditRun {
+            results,
+            stats,
+            audit: None,
+            inventory_path: inventory.map(|i| i.path.clone()).unwrap_or_default(),
+        };
+    }
+    let span = first.zip(last);
+    let learned = learner.finish();
+    let inference = observer.finish(&learned, catalogue);
+    let inferred;
+    let (inventory, mut audit) = match (inventory, classifier) {
+        (Some(inv), Some(mut cl)) => {
+            let by_name: Vec<&infer::InferredHost> = inference.azure_by_name(inv).collect();
+            let roles: Vec<_> = by_name.iter().map(|h| (h.addr, h.role)).collect();
+            cl.add_host_roles(&roles);
+            cl.connections(&held);
+            let mut audit = cl.finish(span);
+            for h in by_name {
+                let name = h
+                    .name
+                    .as_deref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default();
+                audit.summary.assumptions.push(format!(
+                    "{}{name} is not in the inventory; audited as azure by its name ({})",
+                    h.addr,
+                    h.evidence.join("; ")
+                ));
+            }
+            audit.summary.assumptions.extend(inference.conflicts(inv));
+            (inv, audit)
+        }
+        _ => {
+            inferred = inference
+                .inventory()
+                .with_cloud_ranges(&catalogue.azure_ranges);
+            let mut cl = Classifier::new(catalogue, &inferred);
+            cl.connections(&held);
+            let mut audit = cl.finish(span);
+            if inferred
+                .entries
+                .iter()
+                .all(|e| e.role == crate::catalogue::Role::Azure)
+            {
+                // No on-premises role was found: every required flow would be
+                // "missing" for want of hosts, which the first assumption
+                // line already says in one sentence.
+                audit.retain_findings(|f| f.kind != FindingKind::Missing);
+            }
+            let mut a = inference.assumptions();
+            a.append(&mut audit.summary.assumptions);
+            audit.summary.assumptions = a;
+            (&inferred, audit)
+        }
+    };
+    infer::annotate(&mut audit, &learned, &observer, catalogue);
+    if let Some(w) = stats.eviction_warning() {
+        audit.summary.capture_warnings.push(w);
+    }
+    AuditRun {
+        results,
+        stats,
+        audit: Some(audit),
+        inventory_path: inventory.path.clone(),
+    }
+}
