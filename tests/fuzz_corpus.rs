@@ -8,6 +8,9 @@ mod targets;
 #[path = "../fuzz/src/config_targets.rs"]
 mod config_targets;
 
+#[path = "../fuzz/src/audit_target.rs"]
+mod audit_target;
+
 use std::path::{Path, PathBuf};
 
 fn corpus(target: &str) -> Vec<PathBuf> {
@@ -65,4 +68,52 @@ fn fuzz_rules_corpus() {
 #[test]
 fn fuzz_inventory_corpus() {
     assert!(replay("fuzz_inventory", config_targets::inventory_bytes) >= 1);
+}
+
+#[test]
+fn fuzz_audit_corpus() {
+    assert!(replay("fuzz_audit", audit_target::audit_bytes) >= 8);
+}
+
+#[test]
+fn fuzz_audit_seeds_reach_every_kind_of_finding() {
+    // The replay above only means something if the seeds reach the audit's
+    // findings: the pieces of the bundled sample, audited with its inventory
+    // through the CLI, must between them report the blocked, missing,
+    // unexpected and healthy flows the sample was built with
+    // (src/synth/sample.rs).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut kinds = std::collections::BTreeSet::new();
+    for seed in corpus("fuzz_audit") {
+        let name = seed.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.starts_with("sample-part") {
+            continue;
+        }
+        let data = std::fs::read(&seed).unwrap();
+        let cap = dir.path().join(format!("{name}.pcapng"));
+        std::fs::write(&cap, &data[1..]).unwrap();
+        let out = assert_cmd::Command::cargo_bin("flowaudit")
+            .unwrap()
+            .args([
+                "-q",
+                "audit",
+                "--format",
+                "json",
+                "--fail-on",
+                "never",
+                "-i",
+            ])
+            .arg(root.join("samples/hybrid-identity.toml"))
+            .arg(&cap)
+            .output()
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for f in doc["findings"].as_array().unwrap() {
+            kinds.insert(f["kind"].as_str().unwrap().to_string());
+        }
+    }
+    for kind in ["blocked", "missing", "unexpected", "healthy"] {
+        assert!(kinds.contains(kind), "no {kind} finding: {kinds:?}");
+    }
 }

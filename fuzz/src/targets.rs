@@ -15,7 +15,7 @@ use flowaudit::time::Timestamp;
 use flowaudit::track::{TrackConfig, Tracker};
 
 /// Small limits, so that the eviction paths are reached with small inputs.
-fn small_limits() -> Options {
+pub fn small_limits() -> Options {
     Options {
         decode: DecodeConfig {
             max_fragment_bytes: 8192,

@@ -1,0 +1,100 @@
+//! Fuzz body for the whole audit: untrusted capture bytes through read,
+//! decode, learning, tracking, inference and classification, then every
+//! audit format, as `flowaudit audit` runs them (replayed on stable by
+//! `tests/fuzz_corpus.rs`).
+//!
+//! Besides "no panic", it checks what a user relies on for any input: the
+//! JSON is valid JSON; the text formats carry no control characters (text
+//! from captures, such as learned names, is escaped before it reaches a
+//! terminal, a spreadsheet or a Markdown page); and two threads give the
+//! same report as one.
+//!
+//! Included by path beside `targets.rs`, whose limits it shares.
+
+use flowaudit::catalogue::Catalogue;
+use flowaudit::inventory::Inventory;
+use flowaudit::pipeline::Options;
+use flowaudit::read::Source;
+use flowaudit::report::{self, AuditContext, AuditFormat};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The bundled sample's inventory: roles for the addresses the seeds use.
+const SAMPLE_INVENTORY: &str = include_str!("../../samples/hybrid-identity.toml");
+
+/// The embedded catalogue, parsed once per process.
+fn catalogue() -> &'static Catalogue {
+    static CATALOGUE: OnceLock<Catalogue> = OnceLock::new();
+    CATALOGUE.get_or_init(|| Catalogue::embedded().expect("the embedded catalogue loads"))
+}
+
+/// The audit of `path` with `threads`, in every format (JSON first).
+fn reports(path: &std::path::Path, threads: usize, inventory: Option<&Inventory>) -> Vec<Vec<u8>> {
+    let opts = Options {
+        threads,
+        ..crate::targets::small_limits()
+    };
+    let cat = catalogue();
+    let run = flowaudit::audit::run(&[Source::Path(path.to_path_buf())], &opts, cat, inventory);
+    let Some(audit) = run.audit else {
+        return Vec::new();
+    };
+    let captures: Vec<_> = run.results.into_iter().flatten().collect();
+    let ctx = AuditContext {
+        captures: &captures,
+        inventory: &run.inventory_path,
+        rules: &cat.origin,
+        color: false,
+        width: Some(160),
+    };
+    [
+        AuditFormat::Json,
+        AuditFormat::Table,
+        AuditFormat::Markdown,
+        AuditFormat::Csv,
+    ]
+    .into_iter()
+    .map(|format| {
+        let mut out = Vec::new();
+        report::write_audit(&mut out, format, &audit, &ctx).expect("writing to memory");
+        out
+    })
+    .collect()
+}
+
+/// First byte: bit 0 audits with the sample's inventory (otherwise roles are
+/// inferred), bit 1 also runs two threads and compares; the rest is the capture.
+pub fn audit_bytes(data: &[u8]) {
+    let Some((&selector, capture)) = data.split_first() else {
+        return;
+    };
+    let inventory = (selector & 1 == 1).then(|| {
+        Inventory::parse("hybrid-identity.toml", SAMPLE_INVENTORY)
+            .expect("the sample inventory parses")
+            .with_cloud_ranges(&catalogue().azure_ranges)
+    });
+    // The CLI's path reads files: a file per run, named apart from any other
+    // process's or thread's.
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let run = RUNS.fetch_add(1, Ordering::Relaxed);
+    let name = format!("flowaudit-fuzz-audit-{}-{run}.cap", std::process::id());
+    let path = std::env::temp_dir().join(name);
+    std::fs::write(&path, capture).expect("writing the capture to a temporary file");
+    let one = reports(&path, 1, inventory.as_ref());
+    if let Some(json) = one.first()
+        && let Err(e) = serde_json::from_slice::<serde_json::Value>(json)
+    {
+        panic!("the JSON report does not parse: {e}");
+    }
+    for text in one.iter().skip(1) {
+        let text = std::str::from_utf8(text).expect("text reports are UTF-8");
+        if let Some(c) = text.chars().find(|&c| c.is_control() && c != '\n') {
+            panic!("a text report holds the control character {c:?}");
+        }
+    }
+    if selector & 2 == 2 {
+        let two = reports(&path, 2, inventory.as_ref());
+        assert!(one == two, "two threads gave another report than one");
+    }
+    let _ = std::fs::remove_file(&path);
+}
