@@ -234,29 +234,22 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             let sources = read::expand_inputs(captures)?;
             let bar = progress_bar(cli, &sources);
             opts.progress = bar.clone().map(|b| b as Arc<dyn pipeline::Progress>);
-            let mut conns = Vec::new();
-            let mut learner = Learner::new();
-            let (results, stats) =
-                pipeline::run_with_stats(&sources, &opts, &mut |p| learner.observe(p), &mut |c| {
-                    conns.push(c)
-                });
+            let run = pipeline::flows(&sources, &opts);
             if let Some(b) = bar {
                 b.bar.finish_and_clear();
             }
-            warn_evictions(cli, &stats);
-            let (reports, failed) = split_results(cli, &sources, results);
+            warn_evictions(cli, &run.stats);
+            let (reports, failed) = split_results(cli, &sources, run.results);
             if reports.is_empty() {
                 return Ok(exit_code(failed));
             }
-            conns.sort_by(|a, b| (a.ts, &a.uid).cmp(&(b.ts, &b.uid)));
             let format = match format {
                 Some(f) => flows_format(*f),
                 None if interactive => FlowFormat::Table,
                 None => FlowFormat::Jsonl,
             };
-            let learned = learner.finish();
-            report::write_flows(&mut out, format, &reports, &conns, &|c| {
-                infer::conn_names(&learned, c)
+            report::write_flows(&mut out, format, &reports, &run.connections, &|c| {
+                infer::conn_names(&run.learned, c)
             })?;
             out.commit()?;
             Ok(exit_code(failed))

@@ -320,6 +320,35 @@ fn run_threaded<O: FnMut(&Packet<'_>) + Send + ?Sized>(
     }
 }
 
+/// What [`flows`] produced.
+pub struct FlowsRun {
+    /// One result per input, as [`run`] gives them.
+    pub results: Vec<InputResult>,
+    /// The tracker's counters.
+    pub stats: TrackStats,
+    /// Every connection, by first packet's time, then uid.
+    pub connections: Vec<Connection>,
+    /// Names and endpoint-mapper ports learned from the packets.
+    pub learned: crate::learn::Learned,
+}
+
+/// The connections of the inputs in time order, with what the learner found
+/// on the way: what `flowaudit flows` prints.
+pub fn flows(sources: &[Source], opts: &Options) -> FlowsRun {
+    let mut connections = Vec::new();
+    let mut learner = crate::learn::Learner::new();
+    let (results, stats) = run_with_stats(sources, opts, &mut |p| learner.observe(p), &mut |c| {
+        connections.push(c)
+    });
+    connections.sort_by(|a, b| (a.ts, &a.uid).cmp(&(b.ts, &b.uid)));
+    FlowsRun {
+        results,
+        stats,
+        connections,
+        learned: learner.finish(),
+    }
+}
+
 /// [`run_with_stats`] over one already opened byte stream (plain or gzip),
 /// named `path` in warnings, on the caller's thread: for captures built or
 /// mutated in memory (tests, fuzzing) and for callers that open inputs themselves.
