@@ -3,11 +3,12 @@
 //! audit format, as `flowaudit audit` runs them (replayed on stable by
 //! `tests/fuzz_corpus.rs`).
 //!
-//! Besides "no panic", it checks what a user relies on for any input: the
-//! JSON is valid JSON; the text formats carry no control characters (text
-//! from captures, such as learned names, is escaped before it reaches a
-//! terminal, a spreadsheet or a Markdown page); and two threads give the
-//! same report as one.
+//! The same for `flowaudit flows` in every format. Besides "no panic", it
+//! checks what a user relies on for any input: JSON (and each JSON line) is
+//! valid JSON; a Zeek log's rows are as wide as its `#fields` line; the text
+//! formats carry no control characters (text from captures, such as learned
+//! names, is escaped before it reaches a terminal, a spreadsheet or a
+//! Markdown page); and two threads give the same reports as one.
 //!
 //! Included by path beside `targets.rs`, whose limits it shares.
 
@@ -15,7 +16,7 @@ use flowaudit::catalogue::Catalogue;
 use flowaudit::inventory::Inventory;
 use flowaudit::pipeline::Options;
 use flowaudit::read::Source;
-use flowaudit::report::{self, AuditContext, AuditFormat};
+use flowaudit::report::{self, AuditContext, AuditFormat, FlowFormat};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -28,14 +29,16 @@ fn catalogue() -> &'static Catalogue {
     CATALOGUE.get_or_init(|| Catalogue::embedded().expect("the embedded catalogue loads"))
 }
 
-/// The audit of `path` with `threads`, in every format (JSON first).
+/// The audit of `path` with `threads` in every format (JSON first), then
+/// its flows in every format (JSON, JSON lines and Zeek first).
 fn reports(path: &std::path::Path, threads: usize, inventory: Option<&Inventory>) -> Vec<Vec<u8>> {
     let opts = Options {
         threads,
         ..crate::targets::small_limits()
     };
+    let sources = [Source::Path(path.to_path_buf())];
     let cat = catalogue();
-    let run = flowaudit::audit::run(&[Source::Path(path.to_path_buf())], &opts, cat, inventory);
+    let run = flowaudit::audit::run(&sources, &opts, cat, inventory);
     let Some(audit) = run.audit else {
         return Vec::new();
     };
@@ -47,19 +50,54 @@ fn reports(path: &std::path::Path, threads: usize, inventory: Option<&Inventory>
         color: false,
         width: Some(160),
     };
-    [
+    let mut out = Vec::new();
+    for format in [
         AuditFormat::Json,
         AuditFormat::Table,
         AuditFormat::Markdown,
         AuditFormat::Csv,
-    ]
-    .into_iter()
-    .map(|format| {
-        let mut out = Vec::new();
-        report::write_audit(&mut out, format, &audit, &ctx).expect("writing to memory");
-        out
-    })
-    .collect()
+    ] {
+        let mut text = Vec::new();
+        report::write_audit(&mut text, format, &audit, &ctx).expect("writing to memory");
+        out.push(text);
+    }
+    let flows = flowaudit::pipeline::flows(&sources, &opts);
+    let captures: Vec<_> = flows.results.into_iter().flatten().collect();
+    for format in [
+        FlowFormat::Json,
+        FlowFormat::Jsonl,
+        FlowFormat::Zeek,
+        FlowFormat::Table,
+        FlowFormat::Csv,
+    ] {
+        let mut text = Vec::new();
+        report::write_flows(&mut text, format, &captures, &flows.connections, &|c| {
+            flowaudit::infer::conn_names(&flows.learned, c)
+        })
+        .expect("writing to memory");
+        out.push(text);
+    }
+    out
+}
+
+/// Panics unless `text` is UTF-8 without control characters other than line
+/// ends (and `allowed`).
+fn plain(text: &[u8], allowed: char) -> &str {
+    let text = std::str::from_utf8(text).expect("text reports are UTF-8");
+    if let Some(c) = text
+        .chars()
+        .find(|&c| c.is_control() && c != '\n' && c != allowed)
+    {
+        panic!("a text report holds the control character {c:?}");
+    }
+    text
+}
+
+/// Panics unless `text` parses as JSON.
+fn json(text: &[u8]) {
+    if let Err(e) = serde_json::from_slice::<serde_json::Value>(text) {
+        panic!("a JSON report does not parse: {e}");
+    }
 }
 
 /// First byte: bit 0 audits with the sample's inventory (otherwise roles are
@@ -81,20 +119,46 @@ pub fn audit_bytes(data: &[u8]) {
     let path = std::env::temp_dir().join(name);
     std::fs::write(&path, capture).expect("writing the capture to a temporary file");
     let one = reports(&path, 1, inventory.as_ref());
-    if let Some(json) = one.first()
-        && let Err(e) = serde_json::from_slice::<serde_json::Value>(json)
+    if let [
+        audit_json,
+        audit_table,
+        audit_markdown,
+        audit_csv,
+        flows_json,
+        flows_jsonl,
+        zeek,
+        flows_table,
+        flows_csv,
+    ] = &one[..]
     {
-        panic!("the JSON report does not parse: {e}");
-    }
-    for text in one.iter().skip(1) {
-        let text = std::str::from_utf8(text).expect("text reports are UTF-8");
-        if let Some(c) = text.chars().find(|&c| c.is_control() && c != '\n') {
-            panic!("a text report holds the control character {c:?}");
+        json(audit_json);
+        json(flows_json);
+        for line in plain(flows_jsonl, '\n').lines() {
+            json(line.as_bytes());
+        }
+        // A Zeek log: tab-separated, every row as wide as the #fields line.
+        let mut width = None;
+        for line in plain(zeek, '\t').lines() {
+            if let Some(fields) = line.strip_prefix("#fields\t") {
+                width = Some(fields.split('\t').count());
+            } else if !line.starts_with('#') {
+                let n = line.split('\t').count();
+                assert_eq!(Some(n), width, "a Zeek row of {n} fields: {line:?}");
+            }
+        }
+        for text in [
+            audit_table,
+            audit_markdown,
+            audit_csv,
+            flows_table,
+            flows_csv,
+        ] {
+            plain(text, '\n');
         }
     }
     if selector & 2 == 2 {
         let two = reports(&path, 2, inventory.as_ref());
-        assert!(one == two, "two threads gave another report than one");
+        assert!(one == two, "two threads gave other reports than one");
     }
     let _ = std::fs::remove_file(&path);
 }
