@@ -22,6 +22,10 @@ pub struct AuditRun {
     pub audit: Option<crate::classify::Audit>,
     /// The inventory's path, or `<inferred from the capture>`.
     pub inventory_path: String,
+    /// Without an inventory, more than [`MAX_HELD`] connections: rather than
+    /// hold them all until roles were inferred, the inputs were read a second
+    /// time to classify them.
+    pub reread: bool,
 }
 
 /// Reads, tracks and audits the inputs against `catalogue`, with the given
@@ -32,11 +36,40 @@ pub struct AuditRun {
 /// with exactly one end outside the inventory: they wait for the end of the
 /// capture, when learned names tell whether that end is a Microsoft endpoint.
 /// Without one, every connection waits, since roles come from the whole capture.
+///
+/// Without an inventory and with more than [`MAX_HELD`] connections, the
+/// connections are dropped once seen, and plain files are read a second time
+/// once roles are inferred (stdin cannot be read again: its connections are
+/// all held).
 pub fn run(
     sources: &[Source],
     opts: &Options,
     catalogue: &crate::catalogue::Catalogue,
     inventory: Option<&crate::inventory::Inventory>,
+) -> AuditRun {
+    run_holding(sources, opts, catalogue, inventory, MAX_HELD)
+}
+
+/// Finished connections waiting for the end of the capture.
+struct Held {
+    /// The connections, in the order they finished.
+    conns: Vec<Connection>,
+    /// How many may wait.
+    max: usize,
+    /// Without an inventory, more than `max` arrived and the inputs can be
+    /// read again: `conns` was dropped and the classifier will read them anew.
+    reread: bool,
+    /// The inputs can be read a second time (no stdin).
+    rereadable: bool,
+}
+
+/// [`run`], holding at most `max_held` connections (tests use small limits).
+fn run_holding(
+    sources: &[Source],
+    opts: &Options,
+    catalogue: &crate::catalogue::Catalogue,
+    inventory: Option<&crate::inventory::Inventory>,
+    max_held: usize,
 ) -> AuditRun {
     use crate::classify::{Classifier, FindingKind};
     use crate::infer;
@@ -55,18 +88,28 @@ pub fn run(
         c: Connection,
         observer: &mut infer::Observer,
         classifier: Option<&mut Classifier<'_>>,
-        held: &mut Vec<Connection>,
+        held: &mut Held,
     ) {
         observer.connection(&c);
         let Some(cl) = classifier else {
-            held.push(c);
+            if held.reread {
+                return;
+            }
+            if held.conns.len() >= held.max && held.rereadable {
+                // Roles come from the whole capture: rather than hold
+                // every connection until then, read the inputs again.
+                held.reread = true;
+                held.conns = Vec::new();
+                return;
+            }
+            held.conns.push(c);
             return;
         };
         // Each end's role is looked up once, for the decision and the
         // classification both (no inventory change in between).
         let ends = cl.ends(&c);
-        if held.len() < MAX_HELD && ends.one_end_listed() {
-            held.push(c)
+        if held.conns.len() < held.max && ends.one_end_listed() {
+            held.conns.push(c)
         } else {
             cl.connection_with(&c, ends)
         }
@@ -74,7 +117,15 @@ pub fn run(
     let mut learner = crate::learn::Learner::new();
     let mut observer = infer::Observer::new();
     let mut classifier = inventory.map(|inv| Classifier::new(catalogue, inv));
-    let mut held = Vec::new();
+    let mut held = Held {
+        conns: Vec::new(),
+        max: max_held,
+        reread: false,
+        rereadable: sources.iter().all(|s| matches!(s, Source::Path(_))),
+    };
+    // What the files were before the first pass, to tell if a second one
+    // reads something else (a capture still being written).
+    let before = files_now(sources);
     let mut queue = std::collections::VecDeque::with_capacity(2 * FETCH + 1);
     let mut unfetched = 0;
     let (results, stats) =
@@ -115,6 +166,7 @@ pub fn run(
             stats,
             audit: None,
             inventory_path: inventory.map(|i| i.path.clone()).unwrap_or_default(),
+            reread: false,
         };
     }
     let span = first.zip(last);
@@ -126,7 +178,7 @@ pub fn run(
             let by_name: Vec<&infer::InferredHost> = inference.azure_by_name(inv).collect();
             let roles: Vec<_> = by_name.iter().map(|h| (h.addr, h.role)).collect();
             cl.add_host_roles(&roles);
-            cl.connections(&held);
+            cl.connections(&held.conns);
             let mut audit = cl.finish(span);
             for h in by_name {
                 let name = h
@@ -148,7 +200,13 @@ pub fn run(
                 .inventory()
                 .with_cloud_ranges(&catalogue.azure_ranges);
             let mut cl = Classifier::new(catalogue, &inferred);
-            cl.connections(&held);
+            if held.reread {
+                // The same connections in the same order as the first
+                // pass, so the same audit as holding them would give.
+                pipeline::run_with_stats(sources, opts, &mut |_| {}, &mut |c| cl.connection(&c));
+            } else {
+                cl.connections(&held.conns);
+            }
             let mut audit = cl.finish(span);
             if inferred
                 .entries
@@ -166,6 +224,14 @@ pub fn run(
             (&inferred, audit)
         }
     };
+    if held.reread && files_now(sources) != before {
+        audit.summary.capture_warnings.push(format!(
+            "an input changed while it was read twice (more than {} connections \
+             without an inventory): findings may count connections the role \
+             inference did not see",
+            held.max
+        ));
+    }
     infer::annotate(&mut audit, &learned, &observer, catalogue);
     if let Some(w) = stats.eviction_warning() {
         audit.summary.capture_warnings.push(w);
@@ -175,5 +241,53 @@ pub fn run(
         stats,
         audit: Some(audit),
         inventory_path: inventory.path.clone(),
+        reread: held.reread,
+    }
+}
+
+/// Size and modification time of every input file, as far as known.
+fn files_now(sources: &[Source]) -> Vec<Option<(u64, std::time::SystemTime)>> {
+    sources
+        .iter()
+        .map(|s| match s {
+            Source::Path(p) => std::fs::metadata(p)
+                .ok()
+                .and_then(|m| Some((m.len(), m.modified().ok()?))),
+            Source::Stdin => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::Catalogue;
+
+    fn sample() -> Vec<Source> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        vec![Source::Path(dir.join("samples/hybrid-identity.pcapng"))]
+    }
+
+    /// Without an inventory, a second pass over the files gives the audit
+    /// that holding every connection gives, with any thread count.
+    #[test]
+    fn reading_twice_gives_the_held_audit() {
+        let catalogue = Catalogue::embedded().unwrap_or_else(|e| panic!("{e}"));
+        let held = run_holding(&sample(), &Options::default(), &catalogue, None, usize::MAX);
+        assert!(!held.reread);
+        let held = held
+            .audit
+            .unwrap_or_else(|| panic!("the sample is readable"));
+        // Something to compare: roles were inferred and flows judged.
+        assert!(held.findings.len() > 5, "{} findings", held.findings.len());
+        for threads in [1, 2] {
+            let opts = Options {
+                threads,
+                ..Options::default()
+            };
+            let twice = run_holding(&sample(), &opts, &catalogue, None, 3);
+            assert!(twice.reread, "more than 3 connections: read twice");
+            assert_eq!(twice.audit.as_ref(), Some(&held), "threads {threads}");
+        }
     }
 }

@@ -197,6 +197,14 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 return Ok(exit_code(failed));
             };
             warn_evictions(cli, &run.stats);
+            if run.reread && !cli.quiet {
+                eprintln!(
+                    "flowaudit: note: more than {} connections and no inventory: the inputs \
+                     were read twice (roles first, then the audit) rather than held in memory; \
+                     --inventory reads them once",
+                    flowaudit::audit::MAX_HELD
+                );
+            }
 
             let format = match format {
                 Some(AuditFormatArg::Table) => AuditFormat::Table,
