@@ -8,8 +8,11 @@ use crate::pipeline::{self, InputResult, Options};
 use crate::read::Source;
 use crate::track::{Connection, TrackStats};
 
-/// Connections held back (with an inventory) until learned names are known;
-/// past this many, they are classified at once without name-based roles.
+/// Finished connections held until the end of the capture. With an
+/// inventory (those with one end outside it, until learned names can place
+/// them), past this many they are classified at once without name-based
+/// roles; without one (all of them, until roles are inferred), past this
+/// many regular files are read a second time instead.
 pub const MAX_HELD: usize = 1_000_000;
 
 /// What [`run`] produced.
@@ -35,12 +38,11 @@ pub struct AuditRun {
 /// With an inventory, connections stream into the classifier, except those
 /// with exactly one end outside the inventory: they wait for the end of the
 /// capture, when learned names tell whether that end is a Microsoft endpoint.
-/// Without one, every connection waits, since roles come from the whole capture.
-///
-/// Without an inventory and with more than [`MAX_HELD`] connections, the
-/// connections are dropped once seen, and plain files are read a second time
-/// once roles are inferred (stdin cannot be read again: its connections are
-/// all held).
+/// Without one, every connection waits, since roles come from the whole
+/// capture; past [`MAX_HELD`] of them they are dropped once seen, and the
+/// inputs are read a second time once roles are inferred, if they are all
+/// regular files (stdin, pipes and `/dev/fd/N` cannot be read again: their
+/// connections are all held).
 pub fn run(
     sources: &[Source],
     opts: &Options,
@@ -59,7 +61,7 @@ struct Held {
     /// Without an inventory, more than `max` arrived and the inputs can be
     /// read again: `conns` was dropped and the classifier will read them anew.
     reread: bool,
-    /// The inputs can be read a second time (no stdin).
+    /// The inputs can be read a second time: all regular files.
     rereadable: bool,
 }
 
@@ -121,11 +123,16 @@ fn run_holding(
         conns: Vec::new(),
         max: max_held,
         reread: false,
-        rereadable: sources.iter().all(|s| matches!(s, Source::Path(_))),
+        rereadable: sources.iter().all(|s| match s {
+            // A path can name a pipe (`<(zcat ...)` gives `/dev/fd/63`),
+            // which a second pass would find empty or wait on forever.
+            Source::Path(p) => std::fs::metadata(p).is_ok_and(|m| m.is_file()),
+            Source::Stdin => false,
+        }),
     };
     // What the files were before the first pass, to tell if a second one
     // reads something else (a capture still being written).
-    let before = files_now(sources);
+    let before = inventory.is_none().then(|| files_now(sources));
     let mut queue = std::collections::VecDeque::with_capacity(2 * FETCH + 1);
     let mut unfetched = 0;
     let (results, stats) =
@@ -224,7 +231,7 @@ fn run_holding(
             (&inferred, audit)
         }
     };
-    if held.reread && files_now(sources) != before {
+    if held.reread && before != Some(files_now(sources)) {
         audit.summary.capture_warnings.push(format!(
             "an input changed while it was read twice (more than {} connections \
              without an inventory): findings may count connections the role \
@@ -289,5 +296,39 @@ mod tests {
             assert!(twice.reread, "more than 3 connections: read twice");
             assert_eq!(twice.audit.as_ref(), Some(&held), "threads {threads}");
         }
+    }
+
+    /// A path that names a pipe is read once, even past the limit: a second
+    /// pass would wait for a writer that is gone (or read nothing).
+    #[test]
+    fn a_pipe_is_never_read_twice() {
+        let catalogue = Catalogue::embedded().unwrap_or_else(|e| panic!("{e}"));
+        let held = run_holding(&sample(), &Options::default(), &catalogue, None, usize::MAX);
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let fifo = dir.path().join("capture.fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo {}", fifo.display());
+        let bytes = match &sample()[..] {
+            [Source::Path(p)] => std::fs::read(p).unwrap_or_else(|e| panic!("{e}")),
+            _ => unreachable!(),
+        };
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::write(fifo, bytes))
+        };
+        // A regression would hang on the second open: fail instead.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sources = vec![Source::Path(fifo)];
+        std::thread::spawn(move || {
+            let run = run_holding(&sources, &Options::default(), &catalogue, None, 3);
+            let _ = tx.send((run.reread, run.audit));
+        });
+        let (reread, audit) = rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .unwrap_or_else(|_| panic!("the audit of a pipe did not finish"));
+        assert!(writer.join().is_ok_and(|w| w.is_ok()));
+        assert!(!reread);
+        assert!(held.audit.is_some());
+        assert_eq!(audit, held.audit, "the pipe's connections were all held");
     }
 }
