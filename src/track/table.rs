@@ -952,20 +952,17 @@ mod size_guard {
             unreachable!()
         };
         let base = std::ptr::from_ref(c) as usize;
-        let end = |p: usize, len: usize| p - base + len;
+        // Where a field ends, in bytes from the start of the slot.
+        fn end<T>(base: usize, field: &T) -> usize {
+            std::ptr::from_ref(field) as usize - base + std::mem::size_of_val(field)
+        }
         let hot = [
-            end(std::ptr::from_ref(&c.key) as usize, 40),
-            end(
-                std::ptr::from_ref(&c.hist) as usize,
-                std::mem::size_of::<History>(),
-            ),
-            end(
-                std::ptr::from_ref(&t.ep) as usize,
-                std::mem::size_of_val(&t.ep),
-            ),
-            end(std::ptr::from_ref(&t.close_at) as usize, 16),
-            end(std::ptr::from_ref(&t.attempt_at) as usize, 16),
-            end(std::ptr::from_ref(&t.is_active) as usize, 1),
+            end(base, &c.key),
+            end(base, &c.hist),
+            end(base, &t.ep),
+            end(base, &t.close_at),
+            end(base, &t.attempt_at),
+            end(base, &t.is_active),
         ];
         for h in hot {
             assert!(h <= 4 * 64, "a hot field ends at byte {h}");
