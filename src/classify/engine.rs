@@ -6,6 +6,7 @@ use super::evidence::{
     IcmpMeaning, fmt_delay, fmt_hosts, fmt_list, fmt_secs, fmt_span, icmp_advice, icmp_name, plural,
 };
 use super::filter::{self, FilterPair, MAX_FILTER_PAIRS, Shape};
+use super::recent::{FlowId, Recent};
 use super::{Audit, Finding, FindingKind, HostPair, How, Severity, Summary};
 use crate::catalogue::{Catalogue, Feature, Kind, Proto, Role, Rule, When};
 use crate::decode::Transport;
@@ -27,6 +28,39 @@ pub const SYNC_CYCLE_SECS: f64 = 1800.0;
 
 /// Most tail candidates held at once.
 const TAIL_CAP: usize = 65_536;
+
+/// How long after a UDP request's record ends a reply in a later record of
+/// the same flow still counts as its (late) answer. The tracker closes a DNS
+/// record after 10 s of silence (Zeek's `dns_session_timeout`) and any other
+/// UDP record after 60 s, so a reply later than that lands in a record of its
+/// own; two minutes covers both with room for a slow server.
+pub const LATE_REPLY_WINDOW: Duration = Duration::from_secs(120);
+
+/// How long an unanswered UDP record waits for a late reply: the reply's own
+/// record reaches the classifier only once it is closed in turn (up to the
+/// 60 s UDP timeout after its last packet), and records arrive up to that
+/// much out of time order.
+const PENDING_HOLD: Duration = Duration::from_secs(210);
+
+/// Unanswered UDP records held at once waiting for a late reply; past it the
+/// oldest are judged without one.
+const PENDING_CAP: usize = 65_536;
+
+/// How long after a TCP connection closed a one-sided record of the same
+/// flow without a SYN (a last ACK, a retransmitted FIN, a RST) is taken for
+/// its stray tail rather than for a connection that began before the capture.
+/// The tracker forgets a closed connection 5 s after the close (Zeek's
+/// `tcp_close_delay`); stacks retransmit a FIN for up to a minute or two.
+pub const STRAY_WINDOW: Duration = Duration::from_secs(120);
+
+/// How long a closed TCP connection is remembered for its stray packets:
+/// [`STRAY_WINDOW`], plus the time a stray record takes to reach the
+/// classifier (a one-sided record without a close lasts until the tracker's
+/// 5-min inactivity timeout), with some slack.
+const CLOSED_HOLD: Duration = Duration::from_secs(120 + 300 + 30);
+
+/// Closed TCP connections remembered at once for their stray packets.
+const CLOSED_CAP: usize = 262_144;
 
 /// Distinct ICMP errors (type, code, reporter) kept per host pair.
 const MAX_ICMP_KINDS: usize = 8;
@@ -62,6 +96,9 @@ enum Outcome {
     Working,
     Blocked(How),
     Inconclusive(Reason),
+    /// UDP: no reply in the request's record, but one in a later record of
+    /// the same flow ([`LATE_REPLY_WINDOW`]).
+    Slow,
 }
 
 /// The outcome, or "blocked unless it falls at the end of the capture".
@@ -79,7 +116,7 @@ struct Facts {
     attempts: u64,
     syns: u64,
     syn_span: i64,
-    rst_delay: Option<i64>,
+    answer_delay: Option<i64>,
     icmp: Option<IcmpError>,
     closed_early: bool,
     midstream: bool,
@@ -107,7 +144,7 @@ struct PairStats {
     first: Timestamp,
     last: Timestamp,
     syns: u64,
-    rst_delay: Option<(i64, i64)>,
+    answer_delay: Option<(i64, i64)>,
     syn_span: i64,
     closed_early: u64,
     midstream: u64,
@@ -124,7 +161,7 @@ impl PairStats {
             first: f.ts,
             last: f.last_attempt,
             syns: 0,
-            rst_delay: None,
+            answer_delay: None,
             syn_span: 0,
             closed_early: 0,
             midstream: 0,
@@ -146,8 +183,8 @@ impl PairStats {
         self.closed_early += u64::from(f.closed_early);
         self.midstream += u64::from(f.midstream);
         self.requests = self.requests.saturating_add(f.requests);
-        if let Some(d) = f.rst_delay {
-            self.rst_delay = Some(match self.rst_delay {
+        if let Some(d) = f.answer_delay {
+            self.answer_delay = Some(match self.answer_delay {
                 Some((lo, hi)) => (lo.min(d), hi.max(d)),
                 None => (d, d),
             });
@@ -181,6 +218,11 @@ impl PairStats {
         self.closed_early += o.closed_early;
         self.midstream += o.midstream;
         self.requests = self.requests.saturating_add(o.requests);
+        self.syn_span = self.syn_span.max(o.syn_span);
+        self.answer_delay = match (self.answer_delay, o.answer_delay) {
+            (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+            (x, y) => x.or(y),
+        };
     }
 }
 
@@ -264,6 +306,39 @@ struct Uncl {
     bucket: Bucket,
 }
 
+/// Where a connection's facts are folded: a role-pair group, or the
+/// summary of traffic with hosts of no known role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Dest {
+    Group(GroupKey),
+    Uncl(UnclKey),
+}
+
+/// An unanswered UDP record waiting for a late reply in a later record.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    dest: Dest,
+    /// Originator and responder of the request's record.
+    src: IpAddr,
+    dst: IpAddr,
+    /// The responder's (address, port): a later record whose first packet
+    /// comes from it carries the reply.
+    server: (IpAddr, u16),
+    /// The verdict without a reply.
+    judged: Judged,
+    facts: Facts,
+    /// The request's last packet.
+    end: Timestamp,
+}
+
+/// A working TCP connection, remembered for the stray packets that may
+/// follow its close.
+#[derive(Clone, Copy, Debug)]
+struct Closed {
+    dest: Dest,
+    end: Timestamp,
+}
+
 /// Capture-wide counters for the one-sided and filtered heuristics.
 #[derive(Clone, Copy, Debug, Default)]
 struct CaptureStats {
@@ -287,6 +362,30 @@ fn role_bit(r: Role) -> u8 {
 
 fn end_of(c: &Connection) -> Timestamp {
     Timestamp(c.ts.0.saturating_add(c.duration.0))
+}
+
+/// `later`, a record of the same flow as the unanswered request `p`, began
+/// with a packet from `p`'s responder within [`LATE_REPLY_WINDOW`]: the reply.
+/// (A later record the client began is a new request on a reused port: it
+/// says nothing of the earlier one.)
+fn answers_late(p: &Pending, later: &Connection) -> bool {
+    // `^` in the history: the record was flipped, so its first packet came
+    // from the end that is now the responder.
+    let flipped = later.history.starts_with('^');
+    let first_from_server = if flipped {
+        (later.resp_h, later.resp_p) == p.server
+    } else {
+        (later.orig_h, later.orig_p) == p.server
+    };
+    let server_pkts = if (later.orig_h, later.orig_p) == p.server {
+        later.orig_pkts
+    } else {
+        later.resp_pkts
+    };
+    first_from_server
+        && server_pkts > 0
+        && later.ts >= p.end
+        && later.ts.0.saturating_sub(p.end.0) <= LATE_REPLY_WINDOW.0
 }
 
 /// The letters present in a connection's history, read in one pass (the
@@ -409,7 +508,7 @@ fn facts(c: &Connection, proto: Proto) -> Facts {
         } else {
             0
         },
-        rst_delay: (tcp && c.handshake == Handshake::Rejected)
+        answer_delay: (tcp && c.handshake == Handshake::Rejected)
             .then(|| end.0.saturating_sub(last_syn.0).max(0)),
         icmp: c.icmp,
         closed_early: c.handshake == Handshake::ClosedEarly,
@@ -444,6 +543,12 @@ pub struct Classifier<'a> {
     /// Hosts of known role that sent at least one packet.
     senders: HashSet<IpAddr>,
     cap: CaptureStats,
+    /// Unanswered UDP records waiting for a late reply.
+    pending: Recent<Pending>,
+    /// Working TCP connections that may still see stray packets.
+    closed: Recent<Closed>,
+    /// Stray records after a close, per group of the connection they trail.
+    strays: HashMap<Dest, u64>,
 }
 
 /// The roles of a connection's two ends, from [`Classifier::ends`].
@@ -585,6 +690,33 @@ fn filter_pairs(b: &Bucket, with_icmp: bool) -> Vec<FilterPair> {
         .collect()
 }
 
+/// Severity of a doubt (inconclusive) or a slow service: a warning when an
+/// enabled required rule (not optional, not a fallback) needs the flow.
+fn doubt_severity(sel: &Selected<'_>) -> Severity {
+    let required = sel.enabled.is_some_and(|r| {
+        r.kind == Kind::Required && !matches!(r.when, When::Optional | When::Fallback)
+    });
+    if required {
+        Severity::Warning
+    } else {
+        Severity::Info
+    }
+}
+
+/// Host pairs' statistics merged per destination.
+fn per_destination(pairs: &[(IpAddr, IpAddr, &PairStats)]) -> BTreeMap<IpAddr, PairStats> {
+    let mut per_dst: BTreeMap<IpAddr, PairStats> = BTreeMap::new();
+    for &(_, d, p) in pairs {
+        match per_dst.get_mut(&d) {
+            Some(acc) => acc.merge(p),
+            None => {
+                per_dst.insert(d, p.clone());
+            }
+        }
+    }
+    per_dst
+}
+
 fn filter_note(pairs: usize) -> Option<String> {
     (pairs > MAX_FILTER_PAIRS)
         .then(|| format!("the filter shows the first {MAX_FILTER_PAIRS} of {pairs} host pairs"))
@@ -610,6 +742,9 @@ impl<'a> Classifier<'a> {
             roles_sent: 0,
             senders: HashSet::new(),
             cap: CaptureStats::default(),
+            pending: Recent::new(PENDING_CAP),
+            closed: Recent::new(CLOSED_CAP),
+            strays: HashMap::new(),
         }
     }
 
@@ -733,52 +868,128 @@ impl<'a> Classifier<'a> {
         } else {
             Letters::default()
         };
-        match (ro, rr) {
+        let dest = match (ro, rr) {
             (Some(src), Some(dst)) => {
                 self.classified += 1;
-                let key = GroupKey {
+                Dest::Group(GroupKey {
                     src,
                     dst,
                     proto,
                     port: c.resp_p,
-                };
-                let f = facts(c, proto);
-                match judge(c, proto, letters) {
-                    Judged::Now(o) => self.add(key, o, c.orig_h, c.resp_h, &f),
-                    Judged::Tail(how) => {
-                        self.tail_seq += 1;
-                        self.tail.push(Reverse(TailEntry {
-                            ts: c.ts,
-                            seq: self.tail_seq,
-                            key,
-                            src: c.orig_h,
-                            dst: c.resp_h,
-                            how,
-                            facts: f,
-                        }));
-                    }
-                }
+                })
             }
             (Some(role), None) | (None, Some(role)) => {
                 self.unclassified += 1;
-                let key = UnclKey {
+                Dest::Uncl(UnclKey {
                     role,
                     outbound: ro.is_some(),
                     proto,
                     port: c.resp_p,
-                };
+                })
+            }
+            (None, None) => {
+                self.ignored += 1;
+                return;
+            }
+        };
+        let id = FlowId::of(c, proto);
+        let judged = judge(c, proto, letters);
+        let f = facts(c, proto);
+        match proto {
+            Proto::Udp => {
+                if let Some(p) = self.pending.take(&id) {
+                    if answers_late(&p, c) {
+                        self.answered_late(p, c);
+                        return;
+                    }
+                    self.settle(p);
+                }
+                if matches!(
+                    judged,
+                    Judged::Tail(How::NoReply) | Judged::Now(Outcome::Blocked(How::NoReply))
+                ) {
+                    let p = Pending {
+                        dest,
+                        src: c.orig_h,
+                        dst: c.resp_h,
+                        server: (c.resp_h, c.resp_p),
+                        judged,
+                        facts: f,
+                        end,
+                    };
+                    if let Some(old) = self.pending.insert(id, end, p) {
+                        self.settle(old);
+                    }
+                    return;
+                }
+            }
+            Proto::Tcp => {
+                if c.syn_attempts == 0
+                    && judged == Judged::Now(Outcome::Inconclusive(Reason::Midstream))
+                    && let Some(prev) = self.closed.get(&id)
+                    && c.ts >= prev.end
+                    && c.ts.0.saturating_sub(prev.end.0) <= STRAY_WINDOW.0
+                {
+                    *self.strays.entry(prev.dest).or_default() += 1;
+                    return;
+                }
+                if judged == Judged::Now(Outcome::Working) {
+                    self.closed.insert(id, end, Closed { dest, end });
+                }
+            }
+        }
+        self.fold(dest, judged, c.orig_h, c.resp_h, &f, c.ts);
+    }
+
+    /// Folds one connection's facts into its group (or the unclassified
+    /// summary) with its verdict; a tail candidate waits for the capture's end.
+    fn fold(
+        &mut self,
+        dest: Dest,
+        judged: Judged,
+        src: IpAddr,
+        dst: IpAddr,
+        f: &Facts,
+        ts: Timestamp,
+    ) {
+        match dest {
+            Dest::Group(key) => match judged {
+                Judged::Now(o) => self.add(key, o, src, dst, f),
+                Judged::Tail(how) => {
+                    self.tail_seq += 1;
+                    self.tail.push(Reverse(TailEntry {
+                        ts,
+                        seq: self.tail_seq,
+                        key,
+                        src,
+                        dst,
+                        how,
+                        facts: *f,
+                    }));
+                }
+            },
+            Dest::Uncl(key) => {
                 // Unanswered at the very end still counts as failed here: no tail bookkeeping
                 // for hosts outside the inventory.
-                let failed = matches!(
-                    judge(c, proto, letters),
-                    Judged::Now(Outcome::Blocked(_)) | Judged::Tail(_)
-                );
+                let failed = matches!(judged, Judged::Now(Outcome::Blocked(_)) | Judged::Tail(_));
                 let u = self.uncl.entry(key).or_default();
                 u.failed += u64::from(failed);
-                u.bucket.add(c.orig_h, c.resp_h, &facts(c, proto));
+                u.bucket.add(src, dst, f);
             }
-            (None, None) => self.ignored += 1,
         }
+    }
+
+    /// An unanswered UDP record that no late reply followed: judged as it was.
+    fn settle(&mut self, p: Pending) {
+        self.fold(p.dest, p.judged, p.src, p.dst, &p.facts, p.facts.ts);
+    }
+
+    /// An unanswered UDP record whose reply came in `reply`, a later record:
+    /// slow, not blocked. The reply's record is folded into it, not counted again.
+    fn answered_late(&mut self, p: Pending, reply: &Connection) {
+        let mut f = p.facts;
+        f.answer_delay = Some(reply.ts.0.saturating_sub(p.end.0).max(0));
+        self.fold(p.dest, Judged::Now(Outcome::Slow), p.src, p.dst, &f, f.ts);
     }
 
     /// (groups, host pairs over all groups and outcomes, tail candidates held), for memory tests.
@@ -818,9 +1029,21 @@ impl<'a> Classifier<'a> {
             .add(src, dst, f);
     }
 
-    /// Folds tail candidates that can no longer be at the end of the capture.
+    /// Folds tail candidates that can no longer be at the end of the
+    /// capture, unanswered UDP records too old for a late reply to follow,
+    /// and forgets closed connections too old for stray packets.
     fn evict(&mut self) {
         let Some(max) = self.max_seen else { return };
+        if self.pending.len() > 0 {
+            let mut due = Vec::new();
+            let cutoff = Timestamp(max.0.saturating_sub(PENDING_HOLD.0));
+            self.pending.expire(cutoff, &mut |p| due.push(p));
+            for p in due {
+                self.settle(p);
+            }
+        }
+        self.closed
+            .expire(Timestamp(max.0.saturating_sub(CLOSED_HOLD.0)), &mut |_| {});
         while let Some(Reverse(top)) = self.tail.peek() {
             let old = max.0.saturating_sub(top.ts.0) >= TAIL_WINDOW.0;
             if !old && self.tail.len() <= TAIL_CAP {
@@ -862,6 +1085,9 @@ impl<'a> Classifier<'a> {
     /// Produces the findings; `span` is (first, last) packet time of the capture(s).
     pub fn finish(mut self, span: Option<(Timestamp, Timestamp)>) -> Audit {
         let span_end = span.map(|s| s.1);
+        for p in self.pending.drain() {
+            self.settle(p);
+        }
         while let Some(Reverse(t)) = self.tail.pop() {
             let late = span_end.is_some_and(|e| e.0.saturating_sub(t.ts.0) < TAIL_WINDOW.0);
             let o = if late {
@@ -891,6 +1117,7 @@ impl<'a> Classifier<'a> {
                 .filter(|(o, _)| matches!(o, Outcome::Blocked(_)))
                 .map(|(_, b)| b)
                 .collect();
+            let strays = self.strays.get(&Dest::Group(k)).copied().unwrap_or(0);
             for (&o, b) in g {
                 match o {
                     Outcome::Working => match sel.enabled {
@@ -905,6 +1132,7 @@ impl<'a> Classifier<'a> {
                                     .unwrap_or(0);
                                 let h = healthy.entry((idx, k.src, k.dst, k.proto)).or_default();
                                 h.add(k.port, b);
+                                h.strays += strays;
                                 if let Some(s) = works_fails(b, &failing) {
                                     h.notes.push(format!(
                                         "{}/{}: {s} (see the blocked finding)",
@@ -914,7 +1142,13 @@ impl<'a> Classifier<'a> {
                                 }
                             }
                         }
-                        None => findings.push(self.unexpected(k, b, sel.clone(), &failing)),
+                        None => {
+                            let mut f = self.unexpected(k, b, sel.clone(), &failing);
+                            if let Some(note) = stray_note(strays) {
+                                f.evidence.push(note);
+                            }
+                            findings.push(f);
+                        }
                     },
                     Outcome::Blocked(how) => {
                         findings.push(self.blocked(k, how, b, working, sel.clone(), one_sided))
@@ -922,6 +1156,7 @@ impl<'a> Classifier<'a> {
                     Outcome::Inconclusive(r) => {
                         findings.push(self.inconclusive(k, r, b, sel.clone(), span_end))
                     }
+                    Outcome::Slow => findings.push(self.slow(k, b, sel.clone())),
                 }
             }
         }
@@ -1181,27 +1416,11 @@ impl<'a> Classifier<'a> {
             ev.push(s);
         }
         let pairs = b.sorted();
-        // Per destination: (syns, conns, requests, rst delay range, longest SYN span).
-        let mut per_dst: BTreeMap<IpAddr, PairStats> = BTreeMap::new();
-        for &(_, d, p) in &pairs {
-            match per_dst.get_mut(&d) {
-                Some(acc) => {
-                    acc.merge(p);
-                    acc.syn_span = acc.syn_span.max(p.syn_span);
-                    acc.rst_delay = match (acc.rst_delay, p.rst_delay) {
-                        (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
-                        (x, y) => x.or(y),
-                    };
-                }
-                None => {
-                    per_dst.insert(d, p.clone());
-                }
-            }
-        }
+        let per_dst = per_destination(&pairs);
         match how {
             How::Rst => {
                 for (d, p) in &per_dst {
-                    let delay = match p.rst_delay {
+                    let delay = match p.answer_delay {
                         Some((lo, hi)) if fmt_delay(lo) != fmt_delay(hi) => {
                             format!("between {} and {}", fmt_delay(lo), fmt_delay(hi))
                         }
@@ -1374,14 +1593,7 @@ impl<'a> Classifier<'a> {
                 pairs.len() - super::evidence::MAX_LISTED
             ));
         }
-        let required = sel.enabled.is_some_and(|r| {
-            r.kind == Kind::Required && !matches!(r.when, When::Optional | When::Fallback)
-        });
-        let sev = if required {
-            Severity::Warning
-        } else {
-            Severity::Info
-        };
+        let sev = doubt_severity(&sel);
         if let Some(r) = sel.enabled {
             ev.push(format!("matches {}", rule_ref(r)));
         }
@@ -1390,6 +1602,37 @@ impl<'a> Classifier<'a> {
         }
         let wf = filter::build(k.proto, &[k.port], &filter_pairs(b, false), Shape::Both);
         self.base(FindingKind::Inconclusive, sev, k, sel, None, b, ev, wf)
+    }
+
+    /// UDP requests whose replies came only in a later record of the same flow.
+    fn slow(&self, k: GroupKey, b: &Bucket, sel: Selected<'a>) -> Finding {
+        let mut ev = Vec::new();
+        for (d, p) in per_destination(&b.sorted()) {
+            let after = match p.answer_delay {
+                Some((lo, hi)) if fmt_secs(lo) != fmt_secs(hi) => {
+                    format!("between {} and {}", fmt_secs(lo), fmt_secs(hi))
+                }
+                Some((lo, _)) => fmt_secs(lo),
+                None => "?".to_string(),
+            };
+            ev.push(format!(
+                "{} in {} to {d} answered only {after} after the last request, in a later record of \
+                 the same address/port pair (the tracker had closed the request's record, as Zeek \
+                 does after 10 s for DNS and 60 s for other UDP): the path works, but the server or \
+                 the path is slow, and clients give up long before such a reply",
+                plural(p.requests, "request", "requests"),
+                plural(p.conns, "record", "records"),
+            ));
+        }
+        let sev = doubt_severity(&sel);
+        if let Some(r) = sel.enabled.or(sel.disabled) {
+            ev.push(format!("matches {}", rule_ref(r)));
+        }
+        if let Some(n) = filter_note(b.pairs.len()) {
+            ev.push(n);
+        }
+        let wf = filter::build(k.proto, &[k.port], &filter_pairs(b, false), Shape::Both);
+        self.base(FindingKind::Slow, sev, k, sel, None, b, ev, wf)
     }
 
     fn unexpected(
@@ -1657,12 +1900,25 @@ impl<'a> Classifier<'a> {
     }
 }
 
+/// `3 records of stray packets ...`, when there were any.
+fn stray_note(strays: u64) -> Option<String> {
+    (strays > 0).then(|| {
+        format!(
+            "{} after a connection of the same address/port pair had closed (a last ACK or a \
+             retransmitted FIN): the tail of a connection counted here, not connections of their own",
+            plural(strays, "record holds only stray packets", "records hold only stray packets")
+        )
+    })
+}
+
 /// Working connections of one rule and role pair, over its ports.
 #[derive(Default)]
 struct Healthy {
     ports: BTreeSet<u16>,
     bucket: Bucket,
     notes: Vec<String>,
+    /// Records of stray packets after a close, folded into these connections.
+    strays: u64,
 }
 
 impl Healthy {
@@ -1710,6 +1966,7 @@ impl Healthy {
             ));
         }
         ev.extend(self.notes);
+        ev.extend(stray_note(self.strays));
         if let Some(n) = filter_note(b.pairs.len()) {
             ev.push(n);
         }

@@ -34,7 +34,18 @@
 //!   yet); otherwise blocked `no-synack`.
 //! - UDP `answered` -> working; `icmp-unreachable` -> blocked `icmp`;
 //!   `unanswered` -> blocked `no-reply`, except a single request less than
-//!   [`TAIL_WINDOW`] before the end of the capture -> inconclusive.
+//!   [`TAIL_WINDOW`] before the end of the capture -> inconclusive, and a
+//!   request whose reply came in a later record of the same flow (first
+//!   packet from the responder, within [`LATE_REPLY_WINDOW`]) -> slow; the
+//!   reply's record is folded into it. Unanswered UDP records wait for such a
+//!   reply (at most 65 536 of them, for 210 s of capture time).
+//! - TCP records without a SYN, from one side only, less than
+//!   [`STRAY_WINDOW`] after a working connection of the same flow ended, are
+//!   its stray tail (a last ACK, a retransmitted FIN after the tracker forgot
+//!   the connection): counted on the healthy finding, not as connections.
+//!   Working TCP connections are remembered for that (at most 262 144, for
+//!   450 s of capture time: the window plus the 5-min inactivity timeout
+//!   after which such a record reaches the classifier).
 //! - ICMP and other transports are counted (`summary.other_transports`) and
 //!   otherwise skipped; their hosts still count as "seen" and "sending".
 //!
@@ -54,7 +65,7 @@
 //!   tolerated or disabled-feature rule matches; info when no rule matches.
 //!   When the capture looks one-sided, `no-synack`/`no-reply` are capped at
 //!   warning (the replies may not be in the capture).
-//! - inconclusive: warning when an enabled required (not optional/fallback)
+//! - inconclusive, slow: warning when an enabled required (not optional/fallback)
 //!   rule matches, else info.
 //! - unexpected: warning. healthy, unclassified: info.
 //! - missing (required rules of enabled features with no connection at all,
@@ -152,10 +163,11 @@ use std::net::IpAddr;
 mod engine;
 mod evidence;
 mod filter;
+mod recent;
 #[cfg(test)]
 mod tests;
 
-pub use engine::{Classifier, Ends, SYNC_CYCLE_SECS, TAIL_WINDOW};
+pub use engine::{Classifier, Ends, LATE_REPLY_WINDOW, STRAY_WINDOW, SYNC_CYCLE_SECS, TAIL_WINDOW};
 
 /// What kind of finding this is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -171,6 +183,9 @@ pub enum FindingKind {
     Healthy,
     /// A failure the capture cannot prove (one-sided capture, end of capture, midstream).
     Inconclusive,
+    /// Requests answered, but only after the tracker had closed their record
+    /// (UDP replies tens of seconds late): the path works, the service is slow.
+    Slow,
     /// Traffic between a known role and hosts of no known role.
     Unclassified,
 }
@@ -184,19 +199,21 @@ impl FindingKind {
             FindingKind::Unexpected => "unexpected",
             FindingKind::Healthy => "healthy",
             FindingKind::Inconclusive => "inconclusive",
+            FindingKind::Slow => "slow",
             FindingKind::Unclassified => "unclassified",
         }
     }
 
-    /// Position in reports: blocked, missing, unexpected, inconclusive, unclassified, healthy.
+    /// Position in reports: blocked, missing, unexpected, slow, inconclusive, unclassified, healthy.
     pub fn rank(self) -> u8 {
         match self {
             FindingKind::Blocked => 0,
             FindingKind::Missing => 1,
             FindingKind::Unexpected => 2,
-            FindingKind::Inconclusive => 3,
-            FindingKind::Unclassified => 4,
-            FindingKind::Healthy => 5,
+            FindingKind::Slow => 3,
+            FindingKind::Inconclusive => 4,
+            FindingKind::Unclassified => 5,
+            FindingKind::Healthy => 6,
         }
     }
 }

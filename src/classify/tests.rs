@@ -252,7 +252,13 @@ fn phs() -> Inventory {
     inventory(&[Feature::PasswordHashSync])
 }
 
-fn base(ts: Timestamp, orig: &str, resp: &str, port: u16, proto: Transport) -> Connection {
+pub(super) fn base(
+    ts: Timestamp,
+    orig: &str,
+    resp: &str,
+    port: u16,
+    proto: Transport,
+) -> Connection {
     Connection {
         ts,
         uid: "Ctest".into(),
@@ -1710,4 +1716,131 @@ fn connections_in_groups_equal_one_by_one() {
     );
     assert_eq!(a, b);
     assert_eq!(b.summary.classified + b.summary.unclassified, 84);
+}
+
+/// The responder's reply alone, in a record of its own that the tracker
+/// flipped back to the requester's orientation (`^d`, SHR).
+fn late_reply(ts: Timestamp, orig: &str, resp: &str, port: u16) -> Connection {
+    Connection {
+        conn_state: "SHR",
+        history: "^d".into(),
+        resp_pkts: 1,
+        handshake: Handshake::Answered,
+        ..base(ts, orig, resp, port, Transport::Udp)
+    }
+}
+
+/// A DNS reply that came after the request's record was closed makes the
+/// request slow, not blocked, and the reply's record is not a second flow.
+#[test]
+fn a_reply_in_a_later_record_is_slow_not_blocked() {
+    let mut conns = background();
+    conns.push(udp(at(2000), SYNC, DC5, 53, 1, 0));
+    conns.push(late_reply(at(14_500), SYNC, DC5, 53));
+    let a = run(&catalogue(), &phs(), &conns, long());
+    assert!(
+        find(&a, FindingKind::Blocked, 53).is_empty(),
+        "{:#?}",
+        a.findings
+    );
+    assert!(
+        find(&a, FindingKind::Healthy, 53)
+            .iter()
+            .all(|f| f.transport == Proto::Tcp),
+        "{:#?}",
+        a.findings
+    );
+    let f = only(&a, FindingKind::Slow, 53);
+    assert_eq!(f.severity, Severity::Warning);
+    assert_eq!(f.count, 1);
+    assert_eq!(f.hosts.len(), 1);
+    assert_eq!(f.hosts[0].dst, ip(DC5));
+    // 14.5 s - 2.0 s: the delay from the request to the reply.
+    assert!(
+        f.evidence[0].starts_with("1 request in 1 record to 10.0.0.5 answered only 12.5 s after"),
+        "{:?}",
+        f.evidence
+    );
+    assert_eq!(
+        f.wireshark_filter.as_deref(),
+        Some("ip.addr==10.0.1.10 && ip.addr==10.0.0.5 && udp.port==53")
+    );
+}
+
+/// A later record the client began is a new request on a reused port, and a
+/// reply later than the window is no answer: the first request stays blocked.
+#[test]
+fn a_new_request_or_a_very_late_packet_does_not_answer() {
+    let window = LATE_REPLY_WINDOW.0 / 1_000_000;
+    for later in [
+        udp(at(14_000), SYNC, DC5, 53, 1, 1),
+        late_reply(at(2000 + window + 1), SYNC, DC5, 53),
+    ] {
+        let mut conns = background();
+        conns.push(udp(at(2000), SYNC, DC5, 53, 1, 0));
+        conns.push(later.clone());
+        let a = run(&catalogue(), &phs(), &conns, long());
+        assert!(find(&a, FindingKind::Slow, 53).is_empty(), "{later:?}");
+        let b = only(&a, FindingKind::Blocked, 53);
+        assert_eq!(b.how, Some(How::NoReply));
+        assert_eq!(b.count, 1);
+        // The later record is judged on its own: it worked.
+        let udp_healthy: Vec<_> = find(&a, FindingKind::Healthy, 53)
+            .into_iter()
+            .filter(|f| f.transport == Proto::Udp)
+            .collect();
+        assert_eq!(udp_healthy.len(), 1);
+        assert_eq!(udp_healthy[0].count, 1);
+    }
+}
+
+/// A late reply to a host of no known role is not a failure of that host either.
+#[test]
+fn a_late_reply_from_an_unknown_host_is_not_a_failure() {
+    let conns = [
+        udp(at(2000), SYNC, "192.0.2.53", 53, 1, 0),
+        late_reply(at(13_000), SYNC, "192.0.2.53", 53),
+    ];
+    let a = run(&catalogue(), &phs(), &conns, long());
+    let u = only(&a, FindingKind::Unclassified, 53);
+    assert_eq!(u.count, 1);
+    assert_eq!(u.evidence[1], "1 connection, 0 of them failed");
+}
+
+/// A record holding only a last ACK, some seconds after a connection of the
+/// same address/port pair closed, is that connection's tail: no
+/// "began before the capture" warning.
+#[test]
+fn a_stray_ack_after_a_close_is_the_closed_connections_tail() {
+    let ack_only = |ts: Timestamp| Connection {
+        conn_state: "OTH",
+        history: "A".into(),
+        orig_pkts: 1,
+        handshake: Handshake::Midstream,
+        ..base(ts, SYNC, DC4, 389, Transport::Tcp)
+    };
+    let mut conns = background();
+    // `background` holds an SF connection 10.0.1.10:50000 -> 10.0.0.4:389 at 1 s.
+    conns.push(ack_only(at(13_000)));
+    let a = run(&catalogue(), &phs(), &conns, long());
+    assert!(
+        find(&a, FindingKind::Inconclusive, 389).is_empty(),
+        "{:#?}",
+        a.findings
+    );
+    let h = only(&a, FindingKind::Healthy, 389);
+    assert_eq!(h.count, 1, "the stray record is not a connection");
+    assert!(
+        h.evidence
+            .iter()
+            .any(|e| e.starts_with("1 record holds only stray packets")),
+        "{:?}",
+        h.evidence
+    );
+    // Long after the window it is a connection of its own that began before the capture.
+    let window = STRAY_WINDOW.0 / 1_000_000;
+    let mut conns = background();
+    conns.push(ack_only(at(1070 + window + 1000)));
+    let a = run(&catalogue(), &phs(), &conns, long());
+    assert_eq!(only(&a, FindingKind::Inconclusive, 389).count, 1);
 }

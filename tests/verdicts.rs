@@ -1,0 +1,160 @@
+//! Verdicts that must hold through the CLI, on captures the synth builder
+//! writes so that what really happened on the wire is known: late replies
+//! are slow (not blocked), stray packets after a close are no connection of
+//! their own, overlapping captures are merged by time, and so on.
+
+mod common;
+
+use common::flowaudit;
+use flowaudit::synth::{Conversation, Link, TcpSession, Trace, UdpSession};
+use flowaudit::time::{Duration, Timestamp};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::Path;
+
+const SYNC: &str = "10.0.1.10";
+const DC1: &str = "10.0.0.4";
+const DC2: &str = "10.0.0.5";
+
+fn sa(ip: &str, port: u16) -> SocketAddr {
+    SocketAddr::new(ip.parse().expect("address"), port)
+}
+
+fn secs(s: f64) -> Duration {
+    Duration((s * 1e9) as i64)
+}
+
+/// The inventory of these tests: one sync server, two DCs, password hash sync.
+fn inventory(dir: &Path) -> std::path::PathBuf {
+    let p = dir.join("inventory.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "features = [\"password-hash-sync\"]\n[roles]\nsync = [\"{SYNC}\"]\ndc = [\"{DC1}\", \"{DC2}\"]\n"
+        ),
+    )
+    .expect("write inventory");
+    p
+}
+
+/// `flowaudit audit --format json` over the files, with the inventory.
+fn audit(dir: &Path, files: &[&Path]) -> Value {
+    let out = flowaudit()
+        .arg("audit")
+        .args(files)
+        .arg("--inventory")
+        .arg(inventory(dir))
+        .args(["--format", "json", "--fail-on", "never"])
+        .output()
+        .expect("run flowaudit");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON report")
+}
+
+/// `flowaudit flows --format jsonl` rows.
+fn flows(files: &[&Path]) -> Vec<Value> {
+    let out = flowaudit()
+        .args(["flows", "--format", "jsonl"])
+        .args(files)
+        .output()
+        .expect("run flowaudit");
+    assert_eq!(out.status.code(), Some(0));
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("row"))
+        .collect()
+}
+
+fn findings<'a>(doc: &'a Value, kind: &str, proto: &str, port: u64) -> Vec<&'a Value> {
+    doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["kind"] == kind && f["transport"] == proto && f["port"] == port)
+        .collect()
+}
+
+fn write(dir: &Path, name: &str, t: &Trace) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, t.to_pcap()).expect("write capture");
+    p
+}
+
+/// Traffic that keeps every other password-hash-sync flow present, so the
+/// flows under test are the only ones judged.
+fn background(t: &mut Trace, start: Timestamp) {
+    for (i, port) in [389u16, 88, 135, 49670, 3268].into_iter().enumerate() {
+        let mut s = TcpSession::new(sa(SYNC, 40_000 + i as u16), sa(DC1, port), 1, 2)
+            .starting_at(Timestamp(start.0 + i as i64 * 1_000_000_000));
+        s.handshake().client_data(200).server_data(300).close();
+        t.add(&s);
+    }
+}
+
+/// Issue 19, item 1: a DNS reply 12 s after its query lands in a record of
+/// its own (the tracker, like Zeek, closes the query's record after 10 s);
+/// a final ACK 12 s after an LDAP connection closed does too. The audit must
+/// call the first slow, not blocked, and the second no connection at all.
+#[test]
+fn late_replies_are_slow_and_stray_acks_are_no_connection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut t = Trace::new(Link::ethernet());
+    let t0 = flowaudit::synth::START;
+    background(&mut t, t0);
+    let mut dns = UdpSession::new(sa(SYNC, 55_000), sa(DC2, 53)).starting_at(t0);
+    dns.request(40).wait(secs(12.0)).response(120);
+    let query = dns.packets()[0].ts;
+    let reply = dns.packets()[1].ts;
+    let mut ldap = TcpSession::new(sa(SYNC, 50_100), sa(DC2, 389), 7, 9).starting_at(t0);
+    ldap.handshake()
+        .client_data(100)
+        .server_data(900)
+        // Both FINs, then the last ACK only 12 s later.
+        .segment(true, 0x11, &[])
+        .segment(false, 0x11, &[])
+        .wait(secs(12.0))
+        .ack();
+    t.add(&dns).add(&ldap).sort();
+    let cap = write(dir.path(), "late.pcap", &t);
+
+    // The records keep Zeek's semantics: two rows each.
+    let rows = flows(&[&cap]);
+    let on = |proto: &str, port: u64| {
+        rows.iter()
+            .filter(|r| r["proto"] == proto && r["id.resp_p"] == port && r["id.resp_h"] == DC2)
+            .count()
+    };
+    assert_eq!(on("udp", 53), 2, "{rows:#?}");
+    assert_eq!(on("tcp", 389), 2, "{rows:#?}");
+
+    let doc = audit(dir.path(), &[&cap]);
+    assert!(findings(&doc, "blocked", "udp", 53).is_empty(), "{doc:#}");
+    let slow = findings(&doc, "slow", "udp", 53);
+    assert_eq!(slow.len(), 1, "{doc:#}");
+    assert_eq!(slow[0]["severity"], "warning");
+    assert_eq!(slow[0]["count"], 1);
+    let delay = reply.since(query).as_secs_f64();
+    let said = format!("answered only {delay:.1} s after the last request");
+    assert!(
+        slow[0]["evidence"][0]
+            .as_str()
+            .is_some_and(|e| e.contains(&said)),
+        "want {said:?} in {:#}",
+        slow[0]["evidence"]
+    );
+    assert!(
+        findings(&doc, "inconclusive", "tcp", 389).is_empty(),
+        "{doc:#}"
+    );
+    let healthy = findings(&doc, "healthy", "tcp", 389);
+    assert_eq!(healthy.len(), 1);
+    // The background's LDAP connection and this one: the stray ACK is not a third.
+    assert_eq!(healthy[0]["count"], 2);
+    assert_eq!(doc["summary"]["severities"].get("error"), None, "{doc:#}");
+}
