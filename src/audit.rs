@@ -239,6 +239,9 @@ fn run_holding(
             held.max
         ));
     }
+    if let Some(note) = pipeline::overlap_note(results.iter().flatten()) {
+        audit.summary.capture_warnings.push(note);
+    }
     infer::annotate(&mut audit, &learned, &observer, catalogue);
     if let Some(w) = stats.eviction_warning() {
         audit.summary.capture_warnings.push(w);

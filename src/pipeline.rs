@@ -16,6 +16,14 @@ pub struct CaptureReport {
     pub info: CaptureInfo,
     /// Decoder counters for this capture (decoded, fragments, not decoded per layer).
     pub decode: DecodeStats,
+    /// Packets dropped because another input, read together with this one,
+    /// showed the same packet less than 2 s apart (see [`crate::decode::Dedup`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub duplicates: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Settings for one run over a list of inputs.
@@ -58,8 +66,8 @@ const BATCH: usize = 1024;
 /// bounds memory when the trackers are slower than the reader.
 const BATCHES_IN_FLIGHT: usize = 32;
 
-/// Reads, decodes and tracks every input in order as one continuous trace (as
-/// `mergecap -a` would join them), so a ring buffer of capture files gives the
+/// Reads, decodes and tracks every input as one trace merged by timestamp
+/// (as `mergecap` merges them, see [`read::merge`]), so a ring buffer of capture files gives the
 /// same connections as one big file. Finished connections go to `sink`; at the
 /// end every connection still open is flushed to it too.
 pub fn run(
@@ -148,8 +156,23 @@ fn read_rounds<O: FnMut(&Packet<'_>) + Send + ?Sized>(
     observe: &mut O,
     round: &mut dyn FnMut(Vec<Packet<'static>>) -> Vec<Packet<'static>>,
 ) -> Vec<InputResult> {
-    let mut results = Vec::with_capacity(inputs.len());
     let mut batch: Vec<Packet<'static>> = Vec::with_capacity(BATCH);
+    let sources: Option<Vec<&Source>> = inputs
+        .iter()
+        .map(|i| match i {
+            Input::Source(s) => Some(*s),
+            Input::Stream(..) => None,
+        })
+        .collect();
+    if let Some(sources) = sources.filter(|s| s.len() > 1) {
+        let sources: Vec<Source> = sources.into_iter().cloned().collect();
+        let results = read_merged_rounds(&sources, opts, observe, &mut batch, round);
+        if !batch.is_empty() {
+            round(batch);
+        }
+        return results;
+    }
+    let mut results = Vec::with_capacity(inputs.len());
     for input in inputs {
         let mut decoder = Decoder::new(opts.decode);
         let mut meter = match &input {
@@ -183,12 +206,117 @@ fn read_rounds<O: FnMut(&Packet<'_>) + Send + ?Sized>(
         results.push(res.map(|info| CaptureReport {
             info,
             decode: decoder.stats().clone(),
+            duplicates: 0,
         }));
     }
     if !batch.is_empty() {
         round(batch);
     }
     results
+}
+
+/// [`read_rounds`] over several inputs merged by timestamp
+/// ([`read::merge`]): each input has its own decoder (fragments and link
+/// types are per capture), packets another input already showed are
+/// dropped ([`crate::decode::Dedup`]), and `observe` and the rounds see one
+/// trace in time order.
+fn read_merged_rounds<O: FnMut(&Packet<'_>) + Send + ?Sized>(
+    sources: &[Source],
+    opts: &Options,
+    observe: &mut O,
+    batch: &mut Vec<Packet<'static>>,
+    round: &mut dyn FnMut(Vec<Packet<'static>>) -> Vec<Packet<'static>>,
+) -> Vec<InputResult> {
+    struct Merge<'o, 'r, O: ?Sized> {
+        opts: &'o Options,
+        sources: &'o [Source],
+        decoders: Vec<Option<Decoder>>,
+        meters: Vec<Option<Meter<'o>>>,
+        /// Each finished input's decoder counters.
+        stats: Vec<Option<DecodeStats>>,
+        /// Each input's packets dropped as copies of another input's.
+        copies: Vec<u64>,
+        dedup: crate::decode::Dedup,
+        observe: &'r mut O,
+        batch: &'r mut Vec<Packet<'static>>,
+        round: &'r mut dyn FnMut(Vec<Packet<'static>>) -> Vec<Packet<'static>>,
+    }
+    impl<O: FnMut(&Packet<'_>) + Send + ?Sized> read::merge::Visitor for Merge<'_, '_, O> {
+        fn start(&mut self, input: usize) {
+            if let (Some(d), Some(m), Some(src)) = (
+                self.decoders.get_mut(input),
+                self.meters.get_mut(input),
+                self.sources.get(input),
+            ) {
+                *d = Some(Decoder::new(self.opts.decode));
+                *m = Some(Meter::new(self.opts, src));
+            }
+        }
+
+        fn record(&mut self, at: read::merge::Merged, rec: &read::Record<'_>) {
+            let Some(Some(decoder)) = self.decoders.get_mut(at.input) else {
+                return;
+            };
+            let (dedup, observe, batch) = (&mut self.dedup, &mut *self.observe, &mut *self.batch);
+            let mut copies = 0;
+            decoder.decode(rec.ts, rec.number, rec.link, rec.data, &mut |pkt| {
+                if at.near && dedup.is_copy(at.input, pkt) {
+                    copies += 1;
+                    return;
+                }
+                observe(pkt);
+                batch.push(Packet {
+                    payload: &[],
+                    ..*pkt
+                });
+            });
+            if let Some(n) = self.copies.get_mut(at.input) {
+                *n += copies;
+            }
+            if self.batch.len() >= BATCH {
+                if let Some(Some(m)) = self.meters.get_mut(at.input) {
+                    m.at(rec.offset + rec.data.len() as u64, rec.number);
+                }
+                *self.batch = (self.round)(std::mem::take(self.batch));
+            }
+        }
+
+        fn finish(&mut self, input: usize) {
+            if let Some(mut d) = self.decoders.get_mut(input).and_then(Option::take) {
+                d.flush();
+                if let Some(slot) = self.stats.get_mut(input) {
+                    *slot = Some(d.stats().clone());
+                }
+            }
+            if let Some(m) = self.meters.get_mut(input).and_then(Option::take) {
+                m.done();
+            }
+        }
+    }
+    let mut m = Merge {
+        opts,
+        sources,
+        decoders: sources.iter().map(|_| None).collect(),
+        meters: sources.iter().map(|_| None).collect(),
+        stats: sources.iter().map(|_| None).collect(),
+        copies: vec![0; sources.len()],
+        dedup: crate::decode::Dedup::new(),
+        observe,
+        batch,
+        round,
+    };
+    let infos = read::merge::read_merged(sources, &mut m);
+    infos
+        .into_iter()
+        .zip(m.stats.into_iter().zip(m.copies))
+        .map(|(res, (decode, duplicates))| {
+            res.map(|info| CaptureReport {
+                info,
+                decode: decode.unwrap_or_default(),
+                duplicates,
+            })
+        })
+        .collect()
 }
 
 /// Every stage on the caller's thread.
@@ -417,6 +545,52 @@ impl<'a> Meter<'a> {
     }
 }
 
+/// Says which inputs overlap in time, when some do: they were merged by
+/// timestamp rather than read one after the other (see [`read::merge`]),
+/// and packets two of them show were counted once.
+pub fn overlap_note<'r>(reports: impl IntoIterator<Item = &'r CaptureReport>) -> Option<String> {
+    /// Overlapping pairs named in the note.
+    const NAMED: usize = 3;
+    let reports: Vec<&CaptureReport> = reports.into_iter().collect();
+    let spans: Vec<(&str, crate::time::Timestamp, crate::time::Timestamp)> = reports
+        .iter()
+        .filter_map(|r| Some((r.info.path.as_str(), r.info.first_time?, r.info.last_time?)))
+        .collect();
+    let mut pairs = Vec::new();
+    for (i, a) in spans.iter().enumerate() {
+        for b in spans.iter().skip(i + 1) {
+            let overlap = a.2.min(b.2).since(a.1.max(b.1));
+            if overlap.0 > 0 {
+                pairs.push(format!(
+                    "{} and {} (for {:.1} s)",
+                    a.0,
+                    b.0,
+                    overlap.as_secs_f64()
+                ));
+            }
+        }
+    }
+    if pairs.is_empty() {
+        return None;
+    }
+    let n = pairs.len();
+    let mut named: Vec<String> = pairs.into_iter().take(NAMED).collect();
+    if n > NAMED {
+        named.push(format!("{} more pairs", n - NAMED));
+    }
+    let copies: u64 = reports.iter().map(|r| r.duplicates).sum();
+    let copies = match copies {
+        0 => "none of their packets appears in two of them".to_string(),
+        1 => "1 packet that two of them show was counted once".to_string(),
+        n => format!("{n} packets that two of them show were counted once"),
+    };
+    Some(format!(
+        "the captures overlap in time: {}; they were merged by timestamp, as mergecap does, \
+         and {copies} (the same IP datagram less than 2 s apart)",
+        named.join(", ")
+    ))
+}
+
 /// Reads and decodes every input without tracking connections (for `info`).
 pub fn survey(sources: &[Source], opts: &Options) -> Vec<InputResult> {
     sources
@@ -430,6 +604,7 @@ pub fn survey(sources: &[Source], opts: &Options) -> Vec<InputResult> {
             Ok(CaptureReport {
                 info,
                 decode: decoder.stats().clone(),
+                duplicates: 0,
             })
         })
         .collect()

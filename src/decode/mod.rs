@@ -150,6 +150,7 @@ pub struct Packet<'a> {
     pub tunnel_depth: u8,
 }
 
+mod dedup;
 mod fast;
 mod frag;
 mod icmp;
@@ -162,6 +163,8 @@ mod tunnel;
 mod captures_tests;
 #[cfg(test)]
 mod tests;
+
+pub use dedup::Dedup;
 
 use crate::read::LinkType;
 use crate::time::Duration;

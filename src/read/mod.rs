@@ -149,6 +149,7 @@ pub struct ReadError {
 }
 
 mod input;
+pub mod merge;
 mod pcap;
 mod pcapng;
 
@@ -177,12 +178,35 @@ pub fn read_stream<F: FnMut(&Record<'_>) + ?Sized>(
     raw: Box<dyn std::io::Read>,
     on_record: &mut F,
 ) -> Result<CaptureInfo, ReadError> {
+    read_stream_upto(path, raw, u64::MAX, on_record)
+}
+
+/// The time of the first timestamped record of `src`, read without going
+/// further (`None` when the capture has none): what [`merge`] orders inputs
+/// by before it reads them.
+pub fn first_time(src: &Source) -> Result<Option<Timestamp>, ReadError> {
+    let raw = input::open(src)?;
+    let mut first = None;
+    read_stream_upto(&src.to_string(), raw, 1, &mut |r: &Record<'_>| {
+        first = first.or(Some(r.ts));
+    })?;
+    Ok(first)
+}
+
+/// [`read_stream`], stopping once `limit` timestamped records were delivered.
+fn read_stream_upto<F: FnMut(&Record<'_>) + ?Sized>(
+    path: &str,
+    raw: Box<dyn std::io::Read>,
+    limit: u64,
+    on_record: &mut F,
+) -> Result<CaptureInfo, ReadError> {
     let err = |reason: String| ReadError {
         path: path.to_string(),
         reason,
     };
     let (mut input, gzip) = input::decompress(raw).map_err(err)?;
     let mut sink = Sink::new(path.to_string(), on_record);
+    sink.limit = limit;
     input.fill(4);
     let magic = input.avail().first_chunk::<4>().copied();
     let Some(magic) = magic else {
@@ -232,6 +256,10 @@ struct Sink<'f, F: FnMut(&Record<'_>) + ?Sized> {
     first: Option<Timestamp>,
     /// Latest timestamp seen.
     last: Option<Timestamp>,
+    /// Timestamped records to deliver before the readers stop early.
+    limit: u64,
+    /// Timestamped records delivered so far.
+    timed: u64,
 }
 
 impl<'f, F: FnMut(&Record<'_>) + ?Sized> Sink<'f, F> {
@@ -245,7 +273,14 @@ impl<'f, F: FnMut(&Record<'_>) + ?Sized> Sink<'f, F> {
             on_record,
             first: None,
             last: None,
+            limit: u64::MAX,
+            timed: 0,
         }
+    }
+
+    /// The caller asked for no more records (see [`first_time`]).
+    fn done(&self) -> bool {
+        self.timed >= self.limit
     }
 
     /// Number the next record will get (1-based).
@@ -268,6 +303,7 @@ impl<'f, F: FnMut(&Record<'_>) + ?Sized> Sink<'f, F> {
         self.info.packets += 1;
         self.info.bytes += data.len() as u64;
         if has_ts {
+            self.timed += 1;
             self.first = Some(self.first.map_or(ts, |f| f.min(ts)));
             self.last = Some(self.last.map_or(ts, |l| l.max(ts)));
         }

@@ -165,6 +165,9 @@ impl Walk {
             let Some(h) = buf.get(pos..).and_then(|r| r.first_chunk::<16>()) else {
                 return pos;
             };
+            if sink.done() {
+                return pos;
+            }
             let caplen = e.u32(h, 8) as usize;
             if caplen > MAX_RECORD_LEN {
                 return pos;
@@ -220,6 +223,9 @@ pub(super) fn read<F: FnMut(&Record<'_>) + ?Sized>(
         // straddles its end (or is corrupt) takes the general path below.
         let walked = walk.buffered(input.avail(), input.offset(), sink, &mut bad_frac);
         input.consume(walked);
+        if sink.done() {
+            break;
+        }
         let number = sink.next_number();
         if !input.fill(hdr_len) {
             if !input.avail().is_empty() || input.error().is_some() {

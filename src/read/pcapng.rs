@@ -145,6 +145,9 @@ pub(super) fn read<F: FnMut(&Record<'_>) + ?Sized>(
     let mut interfaces: Vec<Interface> = Vec::new();
 
     loop {
+        if sink.done() {
+            break;
+        }
         let first = sections.is_empty();
         let offset = input.offset();
         let number = sink.next_number();
