@@ -260,3 +260,59 @@ fn files_out_of_time_order_give_the_whole_traces_connections() {
     std::fs::copy(&second, ring.join("a-second.pcap")).expect("copy");
     assert_eq!(flows(&[&ring]), want);
 }
+
+/// Issue 20, item 3: LDAPS to a DC without a certificate: the handshake
+/// completes, the client sends its ClientHello, the DC resets. Blocked,
+/// with the catalogue's explanation, never healthy; LDAPS to the other DC
+/// works.
+#[test]
+fn ldaps_reset_after_the_client_hello_is_blocked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t0 = flowaudit::synth::START;
+    let mut t = Trace::new(Link::ethernet());
+    background(&mut t, t0);
+    let hello = flowaudit::synth::payload::client_hello("dc2.contoso.com");
+    let mut bad = TcpSession::new(sa(SYNC, 50_300), sa(DC2, 636), 3, 4).starting_at(t0);
+    bad.handshake().client_send(&hello).server_rst();
+    let mut good = TcpSession::new(sa(SYNC, 50_301), sa(DC1, 636), 5, 6).starting_at(t0);
+    good.handshake()
+        .client_send(&hello)
+        .server_data(2000)
+        .close();
+    t.add(&bad).add(&good).sort();
+    let cap = write(dir.path(), "ldaps.pcap", &t);
+    let inv = dir.path().join("ldaps.toml");
+    std::fs::write(
+        &inv,
+        format!(
+            "features = [\"password-hash-sync\", \"ldaps\"]\n[roles]\nsync = [\"{SYNC}\"]\ndc = [\"{DC1}\", \"{DC2}\"]\n"
+        ),
+    )
+    .expect("write inventory");
+    let out = flowaudit()
+        .arg("audit")
+        .arg(&cap)
+        .arg("--inventory")
+        .arg(&inv)
+        .args(["--format", "json"])
+        .output()
+        .expect("run flowaudit");
+    assert_eq!(out.status.code(), Some(1), "an error finding: exit 1");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let blocked = findings(&doc, "blocked", "tcp", 636);
+    assert_eq!(blocked.len(), 1, "{doc:#}");
+    let b = blocked[0];
+    assert_eq!(b["how"], "reset-after-handshake");
+    assert_eq!(b["severity"], "error");
+    assert_eq!(b["hosts"].as_array().map(Vec::len), Some(1));
+    assert_eq!(b["hosts"][0]["dst"], DC2);
+    let ev = b["evidence"].to_string();
+    assert!(ev.contains("works to 10.0.0.4, fails to 10.0.0.5"), "{ev}");
+    assert!(
+        ev.contains("certificate"),
+        "the catalogue's on_reset note: {ev}"
+    );
+    let healthy = findings(&doc, "healthy", "tcp", 636);
+    assert_eq!(healthy.len(), 1);
+    assert_eq!(healthy[0]["count"], 1, "only the good DC's connection");
+}

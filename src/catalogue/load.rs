@@ -48,7 +48,7 @@ pub const KIND_NAMES: [&str; 2] = ["required", "tolerated"];
 pub const TRANSPORT_NAMES: [&str; 2] = ["tcp", "udp"];
 
 /// Keys a `[[rule]]` table may hold.
-pub const RULE_FIELDS: [&str; 14] = [
+pub const RULE_FIELDS: [&str; 15] = [
     "id",
     "table",
     "src",
@@ -63,6 +63,7 @@ pub const RULE_FIELDS: [&str; 14] = [
     "fallback_for",
     "source",
     "notes",
+    "on_reset",
 ];
 
 /// Keys an `[[azure_range]]` table may hold.
@@ -304,6 +305,7 @@ struct RawRule {
     source: Option<String>,
     #[serde(default)]
     notes: Vec<String>,
+    on_reset: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -666,6 +668,7 @@ fn check_rule(
             fallback_for: r.fallback_for.map(Spanned::into_inner),
             source: r.source,
             notes: r.notes,
+            on_reset: r.on_reset,
             line,
         },
     })

@@ -240,6 +240,10 @@ pub struct Rule {
     /// Notes that explain what an absence or a failure means (e.g. "Windows
     /// uses Kerberos over TCP first; no UDP 88 is normal").
     pub notes: Vec<String>,
+    /// What it means when the server resets the connection right after the
+    /// handshake without sending a byte (e.g. LDAPS: the DC has no usable
+    /// certificate), said on a `reset-after-handshake` finding.
+    pub on_reset: Option<String>,
     /// 1-based line of the rule in its file, for error messages.
     pub line: usize,
 }

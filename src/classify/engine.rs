@@ -121,6 +121,8 @@ struct Facts {
     closed_early: bool,
     midstream: bool,
     requests: u64,
+    /// TCP: the originator sent payload bytes.
+    sent_data: bool,
 }
 
 /// One distinct ICMP error seen on a host pair.
@@ -149,6 +151,8 @@ struct PairStats {
     closed_early: u64,
     midstream: u64,
     requests: u64,
+    /// Connections whose originator sent payload bytes.
+    sent_data: u64,
     icmp: Vec<IcmpSeen>,
     icmp_other: u64,
 }
@@ -166,6 +170,7 @@ impl PairStats {
             closed_early: 0,
             midstream: 0,
             requests: 0,
+            sent_data: 0,
             icmp: Vec::new(),
             icmp_other: 0,
         };
@@ -183,6 +188,7 @@ impl PairStats {
         self.closed_early += u64::from(f.closed_early);
         self.midstream += u64::from(f.midstream);
         self.requests = self.requests.saturating_add(f.requests);
+        self.sent_data += u64::from(f.sent_data);
         if let Some(d) = f.answer_delay {
             self.answer_delay = Some(match self.answer_delay {
                 Some((lo, hi)) => (lo.min(d), hi.max(d)),
@@ -218,6 +224,7 @@ impl PairStats {
         self.closed_early += o.closed_early;
         self.midstream += o.midstream;
         self.requests = self.requests.saturating_add(o.requests);
+        self.sent_data += o.sent_data;
         self.syn_span = self.syn_span.max(o.syn_span);
         self.answer_delay = match (self.answer_delay, o.answer_delay) {
             (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
@@ -446,12 +453,37 @@ fn alive(c: &Connection, h: Letters) -> bool {
     c.orig_pkts > 0 && c.resp_pkts > 0 && h.any(ORIG_ACK_DATA) && h.any(RESP_SYNACK_ACK_DATA)
 }
 
+/// A responder that resets an idle connection this long after the SYN,
+/// without a byte from either side, is taken to refuse it (a reset after an
+/// idle timeout comes minutes or hours later).
+const REFUSE_WINDOW: Duration = Duration::from_secs(10);
+
+/// The handshake completed, then the responder reset the connection
+/// without ever sending a byte, before the originator closed or reset it:
+/// after the client's first data (a TLS ClientHello, a first request), or
+/// at once. The port is open; the service, or a middlebox inspecting the
+/// first bytes, refused the client.
+fn refused_after_handshake(c: &Connection) -> bool {
+    if c.resp_bytes > 0 || c.handshake != Handshake::Established {
+        return false;
+    }
+    let h = c.history.as_bytes();
+    let Some(rst) = h.iter().position(|&b| b == b'r') else {
+        return false;
+    };
+    let client_closed_first = h.iter().take(rst).any(|&b| b == b'F' || b == b'R');
+    !client_closed_first && (c.orig_bytes > 0 || c.duration.0 <= REFUSE_WINDOW.0)
+}
+
 /// The outcome of `c`, whose history holds the letters `h`.
 fn judge(c: &Connection, proto: Proto, h: Letters) -> Judged {
     use Judged::{Now, Tail};
     use Outcome::*;
     match proto {
         Proto::Tcp => match c.handshake {
+            Handshake::Established if refused_after_handshake(c) => {
+                Now(Blocked(How::ResetAfterHandshake))
+            }
             Handshake::Established
             | Handshake::ClosedEarly
             | Handshake::Answered
@@ -508,12 +540,18 @@ fn facts(c: &Connection, proto: Proto) -> Facts {
         } else {
             0
         },
-        answer_delay: (tcp && c.handshake == Handshake::Rejected)
-            .then(|| end.0.saturating_sub(last_syn.0).max(0)),
+        answer_delay: if tcp && c.handshake == Handshake::Rejected {
+            Some(end.0.saturating_sub(last_syn.0).max(0))
+        } else if tcp && refused_after_handshake(c) {
+            Some(c.duration.0.max(0))
+        } else {
+            None
+        },
         icmp: c.icmp,
         closed_early: c.handshake == Handshake::ClosedEarly,
         midstream: c.handshake == Handshake::Midstream,
         requests: if tcp { 0 } else { c.orig_pkts },
+        sent_data: tcp && c.orig_bytes > 0,
     }
 }
 
@@ -700,6 +738,15 @@ fn doubt_severity(sel: &Selected<'_>) -> Severity {
         Severity::Warning
     } else {
         Severity::Info
+    }
+}
+
+/// `2.0 ms`, or `between 1.0 ms and 3.5 ms` when the range's ends read differently.
+fn range_text(range: Option<(i64, i64)>, fmt: fn(i64) -> String) -> String {
+    match range {
+        Some((lo, hi)) if fmt(lo) != fmt(hi) => format!("between {} and {}", fmt(lo), fmt(hi)),
+        Some((lo, _)) => fmt(lo),
+        None => "?".to_string(),
     }
 }
 
@@ -1420,13 +1467,7 @@ impl<'a> Classifier<'a> {
         match how {
             How::Rst => {
                 for (d, p) in &per_dst {
-                    let delay = match p.answer_delay {
-                        Some((lo, hi)) if fmt_delay(lo) != fmt_delay(hi) => {
-                            format!("between {} and {}", fmt_delay(lo), fmt_delay(hi))
-                        }
-                        Some((lo, _)) => fmt_delay(lo),
-                        None => "?".to_string(),
-                    };
+                    let delay = range_text(p.answer_delay, fmt_delay);
                     let after = if p.syns <= 1 {
                         "the SYN".to_string()
                     } else {
@@ -1435,6 +1476,35 @@ impl<'a> Classifier<'a> {
                     ev.push(format!(
                         "RST from {d} {delay} after {after}: port closed or host firewall"
                     ));
+                }
+            }
+            How::ResetAfterHandshake => {
+                for (d, p) in &per_dst {
+                    let when = range_text(p.answer_delay, fmt_delay);
+                    let after = match p.sent_data {
+                        0 => "before the client sent anything".to_string(),
+                        n if n == p.conns => {
+                            "after the client's first data (a TLS ClientHello or a first request)"
+                                .to_string()
+                        }
+                        n => format!(
+                            "{n} of them after the client's first data (a TLS ClientHello or a first request)"
+                        ),
+                    };
+                    ev.push(format!(
+                        "{} to {d} completed the handshake, then {d} reset {} without sending a byte, {when} after the SYN, {after}: \
+                         the port is open but the service refused the client, or a firewall or IPS that inspects the first bytes \
+                         (TLS server name filtering) cut the connection",
+                        plural(p.conns, "connection", "connections"),
+                        if p.conns == 1 { "it" } else { "them" },
+                    ));
+                }
+                if let Some(note) = sel
+                    .enabled
+                    .or(sel.disabled)
+                    .and_then(|r| r.on_reset.as_deref())
+                {
+                    ev.push(note.to_string());
                 }
             }
             How::NoSynack => {
@@ -1524,7 +1594,7 @@ impl<'a> Classifier<'a> {
         if let Some(n) = filter_note(pairs.len()) {
             ev.push(n);
         }
-        let shape = if how == How::Rst {
+        let shape = if matches!(how, How::Rst | How::ResetAfterHandshake) {
             Shape::Both
         } else {
             Shape::Forward
@@ -1608,13 +1678,7 @@ impl<'a> Classifier<'a> {
     fn slow(&self, k: GroupKey, b: &Bucket, sel: Selected<'a>) -> Finding {
         let mut ev = Vec::new();
         for (d, p) in per_destination(&b.sorted()) {
-            let after = match p.answer_delay {
-                Some((lo, hi)) if fmt_secs(lo) != fmt_secs(hi) => {
-                    format!("between {} and {}", fmt_secs(lo), fmt_secs(hi))
-                }
-                Some((lo, _)) => fmt_secs(lo),
-                None => "?".to_string(),
-            };
+            let after = range_text(p.answer_delay, fmt_secs);
             ev.push(format!(
                 "{} in {} to {d} answered only {after} after the last request, in a later record of \
                  the same address/port pair (the tracker had closed the request's record, as Zeek \

@@ -22,7 +22,11 @@
 //! Outcome of one TCP/UDP connection, from the tracker's handshake verdict:
 //! - TCP `established`, `closed-early` (a SYN-ACK proves the path and the
 //!   listener) -> working; `rejected` -> blocked `rst`; `icmp-unreachable` ->
-//!   blocked `icmp`.
+//!   blocked `icmp`; `established`, but the responder reset it without
+//!   sending a byte before the originator closed (after the client's first
+//!   data, or within 10 s) -> blocked `reset-after-handshake` (LDAPS on a DC
+//!   without a certificate; a firewall filtering TLS server names), with the
+//!   rule's `on_reset` note.
 //! - TCP `midstream` -> working when "alive" (packets both ways, the
 //!   originator sent an ACK or data and the responder a SYN-ACK, ACK or data),
 //!   else inconclusive ("began before the capture").
@@ -253,16 +257,20 @@ pub enum How {
     Icmp,
     /// UDP request never answered.
     NoReply,
+    /// TCP handshake completed, then the responder reset the connection
+    /// without sending a byte (LDAPS without a certificate, SNI filtering).
+    ResetAfterHandshake,
 }
 
 impl How {
-    /// The name used in reports and JSON (`rst`, `no-synack`, `icmp`, `no-reply`).
+    /// The name used in reports and JSON (`rst`, `no-synack`, `icmp`, `no-reply`, `reset-after-handshake`).
     pub fn name(self) -> &'static str {
         match self {
             How::Rst => "rst",
             How::NoSynack => "no-synack",
             How::Icmp => "icmp",
             How::NoReply => "no-reply",
+            How::ResetAfterHandshake => "reset-after-handshake",
         }
     }
 }

@@ -63,6 +63,7 @@ fn rule(
         fallback_for: None,
         source: None,
         notes: Vec::new(),
+        on_reset: None,
         line: 1,
     }
 }
@@ -1843,4 +1844,109 @@ fn a_stray_ack_after_a_close_is_the_closed_connections_tail() {
     conns.push(ack_only(at(1070 + window + 1000)));
     let a = run(&catalogue(), &phs(), &conns, long());
     assert_eq!(only(&a, FindingKind::Inconclusive, 389).count, 1);
+}
+
+/// Handshake, the client's first data, then a RST from the server, which
+/// never sent a byte: `ShADr`, RSTR.
+fn reset_after_handshake(ts: Timestamp, orig: &str, resp: &str, port: u16) -> Connection {
+    Connection {
+        duration: Duration(3_000_000),
+        orig_bytes: 517,
+        resp_bytes: 0,
+        conn_state: "RSTR",
+        history: "ShADr".into(),
+        orig_pkts: 3,
+        resp_pkts: 2,
+        ..established(ts, orig, resp, port)
+    }
+}
+
+/// Issue 20, item 3: a DC that resets LDAPS right after the ClientHello
+/// (no certificate) blocks the flow; it is never healthy.
+#[test]
+fn a_reset_before_the_server_sent_a_byte_is_blocked() {
+    let mut cat = catalogue();
+    let mut ldaps = rule(
+        "t1-ldaps",
+        &[Role::Sync],
+        &[Role::Dc],
+        &[Proto::Tcp],
+        (636, 636),
+        "LDAP/SSL",
+        &[Feature::Ldaps],
+        When::EverySyncCycle,
+        Kind::Required,
+    );
+    ldaps.on_reset = Some("the DC has no LDAPS certificate".to_string());
+    cat.rules.push(ldaps);
+    let inv = inventory(&[Feature::PasswordHashSync, Feature::Ldaps]);
+    let mut conns = background();
+    conns.push(reset_after_handshake(at(2000), SYNC, DC5, 636));
+    conns.push(reset_after_handshake(at(2500), SYNC, DC5, 636));
+    let a = run(&cat, &inv, &conns, long());
+    assert!(
+        find(&a, FindingKind::Healthy, 636).is_empty(),
+        "{:#?}",
+        a.findings
+    );
+    let b = only(&a, FindingKind::Blocked, 636);
+    assert_eq!(b.how, Some(How::ResetAfterHandshake));
+    assert_eq!(b.severity, Severity::Error);
+    assert_eq!(b.count, 2);
+    assert!(
+        b.evidence[0].starts_with(
+            "2 connections to 10.0.0.5 completed the handshake, then 10.0.0.5 reset them \
+             without sending a byte, 3.0 ms after the SYN, after the client's first data"
+        ),
+        "{:?}",
+        b.evidence
+    );
+    assert!(
+        b.evidence
+            .iter()
+            .any(|e| e == "the DC has no LDAPS certificate")
+    );
+    assert_eq!(
+        b.wireshark_filter.as_deref(),
+        Some("ip.addr==10.0.1.10 && ip.addr==10.0.0.5 && tcp.port==636")
+    );
+}
+
+/// Resets that are no refusal: the client's own, one after the server
+/// answered, and one that ends a connection idle for an hour.
+#[test]
+fn resets_after_an_answer_or_by_the_client_or_after_idling_are_working() {
+    let cases = [
+        Connection {
+            history: "ShADR".into(),
+            conn_state: "RSTO",
+            ..reset_after_handshake(at(2000), SYNC, DC5, 389)
+        },
+        Connection {
+            history: "ShADadr".into(),
+            resp_bytes: 300,
+            ..reset_after_handshake(at(2000), SYNC, DC5, 389)
+        },
+        Connection {
+            history: "ShAr".into(),
+            orig_bytes: 0,
+            duration: Duration(3_600_000_000_000),
+            ..reset_after_handshake(at(2000), SYNC, DC5, 389)
+        },
+        Connection {
+            history: "ShADFr".into(),
+            ..reset_after_handshake(at(2000), SYNC, DC5, 389)
+        },
+    ];
+    for c in cases {
+        let mut conns = background();
+        conns.push(c.clone());
+        let a = run(&catalogue(), &phs(), &conns, long());
+        assert!(
+            find(&a, FindingKind::Blocked, 389).is_empty(),
+            "{c:?}: {:#?}",
+            a.findings
+        );
+        assert_eq!(only(&a, FindingKind::Healthy, 389).count, 2, "{c:?}");
+    }
 }
