@@ -316,3 +316,43 @@ fn ldaps_reset_after_the_client_hello_is_blocked() {
     assert_eq!(healthy.len(), 1);
     assert_eq!(healthy[0]["count"], 1, "only the good DC's connection");
 }
+
+/// Issue 20, item 5: a capture of one direction only (everything the sync
+/// server sent, nothing it received): its UDP Kerberos requests are not
+/// "blocked", and the report says why.
+#[test]
+fn a_one_direction_capture_does_not_block_udp() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t0 = flowaudit::synth::START;
+    let mut both = Trace::new(Link::ethernet());
+    for i in 0..3u16 {
+        let mut krb = UdpSession::new(sa(SYNC, 51_000 + i), sa(DC1, 88))
+            .starting_at(Timestamp(t0.0 + i64::from(i) * 5_000_000_000));
+        krb.request(300).response(1200);
+        both.add(&krb);
+    }
+    both.sort();
+    let mut sent = Trace::new(Link::ethernet());
+    for (ts, frame) in both.frames() {
+        // The sync server's own frames: source address at bytes 26..30.
+        if frame.get(26..30) == Some(&[10, 0, 1, 10][..]) {
+            sent.push_frame(*ts, frame.clone());
+        }
+    }
+    assert_eq!(sent.frames().len(), 3, "three requests, no replies");
+    let cap = write(dir.path(), "sent-only.pcap", &sent);
+    let doc = audit(dir.path(), &[&cap]);
+    assert!(findings(&doc, "blocked", "udp", 88).is_empty(), "{doc:#}");
+    // Two for the one-sided capture, one for the last request, too close to
+    // the end for a retry to follow.
+    let inc = findings(&doc, "inconclusive", "udp", 88);
+    let n: u64 = inc.iter().map(|f| f["count"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(n, 3, "{doc:#}");
+    let warned = doc["summary"]["capture_warnings"].to_string();
+    assert!(warned.contains("one direction only"), "{warned}");
+    // With the replies the same requests are healthy: the verdict above
+    // comes from the missing direction, not from the flows.
+    let cap = write(dir.path(), "both.pcap", &both);
+    let doc = audit(dir.path(), &[&cap]);
+    assert_eq!(findings(&doc, "healthy", "udp", 88).len(), 1, "{doc:#}");
+}

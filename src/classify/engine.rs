@@ -88,6 +88,8 @@ enum Reason {
     Tail,
     /// No SYN seen and packets from one side only.
     Midstream,
+    /// UDP requests without a reply in a capture that shows no reply at all.
+    NoReplyOneSided,
 }
 
 /// What became of a connection.
@@ -360,6 +362,10 @@ struct CaptureStats {
     tcp_ack_or_data: u64,
     /// TCP connections whose sequence numbers say data flowed, with no data packet captured.
     tcp_bytes_no_data: u64,
+    /// TCP records with packets from both ends.
+    tcp_both: u64,
+    /// UDP records with packets from both ends.
+    udp_both: u64,
 }
 
 fn role_bit(r: Role) -> u8 {
@@ -907,6 +913,12 @@ impl<'a> Classifier<'a> {
                 return;
             }
         };
+        if c.orig_pkts > 0 && c.resp_pkts > 0 {
+            match proto {
+                Proto::Tcp => self.cap.tcp_both += 1,
+                Proto::Udp => self.cap.udp_both += 1,
+            }
+        }
         // UDP outcomes do not depend on the history.
         let letters = if proto == Proto::Tcp {
             let h = Letters::of(&c.history);
@@ -1147,6 +1159,7 @@ impl<'a> Classifier<'a> {
         let span_secs = span.map_or(0.0, |(a, b)| b.since(a).as_secs_f64());
         let one_sided =
             self.cap.tcp_multi >= 3 && self.cap.tcp_one_sided * 5 > self.cap.tcp_multi * 4;
+        let udp_one_sided = self.udp_one_sided();
 
         let mut keys: Vec<GroupKey> = self.groups.keys().copied().collect();
         keys.sort();
@@ -1197,6 +1210,11 @@ impl<'a> Classifier<'a> {
                             findings.push(f);
                         }
                     },
+                    // No reply anywhere in a capture that may show one
+                    // direction only proves nothing.
+                    Outcome::Blocked(How::NoReply) if one_sided || udp_one_sided => findings.push(
+                        self.inconclusive(k, Reason::NoReplyOneSided, b, sel.clone(), span_end),
+                    ),
                     Outcome::Blocked(how) => {
                         findings.push(self.blocked(k, how, b, working, sel.clone(), one_sided))
                     }
@@ -1248,7 +1266,7 @@ impl<'a> Classifier<'a> {
                 .into_iter()
                 .filter(|&r| self.roles_seen & role_bit(r) != 0)
                 .collect(),
-            capture_warnings: self.capture_warnings(span, span_secs, one_sided),
+            capture_warnings: self.capture_warnings(span, span_secs, one_sided, udp_one_sided),
             ..Summary::default()
         };
         summary.count(&findings);
@@ -1265,11 +1283,31 @@ impl<'a> Classifier<'a> {
         }
     }
 
+    /// No record of the capture has packets from both ends, and no host
+    /// that UDP requests went unanswered by sent anything at all: a capture
+    /// of one direction only (a capture filter, one side of a SPAN) looks
+    /// like this, and so does a host whose every packet is dropped; either
+    /// way the missing UDP replies prove nothing.
+    fn udp_one_sided(&self) -> bool {
+        if self.cap.udp_both > 0 || self.cap.tcp_both > 0 {
+            return false;
+        }
+        let mut unanswered = self
+            .groups
+            .iter()
+            .filter(|(k, _)| k.proto == Proto::Udp)
+            .filter_map(|(_, g)| g.get(&Outcome::Blocked(How::NoReply)))
+            .flat_map(|b| b.pairs.keys().map(|&(_, d)| d))
+            .peekable();
+        unanswered.peek().is_some() && unanswered.all(|d| !self.senders.contains(&d))
+    }
+
     fn capture_warnings(
         &self,
         span: Option<(Timestamp, Timestamp)>,
         span_secs: f64,
         one_sided: bool,
+        udp_one_sided: bool,
     ) -> Vec<String> {
         let mut w = Vec::new();
         let s = &self.cap;
@@ -1284,6 +1322,15 @@ impl<'a> Classifier<'a> {
                  so a missing reply may not be a block",
                 s.tcp_one_sided, s.tcp_multi
             ));
+        }
+        if udp_one_sided {
+            w.push(
+                "no packet of the capture comes from a responder (no UDP reply, no TCP packet from a \
+                 server, nothing from the hosts asked): it may hold one direction only (a capture \
+                 filter, one side of a SPAN or tap), or everything the host sent was dropped; UDP \
+                 requests without a reply are inconclusive, not blocked"
+                    .to_string(),
+            );
         }
         if s.tcp >= 3 && s.tcp_ack_or_data == 0 && (s.tcp_synack > 0 || s.tcp_bytes_no_data > 0) {
             w.push(format!(
@@ -1631,6 +1678,11 @@ impl<'a> Classifier<'a> {
                 ),
                 Reason::Midstream => format!(
                     "{s} -> {d}: {n} began before the capture (no SYN seen) and show packets from one side only"
+                ),
+                Reason::NoReplyOneSided => format!(
+                    "{s} -> {d}: {} in {n}, no reply captured, but the capture looks one-sided (see the \
+                     capture warnings): a reply may have come and not been captured",
+                    plural(p.requests, "request", "requests"),
                 ),
                 Reason::Tail => {
                     let gap = |t: Timestamp| span_end.map_or(0, |e| e.0.saturating_sub(t.0));

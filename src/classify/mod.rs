@@ -50,6 +50,10 @@
 //!   Working TCP connections are remembered for that (at most 262 144, for
 //!   450 s of capture time: the window plus the 5-min inactivity timeout
 //!   after which such a record reaches the classifier).
+//! - UDP `no-reply` -> inconclusive when the capture looks one-sided: by the
+//!   TCP heuristic below, or when no record of the capture has packets from
+//!   both ends and none of the hosts whose replies are missing sent
+//!   anything at all (a capture of one direction only looks like that).
 //! - ICMP and other transports are counted (`summary.other_transports`) and
 //!   otherwise skipped; their hosts still count as "seen" and "sending".
 //!
@@ -145,6 +149,7 @@
 //! - one-sided: of the TCP connections with at least 2 packets whose originator
 //!   sent more than SYNs (unanswered retransmissions are explained by a block),
 //!   more than 80 % (and at least 3) have packets from one side only.
+//! - one-sided UDP: see the UDP `no-reply` rule above.
 //! - filtered: at least 3 TCP connections, none with a pure ACK or data letter
 //!   (`A a D d`) in its history, though some got a SYN-ACK or carried bytes by
 //!   their sequence numbers: a SYN/FIN/RST-only capture filter.

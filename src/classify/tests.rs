@@ -1950,3 +1950,44 @@ fn resets_after_an_answer_or_by_the_client_or_after_idling_are_working() {
         assert_eq!(only(&a, FindingKind::Healthy, 389).count, 2, "{c:?}");
     }
 }
+
+/// Issue 20, item 5: a capture that holds only the sync server's
+/// transmissions: its Kerberos requests over UDP got no reply in the
+/// capture, but nothing else in it has a reply either.
+#[test]
+fn udp_without_any_reply_in_a_one_sided_capture_is_inconclusive() {
+    let one_way: Vec<Connection> = (0..3)
+        .map(|i| udp(at(1000 + i * 4000), SYNC, DC4, 88, 1, 0))
+        .collect();
+    let a = run(&catalogue(), &phs(), &one_way, long());
+    assert!(
+        find(&a, FindingKind::Blocked, 88).is_empty(),
+        "{:#?}",
+        a.findings
+    );
+    let i = only(&a, FindingKind::Inconclusive, 88);
+    assert_eq!(i.count, 3);
+    assert!(
+        i.evidence[0].contains("the capture looks one-sided"),
+        "{:?}",
+        i.evidence
+    );
+    assert!(
+        a.summary
+            .capture_warnings
+            .iter()
+            .any(|w| w.starts_with("no packet of the capture comes from a responder")),
+        "{:?}",
+        a.summary.capture_warnings
+    );
+    // The same requests in a capture that shows replies elsewhere are blocked.
+    let mut two_way = one_way.clone();
+    two_way.extend(background());
+    let a = run(&catalogue(), &phs(), &two_way, long());
+    assert_eq!(only(&a, FindingKind::Blocked, 88).how, Some(How::NoReply));
+    assert!(
+        a.summary.capture_warnings.is_empty(),
+        "{:?}",
+        a.summary.capture_warnings
+    );
+}
