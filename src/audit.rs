@@ -117,6 +117,7 @@ fn run_holding(
         }
     }
     let mut learner = crate::learn::Learner::new();
+    let mut coverage = crate::time::Coverage::new();
     let mut observer = infer::Observer::new();
     let mut classifier = inventory.map(|inv| Classifier::new(catalogue, inv));
     let mut held = Held {
@@ -135,8 +136,14 @@ fn run_holding(
     let before = inventory.is_none().then(|| files_now(sources));
     let mut queue = std::collections::VecDeque::with_capacity(2 * FETCH + 1);
     let mut unfetched = 0;
-    let (results, stats) =
-        pipeline::run_with_stats(sources, opts, &mut |p| learner.observe(p), &mut |c| {
+    let (results, stats) = pipeline::run_with_stats(
+        sources,
+        opts,
+        &mut |p| {
+            learner.observe(p);
+            coverage.add(p.ts);
+        },
+        &mut |c| {
             queue.push_back(c);
             unfetched += 1;
             if unfetched == FETCH {
@@ -153,7 +160,8 @@ fn run_holding(
             {
                 fold(c, &mut observer, classifier.as_mut(), &mut held);
             }
-        });
+        },
+    );
     for c in queue {
         fold(c, &mut observer, classifier.as_mut(), &mut held);
     }
@@ -186,6 +194,7 @@ fn run_holding(
             let roles: Vec<_> = by_name.iter().map(|h| (h.addr, h.role)).collect();
             cl.add_host_roles(&roles);
             cl.connections(&held.conns);
+            cl.set_coverage(coverage.covered());
             let mut audit = cl.finish(span);
             for h in by_name {
                 let name = h
@@ -214,6 +223,7 @@ fn run_holding(
             } else {
                 cl.connections(&held.conns);
             }
+            cl.set_coverage(coverage.covered());
             let mut audit = cl.finish(span);
             if inferred
                 .entries

@@ -70,6 +70,51 @@ impl fmt::Display for Duration {
     }
 }
 
+/// The time a capture actually covers: the span from its first to its last
+/// packet, less every silence longer than [`Coverage::MAX_GAP`]. One stray
+/// packet two hours after a 30-second capture does not make it a two-hour
+/// capture of anything.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// Latest packet time so far.
+    last: Option<Timestamp>,
+    /// Time covered so far, in nanoseconds.
+    covered: i64,
+}
+
+impl Coverage {
+    /// A silence longer than this is a gap in the capture, not time it
+    /// watched: a sync server is never quiet for two minutes (DNS, LDAP,
+    /// Kerberos, HTTPS to Entra ID), so a capture that is was stopped,
+    /// filtered, or cut.
+    pub const MAX_GAP: Duration = Duration::from_secs(120);
+
+    /// Nothing seen yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Counts a packet at `ts` (packets out of time order add nothing).
+    pub fn add(&mut self, ts: Timestamp) {
+        match self.last {
+            Some(last) if ts > last => {
+                let gap = ts.0.saturating_sub(last.0);
+                if gap <= Self::MAX_GAP.0 {
+                    self.covered = self.covered.saturating_add(gap);
+                }
+                self.last = Some(ts);
+            }
+            Some(_) => {}
+            None => self.last = Some(ts),
+        }
+    }
+
+    /// The time covered.
+    pub fn covered(&self) -> Duration {
+        Duration(self.covered)
+    }
+}
+
 impl serde::Serialize for Timestamp {
     /// Serialized as float seconds rounded to the microsecond, as Zeek's JSON
     /// logs write `ts` (so `1.5701911` prints as `1.570191`, not float noise).
@@ -88,6 +133,24 @@ impl serde::Serialize for Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coverage_leaves_out_long_silences() {
+        let mut c = Coverage::new();
+        let s = |secs: i64| Timestamp(secs * 1_000_000_000);
+        for t in [0, 10, 30, 29, 100] {
+            c.add(s(t));
+        }
+        assert_eq!(
+            c.covered(),
+            Duration::from_secs(100),
+            "29 s is out of order"
+        );
+        // Two hours of silence, then one packet: nothing more covered.
+        c.add(s(100 + 7200));
+        c.add(s(100 + 7200 + 5));
+        assert_eq!(c.covered(), Duration::from_secs(105));
+    }
 
     #[test]
     fn display_matches_zeek_microseconds() {

@@ -356,3 +356,59 @@ fn a_one_direction_capture_does_not_block_udp() {
     let doc = audit(dir.path(), &[&cap]);
     assert_eq!(findings(&doc, "healthy", "udp", 88).len(), 1, "{doc:#}");
 }
+
+/// Issue 20, item 4: a Kerberos-only capture whose span is stretched to
+/// over two hours by one stray packet covers a few seconds of traffic, and
+/// holds one service only: nothing it lacks is an error.
+#[test]
+fn absence_is_judged_on_the_time_covered_and_not_in_a_one_service_capture() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t0 = flowaudit::synth::START;
+    let mut t = Trace::new(Link::ethernet());
+    for i in 0..3u16 {
+        let mut krb = TcpSession::new(sa(SYNC, 52_000 + i), sa(DC1, 88), 1, 2)
+            .starting_at(Timestamp(t0.0 + i64::from(i) * 2_000_000_000));
+        krb.handshake().client_data(1400).server_data(1500).close();
+        t.add(&krb);
+    }
+    // One stray packet 2.3 hours later.
+    let mut late = UdpSession::new(sa(SYNC, 52_100), sa(DC1, 88))
+        .starting_at(Timestamp(t0.0 + 8_280_000_000_000));
+    late.request(300).response(900);
+    t.add(&late).sort();
+    let cap = write(dir.path(), "kerberos-only.pcap", &t);
+    let doc = audit(dir.path(), &[&cap]);
+    let span = doc["summary"]["span_seconds"].as_f64().unwrap_or(0.0);
+    let covered = doc["summary"]["covered_seconds"]
+        .as_f64()
+        .unwrap_or(f64::MAX);
+    assert!(span > 8000.0, "span {span}");
+    assert!(covered < 60.0, "covered {covered}");
+    let missing: Vec<&Value> = doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["kind"] == "missing")
+        .collect();
+    assert!(!missing.is_empty(), "the absences are still listed");
+    for m in &missing {
+        assert_eq!(m["severity"], "info", "{m:#}");
+        assert!(
+            m["evidence"]
+                .to_string()
+                .contains("filtered to one service"),
+            "{m:#}"
+        );
+    }
+    // The same capture with other services in it: absences are judged on
+    // the few seconds covered, not on the span: warnings, not errors.
+    let mut ldap = TcpSession::new(sa(SYNC, 52_200), sa(DC1, 389), 1, 2).starting_at(t0);
+    ldap.handshake().client_data(100).server_data(900).close();
+    t.add(&ldap).sort();
+    let cap = write(dir.path(), "two-services.pcap", &t);
+    let doc = audit(dir.path(), &[&cap]);
+    let sev = doc["summary"]["severities"].clone();
+    assert_eq!(sev.get("error"), None, "{doc:#}");
+    let said = doc["summary"]["capture_warnings"].to_string();
+    assert!(said.contains("covers only"), "{said}");
+}

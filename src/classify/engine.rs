@@ -593,7 +593,15 @@ pub struct Classifier<'a> {
     closed: Recent<Closed>,
     /// Stray records after a close, per group of the connection they trail.
     strays: HashMap<Dest, u64>,
+    /// The time the capture covers ([`crate::time::Coverage`]); the span when not given.
+    covered: Option<Duration>,
+    /// Responder ports of TCP/UDP records, any roles (at most [`PORTS_KEPT`]).
+    ports: BTreeSet<u16>,
 }
+
+/// Responder ports remembered to tell a capture of one service from a
+/// capture of a host.
+const PORTS_KEPT: usize = 8;
 
 /// The roles of a connection's two ends, from [`Classifier::ends`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -798,7 +806,15 @@ impl<'a> Classifier<'a> {
             pending: Recent::new(PENDING_CAP),
             closed: Recent::new(CLOSED_CAP),
             strays: HashMap::new(),
+            covered: None,
+            ports: BTreeSet::new(),
         }
+    }
+
+    /// Tells the classifier how much of the capture's span it actually
+    /// covers ([`crate::time::Coverage`]): absences are judged on that.
+    pub fn set_coverage(&mut self, covered: Duration) {
+        self.covered = Some(covered);
     }
 
     /// Gives roles to single hosts the inventory leaves without one (e.g. a
@@ -913,6 +929,9 @@ impl<'a> Classifier<'a> {
                 return;
             }
         };
+        if self.ports.len() < PORTS_KEPT {
+            self.ports.insert(c.resp_p);
+        }
         if c.orig_pkts > 0 && c.resp_pkts > 0 {
             match proto {
                 Proto::Tcp => self.cap.tcp_both += 1,
@@ -1157,6 +1176,10 @@ impl<'a> Classifier<'a> {
             self.add(t.key, o, t.src, t.dst, &t.facts);
         }
         let span_secs = span.map_or(0.0, |(a, b)| b.since(a).as_secs_f64());
+        let covered_secs = self
+            .covered
+            .map_or(span_secs, |d| d.as_secs_f64())
+            .min(span_secs);
         let one_sided =
             self.cap.tcp_multi >= 3 && self.cap.tcp_one_sided * 5 > self.cap.tcp_multi * 4;
         let udp_one_sided = self.udp_one_sided();
@@ -1230,7 +1253,7 @@ impl<'a> Classifier<'a> {
                 findings.push(h.finding(r, src, dst, proto));
             }
         }
-        self.missing(&mut findings, span_secs);
+        self.missing(&mut findings, span_secs, covered_secs);
         self.unclassified_findings(&mut findings);
 
         findings.sort_by(|a, b| {
@@ -1262,11 +1285,17 @@ impl<'a> Classifier<'a> {
             ignored: self.ignored,
             other_transports: self.other,
             span_seconds: span_secs,
+            covered_seconds: covered_secs,
             roles_seen: Role::ALL
                 .into_iter()
                 .filter(|&r| self.roles_seen & role_bit(r) != 0)
                 .collect(),
-            capture_warnings: self.capture_warnings(span, span_secs, one_sided, udp_one_sided),
+            capture_warnings: self.capture_warnings(
+                span,
+                (span_secs, covered_secs),
+                one_sided,
+                udp_one_sided,
+            ),
             ..Summary::default()
         };
         summary.count(&findings);
@@ -1302,13 +1331,15 @@ impl<'a> Classifier<'a> {
         unanswered.peek().is_some() && unanswered.all(|d| !self.senders.contains(&d))
     }
 
+    /// `secs` is (span, covered) in seconds.
     fn capture_warnings(
         &self,
         span: Option<(Timestamp, Timestamp)>,
-        span_secs: f64,
+        secs: (f64, f64),
         one_sided: bool,
         udp_one_sided: bool,
     ) -> Vec<String> {
+        let (span_secs, covered_secs) = secs;
         let mut w = Vec::new();
         let s = &self.cap;
         if span.is_none() {
@@ -1343,6 +1374,14 @@ impl<'a> Classifier<'a> {
             w.push(format!(
                 "the capture spans {}, shorter than one 30-min sync cycle: flows expected every sync cycle may be absent by chance",
                 fmt_span(span_secs)
+            ));
+        } else if covered_secs < SYNC_CYCLE_SECS {
+            w.push(format!(
+                "the capture spans {} but covers only {} of traffic (silences of more than 2 min \
+                 left out), less than one 30-min sync cycle: flows expected every sync cycle may \
+                 be absent by chance",
+                fmt_span(span_secs),
+                fmt_span(covered_secs)
             ));
         }
         w
@@ -1813,8 +1852,14 @@ impl<'a> Classifier<'a> {
         )
     }
 
-    fn missing(&self, out: &mut Vec<Finding>, span_secs: f64) {
+    fn missing(&self, out: &mut Vec<Finding>, span_secs: f64, covered_secs: f64) {
         let feats = &self.inventory.features;
+        // A capture of one service (a capture filter on one port): the
+        // absence of every other flow proves nothing.
+        let one_service = match self.ports.iter().collect::<Vec<_>>()[..] {
+            [&p] => Some(p),
+            _ => None,
+        };
         for r in &self.catalogue.rules {
             if r.kind != Kind::Required || !r.enabled_by(feats) {
                 continue;
@@ -1887,10 +1932,31 @@ impl<'a> Classifier<'a> {
                 .filter_map(|rs| rs.first().copied())
                 .collect();
             let src_sent = r.src.iter().any(|&x| self.roles_sent & role_bit(x) != 0);
-            let long = span_secs >= SYNC_CYCLE_SECS;
-            let span_txt = fmt_span(span_secs);
+            let long = covered_secs >= SYNC_CYCLE_SECS;
+            // Gaps are said when they change the picture: more than a tenth
+            // of the span, or enough to fall short of a sync cycle.
+            let gappy = covered_secs < span_secs * 0.9
+                || (covered_secs < SYNC_CYCLE_SECS && span_secs >= SYNC_CYCLE_SECS);
+            let span_txt = if gappy {
+                format!(
+                    "{} but covers only {} (silences of more than 2 min left out)",
+                    fmt_span(span_secs),
+                    fmt_span(covered_secs)
+                )
+            } else {
+                fmt_span(span_secs)
+            };
             let (sev, why) = if let Some(x) = no_hosts.first() {
                 (Severity::Info, format!("no {x} hosts in the inventory"))
+            } else if let Some(p) = one_service.filter(|&p| !r.ports.contains(p)) {
+                (
+                    Severity::Info,
+                    format!(
+                        "every connection of the capture is on port {p}: it looks filtered to one \
+                         service (a capture filter, a mirror of one port), so the absence of other \
+                         flows proves nothing"
+                    ),
+                )
             } else if !src_sent {
                 (
                     Severity::Info,

@@ -80,9 +80,11 @@
 //!   any outcome, between the rule's roles on any of its transports and ports): info
 //!   when the inventory has no host for the rule's source or destination roles
 //!   (`azure` always has the catalogue's ranges), or when the capture holds no
-//!   packet sent by any host of the source roles; otherwise by `when`:
-//!   every-sync-cycle -> error if the capture spans at least [`SYNC_CYCLE_SECS`],
-//!   else warning; on-demand -> warning over a full sync cycle, else info;
+//!   packet sent by any host of the source roles, or when every TCP/UDP
+//!   record of the capture is on one port that is not the rule's (a capture
+//!   filtered to one service); otherwise by `when`: every-sync-cycle -> error
+//!   if the capture covers at least [`SYNC_CYCLE_SECS`] (its span less
+//!   silences of more than 2 min, [`crate::time::Coverage`]), else warning; on-demand -> warning over a full sync cycle, else info;
 //!   setup-only, optional -> info; fallback -> info, and no finding at all when
 //!   the primary rule works (then the fallback is not needed).
 //!
@@ -355,6 +357,9 @@ pub struct Summary {
     pub severities: std::collections::BTreeMap<String, u64>,
     /// Time from the first to the last packet of the capture(s), in seconds.
     pub span_seconds: f64,
+    /// Of that span, the time the capture covers: silences longer than 2
+    /// minutes left out ([`crate::time::Coverage`]). Absences are judged on it.
+    pub covered_seconds: f64,
     /// Roles with at least one host seen in the capture.
     pub roles_seen: Vec<Role>,
     /// Warnings about the capture as a whole (one-sided, filtered, too short to judge).
