@@ -412,3 +412,61 @@ fn absence_is_judged_on_the_time_covered_and_not_in_a_one_service_capture() {
     let said = doc["summary"]["capture_warnings"].to_string();
     assert!(said.contains("covers only"), "{said}");
 }
+
+/// Issue 20, item 6: what every Windows network does is not "unexpected":
+/// the sync server's Group Policy over SMB, replication between two DCs,
+/// NetBIOS and LLMNR name queries a DC answers.
+#[test]
+fn ordinary_windows_traffic_is_tolerated_not_unexpected() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t0 = flowaudit::synth::START;
+    let mut t = Trace::new(Link::ethernet());
+    background(&mut t, t0);
+    let mut tcp = |client: (&str, u16), server: (&str, u16), at: i64| {
+        let mut s = TcpSession::new(sa(client.0, client.1), sa(server.0, server.1), 9, 8)
+            .starting_at(Timestamp(t0.0 + at * 1_000_000_000));
+        s.handshake().client_data(300).server_data(700).close();
+        t.add(&s);
+    };
+    // Group Policy: SYSVOL over SMB, without Seamless SSO or writeback enabled.
+    tcp((SYNC, 53_000), (DC1, 445), 6);
+    // DC2 replicates from DC1.
+    for (i, port) in [135u16, 389, 49_670, 88, 53, 445].into_iter().enumerate() {
+        tcp((DC2, 53_100 + i as u16), (DC1, port), 7 + i as i64);
+    }
+    for (port, at) in [(137u16, 14i64), (5355, 15)] {
+        let mut u = UdpSession::new(sa(SYNC, 53_200 + port % 100), sa(DC1, port))
+            .starting_at(Timestamp(t0.0 + at * 1_000_000_000));
+        u.request(50).response(90);
+        t.add(&u);
+    }
+    t.sort();
+    let cap = write(dir.path(), "windows.pcap", &t);
+    let doc = audit(dir.path(), &[&cap]);
+    let unexpected: Vec<&Value> = doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["kind"] == "unexpected")
+        .collect();
+    assert!(unexpected.is_empty(), "{unexpected:#?}");
+    let healthy = |src: &str, dst: &str, port: u64| {
+        doc["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .any(|f| {
+                f["kind"] == "healthy"
+                    && f["src_role"] == src
+                    && f["dst_role"] == dst
+                    && f["port"] == port
+                    && f["rule"].as_str().is_some()
+            })
+    };
+    assert!(healthy("sync", "dc", 445));
+    assert!(healthy("sync", "dc", 137));
+    assert!(healthy("sync", "dc", 5355));
+    for port in [135, 389, 49_670, 88, 53, 445] {
+        assert!(healthy("dc", "dc", port), "dc -> dc on {port}: {doc:#}");
+    }
+}
