@@ -227,6 +227,19 @@ impl PairStats {
         self.midstream += o.midstream;
         self.requests = self.requests.saturating_add(o.requests);
         self.sent_data += o.sent_data;
+        for e in &o.icmp {
+            let same = |s: &&mut IcmpSeen| {
+                (s.v6, s.icmp_type, s.code, s.reporter) == (e.v6, e.icmp_type, e.code, e.reporter)
+            };
+            if let Some(s) = self.icmp.iter_mut().find(same) {
+                s.conns += e.conns;
+            } else if self.icmp.len() < MAX_ICMP_KINDS {
+                self.icmp.push(*e);
+            } else {
+                self.icmp_other += e.conns;
+            }
+        }
+        self.icmp_other += o.icmp_other;
         self.syn_span = self.syn_span.max(o.syn_span);
         self.answer_delay = match (self.answer_delay, o.answer_delay) {
             (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
@@ -249,6 +262,19 @@ impl Bucket {
             Some(p) => p.add(f),
             None => {
                 self.pairs.insert((src, dst), PairStats::new(f));
+            }
+        }
+    }
+
+    /// Adds every host pair of `o`.
+    fn absorb(&mut self, o: &Bucket) {
+        self.conns += o.conns;
+        for (&k, p) in &o.pairs {
+            match self.pairs.get_mut(&k) {
+                Some(acc) => acc.merge(p),
+                None => {
+                    self.pairs.insert(k, p.clone());
+                }
             }
         }
     }
@@ -597,6 +623,10 @@ pub struct Classifier<'a> {
     covered: Option<Duration>,
     /// Responder ports of TCP/UDP records, any roles (at most [`PORTS_KEPT`]).
     ports: BTreeSet<u16>,
+    /// Groups merged at the end because their rule covers a port range:
+    /// per merged group (keyed by its lowest port) and outcome, the ports
+    /// whose connections it holds.
+    merged_ports: HashMap<(GroupKey, Outcome), BTreeSet<u16>>,
 }
 
 /// Responder ports remembered to tell a capture of one service from a
@@ -808,6 +838,7 @@ impl<'a> Classifier<'a> {
             strays: HashMap::new(),
             covered: None,
             ports: BTreeSet::new(),
+            merged_ports: HashMap::new(),
         }
     }
 
@@ -1107,6 +1138,86 @@ impl<'a> Classifier<'a> {
             .add(src, dst, f);
     }
 
+    /// Merges the groups of one role pair and transport whose rule covers
+    /// a port range (dynamic RPC 49152-65535, 3268-3269): one finding per
+    /// rule and outcome, not one per port the endpoint mapper handed out.
+    /// The merged group keeps the lowest port as its key.
+    fn merge_ranges(&mut self) {
+        let mut by_rule: BTreeMap<(Role, Role, Proto, usize), Vec<GroupKey>> = BTreeMap::new();
+        for &k in self.groups.keys() {
+            let sel = self.select(k);
+            let Some(r) = sel.enabled.or(sel.disabled) else {
+                continue;
+            };
+            if r.ports.lo == r.ports.hi {
+                continue;
+            }
+            let idx = self
+                .catalogue
+                .rules
+                .iter()
+                .position(|x| std::ptr::eq(x, r))
+                .unwrap_or(0);
+            by_rule
+                .entry((k.src, k.dst, k.proto, idx))
+                .or_default()
+                .push(k);
+        }
+        for mut keys in by_rule.into_values() {
+            if keys.len() < 2 {
+                continue;
+            }
+            keys.sort();
+            let rep = keys[0];
+            let mut merged: BTreeMap<Outcome, Bucket> = BTreeMap::new();
+            let mut strays = 0;
+            for k in &keys {
+                if let Some(g) = self.groups.remove(k) {
+                    for (o, b) in g {
+                        merged.entry(o).or_default().absorb(&b);
+                        self.merged_ports
+                            .entry((rep, o))
+                            .or_default()
+                            .insert(k.port);
+                    }
+                }
+                strays += self.strays.remove(&Dest::Group(*k)).unwrap_or(0);
+            }
+            if strays > 0 {
+                self.strays.insert(Dest::Group(rep), strays);
+            }
+            self.groups.insert(rep, merged);
+        }
+    }
+
+    /// The ports of a group's connections with outcome `o`: the group's
+    /// own, or those merged into it ([`Classifier::merge_ranges`]), lowest
+    /// first, at most [`MAX_FILTER_PORTS`].
+    fn ports_of(&self, k: GroupKey, o: Outcome) -> Vec<u16> {
+        match self.merged_ports.get(&(k, o)) {
+            Some(ports) => ports.iter().copied().take(MAX_FILTER_PORTS).collect(),
+            None => vec![k.port],
+        }
+    }
+
+    /// `on tcp/49671, 49688 and 49700 (3 ports of the rule's 49152-65535)`,
+    /// when the connections with outcome `o` are on several ports.
+    fn ports_line(&self, k: GroupKey, o: Outcome, r: Option<&Rule>) -> Option<String> {
+        let list: Vec<u16> = self.merged_ports.get(&(k, o))?.iter().copied().collect();
+        if list.len() < 2 {
+            return None;
+        }
+        let range = r
+            .map(|r| format!(" of the rule's {}", r.ports))
+            .unwrap_or_default();
+        Some(format!(
+            "on {}/{} ({} ports{range})",
+            k.proto.name(),
+            port_list(&list),
+            list.len()
+        ))
+    }
+
     /// Folds tail candidates that can no longer be at the end of the
     /// capture, unanswered UDP records too old for a late reply to follow,
     /// and forgets closed connections too old for stray packets.
@@ -1184,6 +1295,7 @@ impl<'a> Classifier<'a> {
             self.cap.tcp_multi >= 3 && self.cap.tcp_one_sided * 5 > self.cap.tcp_multi * 4;
         let udp_one_sided = self.udp_one_sided();
 
+        self.merge_ranges();
         let mut keys: Vec<GroupKey> = self.groups.keys().copied().collect();
         keys.sort();
         let mut findings = Vec::new();
@@ -1214,13 +1326,13 @@ impl<'a> Classifier<'a> {
                                     .position(|x| std::ptr::eq(x, r))
                                     .unwrap_or(0);
                                 let h = healthy.entry((idx, k.src, k.dst, k.proto)).or_default();
-                                h.add(k.port, b);
+                                h.add(&self.ports_of(k, o), b);
                                 h.strays += strays;
                                 if let Some(s) = works_fails(b, &failing) {
                                     h.notes.push(format!(
                                         "{}/{}: {s} (see the blocked finding)",
                                         k.proto.name(),
-                                        k.port
+                                        port_list(&self.ports_of(k, o))
                                     ));
                                 }
                             }
@@ -1236,13 +1348,13 @@ impl<'a> Classifier<'a> {
                     // No reply anywhere in a capture that may show one
                     // direction only proves nothing.
                     Outcome::Blocked(How::NoReply) if one_sided || udp_one_sided => findings.push(
-                        self.inconclusive(k, Reason::NoReplyOneSided, b, sel.clone(), span_end),
+                        self.inconclusive(k, o, Reason::NoReplyOneSided, b, sel.clone(), span_end),
                     ),
                     Outcome::Blocked(how) => {
                         findings.push(self.blocked(k, how, b, working, sel.clone(), one_sided))
                     }
                     Outcome::Inconclusive(r) => {
-                        findings.push(self.inconclusive(k, r, b, sel.clone(), span_end))
+                        findings.push(self.inconclusive(k, o, r, b, sel.clone(), span_end))
                     }
                     Outcome::Slow => findings.push(self.slow(k, b, sel.clone())),
                 }
@@ -1548,6 +1660,8 @@ impl<'a> Classifier<'a> {
         if let Some(s) = working.and_then(|w| works_fails(w, &[b])) {
             ev.push(s);
         }
+        let o = Outcome::Blocked(how);
+        ev.extend(self.ports_line(k, o, sel.enabled.or(sel.disabled)));
         let pairs = b.sorted();
         let per_dst = per_destination(&pairs);
         match how {
@@ -1612,9 +1726,14 @@ impl<'a> Classifier<'a> {
                                 fmt_secs(p.syn_span)
                             )
                         }
+                    } else if p.syns <= p.conns {
+                        format!(
+                            "{} connections to {d}, one SYN each and no retransmission, no SYN-ACK: {up}",
+                            p.conns
+                        )
                     } else {
                         format!(
-                            "{} in {} connections to {d} (each retransmitted for up to {}), no SYN-ACK: {up}",
+                            "{} in {} connections to {d} (retransmitted for up to {}), no SYN-ACK: {up}",
                             plural(p.syns, "SYN", "SYNs"),
                             p.conns,
                             fmt_secs(p.syn_span)
@@ -1685,24 +1804,30 @@ impl<'a> Classifier<'a> {
         } else {
             Shape::Forward
         };
-        let wf = filter::build(
-            k.proto,
-            &[k.port],
-            &filter_pairs(b, how == How::Icmp),
-            shape,
-        );
+        let ports = self.ports_of(k, o);
+        let wf = filter::build(k.proto, &ports, &filter_pairs(b, how == How::Icmp), shape);
+        let k = GroupKey {
+            port: ports.first().copied().unwrap_or(k.port),
+            ..k
+        };
         self.base(FindingKind::Blocked, sev, k, sel, Some(how), b, ev, wf)
     }
 
+    /// `o` is the outcome `b` was kept under (its ports are listed).
+    #[allow(clippy::too_many_arguments)]
     fn inconclusive(
         &self,
         k: GroupKey,
+        o: Outcome,
         reason: Reason,
         b: &Bucket,
         sel: Selected<'a>,
         span_end: Option<Timestamp>,
     ) -> Finding {
-        let mut ev = Vec::new();
+        let mut ev: Vec<String> = self
+            .ports_line(k, o, sel.enabled.or(sel.disabled))
+            .into_iter()
+            .collect();
         let pairs = b.sorted();
         for &(s, d, p) in pairs.iter().take(super::evidence::MAX_LISTED) {
             let n = plural(p.conns, "connection", "connections");
@@ -1761,13 +1886,21 @@ impl<'a> Classifier<'a> {
         if let Some(n) = filter_note(pairs.len()) {
             ev.push(n);
         }
-        let wf = filter::build(k.proto, &[k.port], &filter_pairs(b, false), Shape::Both);
+        let ports = self.ports_of(k, o);
+        let wf = filter::build(k.proto, &ports, &filter_pairs(b, false), Shape::Both);
+        let k = GroupKey {
+            port: ports.first().copied().unwrap_or(k.port),
+            ..k
+        };
         self.base(FindingKind::Inconclusive, sev, k, sel, None, b, ev, wf)
     }
 
     /// UDP requests whose replies came only in a later record of the same flow.
     fn slow(&self, k: GroupKey, b: &Bucket, sel: Selected<'a>) -> Finding {
-        let mut ev = Vec::new();
+        let mut ev: Vec<String> = self
+            .ports_line(k, Outcome::Slow, sel.enabled.or(sel.disabled))
+            .into_iter()
+            .collect();
         for (d, p) in per_destination(&b.sorted()) {
             let after = range_text(p.answer_delay, fmt_secs);
             ev.push(format!(
@@ -1786,7 +1919,12 @@ impl<'a> Classifier<'a> {
         if let Some(n) = filter_note(b.pairs.len()) {
             ev.push(n);
         }
-        let wf = filter::build(k.proto, &[k.port], &filter_pairs(b, false), Shape::Both);
+        let ports = self.ports_of(k, Outcome::Slow);
+        let wf = filter::build(k.proto, &ports, &filter_pairs(b, false), Shape::Both);
+        let k = GroupKey {
+            port: ports.first().copied().unwrap_or(k.port),
+            ..k
+        };
         self.base(FindingKind::Slow, sev, k, sel, None, b, ev, wf)
     }
 
@@ -1839,7 +1977,12 @@ impl<'a> Classifier<'a> {
         if let Some(n) = filter_note(b.pairs.len()) {
             ev.push(n);
         }
-        let wf = filter::build(k.proto, &[k.port], &filter_pairs(b, false), Shape::Both);
+        let wf = filter::build(
+            k.proto,
+            &self.ports_of(k, Outcome::Working),
+            &filter_pairs(b, false),
+            Shape::Both,
+        );
         self.base(
             FindingKind::Unexpected,
             Severity::Warning,
@@ -1864,10 +2007,16 @@ impl<'a> Classifier<'a> {
             if r.kind != Kind::Required || !r.enabled_by(feats) {
                 continue;
             }
-            let present = self
-                .groups
-                .keys()
-                .any(|k| r.matches(k.src, k.dst, k.proto, k.port));
+            let present = self.groups.iter().any(|(k, g)| {
+                let merged = g
+                    .keys()
+                    .filter_map(|&o| self.merged_ports.get(&(*k, o)))
+                    .flatten()
+                    .copied();
+                std::iter::once(k.port)
+                    .chain(merged)
+                    .any(|p| r.matches(k.src, k.dst, k.proto, p))
+            });
             if present {
                 continue;
             }
@@ -2082,6 +2231,16 @@ impl<'a> Classifier<'a> {
     }
 }
 
+/// `49670, 49671 and 49700`, or the first ten and how many more.
+fn port_list(ports: &[u16]) -> String {
+    const SHOWN: usize = 10;
+    let mut v: Vec<String> = ports.iter().take(SHOWN).map(u16::to_string).collect();
+    if ports.len() > SHOWN {
+        v.push(format!("{} more", ports.len() - SHOWN));
+    }
+    fmt_list(&v)
+}
+
 /// `3 records of stray packets ...`, when there were any.
 fn stray_note(strays: u64) -> Option<String> {
     (strays > 0).then(|| {
@@ -2104,17 +2263,9 @@ struct Healthy {
 }
 
 impl Healthy {
-    fn add(&mut self, port: u16, b: &Bucket) {
-        self.ports.insert(port);
-        self.bucket.conns += b.conns;
-        for (&k, p) in &b.pairs {
-            match self.bucket.pairs.get_mut(&k) {
-                Some(acc) => acc.merge(p),
-                None => {
-                    self.bucket.pairs.insert(k, p.clone());
-                }
-            }
-        }
+    fn add(&mut self, ports: &[u16], b: &Bucket) {
+        self.ports.extend(ports.iter().copied());
+        self.bucket.absorb(b);
     }
 
     fn finding(self, r: &Rule, src: Role, dst: Role, proto: Proto) -> Finding {

@@ -112,7 +112,8 @@
 //!   silently, or the host is down`; when the host sent other packets in the
 //!   capture: `... a firewall dropping silently (10.0.0.5 is up: the capture holds
 //!   other packets from it)`; several connections: `5 SYNs in 2 connections to
-//!   10.0.0.5 (each retransmitted for up to 9.0 s), no SYN-ACK: ...`.
+//!   10.0.0.5 (retransmitted for up to 9.0 s), no SYN-ACK: ...`, or `3
+//!   connections to 10.0.0.5, one SYN each and no retransmission, no SYN-ACK: ...`.
 //! - no-reply: `2 requests in 1 connection to 10.0.0.5, no reply and no ICMP
 //!   error: a firewall dropping silently, or the host is down`.
 //! - icmp: `ICMP 3/13 (communication administratively prohibited) from 10.0.1.1

@@ -586,7 +586,16 @@ fn several_connections_of_retransmitted_syns() {
     assert_eq!(b.hosts[0].last_ts, at(601_000));
     assert_eq!(
         b.evidence[0],
-        "5 SYNs in 2 connections to 10.0.0.5 (each retransmitted for up to 9.0 s), no SYN-ACK: \
+        "5 SYNs in 2 connections to 10.0.0.5 (retransmitted for up to 9.0 s), no SYN-ACK: \
+         a firewall dropping silently, or the host is down"
+    ); // Single SYNs, never retransmitted: no "retransmitted for up to 0.0 s".
+    let mut v = background();
+    v.push(unanswered(at(5000), SYNC, DC5, 3268, &[0]));
+    v.push(unanswered(at(9000), SYNC, DC5, 3268, &[0]));
+    let a = run(&cat, &inv, &v, long());
+    assert_eq!(
+        only(&a, FindingKind::Blocked, 3268).evidence[0],
+        "2 connections to 10.0.0.5, one SYN each and no retransmission, no SYN-ACK: \
          a firewall dropping silently, or the host is down"
     );
 }
@@ -1989,5 +1998,48 @@ fn udp_without_any_reply_in_a_one_sided_capture_is_inconclusive() {
         a.summary.capture_warnings.is_empty(),
         "{:?}",
         a.summary.capture_warnings
+    );
+}
+
+/// Issue 20, item 7: failures on several ports of one rule's range (the
+/// dynamic RPC ports the endpoint mapper handed out) are one finding.
+#[test]
+fn failures_on_ports_of_one_range_rule_are_one_finding() {
+    let mut conns = background();
+    for (i, port) in [49_700u16, 49_671, 49_688].into_iter().enumerate() {
+        conns.push(rejected(
+            at(3000 + i as i64 * 100),
+            SYNC,
+            DC5,
+            port,
+            400_000,
+        ));
+    }
+    let a = run(&catalogue(), &phs(), &conns, long());
+    let blocked: Vec<&Finding> = a
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::Blocked)
+        .collect();
+    assert_eq!(blocked.len(), 1, "{blocked:#?}");
+    let b = blocked[0];
+    assert_eq!(b.port, 49_671, "the lowest port seen");
+    assert_eq!(b.count, 3);
+    assert_eq!(b.hosts.len(), 1);
+    assert_eq!(b.hosts[0].attempts, 3);
+    assert_eq!(b.rule.as_deref(), Some("t1-rpc"));
+    assert!(
+        b.evidence
+            .iter()
+            .any(|e| e == "on tcp/49671, 49688 and 49700 (3 ports of the rule's 49152-65535)"),
+        "{:?}",
+        b.evidence
+    );
+    assert_eq!(
+        b.wireshark_filter.as_deref(),
+        Some(
+            "ip.addr==10.0.1.10 && ip.addr==10.0.0.5 && \
+             (tcp.port==49671 || tcp.port==49688 || tcp.port==49700)"
+        )
     );
 }
