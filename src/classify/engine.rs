@@ -1152,12 +1152,7 @@ impl<'a> Classifier<'a> {
             if r.ports.lo == r.ports.hi {
                 continue;
             }
-            let idx = self
-                .catalogue
-                .rules
-                .iter()
-                .position(|x| std::ptr::eq(x, r))
-                .unwrap_or(0);
+            let idx = self.rule_index(r);
             by_rule
                 .entry((k.src, k.dst, k.proto, idx))
                 .or_default()
@@ -1319,12 +1314,7 @@ impl<'a> Classifier<'a> {
                         Some(r) => {
                             // The flow is healthy for every enabled rule it serves.
                             for r in std::iter::once(r).chain(sel.also.iter().copied()) {
-                                let idx = self
-                                    .catalogue
-                                    .rules
-                                    .iter()
-                                    .position(|x| std::ptr::eq(x, r))
-                                    .unwrap_or(0);
+                                let idx = self.rule_index(r);
                                 let h = healthy.entry((idx, k.src, k.dst, k.proto)).or_default();
                                 h.add(&self.ports_of(k, o), b);
                                 h.strays += strays;
@@ -1504,6 +1494,15 @@ impl<'a> Classifier<'a> {
         self.groups.iter().any(|(k, g)| {
             r.matches(k.src, k.dst, k.proto, k.port) && g.contains_key(&Outcome::Working)
         })
+    }
+
+    /// Where `r` stands in the catalogue (for ordering findings by rule).
+    fn rule_index(&self, r: &Rule) -> usize {
+        self.catalogue
+            .rules
+            .iter()
+            .position(|x| std::ptr::eq(x, r))
+            .unwrap_or(0)
     }
 
     fn rule_by_id(&self, id: &str) -> Option<&'a Rule> {
