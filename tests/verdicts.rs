@@ -470,3 +470,48 @@ fn ordinary_windows_traffic_is_tolerated_not_unexpected() {
         assert!(healthy("dc", "dc", port), "dc -> dc on {port}: {doc:#}");
     }
 }
+
+/// Issue 20, item 7: a SYN scan of a DC from a host of no known role, 1,000
+/// ports, most reset: one finding, and a report that stays small.
+#[test]
+fn a_syn_scan_is_one_finding() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t0 = flowaudit::synth::START;
+    let mut t = Trace::new(Link::ethernet());
+    background(&mut t, t0);
+    let scanner = "10.0.9.99";
+    for port in 1..=1000u16 {
+        let ts = Timestamp(t0.0 + 10_000_000_000 + i64::from(port) * 1_000_000);
+        let mut s = TcpSession::new(sa(scanner, 40_000), sa(DC1, port), u32::from(port), 0)
+            .starting_at(ts)
+            .gap(Duration(100_000));
+        if port % 100 == 0 {
+            s.syn().syn_ack().segment(true, 0x04, &[]);
+        } else {
+            s.reject();
+        }
+        t.add(&s);
+    }
+    t.sort();
+    let cap = write(dir.path(), "scan.pcap", &t);
+    let doc = audit(dir.path(), &[&cap]);
+    let all = doc["findings"].as_array().expect("findings");
+    let scans: Vec<&Value> = all.iter().filter(|f| f["kind"] == "scan").collect();
+    assert_eq!(scans.len(), 1, "{doc:#}");
+    assert_eq!(scans[0]["count"], 1000);
+    assert_eq!(scans[0]["ports"], "1-1000");
+    assert!(
+        scans[0]["evidence"][1].as_str().is_some_and(
+            |e| e.starts_with("of the attempts, 10 answered with a SYN-ACK (open: 100, 200,")
+        ),
+        "{:#}",
+        scans[0]["evidence"]
+    );
+    let about_scanner = all
+        .iter()
+        .filter(|f| f["kind"] != "scan")
+        .filter(|f| f["hosts"].to_string().contains(scanner))
+        .count();
+    assert_eq!(about_scanner, 0, "{doc:#}");
+    assert!(all.len() < 30, "{} findings", all.len());
+}

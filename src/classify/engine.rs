@@ -125,6 +125,11 @@ struct Facts {
     requests: u64,
     /// TCP: the originator sent payload bytes.
     sent_data: bool,
+    /// TCP: a connection attempt in which neither side sent a byte (what a
+    /// port scan's probes are).
+    probe: bool,
+    /// Counted as failed in the unclassified summary (set when folded there).
+    failed: bool,
 }
 
 /// One distinct ICMP error seen on a host pair.
@@ -155,6 +160,10 @@ struct PairStats {
     requests: u64,
     /// Connections whose originator sent payload bytes.
     sent_data: u64,
+    /// Connections that were data-less attempts ([`Facts::probe`]).
+    probes: u64,
+    /// Connections counted as failed in the unclassified summary.
+    failed: u64,
     icmp: Vec<IcmpSeen>,
     icmp_other: u64,
 }
@@ -173,6 +182,8 @@ impl PairStats {
             midstream: 0,
             requests: 0,
             sent_data: 0,
+            probes: 0,
+            failed: 0,
             icmp: Vec::new(),
             icmp_other: 0,
         };
@@ -191,6 +202,8 @@ impl PairStats {
         self.midstream += u64::from(f.midstream);
         self.requests = self.requests.saturating_add(f.requests);
         self.sent_data += u64::from(f.sent_data);
+        self.probes += u64::from(f.probe);
+        self.failed += u64::from(f.failed);
         if let Some(d) = f.answer_delay {
             self.answer_delay = Some(match self.answer_delay {
                 Some((lo, hi)) => (lo.min(d), hi.max(d)),
@@ -227,6 +240,8 @@ impl PairStats {
         self.midstream += o.midstream;
         self.requests = self.requests.saturating_add(o.requests);
         self.sent_data += o.sent_data;
+        self.probes += o.probes;
+        self.failed += o.failed;
         for e in &o.icmp {
             let same = |s: &&mut IcmpSeen| {
                 (s.v6, s.icmp_type, s.code, s.reporter) == (e.v6, e.icmp_type, e.code, e.reporter)
@@ -485,6 +500,105 @@ fn alive(c: &Connection, h: Letters) -> bool {
     c.orig_pkts > 0 && c.resp_pkts > 0 && h.any(ORIG_ACK_DATA) && h.any(RESP_SYNACK_ACK_DATA)
 }
 
+/// A TCP connection attempt (a SYN was sent) in which neither side sent a
+/// byte of payload: a port scan is made of these.
+fn is_probe(c: &Connection, tcp: bool) -> bool {
+    tcp && c.syn_attempts > 0 && c.orig_bytes == 0 && c.resp_bytes == 0
+}
+
+/// Distinct ports one source must probe without data to be taken for a
+/// port scanner. Entra Connect, a DC or a member asks a dozen ports of a
+/// DC at most (53, 88, 135, 389, 445, 464, 636, 3268, 3269, a few RPC
+/// ports); a scan of the top 100 ports (`nmap -F`) is well past it.
+pub const SCAN_PORTS: usize = 50;
+
+/// Sources whose probes are counted at once (a flood from random sources
+/// fills this and is then not looked at further: each such source probes
+/// one port).
+const MAX_PROBERS: usize = 65_536;
+
+/// Open ports listed per scanner.
+const OPEN_LISTED: usize = 32;
+
+/// What one source's data-less connection attempts show.
+#[derive(Clone, Debug, Default)]
+struct Prober {
+    /// Distinct destination ports probed (at most [`SCAN_PORTS`]; past it
+    /// only `more_ports` grows, for the text).
+    ports: BTreeSet<u16>,
+    /// Probes to ports beyond the first [`SCAN_PORTS`] distinct ones.
+    more_ports: u64,
+    /// Lowest and highest port probed.
+    lo: u16,
+    hi: u16,
+    /// Probes answered by a SYN-ACK, by RST, by an ICMP error, or not at all.
+    open: u64,
+    closed: u64,
+    icmp: u64,
+    silent: u64,
+    /// Ports that answered with a SYN-ACK (at most [`OPEN_LISTED`]).
+    open_ports: BTreeSet<u16>,
+    /// Distinct targets (at most [`OPEN_LISTED`]), and their count beyond that.
+    targets: BTreeSet<IpAddr>,
+    more_targets: u64,
+    first: Option<Timestamp>,
+    last: Option<Timestamp>,
+    /// The roles of the source and of its targets, as far as known.
+    role: Option<Role>,
+    target_roles: u8,
+}
+
+impl Prober {
+    fn add(&mut self, c: &Connection, role: Option<Role>, target: Option<Role>) {
+        let port = c.resp_p;
+        if self.ports.is_empty() && self.more_ports == 0 {
+            (self.lo, self.hi) = (port, port);
+        }
+        self.lo = self.lo.min(port);
+        self.hi = self.hi.max(port);
+        if !self.ports.contains(&port) {
+            if self.ports.len() < SCAN_PORTS {
+                self.ports.insert(port);
+            } else {
+                self.more_ports += 1;
+            }
+        }
+        match c.handshake {
+            Handshake::Established | Handshake::ClosedEarly | Handshake::Answered => {
+                self.open += 1;
+                if self.open_ports.len() < OPEN_LISTED {
+                    self.open_ports.insert(port);
+                }
+            }
+            Handshake::Rejected => self.closed += 1,
+            Handshake::IcmpUnreachable => self.icmp += 1,
+            _ => self.silent += 1,
+        }
+        if !self.targets.contains(&c.resp_h) {
+            if self.targets.len() < OPEN_LISTED {
+                self.targets.insert(c.resp_h);
+            } else {
+                self.more_targets += 1;
+            }
+        }
+        self.first = Some(self.first.map_or(c.ts, |f| f.min(c.ts)));
+        let end = end_of(c);
+        self.last = Some(self.last.map_or(end, |l| l.max(end)));
+        self.role = role;
+        if let Some(r) = target {
+            self.target_roles |= role_bit(r);
+        }
+    }
+
+    fn is_scan(&self) -> bool {
+        self.ports.len() >= SCAN_PORTS
+    }
+
+    fn probes(&self) -> u64 {
+        self.open + self.closed + self.icmp + self.silent
+    }
+}
+
 /// A responder that resets an idle connection this long after the SYN,
 /// without a byte from either side, is taken to refuse it (a reset after an
 /// idle timeout comes minutes or hours later).
@@ -584,6 +698,8 @@ fn facts(c: &Connection, proto: Proto) -> Facts {
         midstream: c.handshake == Handshake::Midstream,
         requests: if tcp { 0 } else { c.orig_pkts },
         sent_data: tcp && c.orig_bytes > 0,
+        probe: is_probe(c, tcp),
+        failed: false,
     }
 }
 
@@ -627,6 +743,8 @@ pub struct Classifier<'a> {
     /// per merged group (keyed by its lowest port) and outcome, the ports
     /// whose connections it holds.
     merged_ports: HashMap<(GroupKey, Outcome), BTreeSet<u16>>,
+    /// Data-less TCP connection attempts per source, to recognise a scan.
+    probers: HashMap<IpAddr, Prober>,
 }
 
 /// Responder ports remembered to tell a capture of one service from a
@@ -839,6 +957,7 @@ impl<'a> Classifier<'a> {
             covered: None,
             ports: BTreeSet::new(),
             merged_ports: HashMap::new(),
+            probers: HashMap::new(),
         }
     }
 
@@ -1033,6 +1152,11 @@ impl<'a> Classifier<'a> {
                 }
             }
             Proto::Tcp => {
+                if f.probe
+                    && (self.probers.len() < MAX_PROBERS || self.probers.contains_key(&c.orig_h))
+                {
+                    self.probers.entry(c.orig_h).or_default().add(c, ro, rr);
+                }
                 if c.syn_attempts == 0
                     && judged == Judged::Now(Outcome::Inconclusive(Reason::Midstream))
                     && let Some(prev) = self.closed.get(&id)
@@ -1083,7 +1207,7 @@ impl<'a> Classifier<'a> {
                 let failed = matches!(judged, Judged::Now(Outcome::Blocked(_)) | Judged::Tail(_));
                 let u = self.uncl.entry(key).or_default();
                 u.failed += u64::from(failed);
-                u.bucket.add(src, dst, f);
+                u.bucket.add(src, dst, &Facts { failed, ..*f });
             }
         }
     }
@@ -1136,6 +1260,75 @@ impl<'a> Classifier<'a> {
             .entry(o)
             .or_default()
             .add(src, dst, f);
+    }
+
+    /// Takes the probes of port scanners (sources that probed at least
+    /// [`SCAN_PORTS`] ports without a byte of data) out of the groups and the
+    /// unclassified summary, and makes one `scan` finding per scanner: a scan
+    /// of a thousand ports is one thing to tell, not a thousand findings.
+    /// A scanner's connections that carried data stay where they are.
+    fn pull_scans(&mut self) -> Vec<Finding> {
+        let scanners: BTreeSet<IpAddr> = self
+            .probers
+            .iter()
+            .filter(|(_, p)| p.is_scan())
+            .map(|(&a, _)| a)
+            .collect();
+        if scanners.is_empty() {
+            return Vec::new();
+        }
+        // The pairs taken out, per (scanner, target), merged over groups.
+        let mut taken: BTreeMap<(IpAddr, IpAddr), PairStats> = BTreeMap::new();
+        let mut take = |b: &mut Bucket| -> u64 {
+            let mut failed = 0;
+            b.pairs.retain(|&(src, dst), p| {
+                let all_probes = scanners.contains(&src) && p.probes == p.conns;
+                if all_probes {
+                    b.conns = b.conns.saturating_sub(p.conns);
+                    failed += p.failed;
+                    match taken.get_mut(&(src, dst)) {
+                        Some(acc) => acc.merge(p),
+                        None => {
+                            taken.insert((src, dst), p.clone());
+                        }
+                    }
+                }
+                !all_probes
+            });
+            failed
+        };
+        for g in self.groups.values_mut() {
+            for b in g.values_mut() {
+                take(b);
+            }
+            g.retain(|_, b| !b.pairs.is_empty());
+        }
+        self.groups.retain(|_, g| !g.is_empty());
+        for u in self.uncl.values_mut() {
+            let failed = take(&mut u.bucket);
+            u.failed = u.failed.saturating_sub(failed);
+        }
+        self.uncl.retain(|_, u| !u.bucket.pairs.is_empty());
+        scanners
+            .iter()
+            .filter_map(|a| Some((*a, self.probers.get(a)?)))
+            .map(|(a, p)| {
+                let hosts: Vec<HostPair> = taken
+                    .range((a, IpAddr::from([0u8; 4]))..)
+                    .take_while(|((s, _), _)| *s == a)
+                    .map(|(&(src, dst), st)| HostPair {
+                        src,
+                        dst,
+                        attempts: st.attempts,
+                        first_ts: st.first,
+                        last_ts: st.last,
+                        src_name: None,
+                        dst_name: None,
+                    })
+                    .collect();
+                scan_finding(a, p, hosts)
+            })
+            .collect()
     }
 
     /// Merges the groups of one role pair and transport whose rule covers
@@ -1290,6 +1483,7 @@ impl<'a> Classifier<'a> {
             self.cap.tcp_multi >= 3 && self.cap.tcp_one_sided * 5 > self.cap.tcp_multi * 4;
         let udp_one_sided = self.udp_one_sided();
 
+        let scans = self.pull_scans();
         self.merge_ranges();
         let mut keys: Vec<GroupKey> = self.groups.keys().copied().collect();
         keys.sort();
@@ -1355,6 +1549,7 @@ impl<'a> Classifier<'a> {
                 findings.push(h.finding(r, src, dst, proto));
             }
         }
+        findings.extend(scans);
         self.missing(&mut findings, span_secs, covered_secs);
         self.unclassified_findings(&mut findings);
 
@@ -2227,6 +2422,88 @@ impl<'a> Classifier<'a> {
                 ),
             });
         }
+    }
+}
+
+/// The one finding for a port scanner's probes.
+fn scan_finding(scanner: IpAddr, p: &Prober, hosts: Vec<HostPair>) -> Finding {
+    let ports = p.ports.len() as u64 + p.more_ports;
+    let targets: Vec<IpAddr> = p.targets.iter().copied().collect();
+    let more = if p.more_targets > 0 {
+        format!(" and {} more", p.more_targets)
+    } else {
+        String::new()
+    };
+    let span = match (p.first, p.last) {
+        (Some(a), Some(b)) => format!(" over {}", fmt_secs(b.0.saturating_sub(a.0))),
+        _ => String::new(),
+    };
+    let mut ev = vec![format!(
+        "{scanner} sent {} without a byte of data to {} on {}{more}{span} (tcp/{}-{}): a port scan \
+         (a vulnerability or inventory scanner, or someone mapping the network)",
+        plural(p.probes(), "connection attempt", "connection attempts"),
+        plural(ports, "port", "ports"),
+        fmt_hosts(&targets),
+        p.lo,
+        p.hi,
+    )];
+    let mut answers = Vec::new();
+    if p.open > 0 {
+        let open: Vec<String> = p.open_ports.iter().map(u16::to_string).collect();
+        let listed = if p.open_ports.len() as u64 >= p.open.min(OPEN_LISTED as u64) {
+            format!(" (open: {})", open.join(", "))
+        } else {
+            String::new()
+        };
+        answers.push(format!("{} answered with a SYN-ACK{listed}", p.open));
+    }
+    if p.closed > 0 {
+        answers.push(format!("{} reset (closed)", p.closed));
+    }
+    if p.icmp > 0 {
+        answers.push(format!("{} refused by ICMP", p.icmp));
+    }
+    if p.silent > 0 {
+        answers.push(format!("{} unanswered (filtered)", p.silent));
+    }
+    if !answers.is_empty() {
+        ev.push(format!("of the attempts, {}", fmt_list(&answers)));
+    }
+    ev.push(
+        "its probes are left out of the other findings: a scanner's attempts say what is open, \
+         not what the deployment needs"
+            .to_string(),
+    );
+    let target_roles: Vec<Role> = Role::ALL
+        .into_iter()
+        .filter(|&r| p.target_roles & role_bit(r) != 0)
+        .collect();
+    let ip = if scanner.is_ipv4() { "ip" } else { "ipv6" };
+    Finding {
+        kind: FindingKind::Scan,
+        severity: Severity::Warning,
+        src_role: p.role,
+        dst_role: match target_roles[..] {
+            [r] => Some(r),
+            _ => None,
+        },
+        transport: Proto::Tcp,
+        port: p.lo,
+        ports: Some(if p.lo == p.hi {
+            p.lo.to_string()
+        } else {
+            format!("{}-{}", p.lo, p.hi)
+        }),
+        rule: None,
+        table: None,
+        also_rules: Vec::new(),
+        how: None,
+        count: p.probes(),
+        hosts,
+        evidence: ev,
+        wireshark_filter: Some(format!(
+            "{ip}.src=={scanner} && tcp.flags.syn==1 && tcp.flags.ack==0"
+        )),
     }
 }
 

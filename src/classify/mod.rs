@@ -54,6 +54,11 @@
 //!   TCP heuristic below, or when no record of the capture has packets from
 //!   both ends and none of the hosts whose replies are missing sent
 //!   anything at all (a capture of one direction only looks like that).
+//! - Scans: a source whose TCP connection attempts without a byte of data
+//!   (either way) reach [`SCAN_PORTS`] distinct ports is a scanner; at the
+//!   end its data-less host pairs are taken out of every group and of the
+//!   unclassified summary, and it gets one `scan` finding (warning) with the
+//!   ports and hosts probed and what answered.
 //! - ICMP and other transports are counted (`summary.other_transports`) and
 //!   otherwise skipped; their hosts still count as "seen" and "sending".
 //!
@@ -179,7 +184,9 @@ mod recent;
 #[cfg(test)]
 mod tests;
 
-pub use engine::{Classifier, Ends, LATE_REPLY_WINDOW, STRAY_WINDOW, SYNC_CYCLE_SECS, TAIL_WINDOW};
+pub use engine::{
+    Classifier, Ends, LATE_REPLY_WINDOW, SCAN_PORTS, STRAY_WINDOW, SYNC_CYCLE_SECS, TAIL_WINDOW,
+};
 
 /// What kind of finding this is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -195,6 +202,9 @@ pub enum FindingKind {
     Healthy,
     /// A failure the capture cannot prove (one-sided capture, end of capture, midstream).
     Inconclusive,
+    /// One source probing many ports without sending data: a port scan, one
+    /// finding for all its probes (which are left out of the others).
+    Scan,
     /// Requests answered, but only after the tracker had closed their record
     /// (UDP replies tens of seconds late): the path works, the service is slow.
     Slow,
@@ -212,20 +222,22 @@ impl FindingKind {
             FindingKind::Healthy => "healthy",
             FindingKind::Inconclusive => "inconclusive",
             FindingKind::Slow => "slow",
+            FindingKind::Scan => "scan",
             FindingKind::Unclassified => "unclassified",
         }
     }
 
-    /// Position in reports: blocked, missing, unexpected, slow, inconclusive, unclassified, healthy.
+    /// Position in reports: blocked, missing, unexpected, scan, slow, inconclusive, unclassified, healthy.
     pub fn rank(self) -> u8 {
         match self {
             FindingKind::Blocked => 0,
             FindingKind::Missing => 1,
             FindingKind::Unexpected => 2,
-            FindingKind::Slow => 3,
-            FindingKind::Inconclusive => 4,
-            FindingKind::Unclassified => 5,
-            FindingKind::Healthy => 6,
+            FindingKind::Scan => 3,
+            FindingKind::Slow => 4,
+            FindingKind::Inconclusive => 5,
+            FindingKind::Unclassified => 6,
+            FindingKind::Healthy => 7,
         }
     }
 }

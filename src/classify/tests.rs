@@ -2043,3 +2043,94 @@ fn failures_on_ports_of_one_range_rule_are_one_finding() {
         )
     );
 }
+
+/// Issue 20, item 7: a SYN scan of a DC from a user's subnet is one `scan`
+/// finding, not one blocked or unexpected finding per port.
+#[test]
+fn a_port_scan_is_one_finding() {
+    let scanner = "10.0.50.7";
+    let mut conns = background();
+    let (mut open, mut closed, mut silent) = (0, 0, 0);
+    for port in 1..=120u16 {
+        let ts = at(5000 + i64::from(port));
+        conns.push(match port % 10 {
+            0 => {
+                open += 1;
+                // SYN, SYN-ACK, then the scanner's RST: closed early.
+                Connection {
+                    conn_state: "RSTO",
+                    history: "ShR".into(),
+                    orig_pkts: 2,
+                    resp_pkts: 1,
+                    handshake: Handshake::ClosedEarly,
+                    syn_attempts: 1,
+                    syn_times: vec![ts],
+                    ..base(ts, scanner, DC4, port, Transport::Tcp)
+                }
+            }
+            1 => {
+                silent += 1;
+                unanswered(ts, scanner, DC4, port, &[0])
+            }
+            _ => {
+                closed += 1;
+                rejected(ts, scanner, DC4, port, 300_000)
+            }
+        });
+    }
+    // A connection of the scanner that carried data is no probe.
+    conns.push(established(at(9000), scanner, DC4, 389));
+    let a = run(&catalogue(), &phs(), &conns, long());
+    let scans: Vec<&Finding> = a
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::Scan)
+        .collect();
+    assert_eq!(scans.len(), 1, "{:#?}", a.findings);
+    let s = scans[0];
+    assert_eq!(s.count, 120);
+    assert_eq!(s.src_role, Some(Role::Users));
+    assert_eq!(s.dst_role, Some(Role::Dc));
+    assert_eq!(s.ports.as_deref(), Some("1-120"));
+    assert_eq!(s.hosts.len(), 1);
+    assert_eq!(s.hosts[0].attempts, 120);
+    assert!(
+        s.evidence[0].starts_with(
+            "10.0.50.7 sent 120 connection attempts without a byte of data to 120 ports on 10.0.0.4"
+        ),
+        "{:?}",
+        s.evidence
+    );
+    assert_eq!(
+        s.evidence[1],
+        format!(
+            "of the attempts, {open} answered with a SYN-ACK (open: 10, 20, 30, 40, 50, 60, 70, 80, \
+             90, 100, 110, 120), {closed} reset (closed) and {silent} unanswered (filtered)"
+        )
+    );
+    // Nothing else is about the scanner, but for its real LDAP connection.
+    for f in &a.findings {
+        if f.kind == FindingKind::Scan {
+            continue;
+        }
+        let about_scanner: Vec<&HostPair> =
+            f.hosts.iter().filter(|h| h.src == ip(scanner)).collect();
+        if !about_scanner.is_empty() {
+            assert_eq!(f.port, 389, "{f:#?}");
+        }
+    }
+    // Forty ports are no scan: the attempts are judged one by one.
+    let few: Vec<Connection> = (1..=40u16)
+        .map(|p| rejected(at(5000 + i64::from(p)), scanner, DC4, p, 300_000))
+        .chain(background())
+        .collect();
+    let a = run(&catalogue(), &phs(), &few, long());
+    assert!(a.findings.iter().all(|f| f.kind != FindingKind::Scan));
+    assert!(
+        a.findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::Blocked)
+            .count()
+            > 1
+    );
+}
