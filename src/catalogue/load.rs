@@ -70,10 +70,13 @@ pub const RULE_FIELDS: [&str; 15] = [
 pub const RANGE_FIELDS: [&str; 2] = ["net", "source"];
 
 /// Keys a `[[hostname]]` table may hold.
-pub const HOSTNAME_FIELDS: [&str; 3] = ["pattern", "serves", "source"];
+pub const HOSTNAME_FIELDS: [&str; 4] = ["pattern", "serves", "source", "only_from"];
+
+/// Keys a `[[client_hostname]]` table may hold.
+pub const CLIENT_HOSTNAME_FIELDS: [&str; 2] = ["pattern", "source"];
 
 /// Top-level keys of a rules file.
-pub const TOP_FIELDS: [&str; 3] = ["rule", "azure_range", "hostname"];
+pub const TOP_FIELDS: [&str; 4] = ["rule", "azure_range", "hostname", "client_hostname"];
 
 impl When {
     /// The name used in files and reports.
@@ -285,6 +288,8 @@ struct RawFile {
     azure_range: Vec<Spanned<RawRange>>,
     #[serde(default)]
     hostname: Vec<Spanned<RawHost>>,
+    #[serde(default)]
+    client_hostname: Vec<Spanned<RawClientHost>>,
 }
 
 #[derive(Deserialize)]
@@ -321,6 +326,14 @@ struct RawHost {
     pattern: Spanned<String>,
     serves: Spanned<Vec<Spanned<String>>>,
     source: Spanned<String>,
+    only_from: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClientHost {
+    pattern: Spanned<String>,
+    source: Spanned<String>,
 }
 
 /// A rule checked on its own, with the locations the merge step may cite.
@@ -345,6 +358,7 @@ struct Parsed {
     rules: Vec<Checked>,
     ranges: Vec<(CloudRange, usize, Loc)>,
     hosts: Vec<CheckedHost>,
+    clients: Vec<CheckedHost>,
 }
 
 /// `[[name]]` header lines of a file, for rule lines and for naming fields in serde errors.
@@ -437,6 +451,7 @@ fn from_toml(path: &str, text: &str, headers: &Headers, e: &toml::de::Error) -> 
         "rule" => &RULE_FIELDS,
         "azure_range" => &RANGE_FIELDS,
         "hostname" => &HOSTNAME_FIELDS,
+        "client_hostname" => &CLIENT_HOSTNAME_FIELDS,
         _ => &TOP_FIELDS,
     };
     if msg.starts_with("unknown field") {
@@ -741,30 +756,26 @@ fn parse_one(path: &str, text: &str) -> Result<Parsed> {
     let mut hosts = Vec::new();
     for (i, h) in raw.hostname.into_iter().enumerate() {
         let h = h.into_inner();
-        if !valid_pattern(h.pattern.get_ref()) {
-            return Err(ConfigError::at(
-                path,
-                text,
-                Some(h.pattern.span()),
-                format!(
-                    "`{}` is not a host name or `*.` pattern (no scheme, path, port or inner `*`)",
-                    h.pattern.get_ref()
-                ),
-            )
-            .field(format!("hostname[{i}].pattern")));
-        }
+        check_pattern(path, text, &format!("hostname[{i}]"), &h.pattern, &h.source)?;
         if h.serves.get_ref().is_empty() {
             return Err(
                 ConfigError::at(path, text, Some(h.serves.span()), "serves no rule")
                     .field(format!("hostname[{i}].serves")),
             );
         }
-        if h.source.get_ref().trim().is_empty() {
-            return Err(
-                ConfigError::at(path, text, Some(h.source.span()), "source is empty")
-                    .field(format!("hostname[{i}].source")),
-            );
-        }
+        let only_from = match &h.only_from {
+            None => None,
+            Some(r) => Some(Role::from_name(r.get_ref()).ok_or_else(|| {
+                ConfigError::at(
+                    path,
+                    text,
+                    Some(r.span()),
+                    format!("unknown role `{}`", r.get_ref()),
+                )
+                .field(format!("hostname[{i}].only_from"))
+                .valid(names(&Role::ALL, Role::name))
+            })?),
+        };
         let serves_at = h
             .serves
             .get_ref()
@@ -784,6 +795,29 @@ fn parse_one(path: &str, text: &str) -> Result<Parsed> {
                     .map(Spanned::into_inner)
                     .collect(),
                 source: h.source.into_inner(),
+                only_from,
+            },
+        });
+    }
+    let mut clients = Vec::new();
+    for (i, h) in raw.client_hostname.into_iter().enumerate() {
+        let h = h.into_inner();
+        check_pattern(
+            path,
+            text,
+            &format!("client_hostname[{i}]"),
+            &h.pattern,
+            &h.source,
+        )?;
+        clients.push(CheckedHost {
+            at: Loc::new(path, lines, &h.pattern.span()),
+            index: i,
+            serves_at: Vec::new(),
+            host: HostPattern {
+                pattern: h.pattern.into_inner().to_ascii_lowercase(),
+                serves: Vec::new(),
+                source: h.source.into_inner(),
+                only_from: None,
             },
         });
     }
@@ -793,7 +827,37 @@ fn parse_one(path: &str, text: &str) -> Result<Parsed> {
         rules,
         ranges,
         hosts,
+        clients,
     })
+}
+
+/// A `pattern` that is a host name or `*.` pattern, and a `source` that is not empty.
+fn check_pattern(
+    path: &str,
+    text: &str,
+    at: &str,
+    pattern: &Spanned<String>,
+    source: &Spanned<String>,
+) -> Result<()> {
+    if !valid_pattern(pattern.get_ref()) {
+        return Err(ConfigError::at(
+            path,
+            text,
+            Some(pattern.span()),
+            format!(
+                "`{}` is not a host name or `*.` pattern (no scheme, path, port or inner `*`)",
+                pattern.get_ref()
+            ),
+        )
+        .field(format!("{at}.pattern")));
+    }
+    if source.get_ref().trim().is_empty() {
+        return Err(
+            ConfigError::at(path, text, Some(source.span()), "source is empty")
+                .field(format!("{at}.source")),
+        );
+    }
+    Ok(())
 }
 
 /// Two rules that cover a common (source role, destination role, transport, port).
@@ -817,6 +881,7 @@ fn finish(files: Vec<Parsed>) -> Result<Catalogue> {
     let mut rules: Vec<Checked> = Vec::new();
     let mut ranges = Vec::new();
     let mut hosts: Vec<CheckedHost> = Vec::new();
+    let mut clients: Vec<CheckedHost> = Vec::new();
     let mut ids: HashMap<String, usize> = HashMap::new();
     for file in files {
         for c in file.rules {
@@ -848,17 +913,22 @@ fn finish(files: Vec<Parsed>) -> Result<Catalogue> {
             }
             ranges.push((range, i, at));
         }
-        for h in file.hosts {
-            if let Some(first) = hosts.iter().find(|x| x.host.pattern == h.host.pattern) {
-                return Err(h.at.error(
-                    format!("hostname[{}].pattern", h.index),
-                    format!(
-                        "pattern `{}` listed twice: first at {}, again here at {}",
-                        h.host.pattern, first.at, h.at
-                    ),
-                ));
+        for (table, list, into) in [
+            ("hostname", file.hosts, &mut hosts),
+            ("client_hostname", file.clients, &mut clients),
+        ] {
+            for h in list {
+                if let Some(first) = into.iter().find(|x| x.host.pattern == h.host.pattern) {
+                    return Err(h.at.error(
+                        format!("{table}[{}].pattern", h.index),
+                        format!(
+                            "pattern `{}` listed twice: first at {}, again here at {}",
+                            h.host.pattern, first.at, h.at
+                        ),
+                    ));
+                }
+                into.push(h);
             }
-            hosts.push(h);
         }
     }
     if rules.is_empty() {
@@ -939,6 +1009,7 @@ fn finish(files: Vec<Parsed>) -> Result<Catalogue> {
         rules: rules.into_iter().map(|c| c.rule).collect(),
         azure_ranges: ranges.into_iter().map(|(r, _, _)| r).collect(),
         hostnames: hosts.into_iter().map(|h| h.host).collect(),
+        client_hostnames: clients.into_iter().map(|h| h.host).collect(),
     })
 }
 

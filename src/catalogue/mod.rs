@@ -272,6 +272,9 @@ pub struct HostPattern {
     pub serves: Vec<String>,
     /// The Microsoft page that lists it.
     pub source: String,
+    /// Only hosts of this role talk to the name (the sync engine's admin
+    /// and provisioning web services): talking to it is evidence of the role.
+    pub only_from: Option<Role>,
 }
 
 /// A published address range of the Microsoft cloud, the default `azure` role.
@@ -294,6 +297,10 @@ pub struct Catalogue {
     pub azure_ranges: Vec<CloudRange>,
     /// Hostname patterns of the Microsoft cloud.
     pub hostnames: Vec<HostPattern>,
+    /// Names that Microsoft 365 client apps (Outlook, Teams, Office) talk to:
+    /// a host that does is someone's workstation, not a server of the
+    /// deployment (`serves` empty, no `only_from`).
+    pub client_hostnames: Vec<HostPattern>,
 }
 
 /// The built-in rules file, compiled into the binary.

@@ -365,6 +365,7 @@ fn pat(p: &str) -> HostPattern {
         pattern: p.into(),
         serves: vec![],
         source: String::new(),
+        only_from: None,
     }
 }
 
@@ -493,7 +494,10 @@ fn unknown_field_names_it_and_lists_valid_fields() {
 fn unknown_top_level_field() {
     let text = format!("rules = []\n{}", rule_text("a"));
     let e = expect_err(&text, "rules", "rules");
-    assert_eq!(e.valid, strings(&["rule", "azure_range", "hostname"]));
+    assert_eq!(
+        e.valid,
+        strings(&["rule", "azure_range", "hostname", "client_hostname"])
+    );
 }
 
 #[test]
@@ -744,6 +748,49 @@ fn bad_hostnames() {
     );
     let e = expect_err(&text, "\"zz\"", "hostname[0].serves");
     assert_eq!(e.valid, strings(&["a"]));
+    let text = format!(
+        "{}[[hostname]]\npattern = \"x.net\"\nserves = [\"a\"]\nsource = \"x\"\nonly_from = \"syncer\"\n",
+        rule_text("a")
+    );
+    let e = expect_err(&text, "\"syncer\"", "hostname[0].only_from");
+    assert!(e.message.contains("unknown role `syncer`"), "{e}");
+    let text = format!(
+        "{}[[client_hostname]]\npattern = \"a.*.com\"\nsource = \"x\"\n",
+        rule_text("a")
+    );
+    let e = expect_err(&text, "\"a.*.com\"", "client_hostname[0].pattern");
+    assert!(e.message.contains("not a host name"), "{e}");
+    let text = format!(
+        "{}[[client_hostname]]\npattern = \"a.com\"\nsource = \"x\"\nserves = []\n",
+        rule_text("a")
+    );
+    let e = expect_err(&text, "serves", "client_hostname[0].serves");
+    assert_eq!(e.valid, strings(&["pattern", "source"]));
+}
+
+#[test]
+fn the_embedded_catalogue_names_the_sync_engines_endpoints_and_client_apps() {
+    let c = embedded();
+    let sync_only: Vec<&str> = c
+        .hostnames
+        .iter()
+        .filter(|h| h.only_from == Some(Role::Sync))
+        .map(|h| h.pattern.as_str())
+        .collect();
+    assert!(sync_only.contains(&"adminwebservice.microsoftonline.com"));
+    assert!(
+        c.client_hostnames
+            .iter()
+            .any(|h| h.matches("outlook.office365.com"))
+    );
+    // No client name is also a catalogue endpoint.
+    for h in &c.client_hostnames {
+        assert!(
+            !c.hostnames.iter().any(|p| p.pattern == h.pattern),
+            "{}",
+            h.pattern
+        );
+    }
 }
 
 #[test]

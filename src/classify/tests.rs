@@ -205,6 +205,7 @@ fn catalogue() -> Catalogue {
         ],
         azure_ranges: Vec::new(),
         hostnames: Vec::new(),
+        client_hostnames: Vec::new(),
     }
 }
 

@@ -21,8 +21,15 @@
 //!   Kerberos to the inferred sync server (medium, second pass); answers
 //!   Kerberos or LDAP only (low).
 //! - `sync`: an LDAP client (389, 636, 3268) of a dc and an HTTPS client of a
-//!   Microsoft endpoint (by catalogue range or name): high with a login/admin
-//!   name or range, medium otherwise.
+//!   Microsoft endpoint (by catalogue range or name), which every
+//!   hybrid-joined Windows client is too; so also: high when it talks to a
+//!   name the catalogue marks `only_from = "sync"` (the sync engine's
+//!   adminwebservice and provisioningapi endpoints); medium when it imported
+//!   at least 256 KiB over LDAP from DCs or asked a dc on the endpoint mapper
+//!   and a dynamic RPC port (password hash sync's replication); low
+//!   otherwise. One level lower (high to medium, medium to low) when it also
+//!   talks to Microsoft 365 client endpoints (`[[client_hostname]]`: Outlook,
+//!   Teams, Office), as a user's workstation does.
 //! - `wap`: asked on 443 or 49443 by external (non-private) addresses and
 //!   itself a 443 client of an internal host (high when a `certauth.` name or
 //!   49443 is seen, or `/adfs/` paths go to it), medium otherwise.
@@ -72,6 +79,10 @@ const WATCHED: [u16; 13] = [
 ];
 /// Hosts remembered at most.
 const MAX_HOSTS: usize = 1 << 16;
+/// LDAP payload from DCs that makes a client look like it imports the
+/// directory (a sync cycle's import of even a small forest is larger; a
+/// workstation's logon and Group Policy lookups are a few KiB).
+const SYNC_IMPORT_BYTES: u64 = 256 * 1024;
 /// Peers remembered at most per host and port.
 const MAX_PEERS: usize = 256;
 
@@ -186,6 +197,9 @@ pub struct Observer {
     dynamic: HashMap<(IpAddr, IpAddr), BTreeSet<u16>>,
     /// The counts of every `served` entry, by [`Served::at`].
     counts: Vec<Counts>,
+    /// Client -> payload bytes LDAP servers (389, 636, 3268, 3269) sent it:
+    /// a sync server imports the directory, a workstation asks a few objects.
+    ldap_bytes: HashMap<IpAddr, u64>,
     /// Connections already folded (at most [`MAX_HOSTS`]), with the index of
     /// the counts they add to ([`NO_COUNTS`] for none): hosts repeat, and a
     /// repeat can only add to the counts (see [`Observer::connection`]).
@@ -234,6 +248,14 @@ impl Observer {
         }
         let seen = seen_key(c);
         let (client, server) = (seen.0, seen.1);
+        if tcp
+            && matches!(c.resp_p, 389 | 636 | 3268 | 3269)
+            && c.resp_bytes > 0
+            && (self.ldap_bytes.len() < MAX_HOSTS || self.ldap_bytes.contains_key(&client))
+        {
+            let n = self.ldap_bytes.entry(client).or_default();
+            *n = n.saturating_add(c.resp_bytes);
+        }
         if let Some(&at) = self.seen.get(&seen) {
             // The maps and sets below only grow, and a cap once reached stays
             // reached: whatever the first such connection added (or found no
@@ -442,19 +464,51 @@ impl Observer {
                 continue;
             }
             let mut ms = Vec::new();
-            let mut strong = false;
+            // Names only a sync server talks to (the sync engine's web services).
+            let mut sync_names = Vec::new();
             for s in self.asked(c, 443) {
-                if let Some((name, p, _)) = name_match(s) {
-                    strong |= p.serves.iter().any(|r| r.starts_with("t2-"));
+                sync_names.extend(
+                    learned
+                        .names
+                        .names(s)
+                        .iter()
+                        .filter(|n| {
+                            catalogue
+                                .hostnames
+                                .iter()
+                                .any(|p| p.only_from == Some(Role::Sync) && p.matches(&n.name))
+                        })
+                        .map(|n| n.name.clone()),
+                );
+                if let Some((name, _, _)) = name_match(s) {
                     ms.push(format!("{s} ({name})"));
                 } else if in_ranges(s) {
-                    strong = true;
                     ms.push(format!("{s} (Microsoft range)"));
                 }
             }
             if ms.is_empty() {
                 continue;
             }
+            // Microsoft 365 client apps: what a workstation runs, a server does not.
+            let office: BTreeSet<String> = self
+                .asked(c, 443)
+                .flat_map(|s| learned.names.names(s).iter())
+                .filter(|n| {
+                    catalogue
+                        .client_hostnames
+                        .iter()
+                        .any(|p| p.matches(&n.name))
+                })
+                .map(|n| n.name.clone())
+                .take(3)
+                .collect();
+            let imported = self.ldap_bytes.get(&c).copied().unwrap_or(0);
+            // Password hash sync replicates from a DC over MS-DRSR: the
+            // endpoint mapper, then a dynamic RPC port of the same DC.
+            let drs_dc = ldap_dcs.iter().find(|&&d| {
+                self.asked(c, 135).any(|x| x == d)
+                    && self.dynamic.get(&(c, d)).is_some_and(|p| !p.is_empty())
+            });
             let list = |v: Vec<String>| {
                 let n = v.len();
                 let mut s = v.into_iter().take(5).collect::<Vec<_>>().join(", ");
@@ -463,18 +517,55 @@ impl Observer {
                 }
                 s
             };
-            let ev = vec![
+            let mut ev = vec![
                 format!(
                     "LDAP client of domain controllers {}",
                     list(ldap_dcs.iter().map(IpAddr::to_string).collect())
                 ),
                 format!("HTTPS client of Microsoft endpoints {}", list(ms)),
             ];
-            let conf = if strong {
+            sync_names.sort();
+            sync_names.dedup();
+            let mut conf = if !sync_names.is_empty() {
+                ev.push(format!(
+                    "talks to {}, which only the sync engine uses",
+                    list(sync_names)
+                ));
                 Confidence::High
-            } else {
+            } else if imported >= SYNC_IMPORT_BYTES || drs_dc.is_some() {
+                if imported >= SYNC_IMPORT_BYTES {
+                    ev.push(format!(
+                        "imported {} KiB over LDAP from domain controllers (a directory import; \
+                         a workstation asks for a few objects)",
+                        imported / 1024
+                    ));
+                }
+                if let Some(d) = drs_dc {
+                    ev.push(format!(
+                        "asks {d} on the endpoint mapper and a dynamic RPC port (the replication \
+                         password hash sync uses)"
+                    ));
+                }
                 Confidence::Medium
+            } else {
+                ev.push(
+                    "nothing only a sync server does (the sync engine's endpoints, a directory \
+                     import over LDAP, replication over RPC): any domain-joined Windows client \
+                     does LDAP to DCs and HTTPS to login.microsoftonline.com"
+                        .to_string(),
+                );
+                Confidence::Low
             };
+            if !office.is_empty() {
+                ev.push(format!(
+                    "also talks to Microsoft 365 client endpoints ({}), as a user's workstation does",
+                    office.into_iter().collect::<Vec<_>>().join(", ")
+                ));
+                conf = match conf {
+                    Confidence::High => Confidence::Medium,
+                    _ => Confidence::Low,
+                };
+            }
             put(&mut roles, c, Role::Sync, conf, ev);
         }
         let syncs: BTreeSet<IpAddr> = roles

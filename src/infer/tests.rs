@@ -436,3 +436,122 @@ fn a_full_observer_keeps_counting_the_hosts_it_has() {
     assert!(!o.served.contains_key(&(ip("172.16.0.1"), 389)));
     assert!(!o.answers(ip("172.16.0.1"), 389));
 }
+
+/// A domain (two DCs) and one more host that talks LDAP to them and HTTPS
+/// to login.microsoftonline.com (in the Entra ID range), like every
+/// hybrid-joined Windows client; `extra` adds its other traffic.
+fn client_of_entra(extra: &dyn Fn(&mut Builder)) -> Trace {
+    let mut b = Builder {
+        t: Trace::new(Link::ethernet()),
+        port: 50_000,
+        at: 0,
+    };
+    for dc in [DC1, DC2] {
+        for port in [88, 389, 445] {
+            b.tcp(WORKSTATION, dc, port, &[], 900);
+        }
+    }
+    b.tcp(
+        WORKSTATION,
+        "20.190.128.10",
+        443,
+        &payload::client_hello("login.microsoftonline.com"),
+        4000,
+    );
+    extra(&mut b);
+    b.t.sort();
+    b.t
+}
+
+/// Issue 20, item 2: LDAP to a DC and HTTPS to login.microsoftonline.com
+/// fits every Windows 10/11 client: not enough for the sync server.
+#[test]
+fn a_hybrid_joined_workstation_is_not_the_sync_server() {
+    let (inf, _) = infer(&client_of_entra(&|_| {}));
+    assert_eq!(role(&inf, WORKSTATION), Some((Role::Sync, Confidence::Low)));
+    assert!(
+        inf.inventory().role_of(ip(WORKSTATION)).is_none(),
+        "low guesses stay out"
+    );
+    let h = inf
+        .hosts
+        .iter()
+        .find(|h| h.addr == ip(WORKSTATION))
+        .expect("host");
+    assert!(
+        h.evidence
+            .iter()
+            .any(|e| e.contains("any domain-joined Windows client")),
+        "{:?}",
+        h.evidence
+    );
+
+    // Teams and Outlook besides: a workstation, whatever else it does.
+    let office = |b: &mut Builder| {
+        for name in ["outlook.office365.com", "eu.teams.microsoft.com"] {
+            b.tcp(
+                WORKSTATION,
+                "52.97.1.1",
+                443,
+                &payload::client_hello(name),
+                3000,
+            );
+        }
+    };
+    let (inf, _) = infer(&client_of_entra(&office));
+    assert_eq!(role(&inf, WORKSTATION), Some((Role::Sync, Confidence::Low)));
+}
+
+/// What only a sync server does makes it one: the sync engine's endpoint
+/// (high), or a directory import over LDAP, or replication over RPC (medium).
+#[test]
+fn sync_specific_evidence_makes_the_sync_server() {
+    let admin = |b: &mut Builder| {
+        b.tcp(
+            WORKSTATION,
+            "20.190.128.11",
+            443,
+            &payload::client_hello("adminwebservice.microsoftonline.com"),
+            4000,
+        );
+    };
+    let (inf, _) = infer(&client_of_entra(&admin));
+    assert_eq!(
+        role(&inf, WORKSTATION),
+        Some((Role::Sync, Confidence::High))
+    );
+
+    let import = |b: &mut Builder| b.tcp(WORKSTATION, DC1, 389, &[], 300 * 1024);
+    let (inf, _) = infer(&client_of_entra(&import));
+    assert_eq!(
+        role(&inf, WORKSTATION),
+        Some((Role::Sync, Confidence::Medium))
+    );
+
+    let drs = |b: &mut Builder| {
+        b.tcp(WORKSTATION, DC1, 135, &[], 200);
+        b.tcp(WORKSTATION, DC1, 49_668, &[], 2000);
+    };
+    let (inf, _) = infer(&client_of_entra(&drs));
+    assert_eq!(
+        role(&inf, WORKSTATION),
+        Some((Role::Sync, Confidence::Medium))
+    );
+
+    // The sync engine's endpoint, but Outlook too: medium, not high.
+    let both = |b: &mut Builder| {
+        admin(b);
+        b.tcp(
+            WORKSTATION,
+            "52.97.1.1",
+            443,
+            &payload::client_hello("outlook.office365.com"),
+            3000,
+        );
+    };
+    let (inf, _) = infer(&client_of_entra(&both));
+    assert_eq!(
+        role(&inf, WORKSTATION),
+        Some((Role::Sync, Confidence::Medium))
+    );
+}
