@@ -48,7 +48,7 @@ pub const KIND_NAMES: [&str; 2] = ["required", "tolerated"];
 pub const TRANSPORT_NAMES: [&str; 2] = ["tcp", "udp"];
 
 /// Keys a `[[rule]]` table may hold.
-pub const RULE_FIELDS: [&str; 15] = [
+pub const RULE_FIELDS: [&str; 16] = [
     "id",
     "table",
     "src",
@@ -63,6 +63,7 @@ pub const RULE_FIELDS: [&str; 15] = [
     "fallback_for",
     "source",
     "notes",
+    "on_block",
     "on_reset",
 ];
 
@@ -310,6 +311,8 @@ struct RawRule {
     source: Option<String>,
     #[serde(default)]
     notes: Vec<String>,
+    #[serde(default)]
+    on_block: Vec<String>,
     on_reset: Option<String>,
 }
 
@@ -683,6 +686,7 @@ fn check_rule(
             fallback_for: r.fallback_for.map(Spanned::into_inner),
             source: r.source,
             notes: r.notes,
+            on_block: r.on_block,
             on_reset: r.on_reset,
             line,
         },

@@ -237,9 +237,11 @@ pub struct Rule {
     pub fallback_for: Option<String>,
     /// Where the rule comes from (a URL, a KB article) when not the main page.
     pub source: Option<String>,
-    /// Notes that explain what an absence or a failure means (e.g. "Windows
-    /// uses Kerberos over TCP first; no UDP 88 is normal").
+    /// Notes that explain what an absence means (e.g. "Windows uses Kerberos
+    /// over TCP first; no UDP 88 is normal"), said on `missing` findings.
     pub notes: Vec<String>,
+    /// What a blocked flow of this rule breaks, said on `blocked` findings.
+    pub on_block: Vec<String>,
     /// What it means when the server resets the connection right after the
     /// handshake without sending a byte (e.g. LDAPS: the DC has no usable
     /// certificate), said on a `reset-after-handshake` finding.

@@ -1983,6 +1983,9 @@ impl<'a> Classifier<'a> {
         }
         let (mut sev, why) = self.failure_severity(k, sel.clone());
         ev.push(why);
+        if let Some(r) = sel.enabled.or(sel.disabled) {
+            ev.extend(r.on_block.iter().cloned());
+        }
         if one_sided && matches!(how, How::NoSynack | How::NoReply) {
             sev = sev.min(Severity::Warning);
             ev.push(

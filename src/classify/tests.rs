@@ -63,6 +63,7 @@ fn rule(
         fallback_for: None,
         source: None,
         notes: Vec::new(),
+        on_block: Vec::new(),
         on_reset: None,
         line: 1,
     }
