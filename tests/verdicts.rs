@@ -515,3 +515,96 @@ fn a_syn_scan_is_one_finding() {
     assert_eq!(about_scanner, 0, "{doc:#}");
     assert!(all.len() < 30, "{} findings", all.len());
 }
+
+/// Issue 20, item 8: without an inventory, the audit and `roles` do not
+/// contradict each other or the capture.
+#[test]
+fn without_an_inventory_nothing_contradicts_the_capture() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t0 = flowaudit::synth::START;
+    let mut t = Trace::new(Link::ethernet());
+    // A domain controller that a workstation uses, no sync server, and HTTPS
+    // to an Entra ID address (in the catalogue's ranges).
+    let ws = "10.0.3.50";
+    for (i, port) in [88u16, 389, 445, 389].into_iter().enumerate() {
+        let mut s = TcpSession::new(sa(ws, 54_000 + i as u16), sa(DC1, port), 1, 2)
+            .starting_at(Timestamp(t0.0 + i as i64 * 1_000_000_000));
+        s.handshake().client_data(200).server_data(900).close();
+        t.add(&s);
+    }
+    let mut https = TcpSession::new(sa(ws, 54_100), sa("20.190.128.10", 443), 1, 2)
+        .starting_at(Timestamp(t0.0 + 5_000_000_000));
+    https.handshake().client_data(500).server_data(3000).close();
+    t.add(&https).sort();
+    let cap = write(dir.path(), "workstation.pcap", &t);
+
+    let out = flowaudit()
+        .args(["audit", "--format", "json", "--fail-on", "never"])
+        .arg(&cap)
+        .output()
+        .expect("run");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let text = doc.to_string();
+    assert!(
+        !text.contains("hosts in the inventory"),
+        "no inventory was given: {doc:#}"
+    );
+    for m in doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["kind"] == "missing")
+    {
+        assert_eq!(m["severity"], "info", "{m:#}");
+        assert!(
+            m["evidence"]
+                .to_string()
+                .contains("inferred from the capture"),
+            "{m:#}"
+        );
+    }
+
+    let out = flowaudit().arg("roles").arg(&cap).output().expect("run");
+    let roles = String::from_utf8_lossy(&out.stdout);
+    assert!(!roles.contains("No roles inferred"), "{roles}");
+    assert!(
+        roles.contains("20.190.128.10"),
+        "the azure address: {roles}"
+    );
+    assert!(roles.contains("Microsoft cloud addresses"), "{roles}");
+
+    // With an inventory that names the DC and a sync server that is not in
+    // the capture, the workstation's LDAP is no "missing" error either.
+    let inv = dir.path().join("inv.toml");
+    std::fs::write(
+        &inv,
+        format!(
+            "features = [\"password-hash-sync\"]\n[roles]\nsync = [\"{SYNC}\"]\ndc = [\"{DC1}\"]\n"
+        ),
+    )
+    .expect("write");
+    let out = flowaudit()
+        .args([
+            "audit",
+            "--format",
+            "json",
+            "--fail-on",
+            "never",
+            "--inventory",
+        ])
+        .arg(&inv)
+        .arg(&cap)
+        .output()
+        .expect("run");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let ldap: Vec<&Value> = findings(&doc, "missing", "tcp", 389);
+    assert_eq!(ldap.len(), 1, "{doc:#}");
+    assert_eq!(ldap[0]["severity"], "info");
+    assert!(
+        ldap[0]["evidence"]
+            .to_string()
+            .contains("hosts of no known role"),
+        "{:#}",
+        ldap[0]
+    );
+}

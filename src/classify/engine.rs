@@ -2292,8 +2292,45 @@ impl<'a> Classifier<'a> {
             } else {
                 fmt_span(span_secs)
             };
+            // Hosts of no known role on the rule's port, to or from its roles:
+            // maybe the hosts the inventory (or the inference) does not name.
+            let near: u64 = self
+                .uncl
+                .iter()
+                .filter(|(k, _)| {
+                    r.transports.contains(&k.proto)
+                        && r.ports.contains(k.port)
+                        && if k.outbound {
+                            r.src.contains(&k.role)
+                        } else {
+                            r.dst.contains(&k.role)
+                        }
+                })
+                .map(|(_, u)| u.bucket.conns)
+                .sum();
             let (sev, why) = if let Some(x) = no_hosts.first() {
-                (Severity::Info, format!("no {x} hosts in the inventory"))
+                let why = if self.inventory.is_inferred() {
+                    format!(
+                        "no {x} host was inferred from the capture (`flowaudit roles` says what fell \
+                         short): give --inventory to judge this flow"
+                    )
+                } else {
+                    format!("no {x} hosts in the inventory")
+                };
+                (Severity::Info, why)
+            } else if near > 0 {
+                (
+                    Severity::Info,
+                    format!(
+                        "{} on {} link {} or {} hosts with hosts of no known role (see the \
+                         unclassified findings): if those hosts play the rule's roles, name them \
+                         in the inventory",
+                        plural(near, "connection", "connections"),
+                        on.join(" or "),
+                        roles(&r.src),
+                        roles(&r.dst)
+                    ),
+                )
             } else if let Some(p) = one_service.filter(|&p| !r.ports.contains(p)) {
                 (
                     Severity::Info,

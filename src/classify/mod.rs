@@ -85,7 +85,9 @@
 //!   any outcome, between the rule's roles on any of its transports and ports): info
 //!   when the inventory has no host for the rule's source or destination roles
 //!   (`azure` always has the catalogue's ranges), or when the capture holds no
-//!   packet sent by any host of the source roles, or when every TCP/UDP
+//!   packet sent by any host of the source roles, or when connections on the
+//!   rule's ports link its roles with hosts of no known role (they may be the
+//!   hosts the inventory leaves out), or when every TCP/UDP
 //!   record of the capture is on one port that is not the rule's (a capture
 //!   filtered to one service); otherwise by `when`: every-sync-cycle -> error
 //!   if the capture covers at least [`SYNC_CYCLE_SECS`] (its span less

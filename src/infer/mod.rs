@@ -140,7 +140,18 @@ pub struct Inference {
     pub hosts: Vec<InferredHost>,
     /// Features the traffic implies.
     pub features: Vec<InferredFeature>,
+    /// Addresses the capture talks to in the catalogue's Microsoft ranges:
+    /// `azure` without inference (not in `hosts`, not in the inventory this
+    /// makes: the ranges are part of every inventory), at most [`MAX_LISTED`].
+    pub by_range: Vec<InferredHost>,
+    /// What the capture showed that fell short of a role, one sentence per
+    /// host (at most [`MAX_LISTED`]): why no domain controller or sync server
+    /// was found.
+    pub short_of: Vec<String>,
 }
+
+/// Hosts listed in [`Inference::by_range`] and [`Inference::short_of`].
+pub const MAX_LISTED: usize = 20;
 
 /// What one (server, port) saw.
 #[derive(Clone, Debug, Default)]
@@ -406,17 +417,7 @@ impl Observer {
         // Domain controllers.
         let mut servers: BTreeSet<IpAddr> = self.served.keys().map(|k| k.0).collect();
         servers.retain(|s| !roles.contains_key(s));
-        let dc_evidence = |h: IpAddr| -> (Vec<u16>, Vec<u16>) {
-            let answered: Vec<u16> = DC_PORTS
-                .into_iter()
-                .filter(|&p| self.answers(h, p))
-                .collect();
-            let asked: Vec<u16> = DC_PORTS
-                .into_iter()
-                .filter(|&p| self.served.contains_key(&(h, p)))
-                .collect();
-            (answered, asked)
-        };
+        let dc_evidence = |h: IpAddr| self.dc_ports(h);
         let ports = |v: &[u16]| v.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
         let mut low_dcs = Vec::new();
         for &h in &servers {
@@ -736,7 +737,108 @@ impl Observer {
         let mut hosts: Vec<InferredHost> = roles.into_values().collect();
         hosts.sort_by_key(|h| (h.role, h.addr));
         let features = self.features(&hosts, learned, catalogue);
-        Inference { hosts, features }
+        let by_range = self.by_range(catalogue, &name_of);
+        let short_of = self.short_of(&hosts);
+        Inference {
+            hosts,
+            features,
+            by_range,
+            short_of,
+        }
+    }
+
+    /// The domain controller ports `h` answered on, and those it was asked on.
+    fn dc_ports(&self, h: IpAddr) -> (Vec<u16>, Vec<u16>) {
+        let answered = DC_PORTS
+            .into_iter()
+            .filter(|&p| self.answers(h, p))
+            .collect();
+        let asked = DC_PORTS
+            .into_iter()
+            .filter(|&p| self.served.contains_key(&(h, p)))
+            .collect();
+        (answered, asked)
+    }
+
+    /// The servers the capture asks that lie in the catalogue's Microsoft ranges.
+    fn by_range(
+        &self,
+        catalogue: &Catalogue,
+        name_of: &dyn Fn(IpAddr) -> Option<String>,
+    ) -> Vec<InferredHost> {
+        let servers: BTreeSet<IpAddr> = self.served.keys().map(|k| k.0).collect();
+        servers
+            .into_iter()
+            .filter_map(|ip| {
+                let r = catalogue
+                    .azure_ranges
+                    .iter()
+                    .find(|r| r.net.contains(&ip))?;
+                Some(InferredHost {
+                    addr: ip,
+                    role: Role::Azure,
+                    confidence: Confidence::High,
+                    name: name_of(ip),
+                    evidence: vec![format!("in the Microsoft range {} ({})", r.net, r.source)],
+                })
+            })
+            .take(MAX_LISTED)
+            .collect()
+    }
+
+    /// Why hosts that look like part of a domain got no role: servers that
+    /// answer on domain controller ports, and LDAP clients of domain
+    /// controllers, that fell short of the rules above.
+    fn short_of(&self, hosts: &[InferredHost]) -> Vec<String> {
+        let known = |ip: IpAddr| hosts.iter().any(|h| h.addr == ip);
+        let ports = |v: &[u16]| v.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
+        let mut out = Vec::new();
+        let servers: BTreeSet<IpAddr> = self.served.keys().map(|k| k.0).collect();
+        for h in servers.into_iter().filter(|&h| !known(h)) {
+            let (answered, asked) = self.dc_ports(h);
+            if asked.is_empty() {
+                continue;
+            }
+            let clients: BTreeSet<IpAddr> = asked
+                .iter()
+                .filter_map(|&p| self.served.get(&(h, p)))
+                .flat_map(|s| s.clients.iter().copied())
+                .collect();
+            let what = if answered.is_empty() {
+                format!("was asked on {} but answered none", ports(&asked))
+            } else {
+                format!(
+                    "answered on {} (asked on {})",
+                    ports(&answered),
+                    ports(&asked)
+                )
+            };
+            out.push(format!(
+                "{h} {what}, by {}: a domain controller answers Kerberos 88, LDAP 389 and SMB \
+                 445, or Kerberos or LDAP while asked on at least 3 domain controller ports",
+                plural_hosts(clients.len())
+            ));
+        }
+        let dcs: BTreeSet<IpAddr> = hosts
+            .iter()
+            .filter(|h| h.role == Role::Dc && h.confidence >= Confidence::Medium)
+            .map(|h| h.addr)
+            .collect();
+        let clients: BTreeSet<IpAddr> = self.asked.keys().map(|k| k.0).collect();
+        for c in clients.into_iter().filter(|&c| !known(c)) {
+            let ldap = [389, 636, 3268]
+                .into_iter()
+                .any(|p| self.asked(c, p).any(|s| dcs.contains(&s)));
+            if ldap {
+                out.push(format!(
+                    "{c} is an LDAP client of a domain controller, but no HTTPS to a Microsoft \
+                     endpoint (by the catalogue's ranges or names) was seen from it: not enough for \
+                     the sync server (behind an explicit proxy, its Microsoft traffic goes to the proxy)"
+                ));
+            }
+        }
+        out.truncate(MAX_LISTED);
+        out
     }
 
     fn features(
@@ -853,7 +955,7 @@ impl Inference {
     /// [`Inventory::with_cloud_ranges`] as for a loaded one.
     pub fn inventory(&self) -> Inventory {
         let mut inv = Inventory::empty(self.feature_list());
-        inv.path = "<inferred from the capture>".into();
+        inv.path = crate::inventory::INFERRED_PATH.into();
         for h in self.confident(Confidence::Medium) {
             inv.entries.push(RoleEntry {
                 net: IpNet::from(h.addr),
@@ -920,8 +1022,15 @@ impl Inference {
         let mut out = vec![if self.confident(Confidence::Medium).next().is_some() {
             "roles inferred from the capture (no inventory given); check them with `flowaudit roles`"
                 .to_string()
+        } else if !self.by_range.is_empty() {
+            "roles inferred from the capture (no inventory given): no on-premises role found (only \
+             Microsoft cloud addresses, by the catalogue's ranges), so no flow could be judged; \
+             `flowaudit roles` says what fell short; give --inventory"
+                .to_string()
         } else {
-            "roles inferred from the capture (no inventory given): none found, so no flow could be judged; give --inventory".to_string()
+            "roles inferred from the capture (no inventory given): none found, so no flow could be \
+             judged; `flowaudit roles` says what fell short; give --inventory"
+                .to_string()
         }];
         for h in self.confident(Confidence::Medium) {
             let name = h
@@ -999,6 +1108,15 @@ impl Inference {
             }
         }
         s
+    }
+}
+
+/// `1 client`, `3 clients`.
+fn plural_hosts(n: usize) -> String {
+    if n == 1 {
+        "1 client".to_string()
+    } else {
+        format!("{n} clients")
     }
 }
 

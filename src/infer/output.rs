@@ -22,6 +22,10 @@ pub struct AddrNames<'a> {
 pub struct RolesReport<'a> {
     /// Hosts with inferred roles (all confidences).
     pub hosts: &'a [InferredHost],
+    /// Microsoft cloud addresses the capture talks to, azure by the catalogue's ranges.
+    pub by_range: &'a [InferredHost],
+    /// Why hosts that look like part of a domain got no role.
+    pub short_of: &'a [String],
     /// Inferred features.
     pub features: &'a [InferredFeature],
     /// Every name learned, per address.
@@ -48,6 +52,8 @@ impl<'a> RolesReport<'a> {
         proxied.sort_by_key(|p| (p.ts, p.client, p.client_port));
         RolesReport {
             hosts: &inf.hosts,
+            by_range: &inf.by_range,
+            short_of: &inf.short_of,
             features: &inf.features,
             names,
             rpc_endpoints: learned.epm.all(),
@@ -60,7 +66,7 @@ impl<'a> RolesReport<'a> {
 /// endpoints and proxied connections. Capture text is escaped for terminals.
 pub fn write_roles_table(w: &mut dyn Write, inf: &Inference, learned: &Learned) -> io::Result<()> {
     if inf.hosts.is_empty() {
-        writeln!(w, "No roles inferred.")?;
+        writeln!(w, "No role inferred for any on-premises host.")?;
     }
     for h in &inf.hosts {
         let name = h
@@ -78,6 +84,42 @@ pub fn write_roles_table(w: &mut dyn Write, inf: &Inference, learned: &Learned) 
         for e in &h.evidence {
             writeln!(w, "         - {}", escape::terminal(e))?;
         }
+    }
+    if !inf.by_range.is_empty() {
+        writeln!(w)?;
+        writeln!(
+            w,
+            "Microsoft cloud addresses (azure by the catalogue's ranges, no inference needed):"
+        )?;
+        for h in &inf.by_range {
+            let name = h
+                .name
+                .as_deref()
+                .map(|n| format!(" ({})", escape::terminal(n)))
+                .unwrap_or_default();
+            let why = h.evidence.first().map(String::as_str).unwrap_or_default();
+            writeln!(w, "  {}{name}: {}", h.addr, escape::terminal(why))?;
+        }
+    }
+    if !inf.short_of.is_empty() {
+        writeln!(w)?;
+        writeln!(w, "Not enough for a role:")?;
+        for e in &inf.short_of {
+            writeln!(w, "  - {}", escape::terminal(e))?;
+        }
+    }
+    if inf
+        .hosts
+        .iter()
+        .all(|h| h.confidence < super::Confidence::Medium)
+    {
+        writeln!(w)?;
+        writeln!(
+            w,
+            "Without a domain controller or a sync server of medium or high confidence, an audit \
+             without --inventory judges no flow: write an inventory (`flowaudit roles --format toml` \
+             gives a starter to edit)."
+        )?;
     }
     if !inf.features.is_empty() {
         writeln!(w)?;

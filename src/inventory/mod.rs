@@ -74,6 +74,9 @@ pub struct Inventory {
 mod index;
 mod load;
 
+/// The `path` of an inventory inferred from the capture rather than read.
+pub const INFERRED_PATH: &str = "<inferred from the capture>";
+
 pub use index::{RoleIndex, RoleTable};
 #[cfg(test)]
 mod tests;
@@ -86,6 +89,11 @@ use std::path::Path;
 // ConfigError is large but built at most once per file; see load.rs.
 #[allow(clippy::result_large_err)]
 impl Inventory {
+    /// True for an inventory inferred from the capture ([`INFERRED_PATH`]).
+    pub fn is_inferred(&self) -> bool {
+        self.path == INFERRED_PATH
+    }
+
     /// Reads and parses an inventory file; I/O errors name the file.
     pub fn load(path: &Path) -> Result<Inventory, ConfigError> {
         Inventory::load_with_warnings(path).map(|(inv, _)| inv)
