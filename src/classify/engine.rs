@@ -1858,6 +1858,7 @@ impl<'a> Classifier<'a> {
         ev.extend(self.ports_line(k, o, sel.enabled.or(sel.disabled)));
         let pairs = b.sorted();
         let per_dst = per_destination(&pairs);
+        let first_line = ev.len();
         match how {
             How::Rst => {
                 for (d, p) in &per_dst {
@@ -1981,6 +1982,15 @@ impl<'a> Classifier<'a> {
                 }
             }
         }
+        cap_lines(
+            &mut ev,
+            first_line,
+            if how == How::Icmp {
+                "kinds of ICMP error"
+            } else {
+                "destinations"
+            },
+        );
         let (mut sev, why) = self.failure_severity(k, sel.clone());
         ev.push(why);
         if let Some(r) = sel.enabled.or(sel.disabled) {
@@ -2098,6 +2108,7 @@ impl<'a> Classifier<'a> {
             .ports_line(k, Outcome::Slow, sel.enabled.or(sel.disabled))
             .into_iter()
             .collect();
+        let first_line = ev.len();
         for (d, p) in per_destination(&b.sorted()) {
             let after = range_text(p.answer_delay, fmt_secs);
             ev.push(format!(
@@ -2109,6 +2120,7 @@ impl<'a> Classifier<'a> {
                 plural(p.conns, "record", "records"),
             ));
         }
+        cap_lines(&mut ev, first_line, "destinations");
         let sev = doubt_severity(&sel);
         if let Some(r) = sel.enabled.or(sel.disabled) {
             ev.push(format!("matches {}", rule_ref(r)));
@@ -2544,6 +2556,19 @@ fn scan_finding(scanner: IpAddr, p: &Prober, hosts: Vec<HostPair>) -> Finding {
         wireshark_filter: Some(format!(
             "{ip}.src=={scanner} && tcp.flags.syn==1 && tcp.flags.ack==0"
         )),
+    }
+}
+
+/// Evidence lines one finding gives per destination (or per kind of ICMP error).
+const MAX_LINES: usize = 10;
+
+/// Keeps at most [`MAX_LINES`] of the lines from `from` on, saying how many
+/// more `what` were left out (the host pairs and the filter still hold them all).
+fn cap_lines(ev: &mut Vec<String>, from: usize, what: &str) {
+    let n = ev.len().saturating_sub(from);
+    if n > MAX_LINES {
+        ev.truncate(from + MAX_LINES);
+        ev.push(format!("and {} more {what} like these", n - MAX_LINES));
     }
 }
 

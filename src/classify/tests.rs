@@ -2136,3 +2136,24 @@ fn a_port_scan_is_one_finding() {
             > 1
     );
 }
+
+/// Issue 19, item 10: a finding says a line per destination for the first
+/// ten only, as it lists host pairs for the first few.
+#[test]
+fn evidence_lines_per_destination_are_capped() {
+    let inv = inventory_with(
+        &[Feature::PasswordHashSync],
+        &[(SYNC, Role::Sync), ("10.0.0.0/24", Role::Dc)],
+    );
+    let mut conns = background();
+    for i in 0..13 {
+        let dst = format!("10.0.0.{}", 100 + i);
+        conns.push(rejected(at(3000 + i * 10), SYNC, &dst, 3268, 300_000));
+    }
+    let a = run(&catalogue(), &inv, &conns, long());
+    let b = only(&a, FindingKind::Blocked, 3268);
+    let rst_lines = b.evidence.iter().filter(|e| e.starts_with("RST from")).count();
+    assert_eq!(rst_lines, 10, "{:?}", b.evidence);
+    assert!(b.evidence.iter().any(|e| e == "and 3 more destinations like these"));
+    assert_eq!(b.hosts.len(), 13, "the host pairs are all there");
+}
