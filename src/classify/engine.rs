@@ -500,6 +500,16 @@ fn alive(c: &Connection, h: Letters) -> bool {
     c.orig_pkts > 0 && c.resp_pkts > 0 && h.any(ORIG_ACK_DATA) && h.any(RESP_SYNACK_ACK_DATA)
 }
 
+/// A multicast address, the limited broadcast address, or an IPv4 address
+/// ending in .255 (the broadcast address of a /24, the common subnet size;
+/// a host numbered .255 in a larger subnet is rare).
+fn is_group_address(a: IpAddr) -> bool {
+    match a.to_canonical() {
+        IpAddr::V4(v4) => v4.is_multicast() || v4.is_broadcast() || v4.octets()[3] == 255,
+        IpAddr::V6(v6) => v6.is_multicast(),
+    }
+}
+
 /// A TCP connection attempt (a SYN was sent) in which neither side sent a
 /// byte of payload: a port scan is made of these.
 fn is_probe(c: &Connection, tcp: bool) -> bool {
@@ -1079,6 +1089,13 @@ impl<'a> Classifier<'a> {
                 return;
             }
         };
+        // Datagrams to a broadcast or multicast address expect no reply
+        // from it (replies, if any, come from the hosts that answer): there
+        // is no handshake to judge.
+        if proto == Proto::Udp && c.resp_pkts == 0 && is_group_address(c.resp_h) {
+            self.other += 1;
+            return;
+        }
         if self.ports.len() < PORTS_KEPT {
             self.ports.insert(c.resp_p);
         }

@@ -59,6 +59,8 @@
 //!   end its data-less host pairs are taken out of every group and of the
 //!   unclassified summary, and it gets one `scan` finding (warning) with the
 //!   ports and hosts probed and what answered.
+//! - UDP without a reply to a multicast, broadcast or `.255` address is
+//!   counted with the other transports: no reply is expected of it.
 //! - ICMP and other transports are counted (`summary.other_transports`) and
 //!   otherwise skipped; their hosts still count as "seen" and "sending".
 //!
@@ -364,7 +366,8 @@ pub struct Summary {
     /// Connections with no end of known role (counted, otherwise ignored).
     pub ignored: u64,
     /// ICMP and other non-TCP/UDP connections (not classified; ICMP errors are
-    /// judged on the TCP/UDP connection they quote).
+    /// judged on the TCP/UDP connection they quote), and unanswered UDP to
+    /// broadcast and multicast addresses (no reply is expected of them).
     pub other_transports: u64,
     /// Findings per kind (`blocked`, `missing`, ...).
     pub findings: std::collections::BTreeMap<String, u64>,

@@ -2152,8 +2152,46 @@ fn evidence_lines_per_destination_are_capped() {
     }
     let a = run(&catalogue(), &inv, &conns, long());
     let b = only(&a, FindingKind::Blocked, 3268);
-    let rst_lines = b.evidence.iter().filter(|e| e.starts_with("RST from")).count();
+    let rst_lines = b
+        .evidence
+        .iter()
+        .filter(|e| e.starts_with("RST from"))
+        .count();
     assert_eq!(rst_lines, 10, "{:?}", b.evidence);
-    assert!(b.evidence.iter().any(|e| e == "and 3 more destinations like these"));
+    assert!(
+        b.evidence
+            .iter()
+            .any(|e| e == "and 3 more destinations like these")
+    );
     assert_eq!(b.hosts.len(), 13, "the host pairs are all there");
+}
+
+/// Datagrams to a broadcast or multicast address expect no reply from it:
+/// never "blocked (no-reply)".
+#[test]
+fn udp_to_broadcast_or_multicast_is_not_judged() {
+    let inv = inventory_with(
+        &[Feature::PasswordHashSync],
+        &[
+            (SYNC, Role::Sync),
+            ("10.0.0.0/24", Role::Dc),
+            ("224.0.0.0/4", Role::Dc),
+            ("255.255.255.255", Role::Dc),
+        ],
+    );
+    let mut conns = background();
+    for dst in ["10.0.0.255", "224.0.0.252", "255.255.255.255"] {
+        conns.push(udp(at(3000), SYNC, dst, 5355, 2, 0));
+    }
+    let a = run(&catalogue(), &inv, &conns, long());
+    assert!(
+        find(&a, FindingKind::Blocked, 5355).is_empty(),
+        "{:#?}",
+        a.findings
+    );
+    assert_eq!(a.summary.other_transports, 3);
+    // A unicast request without a reply still is.
+    conns.push(udp(at(3000), SYNC, "10.0.0.7", 5355, 2, 0));
+    let a = run(&catalogue(), &inv, &conns, long());
+    assert_eq!(only(&a, FindingKind::Blocked, 5355).count, 1);
 }
