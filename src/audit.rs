@@ -195,6 +195,7 @@ fn run_holding(
             cl.add_host_roles(&roles);
             cl.connections(&held.conns);
             cl.set_coverage(coverage.covered());
+            cl.set_endpoints(endpoints(&learned));
             let mut audit = cl.finish(span);
             for h in by_name {
                 let name = h
@@ -224,6 +225,7 @@ fn run_holding(
                 cl.connections(&held.conns);
             }
             cl.set_coverage(coverage.covered());
+            cl.set_endpoints(endpoints(&learned));
             let mut audit = cl.finish(span);
             if inferred
                 .entries
@@ -263,6 +265,24 @@ fn run_holding(
         inventory_path: inventory.path.clone(),
         reread: held.reread,
     }
+}
+
+/// Every (server, port) an endpoint mapper handed out in the capture, with
+/// the sentence that says so, for [`Classifier::set_endpoints`](crate::classify::Classifier::set_endpoints).
+fn endpoints(learned: &crate::learn::Learned) -> Vec<(std::net::IpAddr, u16, String)> {
+    learned
+        .epm
+        .all()
+        .into_iter()
+        .map(|a| {
+            let server = a.addr.unwrap_or(a.mapper);
+            (
+                server,
+                a.port,
+                crate::infer::rpc_line(server, a.port, learned),
+            )
+        })
+        .collect()
 }
 
 /// Size and modification time of every input file, as far as known.

@@ -608,3 +608,51 @@ fn without_an_inventory_nothing_contradicts_the_capture() {
         ldap[0]
     );
 }
+
+/// Issue 13, acceptance 2: the real endpoint-mapper exchange of
+/// `zeek-nobaseline/mapi.pcap` hands out ports outside 49152-65535; the
+/// connections to them are dynamic RPC, with the mapper as evidence, not
+/// "unexpected". Zeek's dce_rpc.log for the trace names the ports.
+#[test]
+fn ports_an_endpoint_mapper_hands_out_are_dynamic_rpc_whatever_the_range() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = common::shared_captures().join("zeek-nobaseline");
+    let log = std::fs::read_to_string(base.join("mapi.dce_rpc.log")).expect("dce_rpc.log");
+    let ports: std::collections::BTreeSet<u64> = log
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split('\t').nth(5)?.parse().ok())
+        .filter(|&p| p != 135)
+        .collect();
+    assert!(ports.contains(&4997) && ports.contains(&1032), "{ports:?}");
+    let inv = dir.path().join("mapi.toml");
+    std::fs::write(
+        &inv,
+        "features = [\"password-hash-sync\"]\n[roles]\nsync = [\"192.168.0.173\"]\ndc = [\"192.168.0.2\"]\n",
+    )
+    .expect("write");
+    let out = flowaudit()
+        .arg("audit")
+        .arg(base.join("mapi.pcap"))
+        .arg("--inventory")
+        .arg(&inv)
+        .args(["--format", "json", "--fail-on", "never"])
+        .output()
+        .expect("run");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let all = doc["findings"].as_array().expect("findings");
+    for &p in &ports {
+        assert!(
+            !all.iter()
+                .any(|f| f["kind"] == "unexpected" && f["port"] == p),
+            "tcp/{p} unexpected: {doc:#}"
+        );
+        let said = format!("port {p} handed out by the endpoint mapper of 192.168.0.2");
+        let rpc = all.iter().find(|f| {
+            f["kind"] == "healthy"
+                && f["rule"] == "t1-rpc-dynamic"
+                && f["evidence"].to_string().contains(&said)
+        });
+        assert!(rpc.is_some(), "{said}: {doc:#}");
+    }
+}

@@ -48,7 +48,7 @@ pub const KIND_NAMES: [&str; 2] = ["required", "tolerated"];
 pub const TRANSPORT_NAMES: [&str; 2] = ["tcp", "udp"];
 
 /// Keys a `[[rule]]` table may hold.
-pub const RULE_FIELDS: [&str; 16] = [
+pub const RULE_FIELDS: [&str; 17] = [
     "id",
     "table",
     "src",
@@ -65,6 +65,7 @@ pub const RULE_FIELDS: [&str; 16] = [
     "notes",
     "on_block",
     "on_reset",
+    "epm",
 ];
 
 /// Keys an `[[azure_range]]` table may hold.
@@ -314,6 +315,8 @@ struct RawRule {
     #[serde(default)]
     on_block: Vec<String>,
     on_reset: Option<String>,
+    #[serde(default)]
+    epm: bool,
 }
 
 #[derive(Deserialize)]
@@ -688,6 +691,7 @@ fn check_rule(
             notes: r.notes,
             on_block: r.on_block,
             on_reset: r.on_reset,
+            epm: r.epm,
             line,
         },
     })

@@ -246,6 +246,11 @@ pub struct Rule {
     /// handshake without sending a byte (e.g. LDAPS: the DC has no usable
     /// certificate), said on a `reset-after-handshake` finding.
     pub on_reset: Option<String>,
+    /// The rule also covers the TCP ports an endpoint mapper in the capture
+    /// hands out for the server, outside `ports` (dynamic RPC moved to
+    /// another range: "if the dynamic port has been changed, you need to
+    /// open that port").
+    pub epm: bool,
     /// 1-based line of the rule in its file, for error messages.
     pub line: usize,
 }

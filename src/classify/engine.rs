@@ -75,6 +75,21 @@ struct GroupKey {
     dst: Role,
     proto: Proto,
     port: u16,
+    /// Connections to a port an endpoint mapper handed out for their
+    /// server, outside every rule's ports: judged by the rules marked `epm`.
+    epm: bool,
+}
+
+impl GroupKey {
+    /// True when rule `r` covers this group: by its ports, or, for a group
+    /// of endpoint-mapper ports, by being an `epm` rule of the same roles.
+    fn covered_by(&self, r: &Rule) -> bool {
+        if self.epm {
+            r.epm && r.matches(self.src, self.dst, self.proto, r.ports.lo)
+        } else {
+            r.matches(self.src, self.dst, self.proto, self.port)
+        }
+    }
 }
 
 /// Why a failure cannot be proven.
@@ -755,6 +770,9 @@ pub struct Classifier<'a> {
     merged_ports: HashMap<(GroupKey, Outcome), BTreeSet<u16>>,
     /// Data-less TCP connection attempts per source, to recognise a scan.
     probers: HashMap<IpAddr, Prober>,
+    /// (server, port) an endpoint mapper in the capture handed out, with
+    /// the sentence that says so.
+    endpoints: HashMap<(IpAddr, u16), String>,
 }
 
 /// Responder ports remembered to tell a capture of one service from a
@@ -968,6 +986,17 @@ impl<'a> Classifier<'a> {
             ports: BTreeSet::new(),
             merged_ports: HashMap::new(),
             probers: HashMap::new(),
+            endpoints: HashMap::new(),
+        }
+    }
+
+    /// Tells the classifier which TCP ports endpoint mappers in the capture
+    /// handed out for which servers, each with the sentence that says so:
+    /// connections to them belong to the dynamic RPC rules (`epm`) even
+    /// outside those rules' ports.
+    pub fn set_endpoints(&mut self, endpoints: impl IntoIterator<Item = (IpAddr, u16, String)>) {
+        for (server, port, line) in endpoints {
+            self.endpoints.insert((server.to_canonical(), port), line);
         }
     }
 
@@ -1121,6 +1150,7 @@ impl<'a> Classifier<'a> {
                     dst,
                     proto,
                     port: c.resp_p,
+                    epm: false,
                 })
             }
             (Some(role), None) | (None, Some(role)) => {
@@ -1348,6 +1378,83 @@ impl<'a> Classifier<'a> {
             .collect()
     }
 
+    /// Moves the host pairs of TCP groups that no enabled rule covers, whose
+    /// server an endpoint mapper handed that port out for, into a group of
+    /// their own that the `epm` rules judge (a dynamic RPC range moved off
+    /// 49152-65535 is no "unexpected" traffic).
+    fn adopt_endpoint_ports(&mut self) {
+        if self.endpoints.is_empty() {
+            return;
+        }
+        let feats = &self.inventory.features;
+        let keys: Vec<GroupKey> =
+            self.groups
+                .keys()
+                .copied()
+                .filter(|k| k.proto == Proto::Tcp && !k.epm)
+                .filter(|k| {
+                    let sel = self.select(*k);
+                    sel.enabled.is_none()
+                        && self.catalogue.rules.iter().any(|r| {
+                            r.enabled_by(feats) && GroupKey { epm: true, ..*k }.covered_by(r)
+                        })
+                })
+                .collect();
+        for k in keys {
+            let Some(g) = self.groups.get_mut(&k) else {
+                continue;
+            };
+            let mut moved: BTreeMap<Outcome, Bucket> = BTreeMap::new();
+            for (&o, b) in g.iter_mut() {
+                let handed_out: Vec<(IpAddr, IpAddr)> = b
+                    .pairs
+                    .keys()
+                    .copied()
+                    .filter(|&(_, d)| self.endpoints.contains_key(&(d.to_canonical(), k.port)))
+                    .collect();
+                for pair in handed_out {
+                    if let Some(p) = b.pairs.remove(&pair) {
+                        b.conns = b.conns.saturating_sub(p.conns);
+                        let into = moved.entry(o).or_default();
+                        into.conns += p.conns;
+                        into.pairs.insert(pair, p);
+                    }
+                }
+            }
+            g.retain(|_, b| !b.pairs.is_empty());
+            if g.is_empty() {
+                self.groups.remove(&k);
+            }
+            if !moved.is_empty() {
+                let into = self.groups.entry(GroupKey { epm: true, ..k }).or_default();
+                for (o, b) in moved {
+                    into.entry(o).or_default().absorb(&b);
+                }
+            }
+        }
+    }
+
+    /// For a rule that covers endpoint-mapper ports (`epm`), the sentences
+    /// saying which mapper handed out the ports of `ports` outside the
+    /// rule's own range, for the servers of `b` (at most five).
+    fn endpoint_lines(&self, r: Option<&Rule>, ports: &[u16], b: &Bucket) -> Vec<String> {
+        let Some(r) = r.filter(|r| r.epm) else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = Vec::new();
+        for d in b.dsts() {
+            for &p in ports.iter().filter(|&&p| !r.ports.contains(p)) {
+                if let Some(line) = self.endpoints.get(&(d.to_canonical(), p))
+                    && !out.contains(line)
+                {
+                    out.push(line.clone());
+                }
+            }
+        }
+        out.truncate(5);
+        out
+    }
+
     /// Merges the groups of one role pair and transport whose rule covers
     /// a port range (dynamic RPC 49152-65535, 3268-3269): one finding per
     /// rule and outcome, not one per port the endpoint mapper handed out.
@@ -1412,9 +1519,16 @@ impl<'a> Classifier<'a> {
         if list.len() < 2 {
             return None;
         }
-        let range = r
-            .map(|r| format!(" of the rule's {}", r.ports))
-            .unwrap_or_default();
+        let range = match r {
+            Some(r) if list.iter().all(|&p| r.ports.contains(p)) => {
+                format!(" of the rule's {}", r.ports)
+            }
+            Some(r) => format!(
+                ", some handed out by an endpoint mapper outside the rule's {}",
+                r.ports
+            ),
+            None => String::new(),
+        };
         Some(format!(
             "on {}/{} ({} ports{range})",
             k.proto.name(),
@@ -1452,10 +1566,7 @@ impl<'a> Classifier<'a> {
     fn select(&self, k: GroupKey) -> Selected<'a> {
         let feats = &self.inventory.features;
         let cat: &'a Catalogue = self.catalogue;
-        let matching = cat
-            .rules
-            .iter()
-            .filter(move |r| r.matches(k.src, k.dst, k.proto, k.port));
+        let matching = cat.rules.iter().filter(move |r| k.covered_by(r));
         let enabled = matching
             .clone()
             .filter(|r| r.enabled_by(feats))
@@ -1501,6 +1612,7 @@ impl<'a> Classifier<'a> {
         let udp_one_sided = self.udp_one_sided();
 
         let scans = self.pull_scans();
+        self.adopt_endpoint_ports();
         self.merge_ranges();
         let mut keys: Vec<GroupKey> = self.groups.keys().copied().collect();
         keys.sort();
@@ -1528,6 +1640,11 @@ impl<'a> Classifier<'a> {
                                 let idx = self.rule_index(r);
                                 let h = healthy.entry((idx, k.src, k.dst, k.proto)).or_default();
                                 h.add(&self.ports_of(k, o), b);
+                                for line in self.endpoint_lines(Some(r), &self.ports_of(k, o), b) {
+                                    if !h.notes.contains(&line) {
+                                        h.notes.push(line);
+                                    }
+                                }
                                 h.strays += strays;
                                 if let Some(s) = works_fails(b, &failing) {
                                     h.notes.push(format!(
@@ -1703,9 +1820,9 @@ impl<'a> Classifier<'a> {
 
     /// True when some group matching `r` has working connections.
     fn rule_works(&self, r: &Rule) -> bool {
-        self.groups.iter().any(|(k, g)| {
-            r.matches(k.src, k.dst, k.proto, k.port) && g.contains_key(&Outcome::Working)
-        })
+        self.groups
+            .iter()
+            .any(|(k, g)| k.covered_by(r) && g.contains_key(&Outcome::Working))
     }
 
     /// Where `r` stands in the catalogue (for ordering findings by rule).
@@ -1873,6 +1990,7 @@ impl<'a> Classifier<'a> {
         }
         let o = Outcome::Blocked(how);
         ev.extend(self.ports_line(k, o, sel.enabled.or(sel.disabled)));
+        ev.extend(self.endpoint_lines(sel.enabled.or(sel.disabled), &self.ports_of(k, o), b));
         let pairs = b.sorted();
         let per_dst = per_destination(&pairs);
         let first_line = ev.len();
@@ -2052,6 +2170,7 @@ impl<'a> Classifier<'a> {
             .ports_line(k, o, sel.enabled.or(sel.disabled))
             .into_iter()
             .collect();
+        ev.extend(self.endpoint_lines(sel.enabled.or(sel.disabled), &self.ports_of(k, o), b));
         let pairs = b.sorted();
         for &(s, d, p) in pairs.iter().take(super::evidence::MAX_LISTED) {
             let n = plural(p.conns, "connection", "connections");
@@ -2239,9 +2358,10 @@ impl<'a> Classifier<'a> {
                     .filter_map(|&o| self.merged_ports.get(&(*k, o)))
                     .flatten()
                     .copied();
-                std::iter::once(k.port)
-                    .chain(merged)
-                    .any(|p| r.matches(k.src, k.dst, k.proto, p))
+                k.covered_by(r)
+                    || std::iter::once(k.port)
+                        .chain(merged)
+                        .any(|p| r.matches(k.src, k.dst, k.proto, p))
             });
             if present {
                 continue;

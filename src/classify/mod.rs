@@ -68,6 +68,11 @@
 //! connections (evidence also counts the requests). `first_ts` is the first
 //! connection's start, `last_ts` the last attempt (last SYN; UDP: connection start).
 //!
+//! Endpoint-mapper ports: a TCP group no enabled rule covers, whose server an
+//! endpoint mapper in the capture handed that port out for
+//! ([`Classifier::set_endpoints`]), is judged by the rules marked `epm`
+//! (dynamic RPC) whatever their range, with the mapper's answer as evidence.
+//!
 //! Rule choice for a group (src role, dst role, transport, port): among the
 //! matching rules enabled by the inventory's features, a required rule beats
 //! an optional one, which beats a fallback, which beats a tolerated one; ties

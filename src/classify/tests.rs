@@ -65,6 +65,7 @@ fn rule(
         notes: Vec::new(),
         on_block: Vec::new(),
         on_reset: None,
+        epm: false,
         line: 1,
     }
 }
@@ -2194,4 +2195,48 @@ fn udp_to_broadcast_or_multicast_is_not_judged() {
     conns.push(udp(at(3000), SYNC, "10.0.0.7", 5355, 2, 0));
     let a = run(&catalogue(), &inv, &conns, long());
     assert_eq!(only(&a, FindingKind::Blocked, 5355).count, 1);
+}
+
+/// Issue 13: a port an endpoint mapper handed out for the server belongs to
+/// the rules that cover endpoint-mapper ports, even outside their range; a
+/// port nobody handed out stays unexpected.
+#[test]
+fn endpoint_mapper_ports_outside_the_range_are_dynamic_rpc() {
+    let mut cat = catalogue();
+    for r in &mut cat.rules {
+        r.epm = r.id == "t1-rpc";
+    }
+    let mut conns = background();
+    conns.push(established(at(3000), SYNC, DC4, 4997));
+    conns.push(established(at(3100), SYNC, DC4, 4998));
+    let inv = phs();
+    let mut c = Classifier::new(&cat, &inv);
+    for x in &conns {
+        c.connection(x);
+    }
+    c.set_endpoints([(
+        ip(DC4),
+        4997,
+        "port 4997 handed out by the mapper".to_string(),
+    )]);
+    let a = c.finish(long());
+    assert!(
+        find(&a, FindingKind::Unexpected, 4997).is_empty(),
+        "{:#?}",
+        a.findings
+    );
+    assert_eq!(only(&a, FindingKind::Unexpected, 4998).count, 1);
+    let rpc: Vec<&Finding> = a
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::Healthy && f.rule.as_deref() == Some("t1-rpc"))
+        .collect();
+    assert_eq!(rpc.len(), 1);
+    assert_eq!(rpc[0].count, 2, "49670 from the background and 4997");
+    assert!(
+        rpc[0]
+            .evidence
+            .iter()
+            .any(|e| e == "port 4997 handed out by the mapper")
+    );
 }

@@ -56,7 +56,7 @@ mod output;
 #[cfg(test)]
 mod tests;
 
-pub use annotate::annotate;
+pub use annotate::{annotate, rpc_line};
 pub use output::{AddrNames, RolesReport, conn_names, write_roles_table};
 
 use crate::catalogue::{Catalogue, Feature, HostPattern, Role};
