@@ -327,8 +327,10 @@ impl<'f, F: FnMut(&Record<'_>) + ?Sized> Sink<'f, F> {
     fn finish(mut self) -> CaptureInfo {
         self.info.first_time = self.first;
         self.info.last_time = self.last;
-        self.info.first_ts = self.first.map(Timestamp::as_micros_f64);
-        self.info.last_ts = self.last.map(Timestamp::as_micros_f64);
+        // Rounded as the text formats show them (a connection's `ts` keeps
+        // Zeek's truncation; these are the summary's own fields).
+        self.info.first_ts = self.first.map(Timestamp::as_rounded_micros_f64);
+        self.info.last_ts = self.last.map(Timestamp::as_rounded_micros_f64);
         self.info
     }
 }

@@ -545,7 +545,7 @@ fn timestamps_agree_with_zeek_where_its_baseline_is_unmasked() {
     assert_eq!(res.unwrap().first_ts, Some(0.0));
     for want in ["0.000000", "0.016059", "0.669020"] {
         assert!(
-            recs.iter().any(|r| r.ts.to_string() == want),
+            recs.iter().any(|r| r.ts.zeek().to_string() == want),
             "no packet at {want}"
         );
     }
@@ -723,9 +723,9 @@ fn classic_pcap_variants_by_hand() {
             (24, if modified { 24 + 28 } else { 24 + 20 })
         );
         assert_eq!(info.bytes, 4);
-        assert_eq!(info.first_ts, Some(recs[0].ts.as_micros_f64()));
+        assert_eq!(info.first_ts, Some(recs[0].ts.as_rounded_micros_f64()));
         assert_eq!(info.first_time, Some(recs[0].ts));
-        assert_eq!(info.last_ts, Some(recs[1].ts.as_micros_f64()));
+        assert_eq!(info.last_ts, Some(recs[1].ts.as_rounded_micros_f64()));
         assert_eq!(info.last_time, Some(recs[1].ts));
     }
 }

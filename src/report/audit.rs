@@ -460,8 +460,8 @@ fn write_csv(w: &mut dyn Write, audit: &Audit) -> io::Result<()> {
                     h.src.to_string(),
                     h.dst.to_string(),
                     h.attempts.to_string(),
-                    h.first_ts.to_string(),
-                    h.last_ts.to_string(),
+                    h.first_ts.zeek().to_string(),
+                    h.last_ts.zeek().to_string(),
                 ],
                 [
                     h.src_name.clone().unwrap_or_default(),

@@ -2,24 +2,17 @@
 
 use super::conn::{handshake_name, proto_name};
 use super::escape;
-use super::zeek::civil;
 use crate::pipeline::CaptureReport;
 use crate::time::Timestamp;
 use crate::track::Connection;
 use comfy_table::{Table, presets};
 use std::io::{self, Write};
 
-/// `2023-11-14 22:13:20.123456` (UTC).
-fn human_time(ts: Timestamp) -> String {
-    let (y, mo, d, h, mi, s) = civil(ts.0.div_euclid(1_000_000_000));
-    let micros = ts.0.rem_euclid(1_000_000_000) / 1000;
-    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{micros:06}")
-}
-
-/// Seconds as float to a human time, for capture summaries.
-fn human_secs(secs: Option<f64>) -> String {
-    secs.map(|s| human_time(Timestamp((s * 1e9).round() as i64)))
-        .unwrap_or_else(|| "-".into())
+/// A capture's first or last packet time for people, `-` when it has none.
+/// From the full-precision time, not the float seconds, so a nanosecond
+/// capture's `.591932741` shows as `.591933`.
+fn packet_time(ts: Option<Timestamp>) -> String {
+    ts.map_or_else(|| "-".into(), |t| t.to_string())
 }
 
 /// `addr:port`, bracketing IPv6 as URLs do.
@@ -49,7 +42,7 @@ pub fn write_flows(
     let mut t = Table::new();
     t.load_style(presets::UTF8_BORDERS_ONLY);
     t.set_header([
-        "start (UTC)",
+        "start",
         "proto",
         "originator",
         "responder",
@@ -76,7 +69,7 @@ pub fn write_flows(
             handshake_name(c).to_string()
         };
         t.add_row([
-            human_time(c.ts),
+            c.ts.to_string(),
             proto_name(c.proto).to_string(),
             named_endpoint(c.orig_h, c.orig_p, names.orig),
             named_endpoint(c.resp_h, c.resp_p, names.resp),
@@ -107,8 +100,8 @@ pub fn write_info(w: &mut dyn Write, captures: &[CaptureReport]) -> io::Result<(
         t.add_row(["Link types", &links.join(", ")]);
         t.add_row(["Packets", &info.packets.to_string()]);
         t.add_row(["Captured bytes", &info.bytes.to_string()]);
-        t.add_row(["First packet", &human_secs(info.first_ts)]);
-        t.add_row(["Last packet", &human_secs(info.last_ts)]);
+        t.add_row(["First packet", &packet_time(info.first_time)]);
+        t.add_row(["Last packet", &packet_time(info.last_time)]);
         t.add_row(["Truncated", if info.truncated { "yes" } else { "no" }]);
         t.add_row(["Decoded", &cap.decode.decoded.to_string()]);
         for (layer, n) in &cap.decode.not_decoded {
