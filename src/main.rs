@@ -94,6 +94,18 @@ enum Command {
     },
 }
 
+impl Command {
+    /// The capture arguments, as given.
+    fn captures(&self) -> &[OsString] {
+        match self {
+            Command::Audit { captures, .. }
+            | Command::Flows { captures, .. }
+            | Command::Roles { captures, .. }
+            | Command::Info { captures, .. } => captures,
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum AuditFormatArg {
     Table,
@@ -158,15 +170,22 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         ..Options::default()
     };
     opts.track.max_connections = cli.max_connections.max(1);
+    let inputs = read::expand_inputs(cli.command.captures())?;
+    if !cli.quiet {
+        for s in &inputs.skipped {
+            eprintln!("flowaudit: warning: {}", escape::terminal(&s.to_string()));
+        }
+    }
+    let sources = &inputs.sources;
     let mut out = Output::open(cli.output.as_deref())?;
     let interactive = out.is_terminal();
     match &cli.command {
         Command::Audit {
-            captures,
             inventory,
             rules,
             format,
             fail_on,
+            ..
         } => {
             let catalogue = if rules.is_empty() {
                 Catalogue::embedded()?
@@ -185,14 +204,13 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 }
                 None => None,
             };
-            let sources = read::expand_inputs(captures)?;
-            let bar = progress_bar(cli, &sources);
+            let bar = progress_bar(cli, sources);
             opts.progress = bar.clone().map(|b| b as Arc<dyn pipeline::Progress>);
-            let run = flowaudit::audit::run(&sources, &opts, &catalogue, loaded.as_ref());
+            let run = flowaudit::audit::run(sources, &opts, &catalogue, loaded.as_ref());
             if let Some(b) = bar {
                 b.bar.finish_and_clear();
             }
-            let (reports, failed) = split_results(cli, &sources, run.results);
+            let (reports, failed) = split_results(cli, sources, run.results);
             let Some(audit) = run.audit else {
                 return Ok(exit_code(failed));
             };
@@ -216,6 +234,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             };
             let ctx = AuditContext {
                 captures: &reports,
+                skipped: &inputs.skipped,
                 inventory: &run.inventory_path,
                 rules: &catalogue.origin,
                 color: format == AuditFormat::Table && interactive && color_allowed(),
@@ -238,16 +257,15 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
-        Command::Flows { captures, format } => {
-            let sources = read::expand_inputs(captures)?;
-            let bar = progress_bar(cli, &sources);
+        Command::Flows { format, .. } => {
+            let bar = progress_bar(cli, sources);
             opts.progress = bar.clone().map(|b| b as Arc<dyn pipeline::Progress>);
-            let run = pipeline::flows(&sources, &opts);
+            let run = pipeline::flows(sources, &opts);
             if let Some(b) = bar {
                 b.bar.finish_and_clear();
             }
             warn_evictions(cli, &run.stats);
-            let (reports, failed) = split_results(cli, &sources, run.results);
+            let (reports, failed) = split_results(cli, sources, run.results);
             if reports.is_empty() {
                 return Ok(exit_code(failed));
             }
@@ -256,30 +274,30 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 None if interactive => FlowFormat::Table,
                 None => FlowFormat::Jsonl,
             };
-            report::write_flows(&mut out, format, &reports, &run.connections, &|c| {
-                infer::conn_names(&run.learned, c)
-            })?;
+            report::write_flows(
+                &mut out,
+                format,
+                &reports,
+                &inputs.skipped,
+                &run.connections,
+                &|c| infer::conn_names(&run.learned, c),
+            )?;
             out.commit()?;
             Ok(exit_code(failed))
         }
-        Command::Roles {
-            captures,
-            rules,
-            format,
-        } => {
+        Command::Roles { rules, format, .. } => {
             let catalogue = if rules.is_empty() {
                 Catalogue::embedded()?
             } else {
                 Catalogue::load(rules)?
             };
-            let sources = read::expand_inputs(captures)?;
             let mut learner = Learner::new();
             let mut observer = infer::Observer::new();
             let results =
-                pipeline::run_observed(&sources, &opts, &mut |p| learner.observe(p), &mut |c| {
+                pipeline::run_observed(sources, &opts, &mut |p| learner.observe(p), &mut |c| {
                     observer.connection(&c)
                 });
-            let (reports, failed) = split_results(cli, &sources, results);
+            let (reports, failed) = split_results(cli, sources, results);
             if reports.is_empty() {
                 return Ok(exit_code(failed));
             }
@@ -299,10 +317,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             out.commit()?;
             Ok(exit_code(failed))
         }
-        Command::Info { captures, format } => {
-            let sources = read::expand_inputs(captures)?;
-            let results = pipeline::survey(&sources, &opts);
-            let (reports, failed) = split_results(cli, &sources, results);
+        Command::Info { format, .. } => {
+            let results = pipeline::survey(sources, &opts);
+            let (reports, failed) = split_results(cli, sources, results);
             if reports.is_empty() {
                 return Ok(exit_code(failed));
             }
@@ -310,7 +327,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 InfoFormatArg::Table => InfoFormat::Table,
                 InfoFormatArg::Json => InfoFormat::Json,
             };
-            report::write_info(&mut out, format, &reports)?;
+            report::write_info(&mut out, format, &reports, &inputs.skipped)?;
             out.commit()?;
             Ok(exit_code(failed))
         }
@@ -352,15 +369,8 @@ fn split_results(
         match r {
             Ok(rep) => {
                 if !cli.quiet {
-                    for w in &rep.info.warnings {
-                        eprintln!("flowaudit: warning: {}", escape::terminal(w));
-                    }
-                    for lt in &rep.decode.unsupported_link_types {
-                        eprintln!(
-                            "flowaudit: warning: {}: link type {} is not supported; its packets are counted as not decoded",
-                            escape::terminal(&rep.info.path),
-                            read::LinkType(*lt)
-                        );
+                    for w in rep.warnings() {
+                        eprintln!("flowaudit: warning: {}", escape::terminal(&w));
                     }
                 }
                 reports.push(rep);

@@ -18,6 +18,24 @@ pub struct CaptureReport {
     pub decode: DecodeStats,
 }
 
+impl CaptureReport {
+    /// Everything a user must know about how far this input can be trusted,
+    /// each naming the file: the reader's warnings (truncation, corruption,
+    /// with record and byte offset) and link types whose packets were not
+    /// decoded. Printed on stderr and carried into the audit's report.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = self.info.warnings.clone();
+        out.extend(self.decode.unsupported_link_types.iter().map(|&lt| {
+            format!(
+                "{}: link type {} is not supported; its packets are counted as not decoded",
+                self.info.path,
+                read::LinkType(lt)
+            )
+        }));
+        out
+    }
+}
+
 /// Settings for one run over a list of inputs.
 #[derive(Clone, Debug, Default)]
 pub struct Options {

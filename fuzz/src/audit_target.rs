@@ -45,6 +45,7 @@ fn reports(path: &std::path::Path, threads: usize, inventory: Option<&Inventory>
     let captures: Vec<_> = run.results.into_iter().flatten().collect();
     let ctx = AuditContext {
         captures: &captures,
+        skipped: &[],
         inventory: &run.inventory_path,
         rules: &cat.origin,
         color: false,
@@ -71,9 +72,14 @@ fn reports(path: &std::path::Path, threads: usize, inventory: Option<&Inventory>
         FlowFormat::Csv,
     ] {
         let mut text = Vec::new();
-        report::write_flows(&mut text, format, &captures, &flows.connections, &|c| {
-            flowaudit::infer::conn_names(&flows.learned, c)
-        })
+        report::write_flows(
+            &mut text,
+            format,
+            &captures,
+            &[],
+            &flows.connections,
+            &|c| flowaudit::infer::conn_names(&flows.learned, c),
+        )
         .expect("writing to memory");
         out.push(text);
     }

@@ -152,7 +152,34 @@ mod input;
 mod pcap;
 mod pcapng;
 
-pub use input::expand_inputs;
+pub use input::{Inputs, Skipped, expand_inputs};
+
+/// What a file's first bytes say it is, before any attempt to read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Magic {
+    /// A pcap (any byte order or variant) or pcapng capture.
+    Capture,
+    /// gzip-compressed data: a compressed capture, or anything else compressed.
+    Gzip,
+    /// Not a capture; the reason names what the bytes were (`empty file`, the magic).
+    Other(String),
+}
+
+/// Classifies a file by its first (up to four) bytes, as [`read_capture`]
+/// recognises formats: by content, never by name.
+pub fn sniff(first: &[u8]) -> Magic {
+    if first.starts_with(&[0x1f, 0x8b]) {
+        return Magic::Gzip;
+    }
+    match first.first_chunk::<4>() {
+        Some(&m) if pcap::Kind::from_magic(m).is_some() || m == pcapng::SHB_TYPE => Magic::Capture,
+        Some([a, b, c, d]) => Magic::Other(format!(
+            "not a pcap or pcapng file (magic {a:02x} {b:02x} {c:02x} {d:02x})"
+        )),
+        None if first.is_empty() => Magic::Other("empty file".into()),
+        None => Magic::Other(format!("too short to be a capture ({} bytes)", first.len())),
+    }
+}
 
 use input::Input;
 

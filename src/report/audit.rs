@@ -5,6 +5,7 @@ use super::escape;
 use crate::catalogue::Role;
 use crate::classify::{Audit, Finding, FindingKind, Severity};
 use crate::pipeline::CaptureReport;
+use crate::read::Skipped;
 use comfy_table::{Cell, Color, ColumnConstraint, ContentArrangement, Table, Width, presets};
 use serde::Serialize;
 use std::io::{self, Write};
@@ -26,6 +27,8 @@ pub enum AuditFormat {
 pub struct AuditContext<'a> {
     /// The captures read.
     pub captures: &'a [CaptureReport],
+    /// Files found in directories and left out: not captures.
+    pub skipped: &'a [Skipped],
     /// Where the inventory came from.
     pub inventory: &'a str,
     /// Where the rules came from.
@@ -47,7 +50,7 @@ pub fn write_audit(
         AuditFormat::Table => write_table(w, audit, ctx),
         AuditFormat::Json => write_json(w, audit, ctx),
         AuditFormat::Markdown => write_markdown(w, audit, ctx),
-        AuditFormat::Csv => write_csv(w, audit),
+        AuditFormat::Csv => write_csv(w, audit, ctx),
     }
 }
 
@@ -57,6 +60,7 @@ struct Doc<'a> {
     schema_version: u32,
     tool: Tool,
     captures: &'a [CaptureReport],
+    skipped: &'a [Skipped],
     inventory: &'a str,
     rules: &'a [String],
     features: &'a [crate::catalogue::Feature],
@@ -78,6 +82,7 @@ fn write_json(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> io::R
             version: env!("CARGO_PKG_VERSION"),
         },
         captures: ctx.captures,
+        skipped: ctx.skipped,
         inventory: ctx.inventory,
         rules: ctx.rules,
         features: &audit.features,
@@ -311,6 +316,9 @@ fn header_lines(
     for c in &audit.summary.capture_warnings {
         writeln!(w, "Warning:   {}", esc(c))?;
     }
+    for s in ctx.skipped {
+        writeln!(w, "Skipped:   {}: {}", esc(&s.path), esc(&s.reason))?;
+    }
     Ok(())
 }
 
@@ -342,6 +350,14 @@ fn write_markdown(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> i
     }
     for c in &audit.summary.capture_warnings {
         writeln!(w, "- **Warning:** {}", escape::markdown(c))?;
+    }
+    for s in ctx.skipped {
+        writeln!(
+            w,
+            "- Skipped: {}: {}",
+            escape::markdown_code(&s.path),
+            escape::markdown(&s.reason)
+        )?;
     }
     for (p, findings) in groups(audit) {
         writeln!(w)?;
@@ -417,9 +433,31 @@ const CSV_HEADER: [&str; 20] = [
     "dst_name",
 ];
 
-fn write_csv(w: &mut dyn Write, audit: &Audit) -> io::Result<()> {
+/// CSV rows: one per finding and host pair, then one per capture warning
+/// (kind `capture-warning`) and per skipped input (kind `skipped-input`),
+/// with the text in `evidence`, so a sheet of findings also says when the
+/// capture behind them is cut short or incomplete.
+fn write_csv(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> io::Result<()> {
     let mut out = csv::Writer::from_writer(w);
     out.write_record(CSV_HEADER)?;
+    let notes = audit
+        .summary
+        .capture_warnings
+        .iter()
+        .map(|text| ("capture-warning", text.clone()))
+        .chain(ctx.skipped.iter().map(|s| ("skipped-input", s.to_string())));
+    for (kind, text) in notes {
+        let mut row = vec![String::new(); CSV_HEADER.len()];
+        row[..2].clone_from_slice(&[kind.to_string(), Severity::Warning.name().to_string()]);
+        if let Some(cell) = CSV_HEADER
+            .iter()
+            .position(|h| *h == "evidence")
+            .and_then(|i| row.get_mut(i))
+        {
+            *cell = text;
+        }
+        out.write_record(row.iter().map(|c| escape::csv_cell(c).into_owned()))?;
+    }
     for f in &audit.findings {
         let role = |r: Option<Role>| r.map(|r| r.name().to_string()).unwrap_or_default();
         let how = f.how.map(|h| h.name().to_string()).unwrap_or_default();

@@ -16,6 +16,7 @@ pub use audit::{AuditContext, AuditFormat, write_audit};
 pub use conn::{ConnJson, ConnNames, NameLookup};
 
 use crate::pipeline::CaptureReport;
+use crate::read::Skipped;
 use crate::track::Connection;
 use serde::Serialize;
 use std::io::{self, Write};
@@ -47,13 +48,15 @@ pub enum InfoFormat {
     Json,
 }
 
-/// Writes connections in `format`; `captures` describe the inputs (used by
-/// `json`), `names` what the capture taught about each connection's ends
-/// (shown in every format but Zeek's conn.log, whose columns are fixed).
+/// Writes connections in `format`; `captures` and `skipped` describe the
+/// inputs (used by `json`), `names` what the capture taught about each
+/// connection's ends (shown in every format but Zeek's conn.log, whose
+/// columns are fixed).
 pub fn write_flows(
     w: &mut dyn Write,
     format: FlowFormat,
     captures: &[CaptureReport],
+    skipped: &[Skipped],
     conns: &[Connection],
     names: &NameLookup<'_>,
 ) -> io::Result<()> {
@@ -72,11 +75,13 @@ pub fn write_flows(
             struct Doc<'a> {
                 schema_version: u32,
                 captures: &'a [CaptureReport],
+                skipped: &'a [Skipped],
                 connections: Vec<ConnJson<'a>>,
             }
             let doc = Doc {
                 schema_version: SCHEMA_VERSION,
                 captures,
+                skipped,
                 connections: conns.iter().map(|c| ConnJson(c, names(c))).collect(),
             };
             serde_json::to_writer_pretty(&mut *w, &doc)?;
@@ -86,25 +91,29 @@ pub fn write_flows(
     }
 }
 
-/// Writes capture summaries in `format`.
+/// Writes capture summaries in `format`, and the files found in directories
+/// that were skipped as not captures.
 pub fn write_info(
     w: &mut dyn Write,
     format: InfoFormat,
     captures: &[CaptureReport],
+    skipped: &[Skipped],
 ) -> io::Result<()> {
     match format {
-        InfoFormat::Table => table::write_info(w, captures),
+        InfoFormat::Table => table::write_info(w, captures, skipped),
         InfoFormat::Json => {
             #[derive(Serialize)]
             struct Doc<'a> {
                 schema_version: u32,
                 captures: &'a [CaptureReport],
+                skipped: &'a [Skipped],
             }
             serde_json::to_writer_pretty(
                 &mut *w,
                 &Doc {
                     schema_version: SCHEMA_VERSION,
                     captures,
+                    skipped,
                 },
             )?;
             w.write_all(b"\n")

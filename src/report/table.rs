@@ -85,8 +85,12 @@ pub fn write_flows(
     writeln!(w, "{} connections", conns.len())
 }
 
-/// One capinfos-like block per capture.
-pub fn write_info(w: &mut dyn Write, captures: &[CaptureReport]) -> io::Result<()> {
+/// One capinfos-like block per capture, then the inputs skipped.
+pub fn write_info(
+    w: &mut dyn Write,
+    captures: &[CaptureReport],
+    skipped: &[crate::read::Skipped],
+) -> io::Result<()> {
     for (i, cap) in captures.iter().enumerate() {
         if i > 0 {
             writeln!(w)?;
@@ -111,6 +115,18 @@ pub fn write_info(w: &mut dyn Write, captures: &[CaptureReport]) -> io::Result<(
             t.add_row(["Warning", &escape::terminal(warning)]);
         }
         writeln!(w, "{t}")?;
+    }
+    if !skipped.is_empty() {
+        writeln!(w)?;
+        writeln!(w, "Skipped (not captures):")?;
+        for s in skipped {
+            writeln!(
+                w,
+                "  {}: {}",
+                escape::terminal(&s.path),
+                escape::terminal(&s.reason)
+            )?;
+        }
     }
     Ok(())
 }

@@ -49,3 +49,19 @@ pub fn iso_utc(ns: i64) -> String {
     let day = String::from_utf8(out.stdout).expect("utf-8");
     format!("{}.{frac:06}Z", day.trim())
 }
+
+/// Runs `flowaudit ARGS` from the repository's root with `NO_COLOR` set;
+/// (exit status, stdout, stderr).
+pub fn run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (Option<i32>, String, String) {
+    let out = flowaudit()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run flowaudit");
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).expect("utf-8 stdout"),
+        String::from_utf8(out.stderr).expect("utf-8 stderr"),
+    )
+}
