@@ -1,6 +1,6 @@
 //! The `flowaudit` command: a thin layer of argument parsing over the library.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use flowaudit::catalogue::Catalogue;
 use flowaudit::classify::Severity;
 use flowaudit::infer;
@@ -8,7 +8,7 @@ use flowaudit::inventory::Inventory;
 use flowaudit::learn::Learner;
 use flowaudit::pipeline::{self, CaptureReport, InputResult, Options};
 use flowaudit::read::{self, Source};
-use flowaudit::report::output::Output;
+use flowaudit::report::output::{self, Output};
 use flowaudit::report::{self, AuditContext, AuditFormat, FlowFormat, InfoFormat, escape};
 use std::ffi::OsString;
 use std::io::{self, IsTerminal, Write};
@@ -24,21 +24,44 @@ struct Cli {
     /// Print no warnings or progress on stderr (errors are still printed).
     #[arg(short, long, global = true)]
     quiet: bool,
-    /// Write the report to FILE (atomically: complete or not at all) instead of stdout.
+    /// Write the report to FILE (atomically: complete or not at all) instead of
+    /// stdout. Never over an input of the run; over an existing capture only with --force.
     #[arg(short, long, global = true, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Threads for audit and flows: 1 runs everything on one thread; more read
-    /// and decode on one thread and track on up to 4 others (same results)
+    /// With -o, replace FILE even if it is a capture (pcap, pcapng or gzip);
+    /// an input of the run is never replaced.
+    #[arg(long, global = true)]
+    force: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How the commands that track connections (audit, flows, roles) run.
+#[derive(Args)]
+struct PipelineArgs {
+    /// 1 runs everything on one thread; N > 1 reads and decodes on one thread
+    /// and tracks connections on min(N, 4) others, while the main thread
+    /// takes the results (the output is the same for any N)
     /// [default: the number of CPUs].
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, value_name = "N")]
     threads: Option<usize>,
     /// Most connections tracked at once (split evenly over 4 tracker shards);
     /// past a shard's share its oldest unanswered attempts, then its least
     /// recently active connections, are reported early (and counted).
-    #[arg(long, global = true, value_name = "N", default_value_t = flowaudit::track::DEFAULT_MAX_CONNECTIONS)]
+    #[arg(long, value_name = "N", default_value_t = flowaudit::track::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
-    #[command(subcommand)]
-    command: Command,
+}
+
+impl PipelineArgs {
+    /// The pipeline's options for these arguments.
+    fn options(&self) -> Options {
+        let mut opts = Options {
+            threads: self.threads.unwrap_or(0),
+            ..Options::default()
+        };
+        opts.track.max_connections = self.max_connections.max(1);
+        opts
+    }
 }
 
 #[derive(Subcommand)]
@@ -61,6 +84,8 @@ enum Command {
         /// Exit with status 1 when a finding reaches this severity.
         #[arg(long, value_enum, default_value = "error")]
         fail_on: FailOn,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
     },
     /// List every TCP/UDP/ICMP connection with Zeek's conn.log fields and a handshake verdict.
     Flows {
@@ -70,6 +95,8 @@ enum Command {
         /// Output format [default: table on a terminal, jsonl otherwise].
         #[arg(short, long, value_enum)]
         format: Option<FlowsFormatArg>,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
     },
     /// Infer host roles (dc, sync, adfs, wap, users, azure by name) from the captures, with evidence.
     Roles {
@@ -82,6 +109,8 @@ enum Command {
         /// Output format; `toml` writes a starter inventory for `audit --inventory`.
         #[arg(short, long, value_enum, default_value = "table")]
         format: RolesFormatArg,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
     },
     /// Summarise captures like capinfos: format, link types, packets, time span, what was not decoded.
     Info {
@@ -102,6 +131,22 @@ impl Command {
             | Command::Flows { captures, .. }
             | Command::Roles { captures, .. }
             | Command::Info { captures, .. } => captures,
+        }
+    }
+
+    /// Every file the command reads besides the captures (inventory, rules):
+    /// inputs too, which `-o` must not replace.
+    fn config_files(&self) -> Vec<&std::path::Path> {
+        match self {
+            Command::Audit {
+                inventory, rules, ..
+            } => inventory
+                .iter()
+                .chain(rules.iter())
+                .map(PathBuf::as_path)
+                .collect(),
+            Command::Roles { rules, .. } => rules.iter().map(PathBuf::as_path).collect(),
+            Command::Flows { .. } | Command::Info { .. } => Vec::new(),
         }
     }
 }
@@ -165,16 +210,19 @@ fn main() -> ExitCode {
 /// 1 when an audit finding reaches `--fail-on`, 2 when an input or a
 /// configuration file could not be read or output failed.
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
-    let mut opts = Options {
-        threads: cli.threads.unwrap_or(0),
-        ..Options::default()
-    };
-    opts.track.max_connections = cli.max_connections.max(1);
     let inputs = read::expand_inputs(cli.command.captures())?;
     if !cli.quiet {
         for s in &inputs.skipped {
             eprintln!("flowaudit: warning: {}", escape::terminal(&s.to_string()));
         }
+    }
+    if let Some(dest) = &cli.output {
+        let mut protected = cli.command.config_files();
+        protected.extend(inputs.sources.iter().filter_map(|s| match s {
+            Source::Path(p) => Some(p.as_path()),
+            Source::Stdin => None,
+        }));
+        output::check_destination(dest, &protected, cli.force)?;
     }
     let sources = &inputs.sources;
     let mut out = Output::open(cli.output.as_deref())?;
@@ -185,8 +233,10 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             rules,
             format,
             fail_on,
+            pipeline,
             ..
         } => {
+            let mut opts = pipeline.options();
             let catalogue = if rules.is_empty() {
                 Catalogue::embedded()?
             } else {
@@ -257,7 +307,10 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
-        Command::Flows { format, .. } => {
+        Command::Flows {
+            format, pipeline, ..
+        } => {
+            let mut opts = pipeline.options();
             let bar = progress_bar(cli, sources);
             opts.progress = bar.clone().map(|b| b as Arc<dyn pipeline::Progress>);
             let run = pipeline::flows(sources, &opts);
@@ -285,7 +338,13 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             out.commit()?;
             Ok(exit_code(failed))
         }
-        Command::Roles { rules, format, .. } => {
+        Command::Roles {
+            rules,
+            format,
+            pipeline,
+            ..
+        } => {
+            let opts = pipeline.options();
             let catalogue = if rules.is_empty() {
                 Catalogue::embedded()?
             } else {
@@ -318,7 +377,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             Ok(exit_code(failed))
         }
         Command::Info { format, .. } => {
-            let results = pipeline::survey(sources, &opts);
+            let results = pipeline::survey(sources, &Options::default());
             let (reports, failed) = split_results(cli, sources, results);
             if reports.is_empty() {
                 return Ok(exit_code(failed));
