@@ -208,3 +208,64 @@ fn a_non_capture_named_on_the_command_line_still_fails_the_run() {
         "{stderr}"
     );
 }
+
+/// Fragment frames and distinct datagrams (source, destination, id,
+/// protocol) in a LINKTYPE_IPV4 pcap, from the IPv4 headers themselves.
+fn fragments_and_datagrams(bytes: &[u8]) -> (u64, u64) {
+    let caplen = |o: usize| u32::from_le_bytes(bytes[o + 8..o + 12].try_into().unwrap()) as usize;
+    let mut off = 24;
+    let (mut frags, mut keys) = (0, std::collections::BTreeSet::new());
+    while off + 16 <= bytes.len() {
+        let ip = &bytes[off + 16..off + 16 + caplen(off)];
+        let flags_offset = u16::from_be_bytes([ip[6], ip[7]]);
+        if flags_offset & 0x3fff != 0 {
+            frags += 1;
+            keys.insert((&ip[12..20], &ip[4..6], ip[9]));
+        }
+        off += 16 + caplen(off);
+    }
+    (frags, keys.len() as u64)
+}
+
+#[test]
+fn info_shows_reassembled_fragments_and_datagrams() {
+    let path = common::shared_captures().join("dnscap/frags.pcap");
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(bytes[20..24], 228u32.to_le_bytes(), "LINKTYPE_IPV4");
+    let (frags, datagrams) = fragments_and_datagrams(&bytes);
+    assert!(frags > 0 && datagrams > 0);
+    let (code, table, _) = run(&["info".as_ref(), path.as_os_str()]);
+    assert_eq!(code, Some(0));
+    let line = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("Reassembled"))
+        .unwrap_or_else(|| panic!("no Reassembled row:\n{table}"));
+    assert!(
+        line.contains(&format!("{frags} fragments into {datagrams} datagrams")),
+        "{line}"
+    );
+    let (_, json, _) = run(&[
+        "info".as_ref(),
+        "-f".as_ref(),
+        "json".as_ref(),
+        path.as_os_str(),
+    ]);
+    let doc: Value = serde_json::from_str(&json).unwrap();
+    let d = &doc["captures"][0]["decode"];
+    assert_eq!(d["reassembled"], frags);
+    assert_eq!(d["datagrams_reassembled"], datagrams);
+    // Every frame counted once, as docs/output-formats.md says.
+    let not_decoded: u64 = d["not_decoded"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    let sum = ["decoded", "reassembled", "fragments_buffered"]
+        .iter()
+        .map(|k| d[*k].as_u64().unwrap())
+        .sum::<u64>()
+        + not_decoded;
+    assert_eq!(d["frames"], sum);
+    assert_eq!(doc["captures"][0]["packets"], sum);
+}

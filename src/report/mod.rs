@@ -121,6 +121,11 @@ pub fn write_info(
     }
 }
 
+/// `1 warning`, `2 warnings`, `0 warnings`: a count with its noun.
+pub(crate) fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Orders connections for people: failed handshakes first, then by start time.
 pub fn interest_rank(c: &Connection) -> u8 {
     use crate::track::Handshake::*;

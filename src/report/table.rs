@@ -107,7 +107,26 @@ pub fn write_info(
         t.add_row(["First packet", &packet_time(info.first_time)]);
         t.add_row(["Last packet", &packet_time(info.last_time)]);
         t.add_row(["Truncated", if info.truncated { "yes" } else { "no" }]);
-        t.add_row(["Decoded", &cap.decode.decoded.to_string()]);
+        let d = &cap.decode;
+        t.add_row(["Decoded", &d.decoded.to_string()]);
+        // Fragments are not "decoded" one by one: each completed datagram is.
+        // Without this row a capture of fragments reads "Decoded 0".
+        if d.reassembled > 0 || d.datagrams_reassembled > 0 {
+            t.add_row([
+                "Reassembled",
+                &format!(
+                    "{} into {}",
+                    super::count(d.reassembled, "fragment", "fragments"),
+                    super::count(d.datagrams_reassembled, "datagram", "datagrams")
+                ),
+            ]);
+        }
+        if d.fragments_buffered > 0 {
+            t.add_row([
+                "Fragments held",
+                &format!("{} (datagram not complete)", d.fragments_buffered),
+            ]);
+        }
         for (layer, n) in &cap.decode.not_decoded {
             t.add_row([format!("Not decoded: {layer}"), n.to_string()]);
         }
