@@ -156,3 +156,71 @@ fn info_rounds_nanosecond_timestamps_to_the_microsecond() {
         );
     }
 }
+
+#[test]
+fn several_captures_read_as_captures_over_days_each_with_its_span() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = 1_672_567_200_i64; // 2023-01-01T10:00:00Z
+    let day = 86_400;
+    let mut spans = Vec::new();
+    let mut paths = Vec::new();
+    for (i, at) in [start, start + 100 * day, start + 318 * day + 5 * 3600]
+        .into_iter()
+        .enumerate()
+    {
+        let mut s = TcpSession::new(
+            "10.0.1.10:50000".parse().unwrap(),
+            "10.0.0.4:389".parse().unwrap(),
+            1,
+            2,
+        )
+        .starting_at(Timestamp(at * 1_000_000_000))
+        .gap(Duration(250_000_000));
+        s.handshake().client_data(10).server_data(10).close();
+        let mut t = Trace::new(Link::ethernet());
+        t.add(&s);
+        let times: Vec<i64> = t.frames().iter().map(|(ts, _)| ts.0).collect();
+        let (first, last) = (*times.iter().min().unwrap(), *times.iter().max().unwrap());
+        let path = dir.path().join(format!("ring-{i}.pcap"));
+        t.save(&path).unwrap();
+        spans.push((path.display().to_string(), first, last));
+        paths.push(path);
+    }
+    let inventory = dir.path().join("inv.toml");
+    std::fs::write(
+        &inventory,
+        "[roles]\nsync = [\"10.0.1.10\"]\ndc = [\"10.0.0.4\"]\n",
+    )
+    .unwrap();
+    let days = (spans[2].2 - spans[0].1) / 1_000_000_000 / day;
+    for format in ["table", "markdown"] {
+        let out = flowaudit()
+            .args(["audit", "--fail-on", "never", "-f", format, "-i"])
+            .arg(&inventory)
+            .args(&paths)
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let head: String = text.lines().take(8).collect::<Vec<_>>().join("\n");
+        let whole = format!(
+            "3 captures over {days} days, {} to {}",
+            iso_utc(spans[0].1),
+            iso_utc(spans[2].2)
+        );
+        assert!(head.contains(&whole), "{format}: want {whole:?} in\n{head}");
+        for (path, first, last) in &spans {
+            let line = head
+                .lines()
+                .find(|l| l.contains(path.as_str()))
+                .unwrap_or_else(|| panic!("{format}: no line for {path} in\n{head}"));
+            assert!(
+                line.contains(&format!("{} to {}", iso_utc(*first), iso_utc(*last))),
+                "{format}: {line}"
+            );
+        }
+        assert!(
+            !head.contains("Span:"),
+            "{format}: one span for all\n{head}"
+        );
+    }
+}

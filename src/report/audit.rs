@@ -6,6 +6,7 @@ use crate::catalogue::Role;
 use crate::classify::{Audit, Finding, FindingKind, Severity};
 use crate::pipeline::CaptureReport;
 use crate::read::Skipped;
+use crate::time::Timestamp;
 use comfy_table::{Cell, Color, ColumnConstraint, ContentArrangement, Table, Width, presets};
 use serde::Serialize;
 use std::io::{self, Write};
@@ -151,7 +152,11 @@ fn hosts(f: &Finding, max: usize) -> Vec<String> {
         })
         .collect();
     if f.hosts.len() > max {
-        out.push(format!("and {} more host pairs", f.hosts.len() - max));
+        let more = (f.hosts.len() - max) as u64;
+        out.push(format!(
+            "and {}",
+            super::count(more, "more host pair", "more host pairs")
+        ));
     }
     out
 }
@@ -280,19 +285,86 @@ fn write_table(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> io::
     writeln!(w, "{}", summary_line(audit))
 }
 
-/// `3 errors, 2 warnings, 5 info; 40 connections classified, 2 unclassified, 1 ignored`.
+/// `3 errors, 1 warning, 5 info; 40 connections classified, 2 with one
+/// unknown end, 1 with no known end`.
 fn summary_line(audit: &Audit) -> String {
+    use super::count;
     let s = &audit.summary;
     let n = |k: &str| s.severities.get(k).copied().unwrap_or(0);
     format!(
-        "{} errors, {} warnings, {} info; {} connections classified, {} with one unknown end, {} with no known end",
-        n("error"),
-        n("warning"),
+        "{}, {}, {} info; {} classified, {} with one unknown end, {} with no known end",
+        count(n("error"), "error", "errors"),
+        count(n("warning"), "warning", "warnings"),
         n("info"),
-        s.classified,
+        count(s.classified, "connection", "connections"),
         s.unclassified,
         s.ignored
     )
+}
+
+/// The enabled features, or `none` (an inventory may say `features = []`).
+fn feature_list(audit: &Audit, quote: impl Fn(&str) -> String) -> String {
+    if audit.features.is_empty() {
+        return "none".into();
+    }
+    let names: Vec<String> = audit.features.iter().map(|f| quote(f.name())).collect();
+    names.join(", ")
+}
+
+/// A span of capture time for people: `0.153 s`, `4.0 s`, `30 min 56 s`,
+/// `5 h 3 min`, `3 days 4 h`, `318 days` (units below the largest two
+/// dropped, not rounded).
+fn duration_text(ns: i64) -> String {
+    let secs = ns / 1_000_000_000;
+    let plural = |n: i64, one: &str, many: &str| super::count(n.unsigned_abs(), one, many);
+    match secs {
+        s if s < 1 => format!("{:.3} s", ns as f64 / 1e9),
+        s if s < 60 => format!("{:.1} s", ns as f64 / 1e9),
+        s if s < 3600 => format!("{} min {} s", s / 60, s % 60),
+        s if s < 86_400 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        s if s < 10 * 86_400 => format!(
+            "{} {} h",
+            plural(s / 86_400, "day", "days"),
+            s % 86_400 / 3600
+        ),
+        s => plural(s / 86_400, "day", "days"),
+    }
+}
+
+/// `30 min 56 s, 2023-11-14T22:13:20.000000Z to 2023-11-14T22:44:16.000000Z`,
+/// or `no packets`.
+fn span_text(first: Option<Timestamp>, last: Option<Timestamp>) -> String {
+    match (first, last) {
+        (Some(a), Some(b)) => format!("{}, {a} to {b}", duration_text(b.since(a).0)),
+        _ => "no packets".into(),
+    }
+}
+
+/// What the captures cover: for one, its span; for several, `3 captures
+/// over 318 days, FIRST to LAST`, then each capture's path and span, so a
+/// set of short captures months apart does not read as one long one.
+fn capture_spans<'a>(ctx: &AuditContext<'a>) -> (String, Vec<(&'a str, String)>) {
+    let each: Vec<(&str, String)> = ctx
+        .captures
+        .iter()
+        .map(|c| {
+            (
+                c.info.path.as_str(),
+                span_text(c.info.first_time, c.info.last_time),
+            )
+        })
+        .collect();
+    let first = ctx.captures.iter().filter_map(|c| c.info.first_time).min();
+    let last = ctx.captures.iter().filter_map(|c| c.info.last_time).max();
+    let whole = match (first, last) {
+        (Some(a), Some(b)) => format!(
+            "{} over {}, {a} to {b}",
+            super::count(ctx.captures.len() as u64, "capture", "captures"),
+            duration_text(b.since(a).0)
+        ),
+        _ => span_text(None, None),
+    };
+    (whole, each)
 }
 
 /// Inputs, features, assumptions and capture warnings, before the findings.
@@ -302,14 +374,24 @@ fn header_lines(
     ctx: &AuditContext<'_>,
     esc: impl Fn(&str) -> String,
 ) -> io::Result<()> {
-    let paths: Vec<String> = ctx.captures.iter().map(|c| esc(&c.info.path)).collect();
-    writeln!(w, "Captures:  {}", paths.join(", "))?;
-    writeln!(w, "Span:      {:.0} s", audit.summary.span_seconds)?;
+    match capture_spans(ctx) {
+        (_, each) if each.len() == 1 => {
+            for (path, span) in each {
+                writeln!(w, "Captures:  {}", esc(path))?;
+                writeln!(w, "Span:      {span}")?;
+            }
+        }
+        (whole, each) => {
+            writeln!(w, "Captures:  {whole}")?;
+            for (path, span) in each {
+                writeln!(w, "           {}: {span}", esc(path))?;
+            }
+        }
+    }
     writeln!(w, "Inventory: {}", esc(ctx.inventory))?;
     let rules: Vec<String> = ctx.rules.iter().map(|r| esc(r)).collect();
     writeln!(w, "Rules:     {}", rules.join(", "))?;
-    let features: Vec<&str> = audit.features.iter().map(|f| f.name()).collect();
-    writeln!(w, "Features:  {}", features.join(", "))?;
+    writeln!(w, "Features:  {}", feature_list(audit, str::to_string))?;
     for a in &audit.summary.assumptions {
         writeln!(w, "Assumed:   {}", esc(a))?;
     }
@@ -327,24 +409,25 @@ fn write_markdown(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> i
     writeln!(w)?;
     writeln!(w, "{}", escape::markdown(&summary_line(audit)))?;
     writeln!(w)?;
-    let paths: Vec<String> = ctx
-        .captures
-        .iter()
-        .map(|c| escape::markdown_code(&c.info.path))
-        .collect();
+    match capture_spans(ctx) {
+        (_, each) if each.len() == 1 => {
+            for (path, span) in each {
+                writeln!(w, "- Captures: {} ({span})", escape::markdown_code(path))?;
+            }
+        }
+        (whole, each) => {
+            writeln!(w, "- Captures: {whole}")?;
+            for (path, span) in each {
+                writeln!(w, "  - {}: {span}", escape::markdown_code(path))?;
+            }
+        }
+    }
+    writeln!(w, "- Inventory: {}", escape::markdown_code(ctx.inventory))?;
     writeln!(
         w,
-        "- Captures: {} ({:.0} s)",
-        paths.join(", "),
-        audit.summary.span_seconds
+        "- Features: {}",
+        feature_list(audit, escape::markdown_code)
     )?;
-    writeln!(w, "- Inventory: {}", escape::markdown_code(ctx.inventory))?;
-    let features: Vec<String> = audit
-        .features
-        .iter()
-        .map(|f| escape::markdown_code(f.name()))
-        .collect();
-    writeln!(w, "- Features: {}", features.join(", "))?;
     for a in &audit.summary.assumptions {
         writeln!(w, "- Assumed: {}", escape::markdown(a))?;
     }
