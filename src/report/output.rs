@@ -77,6 +77,10 @@ fn same_file(_: &std::fs::Metadata, _: &std::fs::Metadata, a: &Path, b: &Path) -
 pub enum Output {
     /// Standard output.
     Stdout(BufWriter<io::StdoutLock<'static>>),
+    /// An existing file that is not a regular file (`/dev/null`, a FIFO, a
+    /// terminal): written in place, as a shell redirect would; renaming a
+    /// report over it would replace the device with a plain file.
+    Device(BufWriter<std::fs::File>),
     /// A temporary file that becomes `path` on [`Output::commit`].
     File {
         /// The temporary file, in `path`'s directory (same file system, so the rename is atomic).
@@ -93,6 +97,13 @@ impl Output {
             None => Ok(Output::Stdout(BufWriter::new(io::stdout().lock()))),
             Some(p) if p == Path::new("-") => {
                 Ok(Output::Stdout(BufWriter::new(io::stdout().lock())))
+            }
+            Some(p) if std::fs::metadata(p).is_ok_and(|m| !m.is_file() && !m.is_dir()) => {
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(p)
+                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
+                Ok(Output::Device(BufWriter::new(f)))
             }
             Some(p) => {
                 let dir = match p.parent() {
@@ -136,6 +147,7 @@ impl Output {
     pub fn commit(self) -> io::Result<()> {
         match self {
             Output::Stdout(mut w) => w.flush(),
+            Output::Device(mut w) => w.flush(),
             Output::File { tmp, path } => {
                 let tmp = tmp.into_inner().map_err(|e| e.into_error())?;
                 // Replacing a file keeps its permissions, as `>` would.
@@ -155,6 +167,7 @@ impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Output::Stdout(w) => w.write(buf),
+            Output::Device(w) => w.write(buf),
             Output::File { tmp, .. } => tmp.write(buf),
         }
     }
@@ -162,6 +175,7 @@ impl Write for Output {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Output::Stdout(w) => w.flush(),
+            Output::Device(w) => w.flush(),
             Output::File { tmp, .. } => tmp.flush(),
         }
     }
@@ -170,6 +184,25 @@ impl Write for Output {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `-o /dev/null` writes to the device; a rename would have replaced
+    /// the device node (as root) with a plain file.
+    #[cfg(unix)]
+    #[test]
+    fn a_device_is_written_in_place_not_replaced() {
+        use std::os::unix::fs::FileTypeExt;
+        let null = Path::new("/dev/null");
+        let mut out = Output::open(Some(null)).unwrap();
+        assert!(matches!(out, Output::Device(_)));
+        out.write_all(b"report").unwrap();
+        out.commit().unwrap();
+        assert!(
+            std::fs::metadata(null)
+                .unwrap()
+                .file_type()
+                .is_char_device()
+        );
+    }
 
     #[test]
     fn file_appears_only_on_commit_and_never_half_written() {
