@@ -344,7 +344,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             pipeline,
             ..
         } => {
-            let opts = pipeline.options();
+            let mut opts = pipeline.options();
             let catalogue = if rules.is_empty() {
                 Catalogue::embedded()?
             } else {
@@ -352,10 +352,15 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             };
             let mut learner = Learner::new();
             let mut observer = infer::Observer::new();
+            let bar = progress_bar(cli, sources);
+            opts.progress = bar.clone().map(|b| b as Arc<dyn pipeline::Progress>);
             let results =
                 pipeline::run_observed(sources, &opts, &mut |p| learner.observe(p), &mut |c| {
                     observer.connection(&c)
                 });
+            if let Some(b) = bar {
+                b.bar.finish_and_clear();
+            }
             let (reports, failed) = split_results(cli, sources, results);
             if reports.is_empty() {
                 return Ok(exit_code(failed));
@@ -451,15 +456,23 @@ fn exit_code(failed: bool) -> ExitCode {
     }
 }
 
-/// A progress bar on stderr: bytes and files done, packets per second, ETA.
+/// Progress on stderr. When every input is a regular file: a bar of the
+/// bytes read against their total size (compressed bytes for gzip files,
+/// which is what their size counts), files done, packets per second, ETA.
+/// Otherwise (stdin, a pipe), with nothing to measure against: a spinner
+/// with the bytes and packets read so far.
 #[derive(Debug)]
 struct Bar {
-    /// The indicatif bar, counting bytes over all inputs.
+    /// The indicatif bar or spinner, counting bytes over all inputs.
     bar: indicatif::ProgressBar,
+    /// A bar against a known total, not a spinner.
+    bounded: bool,
     /// Bytes of the inputs finished so far.
     base: AtomicU64,
     /// Size of the current input (0 when unknown).
     current_len: AtomicU64,
+    /// Bytes of the current input read so far.
+    current: AtomicU64,
     /// Records seen over all inputs.
     packets: AtomicU64,
     /// Inputs started so far.
@@ -468,32 +481,46 @@ struct Bar {
     inputs: u64,
 }
 
-/// A progress bar when stderr is a terminal and `--quiet` is not given.
+/// Progress on stderr when it is a terminal and `--quiet` is not given.
 fn progress_bar(cli: &Cli, sources: &[Source]) -> Option<Arc<Bar>> {
     if cli.quiet || !io::stderr().is_terminal() {
         return None;
     }
-    let total: u64 = sources
+    let sizes: Option<Vec<u64>> = sources
         .iter()
-        .filter_map(|s| match s {
-            Source::Path(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+        .map(|s| match s {
+            Source::Path(p) => std::fs::metadata(p)
+                .ok()
+                .filter(std::fs::Metadata::is_file)
+                .map(|m| m.len()),
             Source::Stdin => None,
         })
-        .sum();
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(total),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    let style = indicatif::ProgressStyle::with_template(
-        "{elapsed:>4} [{wide_bar}] {bytes}/{total_bytes} {msg} ETA {eta}",
-    )
-    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-    .progress_chars("=> ");
+        .collect();
+    let target = indicatif::ProgressDrawTarget::stderr();
+    let (bar, template) = match &sizes {
+        Some(sizes) => (
+            indicatif::ProgressBar::with_draw_target(Some(sizes.iter().sum()), target),
+            "{elapsed:>4} [{wide_bar}] {bytes}/{total_bytes} {msg} ETA {eta}",
+        ),
+        None => (
+            indicatif::ProgressBar::with_draw_target(None, target),
+            "{spinner} {elapsed:>4} {bytes} read, {msg}",
+        ),
+    };
+    let style = indicatif::ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ");
     bar.set_style(style);
+    if sizes.is_none() {
+        // Keep spinning while stdin is quiet: the run is waiting, not stuck.
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    }
     Some(Arc::new(Bar {
         bar,
+        bounded: sizes.is_some(),
         base: AtomicU64::new(0),
         current_len: AtomicU64::new(0),
+        current: AtomicU64::new(0),
         packets: AtomicU64::new(0),
         started: AtomicU64::new(0),
         inputs: sources.len() as u64,
@@ -504,26 +531,39 @@ impl pipeline::Progress for Bar {
     fn start_input(&self, _name: &str, len: Option<u64>) {
         self.started.fetch_add(1, Ordering::Relaxed);
         self.current_len.store(len.unwrap_or(0), Ordering::Relaxed);
+        self.current.store(0, Ordering::Relaxed);
     }
 
     fn advance(&self, bytes: u64, packets: u64) {
-        let len = self.current_len.load(Ordering::Relaxed);
-        let done = if len > 0 { bytes.min(len) } else { 0 };
+        // A file that grew while read must not push the bar past its total.
+        let bytes = if self.bounded {
+            bytes.min(self.current_len.load(Ordering::Relaxed))
+        } else {
+            bytes
+        };
+        self.current.store(bytes, Ordering::Relaxed);
         self.bar
-            .set_position(self.base.load(Ordering::Relaxed).saturating_add(done));
+            .set_position(self.base.load(Ordering::Relaxed).saturating_add(bytes));
         let n = self.packets.fetch_add(packets, Ordering::Relaxed) + packets;
         let secs = self.bar.elapsed().as_secs_f64().max(1e-3);
-        self.bar.set_message(format!(
-            "file {}/{} {:.1} M packets/s",
+        let rate = n as f64 / secs / 1e6;
+        let file = format!(
+            "file {}/{}",
             self.started.load(Ordering::Relaxed),
-            self.inputs,
-            n as f64 / secs / 1e6
-        ));
+            self.inputs
+        );
+        self.bar.set_message(if self.bounded {
+            format!("{file} {rate:.1} M packets/s")
+        } else {
+            format!("{n} packets ({rate:.1} M/s), {file}")
+        });
     }
 
     fn finish_input(&self) {
         let len = self.current_len.swap(0, Ordering::Relaxed);
-        let base = self.base.fetch_add(len, Ordering::Relaxed) + len;
+        let read = self.current.swap(0, Ordering::Relaxed);
+        let done = if self.bounded { len } else { read };
+        let base = self.base.fetch_add(done, Ordering::Relaxed) + done;
         self.bar.set_position(base);
     }
 }

@@ -55,9 +55,12 @@ pub struct Options {
 /// Receives progress reports while inputs are read; must be cheap, it is
 /// called once per batch of packets.
 pub trait Progress: Send + Sync + std::fmt::Debug {
-    /// A new input starts; `len` is its size in bytes when known (plain files).
+    /// A new input starts; `len` is its size in bytes when known (regular
+    /// files, compressed or not; not stdin or pipes).
     fn start_input(&self, name: &str, len: Option<u64>);
-    /// `bytes` of the current input are read and `packets` more records were seen.
+    /// `bytes` of the current input are read (from the file or stdin, before
+    /// any decompression: comparable with `len`) and `packets` more records
+    /// were seen.
     fn advance(&self, bytes: u64, packets: u64);
     /// The current input is done.
     fn finish_input(&self);
@@ -170,11 +173,13 @@ fn read_rounds<O: FnMut(&Packet<'_>) + Send + ?Sized>(
     let mut batch: Vec<Packet<'static>> = Vec::with_capacity(BATCH);
     for input in inputs {
         let mut decoder = Decoder::new(opts.decode);
+        let raw_bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let mut meter = match &input {
-            Input::Source(src) => Meter::new(opts, src),
+            Input::Source(src) => Meter::new(opts, src, &raw_bytes),
             Input::Stream(..) => Meter {
                 progress: None,
                 packets: 0,
+                raw_bytes: Arc::clone(&raw_bytes),
             },
         };
         let mut on_record = |rec: &read::Record<'_>| {
@@ -188,11 +193,14 @@ fn read_rounds<O: FnMut(&Packet<'_>) + Send + ?Sized>(
                 });
             });
             if batch.len() >= BATCH {
-                meter.at(rec.offset + rec.data.len() as u64, rec.number);
+                meter.at(rec.number);
                 batch = round(std::mem::take(&mut batch));
             }
         };
         let res = match input {
+            Input::Source(src) if opts.progress.is_some() => {
+                read::read_capture_counting(src, &raw_bytes, &mut on_record)
+            }
             Input::Source(src) => read::read_capture(src, &mut on_record),
             Input::Stream(path, raw) => read::read_stream(path, raw, &mut on_record),
         };
@@ -391,38 +399,45 @@ pub fn run_stream(
     }
 }
 
-/// Turns record numbers and offsets of one input into progress reports.
+/// Turns the bytes and records read of one input into progress reports.
 struct Meter<'a> {
     /// Where reports go, if anywhere.
     progress: Option<&'a dyn Progress>,
     /// Records reported so far for this input.
     packets: u64,
+    /// Bytes read from the input so far, before decompression (counted by
+    /// [`read::read_capture_counting`]).
+    raw_bytes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl<'a> Meter<'a> {
-    /// Announces `src` to the progress receiver, if there is one.
-    fn new(opts: &'a Options, src: &Source) -> Self {
+    /// Announces `src` to the progress receiver, if there is one, with its
+    /// size when it is a regular file (a gzip file too: progress counts the
+    /// compressed bytes read, see [`Progress::advance`]).
+    fn new(opts: &'a Options, src: &Source, raw_bytes: &Arc<std::sync::atomic::AtomicU64>) -> Self {
         let progress = opts.progress.as_deref();
         if let Some(p) = progress {
             let len = match src {
-                // A gzip file's size says nothing about the decompressed offsets.
-                Source::Path(path) if !is_gzip(path) => {
-                    std::fs::metadata(path).ok().map(|m| m.len())
-                }
-                _ => None,
+                Source::Path(path) => std::fs::metadata(path)
+                    .ok()
+                    .filter(std::fs::Metadata::is_file)
+                    .map(|m| m.len()),
+                Source::Stdin => None,
             };
             p.start_input(&src.to_string(), len);
         }
         Meter {
             progress,
             packets: 0,
+            raw_bytes: Arc::clone(raw_bytes),
         }
     }
 
-    /// The input is read up to byte `offset` and record `number`.
-    fn at(&mut self, offset: u64, number: u64) {
+    /// The input is read up to record `number`.
+    fn at(&mut self, number: u64) {
         if let Some(p) = self.progress {
-            p.advance(offset, number.saturating_sub(self.packets));
+            let bytes = self.raw_bytes.load(std::sync::atomic::Ordering::Relaxed);
+            p.advance(bytes, number.saturating_sub(self.packets));
             self.packets = number;
         }
     }
@@ -451,13 +466,4 @@ pub fn survey(sources: &[Source], opts: &Options) -> Vec<InputResult> {
             })
         })
         .collect()
-}
-
-/// True when the file starts with the gzip magic bytes.
-fn is_gzip(path: &std::path::Path) -> bool {
-    use std::io::Read;
-    let mut magic = [0u8; 2];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok_and(|()| magic == [0x1f, 0x8b])
 }

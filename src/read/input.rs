@@ -175,6 +175,35 @@ pub(crate) fn open(src: &Source) -> Result<Box<dyn Read>, ReadError> {
     }
 }
 
+/// A reader that adds the bytes it hands out to a shared counter (see
+/// [`super::read_capture_counting`]); one atomic add per read call, which
+/// are [`READ_CHUNK`] long.
+pub(crate) struct Counting {
+    /// The raw stream.
+    inner: Box<dyn Read>,
+    /// Bytes read so far, for whoever watches (a progress bar on another thread).
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Counting {
+    /// Counts what `inner` gives into `count`.
+    pub(crate) fn new(
+        inner: Box<dyn Read>,
+        count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) -> Self {
+        Counting { inner, count }
+    }
+}
+
+impl Read for Counting {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
 /// Wraps a raw stream into an [`Input`], decompressing it on the fly if it
 /// starts with the gzip magic (`1f 8b`); the flag says whether it did.
 ///

@@ -196,6 +196,20 @@ pub fn read_capture<F: FnMut(&Record<'_>) + ?Sized>(
     read_stream(&src.to_string(), raw, on_record)
 }
 
+/// [`read_capture`], also adding to `raw_bytes` every byte read from the
+/// file or stdin as it is read, before any decompression: how far through
+/// its input the reader is, which is what a progress bar can set against a
+/// file's size (a gzip file's records are at offsets of the decompressed
+/// stream, which says nothing about how much of the file is left).
+pub fn read_capture_counting<F: FnMut(&Record<'_>) + ?Sized>(
+    src: &Source,
+    raw_bytes: &std::sync::Arc<std::sync::atomic::AtomicU64>,
+    on_record: &mut F,
+) -> Result<CaptureInfo, ReadError> {
+    let raw = input::Counting::new(input::open(src)?, std::sync::Arc::clone(raw_bytes));
+    read_stream(&src.to_string(), Box::new(raw), on_record)
+}
+
 /// [`read_capture`] on an already opened byte stream (plain or gzip), named
 /// `path` in messages; lets tests and tools read captures built in memory.
 // Generic over `on_record` so that the record walk can inline it.
