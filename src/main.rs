@@ -288,7 +288,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 inventory: &run.inventory_path,
                 rules: &catalogue.origin,
                 color: format == AuditFormat::Table && interactive && color_allowed(),
-                width: (!interactive).then_some(160),
+                terminal: interactive.then(report::terminal_width).flatten(),
             };
             report::write_audit(&mut out, format, &audit, &ctx)?;
             out.commit()?;
@@ -334,6 +334,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 &inputs.skipped,
                 &run.connections,
                 &|c| infer::conn_names(&run.learned, c),
+                interactive.then(report::terminal_width).flatten(),
             )?;
             out.commit()?;
             Ok(exit_code(failed))

@@ -1,13 +1,18 @@
-//! flowaudit in a real terminal (issue 19, item 6): the binary runs in a
-//! tmux pane, and what the pane shows is checked. The progress bar counts a
-//! gzip file's compressed bytes, and stdin gets a spinner with bytes and
-//! packets. Expectations come from the files the tests write.
+//! flowaudit in a real terminal (issue 19, items 4 and 6): the binary runs in
+//! a tmux pane 80 and 120 columns wide, and what the pane shows is checked.
+//! Audit tables and `flows` fit the width (no line wider than the terminal),
+//! words are not split, evidence and Wireshark filters wrap at word
+//! boundaries and still read as themselves when their lines are joined; the
+//! progress bar counts a gzip file's compressed bytes, and stdin gets a
+//! spinner with bytes and packets. Expectations come from the JSON reports
+//! of the same captures and from the files the tests write.
 //!
 //! tmux is required: CI installs it (`.ci/run`). Without it these tests
 //! fail, unless `FLOWAUDIT_NO_TMUX=1` says to skip them (with a message).
 
 mod common;
 
+use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -107,6 +112,13 @@ impl Tmux {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+
+    /// Runs `shell` at `width` columns and returns what it showed.
+    fn run(width: u16, shell: &str) -> Option<String> {
+        let t = Tmux::new()?;
+        t.start(width, shell);
+        Some(t.finished())
+    }
 }
 
 impl Drop for Tmux {
@@ -118,6 +130,211 @@ impl Drop for Tmux {
 /// The binary, quoted for `sh`.
 fn bin() -> String {
     format!("'{}'", assert_cmd::cargo::cargo_bin("flowaudit").display())
+}
+
+fn root() -> &'static str {
+    env!("CARGO_MANIFEST_DIR")
+}
+
+/// Display width: characters (the reports are ASCII but for box drawing).
+fn cols(line: &str) -> usize {
+    line.chars().count()
+}
+
+fn assert_fits(screen: &str, width: u16, what: &str) {
+    for line in screen.lines() {
+        assert!(
+            cols(line) <= usize::from(width),
+            "{what} at {width} columns: a line of {} columns:\n{line}\n\n{screen}",
+            cols(line)
+        );
+    }
+}
+
+/// Whitespace runs as one space.
+fn norm(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The sample's audit as JSON (stdout is a pipe here).
+fn sample_json() -> Value {
+    let (code, out, err) = common::run(&[
+        "audit",
+        "samples/hybrid-identity.pcapng",
+        "--inventory",
+        "samples/hybrid-identity.toml",
+        "--fail-on",
+        "never",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    serde_json::from_str(&out).expect("a piped report is JSON")
+}
+
+/// The detail block of finding `n`: its lines from `[n]` to the next `[`,
+/// table or blank line.
+fn detail(screen: &str, n: usize) -> Vec<&str> {
+    let mut lines = screen
+        .lines()
+        .skip_while(|l| !l.starts_with(&format!("  [{n}] ")));
+    let mut out: Vec<&str> = lines.next().into_iter().collect();
+    out.extend(lines.take_while(|l| l.starts_with("      ")));
+    out
+}
+
+#[test]
+fn the_audit_fits_80_and_120_columns_and_wraps_at_words() {
+    let doc = sample_json();
+    // The table numbers findings per role pair, the pairs in the order they
+    // first appear in the report (docs/audit.md), healthy ones apart.
+    let mut groups: Vec<(String, Vec<&Value>)> = Vec::new();
+    for f in doc["findings"].as_array().unwrap() {
+        if f["kind"] == "healthy" {
+            continue;
+        }
+        let pair = format!("{} -> {}", f["src_role"], f["dst_role"]);
+        match groups.iter_mut().find(|(p, _)| *p == pair) {
+            Some((_, v)) => v.push(f),
+            None => groups.push((pair, vec![f])),
+        }
+    }
+    let findings: Vec<&Value> = groups.into_iter().flat_map(|(_, v)| v).collect();
+    for width in [80, 120] {
+        let Some(screen) = Tmux::run(
+            width,
+            &format!(
+                "cd '{}' && {} -q audit samples/hybrid-identity.pcapng --inventory \
+                 samples/hybrid-identity.toml --fail-on never",
+                root(),
+                bin()
+            ),
+        ) else {
+            return;
+        };
+        assert!(
+            screen.contains("sync -> dc\n┌"),
+            "the table format on a terminal:\n{screen}"
+        );
+        assert_fits(&screen, width, "audit");
+        for (i, f) in findings.iter().enumerate() {
+            let n = i + 1;
+            // Rule ids, no longer than a column can be, are never split.
+            if let Some(rule) = f["rule"].as_str() {
+                let in_table = screen
+                    .lines()
+                    .filter(|l| l.starts_with('│'))
+                    .any(|l| l.split_whitespace().any(|w| w == rule));
+                assert!(in_table, "{width}: rule {rule} split or missing:\n{screen}");
+            }
+            let block = detail(&screen, n);
+            assert!(!block.is_empty(), "{width}: no detail for [{n}]:\n{screen}");
+            let (filter_at, text) = match block
+                .iter()
+                .position(|l| l.starts_with("      wireshark: "))
+            {
+                Some(at) => (at, &block[..at]),
+                None => (block.len(), &block[..]),
+            };
+            // Evidence, wrapped with a hanging indent: each sentence starts a
+            // line six columns in; its continuation lines are indented deeper;
+            // joined at the breaks, they give the sentence back.
+            let joined = norm(&text[1..].join("\n"));
+            for e in f["evidence"].as_array().unwrap() {
+                let e = e.as_str().unwrap();
+                let longest = e.split(' ').map(cols).max().unwrap_or(0);
+                if longest + 8 <= usize::from(width) {
+                    assert!(
+                        joined.contains(&norm(e)),
+                        "{width}: [{n}] {e:?} not whole in\n{joined}"
+                    );
+                } else {
+                    // A word longer than a line (a URL) must break; nothing is lost.
+                    let bare = |s: &str| s.split_whitespace().collect::<String>();
+                    assert!(bare(&joined).contains(&bare(e)), "{width}: [{n}] {e:?}");
+                }
+            }
+            for l in &text[1..] {
+                assert!(l.starts_with("      "), "{width}: [{n}] indent: {l:?}");
+            }
+            // The filter: its lines joined are the filter, so a paste works.
+            if let Some(want) = f["wireshark_filter"].as_str() {
+                let lines = &block[filter_at..];
+                assert!(!lines.is_empty(), "{width}: [{n}] no filter");
+                let mut got = lines.join(" ");
+                got = got.replacen("wireshark: ", "", 1);
+                assert_eq!(norm(&got), norm(want), "{width}: [{n}]");
+                for l in &lines[1..] {
+                    let t = l.trim_start();
+                    assert!(
+                        t.starts_with("|| ") || t.starts_with("&& "),
+                        "{width}: [{n}] a filter line breaks only before || or &&: {l:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `flows` of the sample at `width` columns: (screen, its header line).
+fn flows_at(width: u16) -> Option<(String, String)> {
+    let screen = Tmux::run(
+        width,
+        &format!(
+            "cd '{}' && {} -q flows samples/hybrid-identity.pcapng",
+            root(),
+            bin()
+        ),
+    )?;
+    let header = screen.lines().next().unwrap_or_default().to_string();
+    Some((screen, header))
+}
+
+#[test]
+fn flows_drops_columns_to_fit_the_terminal() {
+    let (code, jsonl, _) = common::run(&["flows", "samples/hybrid-identity.pcapng"]);
+    assert_eq!(code, Some(0));
+    let conns: Vec<Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON lines when piped"))
+        .collect();
+    for width in [80, 120, 250] {
+        let Some((screen, header)) = flows_at(width) else {
+            return;
+        };
+        assert_fits(&screen, width, "flows");
+        for col in ["originator", "responder", "handshake"] {
+            assert!(header.contains(col), "{width}: no {col} in {header:?}");
+        }
+        assert!(
+            screen.contains(&format!("\n{} connections", conns.len())),
+            "{width}: {screen}"
+        );
+        // Every connection's originator is on the screen: whole, or, when
+        // the column is narrower than it, broken after the `:` before the port.
+        for c in &conns {
+            let host = c["id.orig_h"].as_str().unwrap();
+            let port = c["id.orig_p"].to_string();
+            let orig = match host.contains(':') {
+                true => format!("[{host}]:{}", c["id.orig_p"]),
+                false => format!("{host}:{}", c["id.orig_p"]),
+            };
+            let whole = screen.contains(&orig);
+            let split = screen.contains(&orig[..=orig.rfind(':').unwrap()])
+                && screen
+                    .lines()
+                    .any(|l| l.split_whitespace().any(|w| w == port));
+            assert!(whole || split, "{width}: {orig} missing:\n{screen}");
+        }
+        // Wide enough, nothing is dropped; at 80 columns the least useful go.
+        let has = |col: &str| header.contains(col);
+        match width {
+            250 => assert!(
+                has("duration") && has("bytes o/r") && has("history"),
+                "{header}"
+            ),
+            80 => assert!(!has("duration") && !has("bytes o/r"), "{header}"),
+            _ => {}
+        }
+    }
 }
 
 /// A capture of `n` small UDP datagrams (many flows), pcap bytes.

@@ -49,7 +49,8 @@ fn reports(path: &std::path::Path, threads: usize, inventory: Option<&Inventory>
         inventory: &run.inventory_path,
         rules: &cat.origin,
         color: false,
-        width: Some(160),
+        // As on an 80-column terminal: tables fitted, lines wrapped.
+        terminal: Some(80),
     };
     let mut out = Vec::new();
     for format in [
@@ -79,6 +80,8 @@ fn reports(path: &std::path::Path, threads: usize, inventory: Option<&Inventory>
             &[],
             &flows.connections,
             &|c| flowaudit::infer::conn_names(&flows.learned, c),
+            // Fitted to a terminal: the wrapping is where slicing happens.
+            Some(80),
         )
         .expect("writing to memory");
         out.push(text);

@@ -2,12 +2,13 @@
 //! table, JSON, Markdown (ready for a ticket) or CSV.
 
 use super::escape;
+use super::fit;
 use crate::catalogue::Role;
 use crate::classify::{Audit, Finding, FindingKind, Severity};
 use crate::pipeline::CaptureReport;
 use crate::read::Skipped;
 use crate::time::Timestamp;
-use comfy_table::{Cell, Color, ColumnConstraint, ContentArrangement, Table, Width, presets};
+use comfy_table::{Color, Table, presets};
 use serde::Serialize;
 use std::io::{self, Write};
 
@@ -36,8 +37,11 @@ pub struct AuditContext<'a> {
     pub rules: &'a [String],
     /// Colour the terminal table.
     pub color: bool,
-    /// Width to fit the table into; `None` on a terminal, whose width comfy-table reads itself.
-    pub width: Option<u16>,
+    /// The terminal's width when the report goes to one: tables fit it and
+    /// long lines wrap with a hanging indent. `None` otherwise: tables fit
+    /// 160 columns and lines are never wrapped, so each evidence sentence and
+    /// Wireshark filter stays one line for grep and copy.
+    pub terminal: Option<u16>,
 }
 
 /// Writes the audit in `format`.
@@ -127,8 +131,12 @@ fn rule(f: &Finding) -> String {
     }
 }
 
-/// One line per host pair, the first few only.
-fn hosts(f: &Finding, max: usize) -> Vec<String> {
+/// Tables fit this many columns when the report does not go to a terminal.
+const FILE_WIDTH: usize = 160;
+
+/// One line per host pair, the first few only; `glue` joins the words a
+/// table should not wrap apart (`10.0.1.10 ->`, `(3 attempts)`).
+fn hosts(f: &Finding, max: usize, glue: char) -> Vec<String> {
     let mut out: Vec<String> = f
         .hosts
         .iter()
@@ -144,7 +152,7 @@ fn hosts(f: &Finding, max: usize) -> Vec<String> {
                 None => ip.to_string(),
             };
             format!(
-                "{} -> {} ({} {n})",
+                "{}{glue}-> {} ({}{glue}{n})",
                 named(&h.src, &h.src_name),
                 named(&h.dst, &h.dst_name),
                 h.attempts
@@ -213,8 +221,81 @@ fn severity_color(s: Severity) -> Color {
     }
 }
 
+/// Writes `text` after `first`: on a terminal wrapped to its width, every
+/// further line indented by `hang`; elsewhere as one line.
+fn para(
+    w: &mut dyn Write,
+    ctx: &AuditContext<'_>,
+    first: &str,
+    hang: &str,
+    text: &str,
+) -> io::Result<()> {
+    match ctx.terminal {
+        Some(width) => {
+            for line in fit::hanging(first, hang, text, usize::from(width)) {
+                writeln!(w, "{line}")?;
+            }
+            Ok(())
+        }
+        None => writeln!(w, "{first}{text}"),
+    }
+}
+
+/// The table of one role pair's findings, numbered from `first`, fitted to
+/// the terminal (or [`FILE_WIDTH`]): hosts get room first, then the finding,
+/// the rule, the port; when the columns' words cannot fit, ports lose their
+/// rule's range (`tcp/49670`, not `tcp/49670 (49152-65535)`), then rules
+/// their table (both are in the evidence below).
+fn findings_table(findings: &[&Finding], first: usize, ctx: &AuditContext<'_>) -> Table {
+    let mut cols = [
+        fit::Column::new("#", 0),
+        fit::Column::new("severity", 1),
+        fit::Column::new("finding", 4),
+        fit::Column::new("port", 2),
+        fit::Column::new("rule", 3),
+        fit::Column::new("hosts", 5),
+    ];
+    let mut short_ports = Vec::new();
+    let mut rule_ids = Vec::new();
+    for (k, f) in findings.iter().enumerate() {
+        let hosts: Vec<String> = hosts(f, 5, fit::GLUE)
+            .iter()
+            .map(|h| escape::terminal(h).into_owned())
+            .collect();
+        let cells = [
+            (first + k).to_string(),
+            f.severity.name().to_string(),
+            what(f),
+            port(f),
+            // `(table 1)` is one unit: a lone `1)` says nothing.
+            rule(f).replace("(table ", &format!("(table{}", fit::GLUE)),
+            hosts.join("\n"),
+        ];
+        for (c, text) in cols.iter_mut().zip(cells) {
+            c.cells.push(text);
+        }
+        cols[1]
+            .colors
+            .push(ctx.color.then(|| severity_color(f.severity)));
+        short_ports.push(format!("{}/{}", f.transport.name(), f.port));
+        rule_ids.push(f.rule.clone().unwrap_or_else(|| "-".into()));
+    }
+    let width = ctx.terminal.map_or(FILE_WIDTH, usize::from);
+    let steps = vec![
+        fit::Step::Shorten(3, short_ports),
+        fit::Step::Shorten(4, rule_ids),
+    ];
+    let color = ctx.color;
+    fit::table(cols.to_vec(), steps, width, &|t: &mut Table| {
+        t.load_style(presets::UTF8_BORDERS_ONLY);
+        if color {
+            t.enforce_styling();
+        }
+    })
+}
+
 fn write_table(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> io::Result<()> {
-    header_lines(w, audit, ctx, |s| escape::terminal(s).into_owned())?;
+    header_lines(w, audit, ctx)?;
     // One table per role pair with the short facts, then the evidence of each
     // finding below it, numbered: evidence sentences are long, and a column of
     // them would squeeze everything else on an 80-column terminal.
@@ -222,54 +303,35 @@ fn write_table(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> io::
     for (p, findings) in groups(audit) {
         writeln!(w)?;
         writeln!(w, "{p}")?;
-        let mut t = Table::new();
-        t.load_style(presets::UTF8_BORDERS_ONLY);
-        t.set_content_arrangement(ContentArrangement::Dynamic);
-        if let Some(w) = ctx.width {
-            t.set_width(w);
-        }
-        if ctx.color {
-            t.enforce_styling();
-        }
-        t.set_header(["#", "severity", "finding", "port", "rule", "hosts"]);
-        t.set_constraints([
-            ColumnConstraint::ContentWidth,
-            ColumnConstraint::ContentWidth,
-            ColumnConstraint::ContentWidth,
-            ColumnConstraint::ContentWidth,
-            ColumnConstraint::LowerBoundary(Width::Fixed(12)),
-            ColumnConstraint::LowerBoundary(Width::Fixed(22)),
-        ]);
-        let first = n + 1;
+        writeln!(w, "{}", findings_table(&findings, n + 1, ctx))?;
         for f in &findings {
             n += 1;
-            let sev = Cell::new(f.severity.name());
-            let sev = if ctx.color {
-                sev.fg(severity_color(f.severity))
-            } else {
-                sev
-            };
-            let hosts: Vec<String> = hosts(f, 5)
-                .iter()
-                .map(|h| escape::terminal(h).into_owned())
-                .collect();
-            t.add_row(vec![
-                Cell::new(n),
-                sev,
-                Cell::new(what(f)),
-                Cell::new(port(f)),
-                Cell::new(rule(f)),
-                Cell::new(hosts.join("\n")),
-            ]);
-        }
-        writeln!(w, "{t}")?;
-        for (k, f) in findings.iter().enumerate() {
-            writeln!(w, "  [{}] {} {}", first + k, what(f), port(f))?;
+            para(
+                w,
+                ctx,
+                &format!("  [{n}] "),
+                "      ",
+                &format!("{} {}", what(f), port(f)),
+            )?;
             for e in &f.evidence {
-                writeln!(w, "      {}", escape::terminal(e))?;
+                para(w, ctx, "      ", "        ", &escape::terminal(e))?;
             }
             if let Some(filter) = &f.wireshark_filter {
-                writeln!(w, "      wireshark: {}", escape::terminal(filter))?;
+                let filter = escape::terminal(filter);
+                match ctx.terminal {
+                    Some(width) => {
+                        let lines = fit::filter(
+                            "      wireshark: ",
+                            "        ",
+                            &filter,
+                            usize::from(width),
+                        );
+                        for line in lines {
+                            writeln!(w, "{line}")?;
+                        }
+                    }
+                    None => writeln!(w, "      wireshark: {filter}")?,
+                }
             }
         }
     }
@@ -278,11 +340,11 @@ fn write_table(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> io::
         writeln!(w)?;
         writeln!(w, "Healthy ({}):", healthy.len())?;
         for f in healthy {
-            writeln!(w, "  {}", escape::terminal(&healthy_line(f)))?;
+            para(w, ctx, "  ", "      ", &escape::terminal(&healthy_line(f)))?;
         }
     }
     writeln!(w)?;
-    writeln!(w, "{}", summary_line(audit))
+    para(w, ctx, "", "  ", &summary_line(audit))
 }
 
 /// `3 errors, 1 warning, 5 info; 40 connections classified, 2 with one
@@ -367,39 +429,55 @@ fn capture_spans<'a>(ctx: &AuditContext<'a>) -> (String, Vec<(&'a str, String)>)
     (whole, each)
 }
 
-/// Inputs, features, assumptions and capture warnings, before the findings.
-fn header_lines(
-    w: &mut dyn Write,
-    audit: &Audit,
-    ctx: &AuditContext<'_>,
-    esc: impl Fn(&str) -> String,
-) -> io::Result<()> {
+/// Inputs, features, assumptions and capture warnings, before the findings;
+/// on a terminal each wrapped under its text (11 columns in).
+fn header_lines(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> io::Result<()> {
+    let esc = |s: &str| escape::terminal(s).into_owned();
+    let hang = " ".repeat(11);
     match capture_spans(ctx) {
         (_, each) if each.len() == 1 => {
             for (path, span) in each {
-                writeln!(w, "Captures:  {}", esc(path))?;
-                writeln!(w, "Span:      {span}")?;
+                para(w, ctx, "Captures:  ", &hang, &esc(path))?;
+                para(w, ctx, "Span:      ", &hang, &span)?;
             }
         }
         (whole, each) => {
-            writeln!(w, "Captures:  {whole}")?;
+            para(w, ctx, "Captures:  ", &hang, &whole)?;
             for (path, span) in each {
-                writeln!(w, "           {}: {span}", esc(path))?;
+                para(
+                    w,
+                    ctx,
+                    &hang,
+                    &format!("{hang}  "),
+                    &format!("{}: {span}", esc(path)),
+                )?;
             }
         }
     }
-    writeln!(w, "Inventory: {}", esc(ctx.inventory))?;
+    para(w, ctx, "Inventory: ", &hang, &esc(ctx.inventory))?;
     let rules: Vec<String> = ctx.rules.iter().map(|r| esc(r)).collect();
-    writeln!(w, "Rules:     {}", rules.join(", "))?;
-    writeln!(w, "Features:  {}", feature_list(audit, str::to_string))?;
+    para(w, ctx, "Rules:     ", &hang, &rules.join(", "))?;
+    para(
+        w,
+        ctx,
+        "Features:  ",
+        &hang,
+        &feature_list(audit, str::to_string),
+    )?;
     for a in &audit.summary.assumptions {
-        writeln!(w, "Assumed:   {}", esc(a))?;
+        para(w, ctx, "Assumed:   ", &hang, &esc(a))?;
     }
     for c in &audit.summary.capture_warnings {
-        writeln!(w, "Warning:   {}", esc(c))?;
+        para(w, ctx, "Warning:   ", &hang, &esc(c))?;
     }
     for s in ctx.skipped {
-        writeln!(w, "Skipped:   {}: {}", esc(&s.path), esc(&s.reason))?;
+        para(
+            w,
+            ctx,
+            "Skipped:   ",
+            &hang,
+            &format!("{}: {}", esc(&s.path), esc(&s.reason)),
+        )?;
     }
     Ok(())
 }
@@ -456,7 +534,7 @@ fn write_markdown(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> i
                 escape::markdown(&what(f)),
                 escape::markdown(&port(f)),
                 escape::markdown(&rule(f)),
-                hosts(f, 5)
+                hosts(f, 5, ' ')
                     .iter()
                     .map(|h| escape::markdown(h))
                     .collect::<Vec<_>>()

@@ -8,6 +8,7 @@
 mod audit;
 mod conn;
 pub mod escape;
+mod fit;
 pub mod output;
 mod table;
 mod zeek;
@@ -51,7 +52,8 @@ pub enum InfoFormat {
 /// Writes connections in `format`; `captures` and `skipped` describe the
 /// inputs (used by `json`), `names` what the capture taught about each
 /// connection's ends (shown in every format but Zeek's conn.log, whose
-/// columns are fixed).
+/// columns are fixed); the table fits `terminal` columns when it goes to a
+/// terminal that wide (`None`: as wide as its content).
 pub fn write_flows(
     w: &mut dyn Write,
     format: FlowFormat,
@@ -59,9 +61,10 @@ pub fn write_flows(
     skipped: &[Skipped],
     conns: &[Connection],
     names: &NameLookup<'_>,
+    terminal: Option<u16>,
 ) -> io::Result<()> {
     match format {
-        FlowFormat::Table => table::write_flows(w, conns, names),
+        FlowFormat::Table => table::write_flows(w, conns, names, terminal),
         FlowFormat::Jsonl => {
             for c in conns {
                 serde_json::to_writer(&mut *w, &ConnJson(c, names(c)))?;
@@ -119,6 +122,12 @@ pub fn write_info(
             w.write_all(b"\n")
         }
     }
+}
+
+/// The width of the terminal stdout goes to, if it is one (what comfy-table
+/// reads: the `TIOCGWINSZ` of stdout, via crossterm).
+pub fn terminal_width() -> Option<u16> {
+    comfy_table::Table::new().width().filter(|&w| w > 0)
 }
 
 /// `1 warning`, `2 warnings`, `0 warnings`: a count with its noun.
