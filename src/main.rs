@@ -459,21 +459,18 @@ fn exit_code(failed: bool) -> ExitCode {
 
 /// Progress on stderr. When every input is a regular file: a bar of the
 /// bytes read against their total size (compressed bytes for gzip files,
-/// which is what their size counts), files done, packets per second, ETA.
-/// Otherwise (stdin, a pipe), with nothing to measure against: a spinner
-/// with the bytes and packets read so far.
+/// which is what their size counts), files started, packets per second,
+/// ETA. Otherwise (stdin, a pipe), with nothing to measure against: a
+/// spinner with the bytes and packets read so far. Counts are sums of the
+/// pipeline's increments, so inputs read side by side add up.
 #[derive(Debug)]
 struct Bar {
     /// The indicatif bar or spinner, counting bytes over all inputs.
     bar: indicatif::ProgressBar,
-    /// A bar against a known total, not a spinner.
-    bounded: bool,
-    /// Bytes of the inputs finished so far.
-    base: AtomicU64,
-    /// Size of the current input (0 when unknown).
-    current_len: AtomicU64,
-    /// Bytes of the current input read so far.
-    current: AtomicU64,
+    /// The inputs' total size, for a bar; `None` for a spinner.
+    total: Option<u64>,
+    /// Bytes read over all inputs.
+    read: AtomicU64,
     /// Records seen over all inputs.
     packets: AtomicU64,
     /// Inputs started so far.
@@ -487,7 +484,7 @@ fn progress_bar(cli: &Cli, sources: &[Source]) -> Option<Arc<Bar>> {
     if cli.quiet || !io::stderr().is_terminal() {
         return None;
     }
-    let sizes: Option<Vec<u64>> = sources
+    let total: Option<u64> = sources
         .iter()
         .map(|s| match s {
             Source::Path(p) => std::fs::metadata(p)
@@ -496,32 +493,25 @@ fn progress_bar(cli: &Cli, sources: &[Source]) -> Option<Arc<Bar>> {
                 .map(|m| m.len()),
             Source::Stdin => None,
         })
-        .collect();
+        .sum();
     let target = indicatif::ProgressDrawTarget::stderr();
-    let (bar, template) = match &sizes {
-        Some(sizes) => (
-            indicatif::ProgressBar::with_draw_target(Some(sizes.iter().sum()), target),
-            "{elapsed:>4} [{wide_bar}] {bytes}/{total_bytes} {msg} ETA {eta}",
-        ),
-        None => (
-            indicatif::ProgressBar::with_draw_target(None, target),
-            "{spinner} {elapsed:>4} {bytes} read, {msg}",
-        ),
+    let bar = indicatif::ProgressBar::with_draw_target(total, target);
+    let template = match total {
+        Some(_) => "{elapsed:>4} [{wide_bar}] {bytes}/{total_bytes} {msg} ETA {eta}",
+        None => "{spinner} {elapsed:>4} {bytes} read, {msg}",
     };
     let style = indicatif::ProgressStyle::with_template(template)
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
         .progress_chars("=> ");
     bar.set_style(style);
-    if sizes.is_none() {
+    if total.is_none() {
         // Keep spinning while stdin is quiet: the run is waiting, not stuck.
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
     }
     Some(Arc::new(Bar {
         bar,
-        bounded: sizes.is_some(),
-        base: AtomicU64::new(0),
-        current_len: AtomicU64::new(0),
-        current: AtomicU64::new(0),
+        total,
+        read: AtomicU64::new(0),
         packets: AtomicU64::new(0),
         started: AtomicU64::new(0),
         inputs: sources.len() as u64,
@@ -529,22 +519,15 @@ fn progress_bar(cli: &Cli, sources: &[Source]) -> Option<Arc<Bar>> {
 }
 
 impl pipeline::Progress for Bar {
-    fn start_input(&self, _name: &str, len: Option<u64>) {
+    fn start_input(&self, _name: &str, _len: Option<u64>) {
         self.started.fetch_add(1, Ordering::Relaxed);
-        self.current_len.store(len.unwrap_or(0), Ordering::Relaxed);
-        self.current.store(0, Ordering::Relaxed);
     }
 
     fn advance(&self, bytes: u64, packets: u64) {
+        let read = self.read.fetch_add(bytes, Ordering::Relaxed) + bytes;
         // A file that grew while read must not push the bar past its total.
-        let bytes = if self.bounded {
-            bytes.min(self.current_len.load(Ordering::Relaxed))
-        } else {
-            bytes
-        };
-        self.current.store(bytes, Ordering::Relaxed);
         self.bar
-            .set_position(self.base.load(Ordering::Relaxed).saturating_add(bytes));
+            .set_position(self.total.map_or(read, |t| read.min(t)));
         let n = self.packets.fetch_add(packets, Ordering::Relaxed) + packets;
         let secs = self.bar.elapsed().as_secs_f64().max(1e-3);
         let rate = n as f64 / secs / 1e6;
@@ -553,18 +536,11 @@ impl pipeline::Progress for Bar {
             self.started.load(Ordering::Relaxed),
             self.inputs
         );
-        self.bar.set_message(if self.bounded {
-            format!("{file} {rate:.1} M packets/s")
-        } else {
-            format!("{n} packets ({rate:.1} M/s), {file}")
+        self.bar.set_message(match self.total {
+            Some(_) => format!("{file} {rate:.1} M packets/s"),
+            None => format!("{n} packets ({rate:.1} M/s), {file}"),
         });
     }
 
-    fn finish_input(&self) {
-        let len = self.current_len.swap(0, Ordering::Relaxed);
-        let read = self.current.swap(0, Ordering::Relaxed);
-        let done = if self.bounded { len } else { read };
-        let base = self.base.fetch_add(done, Ordering::Relaxed) + done;
-        self.bar.set_position(base);
-    }
+    fn finish_input(&self) {}
 }

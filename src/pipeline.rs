@@ -58,9 +58,10 @@ pub trait Progress: Send + Sync + std::fmt::Debug {
     /// A new input starts; `len` is its size in bytes when known (regular
     /// files, compressed or not; not stdin or pipes).
     fn start_input(&self, name: &str, len: Option<u64>);
-    /// `bytes` of the current input are read (from the file or stdin, before
-    /// any decompression: comparable with `len`) and `packets` more records
-    /// were seen.
+    /// `bytes` more bytes of an input were read (from the file or stdin,
+    /// before any decompression: comparable with `len`) and `packets` more
+    /// records seen. Increments, so that inputs read side by side (none
+    /// today; a merge of overlapping captures would) add up.
     fn advance(&self, bytes: u64, packets: u64);
     /// The current input is done.
     fn finish_input(&self);
@@ -180,6 +181,7 @@ fn read_rounds<O: FnMut(&Packet<'_>) + Send + ?Sized>(
                 progress: None,
                 packets: 0,
                 raw_bytes: Arc::clone(&raw_bytes),
+                reported: 0,
             },
         };
         let mut on_record = |rec: &read::Record<'_>| {
@@ -408,6 +410,8 @@ struct Meter<'a> {
     /// Bytes read from the input so far, before decompression (counted by
     /// [`read::read_capture_counting`]).
     raw_bytes: Arc<std::sync::atomic::AtomicU64>,
+    /// Of those, bytes reported so far.
+    reported: u64,
 }
 
 impl<'a> Meter<'a> {
@@ -430,21 +434,29 @@ impl<'a> Meter<'a> {
             progress,
             packets: 0,
             raw_bytes: Arc::clone(raw_bytes),
+            reported: 0,
         }
     }
 
-    /// The input is read up to record `number`.
+    /// The input is read up to record `number`: reports what was read since
+    /// the last report.
     fn at(&mut self, number: u64) {
         if let Some(p) = self.progress {
             let bytes = self.raw_bytes.load(std::sync::atomic::Ordering::Relaxed);
-            p.advance(bytes, number.saturating_sub(self.packets));
+            p.advance(
+                bytes.saturating_sub(self.reported),
+                number.saturating_sub(self.packets),
+            );
+            self.reported = self.reported.max(bytes);
             self.packets = number;
         }
     }
 
-    /// The input is done.
-    fn done(&self) {
+    /// The input is done (what was read after the last report included).
+    fn done(&mut self) {
         if let Some(p) = self.progress {
+            let number = self.packets;
+            self.at(number);
             p.finish_input();
         }
     }
