@@ -47,9 +47,9 @@ AUDIT="$FA --quiet audit -i $INV --format json --fail-on never"
 {
     printf 'cat\tcat %s\n' "$F1"
     printf 'audit\t%s %s\n' "$AUDIT" "$F1"
-    printf 'audit-threads-1\t%s --threads 1 --quiet audit -i %s --format json --fail-on never %s\n' "$FA" "$INV" "$F1"
+    printf 'audit-threads-1\t%s --quiet audit --threads 1 -i %s --format json --fail-on never %s\n' "$FA" "$INV" "$F1"
     printf 'tcpdump\ttcpdump -r %s -w /dev/null\n' "$F1"
-    printf 'audit-threads-1-open200\t%s --threads 1 --quiet audit -i %s --format json --fail-on never %s\n' "$FA" "$INV" "$F200"
+    printf 'audit-threads-1-open200\t%s --quiet audit --threads 1 -i %s --format json --fail-on never %s\n' "$FA" "$INV" "$F200"
     printf 'audit-open200\t%s %s\n' "$AUDIT" "$F200"
     printf 'floor-decode\t%s --decode-only %s\n' "$FLOOR" "$F1"
     printf 'floor-table\t%s %s\n' "$FLOOR" "$F1"
@@ -73,9 +73,9 @@ for i in $(seq 0 "$RUNS"); do
     hyperfine --runs 1 --export-json "$DATA/round-$i.json" \
         -n cat "cat $F1" \
         -n audit "$AUDIT $F1" \
-        -n audit-threads-1 "$FA --threads 1 --quiet audit -i $INV --format json --fail-on never $F1" \
+        -n audit-threads-1 "$FA --quiet audit --threads 1 -i $INV --format json --fail-on never $F1" \
         -n tcpdump "tcpdump -r $F1 -w /dev/null" \
-        -n audit-threads-1-open200 "$FA --threads 1 --quiet audit -i $INV --format json --fail-on never $F200" \
+        -n audit-threads-1-open200 "$FA --quiet audit --threads 1 -i $INV --format json --fail-on never $F200" \
         -n audit-open200 "$AUDIT $F200" \
         -n flows-jsonl "$FA --quiet flows --format jsonl $F1" \
         -n floor-decode "$FLOOR --decode-only $F1" \
@@ -112,7 +112,7 @@ hyperfine --warmup 1 --runs 3 --export-json "$DATA/seq.json" \
 
 peak() { /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F': ' '/Maximum resident/ {print $2}'; }
 MEM1=$(peak $AUDIT "$F1")
-MEM1T=$(peak "$FA" --threads 1 --quiet audit -i "$INV" --format json --fail-on never "$F1")
+MEM1T=$(peak "$FA" --quiet audit --threads 1 -i "$INV" --format json --fail-on never "$F1")
 MEMTS=$(peak tshark -q -z conv,tcp -r "$F01")
 "$GEN" "$F5" --scale 5 --inventory "$INV"
 SIZE5=$(stat -c %s "$F5")
@@ -193,7 +193,7 @@ cat BENCHMARKS.md
 # main thread), and of --threads 1 by function, if perf works here.
 if need perf || { apt-get install -y -q linux-perf >/dev/null 2>&1 && need perf; }; then
     if perf record -q -o "$DATA/perf.data" $AUDIT "$F1" >/dev/null 2>&1 &&
-        perf record -q -o "$DATA/perf1.data" "$FA" --threads 1 --quiet audit -i "$INV" --format json --fail-on never "$F1" >/dev/null 2>&1; then
+        perf record -q -o "$DATA/perf1.data" "$FA" --quiet audit --threads 1 -i "$INV" --format json --fail-on never "$F1" >/dev/null 2>&1; then
         {
             echo
             echo "## Profile"

@@ -258,6 +258,10 @@ fn run_holding(
     if let Some(w) = stats.eviction_warning() {
         audit.summary.capture_warnings.push(w);
     }
+    // A cut capture's warning (record, byte offset) belongs in the report,
+    // not only on stderr: first, as it qualifies everything below.
+    let inputs = results.iter().flatten().flat_map(|r| r.warnings());
+    audit.summary.capture_warnings.splice(0..0, inputs);
     AuditRun {
         results,
         stats,

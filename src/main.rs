@@ -1,6 +1,6 @@
 //! The `flowaudit` command: a thin layer of argument parsing over the library.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use flowaudit::catalogue::Catalogue;
 use flowaudit::classify::Severity;
 use flowaudit::infer;
@@ -8,7 +8,7 @@ use flowaudit::inventory::Inventory;
 use flowaudit::learn::Learner;
 use flowaudit::pipeline::{self, CaptureReport, InputResult, Options};
 use flowaudit::read::{self, Source};
-use flowaudit::report::output::Output;
+use flowaudit::report::output::{self, Output};
 use flowaudit::report::{self, AuditContext, AuditFormat, FlowFormat, InfoFormat, escape};
 use std::ffi::OsString;
 use std::io::{self, IsTerminal, Write};
@@ -24,21 +24,44 @@ struct Cli {
     /// Print no warnings or progress on stderr (errors are still printed).
     #[arg(short, long, global = true)]
     quiet: bool,
-    /// Write the report to FILE (atomically: complete or not at all) instead of stdout.
+    /// Write the report to FILE (atomically: complete or not at all) instead of
+    /// stdout. Never over an input of the run; over an existing capture only with --force.
     #[arg(short, long, global = true, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Threads for audit and flows: 1 runs everything on one thread; more read
-    /// and decode on one thread and track on up to 4 others (same results)
+    /// With -o, replace FILE even if it is a capture (pcap, pcapng or gzip);
+    /// an input of the run is never replaced.
+    #[arg(long, global = true)]
+    force: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How the commands that track connections (audit, flows, roles) run.
+#[derive(Args)]
+struct PipelineArgs {
+    /// 1 runs everything on one thread; N > 1 reads and decodes on one thread
+    /// and tracks connections on min(N, 4) others, while the main thread
+    /// takes the results (the output is the same for any N)
     /// [default: the number of CPUs].
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, value_name = "N")]
     threads: Option<usize>,
     /// Most connections tracked at once (split evenly over 4 tracker shards);
     /// past a shard's share its oldest unanswered attempts, then its least
     /// recently active connections, are reported early (and counted).
-    #[arg(long, global = true, value_name = "N", default_value_t = flowaudit::track::DEFAULT_MAX_CONNECTIONS)]
+    #[arg(long, value_name = "N", default_value_t = flowaudit::track::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
-    #[command(subcommand)]
-    command: Command,
+}
+
+impl PipelineArgs {
+    /// The pipeline's options for these arguments.
+    fn options(&self) -> Options {
+        let mut opts = Options {
+            threads: self.threads.unwrap_or(0),
+            ..Options::default()
+        };
+        opts.track.max_connections = self.max_connections.max(1);
+        opts
+    }
 }
 
 #[derive(Subcommand)]
@@ -61,6 +84,8 @@ enum Command {
         /// Exit with status 1 when a finding reaches this severity.
         #[arg(long, value_enum, default_value = "error")]
         fail_on: FailOn,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
     },
     /// List every TCP/UDP/ICMP connection with Zeek's conn.log fields and a handshake verdict.
     Flows {
@@ -70,6 +95,8 @@ enum Command {
         /// Output format [default: table on a terminal, jsonl otherwise].
         #[arg(short, long, value_enum)]
         format: Option<FlowsFormatArg>,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
     },
     /// Infer host roles (dc, sync, adfs, wap, users, azure by name) from the captures, with evidence.
     Roles {
@@ -82,6 +109,8 @@ enum Command {
         /// Output format; `toml` writes a starter inventory for `audit --inventory`.
         #[arg(short, long, value_enum, default_value = "table")]
         format: RolesFormatArg,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
     },
     /// Summarise captures like capinfos: format, link types, packets, time span, what was not decoded.
     Info {
@@ -92,6 +121,34 @@ enum Command {
         #[arg(short, long, value_enum, default_value = "table")]
         format: InfoFormatArg,
     },
+}
+
+impl Command {
+    /// The capture arguments, as given.
+    fn captures(&self) -> &[OsString] {
+        match self {
+            Command::Audit { captures, .. }
+            | Command::Flows { captures, .. }
+            | Command::Roles { captures, .. }
+            | Command::Info { captures, .. } => captures,
+        }
+    }
+
+    /// Every file the command reads besides the captures (inventory, rules):
+    /// inputs too, which `-o` must not replace.
+    fn config_files(&self) -> Vec<&std::path::Path> {
+        match self {
+            Command::Audit {
+                inventory, rules, ..
+            } => inventory
+                .iter()
+                .chain(rules.iter())
+                .map(PathBuf::as_path)
+                .collect(),
+            Command::Roles { rules, .. } => rules.iter().map(PathBuf::as_path).collect(),
+            Command::Flows { .. } | Command::Info { .. } => Vec::new(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -153,21 +210,33 @@ fn main() -> ExitCode {
 /// 1 when an audit finding reaches `--fail-on`, 2 when an input or a
 /// configuration file could not be read or output failed.
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
-    let mut opts = Options {
-        threads: cli.threads.unwrap_or(0),
-        ..Options::default()
-    };
-    opts.track.max_connections = cli.max_connections.max(1);
+    let inputs = read::expand_inputs(cli.command.captures())?;
+    if !cli.quiet {
+        for s in &inputs.skipped {
+            eprintln!("flowaudit: warning: {}", escape::terminal(&s.to_string()));
+        }
+    }
+    if let Some(dest) = &cli.output {
+        let mut protected = cli.command.config_files();
+        protected.extend(inputs.sources.iter().filter_map(|s| match s {
+            Source::Path(p) => Some(p.as_path()),
+            Source::Stdin => None,
+        }));
+        output::check_destination(dest, &protected, cli.force)?;
+    }
+    let sources = &inputs.sources;
     let mut out = Output::open(cli.output.as_deref())?;
     let interactive = out.is_terminal();
     match &cli.command {
         Command::Audit {
-            captures,
             inventory,
             rules,
             format,
             fail_on,
+            pipeline,
+            ..
         } => {
+            let mut opts = pipeline.options();
             let catalogue = if rules.is_empty() {
                 Catalogue::embedded()?
             } else {
@@ -185,14 +254,13 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 }
                 None => None,
             };
-            let sources = read::expand_inputs(captures)?;
-            let bar = progress_bar(cli, &sources);
+            let bar = progress_bar(cli, sources);
             opts.progress = bar.clone().map(|b| b as Arc<dyn pipeline::Progress>);
-            let run = flowaudit::audit::run(&sources, &opts, &catalogue, loaded.as_ref());
+            let run = flowaudit::audit::run(sources, &opts, &catalogue, loaded.as_ref());
             if let Some(b) = bar {
                 b.bar.finish_and_clear();
             }
-            let (reports, failed) = split_results(cli, &sources, run.results);
+            let (reports, failed) = split_results(cli, sources, run.results);
             let Some(audit) = run.audit else {
                 return Ok(exit_code(failed));
             };
@@ -216,10 +284,11 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             };
             let ctx = AuditContext {
                 captures: &reports,
+                skipped: &inputs.skipped,
                 inventory: &run.inventory_path,
                 rules: &catalogue.origin,
                 color: format == AuditFormat::Table && interactive && color_allowed(),
-                width: (!interactive).then_some(160),
+                terminal: interactive.then(report::terminal_width).flatten(),
             };
             report::write_audit(&mut out, format, &audit, &ctx)?;
             out.commit()?;
@@ -238,16 +307,18 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
-        Command::Flows { captures, format } => {
-            let sources = read::expand_inputs(captures)?;
-            let bar = progress_bar(cli, &sources);
+        Command::Flows {
+            format, pipeline, ..
+        } => {
+            let mut opts = pipeline.options();
+            let bar = progress_bar(cli, sources);
             opts.progress = bar.clone().map(|b| b as Arc<dyn pipeline::Progress>);
-            let run = pipeline::flows(&sources, &opts);
+            let run = pipeline::flows(sources, &opts);
             if let Some(b) = bar {
                 b.bar.finish_and_clear();
             }
             warn_evictions(cli, &run.stats);
-            let (reports, failed) = split_results(cli, &sources, run.results);
+            let (reports, failed) = split_results(cli, sources, run.results);
             if reports.is_empty() {
                 return Ok(exit_code(failed));
             }
@@ -256,30 +327,42 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 None if interactive => FlowFormat::Table,
                 None => FlowFormat::Jsonl,
             };
-            report::write_flows(&mut out, format, &reports, &run.connections, &|c| {
-                infer::conn_names(&run.learned, c)
-            })?;
+            report::write_flows(
+                &mut out,
+                format,
+                &reports,
+                &inputs.skipped,
+                &run.connections,
+                &|c| infer::conn_names(&run.learned, c),
+                interactive.then(report::terminal_width).flatten(),
+            )?;
             out.commit()?;
             Ok(exit_code(failed))
         }
         Command::Roles {
-            captures,
             rules,
             format,
+            pipeline,
+            ..
         } => {
+            let mut opts = pipeline.options();
             let catalogue = if rules.is_empty() {
                 Catalogue::embedded()?
             } else {
                 Catalogue::load(rules)?
             };
-            let sources = read::expand_inputs(captures)?;
             let mut learner = Learner::new();
             let mut observer = infer::Observer::new();
+            let bar = progress_bar(cli, sources);
+            opts.progress = bar.clone().map(|b| b as Arc<dyn pipeline::Progress>);
             let results =
-                pipeline::run_observed(&sources, &opts, &mut |p| learner.observe(p), &mut |c| {
+                pipeline::run_observed(sources, &opts, &mut |p| learner.observe(p), &mut |c| {
                     observer.connection(&c)
                 });
-            let (reports, failed) = split_results(cli, &sources, results);
+            if let Some(b) = bar {
+                b.bar.finish_and_clear();
+            }
+            let (reports, failed) = split_results(cli, sources, results);
             if reports.is_empty() {
                 return Ok(exit_code(failed));
             }
@@ -299,10 +382,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             out.commit()?;
             Ok(exit_code(failed))
         }
-        Command::Info { captures, format } => {
-            let sources = read::expand_inputs(captures)?;
-            let results = pipeline::survey(&sources, &opts);
-            let (reports, failed) = split_results(cli, &sources, results);
+        Command::Info { format, .. } => {
+            let results = pipeline::survey(sources, &Options::default());
+            let (reports, failed) = split_results(cli, sources, results);
             if reports.is_empty() {
                 return Ok(exit_code(failed));
             }
@@ -310,7 +392,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 InfoFormatArg::Table => InfoFormat::Table,
                 InfoFormatArg::Json => InfoFormat::Json,
             };
-            report::write_info(&mut out, format, &reports)?;
+            report::write_info(&mut out, format, &reports, &inputs.skipped)?;
             out.commit()?;
             Ok(exit_code(failed))
         }
@@ -352,15 +434,8 @@ fn split_results(
         match r {
             Ok(rep) => {
                 if !cli.quiet {
-                    for w in &rep.info.warnings {
-                        eprintln!("flowaudit: warning: {}", escape::terminal(w));
-                    }
-                    for lt in &rep.decode.unsupported_link_types {
-                        eprintln!(
-                            "flowaudit: warning: {}: link type {} is not supported; its packets are counted as not decoded",
-                            escape::terminal(&rep.info.path),
-                            read::LinkType(*lt)
-                        );
+                    for w in rep.warnings() {
+                        eprintln!("flowaudit: warning: {}", escape::terminal(&w));
                     }
                 }
                 reports.push(rep);
@@ -382,15 +457,20 @@ fn exit_code(failed: bool) -> ExitCode {
     }
 }
 
-/// A progress bar on stderr: bytes and files done, packets per second, ETA.
+/// Progress on stderr. When every input is a regular file: a bar of the
+/// bytes read against their total size (compressed bytes for gzip files,
+/// which is what their size counts), files started, packets per second,
+/// ETA. Otherwise (stdin, a pipe), with nothing to measure against: a
+/// spinner with the bytes and packets read so far. Counts are sums of the
+/// pipeline's increments, so inputs read side by side add up.
 #[derive(Debug)]
 struct Bar {
-    /// The indicatif bar, counting bytes over all inputs.
+    /// The indicatif bar or spinner, counting bytes over all inputs.
     bar: indicatif::ProgressBar,
-    /// Bytes of the inputs finished so far.
-    base: AtomicU64,
-    /// Size of the current input (0 when unknown).
-    current_len: AtomicU64,
+    /// The inputs' total size, for a bar; `None` for a spinner.
+    total: Option<u64>,
+    /// Bytes read over all inputs.
+    read: AtomicU64,
     /// Records seen over all inputs.
     packets: AtomicU64,
     /// Inputs started so far.
@@ -399,32 +479,39 @@ struct Bar {
     inputs: u64,
 }
 
-/// A progress bar when stderr is a terminal and `--quiet` is not given.
+/// Progress on stderr when it is a terminal and `--quiet` is not given.
 fn progress_bar(cli: &Cli, sources: &[Source]) -> Option<Arc<Bar>> {
     if cli.quiet || !io::stderr().is_terminal() {
         return None;
     }
-    let total: u64 = sources
+    let total: Option<u64> = sources
         .iter()
-        .filter_map(|s| match s {
-            Source::Path(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+        .map(|s| match s {
+            Source::Path(p) => std::fs::metadata(p)
+                .ok()
+                .filter(std::fs::Metadata::is_file)
+                .map(|m| m.len()),
             Source::Stdin => None,
         })
         .sum();
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(total),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    let style = indicatif::ProgressStyle::with_template(
-        "{elapsed:>4} [{wide_bar}] {bytes}/{total_bytes} {msg} ETA {eta}",
-    )
-    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-    .progress_chars("=> ");
+    let target = indicatif::ProgressDrawTarget::stderr();
+    let bar = indicatif::ProgressBar::with_draw_target(total, target);
+    let template = match total {
+        Some(_) => "{elapsed:>4} [{wide_bar}] {bytes}/{total_bytes} {msg} ETA {eta}",
+        None => "{spinner} {elapsed:>4} {bytes} read, {msg}",
+    };
+    let style = indicatif::ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ");
     bar.set_style(style);
+    if total.is_none() {
+        // Keep spinning while stdin is quiet: the run is waiting, not stuck.
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    }
     Some(Arc::new(Bar {
         bar,
-        base: AtomicU64::new(0),
-        current_len: AtomicU64::new(0),
+        total,
+        read: AtomicU64::new(0),
         packets: AtomicU64::new(0),
         started: AtomicU64::new(0),
         inputs: sources.len() as u64,
@@ -432,29 +519,28 @@ fn progress_bar(cli: &Cli, sources: &[Source]) -> Option<Arc<Bar>> {
 }
 
 impl pipeline::Progress for Bar {
-    fn start_input(&self, _name: &str, len: Option<u64>) {
+    fn start_input(&self, _name: &str, _len: Option<u64>) {
         self.started.fetch_add(1, Ordering::Relaxed);
-        self.current_len.store(len.unwrap_or(0), Ordering::Relaxed);
     }
 
     fn advance(&self, bytes: u64, packets: u64) {
-        let len = self.current_len.load(Ordering::Relaxed);
-        let done = if len > 0 { bytes.min(len) } else { 0 };
+        let read = self.read.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        // A file that grew while read must not push the bar past its total.
         self.bar
-            .set_position(self.base.load(Ordering::Relaxed).saturating_add(done));
+            .set_position(self.total.map_or(read, |t| read.min(t)));
         let n = self.packets.fetch_add(packets, Ordering::Relaxed) + packets;
         let secs = self.bar.elapsed().as_secs_f64().max(1e-3);
-        self.bar.set_message(format!(
-            "file {}/{} {:.1} M packets/s",
+        let rate = n as f64 / secs / 1e6;
+        let file = format!(
+            "file {}/{}",
             self.started.load(Ordering::Relaxed),
-            self.inputs,
-            n as f64 / secs / 1e6
-        ));
+            self.inputs
+        );
+        self.bar.set_message(match self.total {
+            Some(_) => format!("{file} {rate:.1} M packets/s"),
+            None => format!("{n} packets ({rate:.1} M/s), {file}"),
+        });
     }
 
-    fn finish_input(&self) {
-        let len = self.current_len.swap(0, Ordering::Relaxed);
-        let base = self.base.fetch_add(len, Ordering::Relaxed) + len;
-        self.bar.set_position(base);
-    }
+    fn finish_input(&self) {}
 }

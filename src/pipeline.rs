@@ -26,6 +26,24 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+impl CaptureReport {
+    /// Everything a user must know about how far this input can be trusted,
+    /// each naming the file: the reader's warnings (truncation, corruption,
+    /// with record and byte offset) and link types whose packets were not
+    /// decoded. Printed on stderr and carried into the audit's report.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = self.info.warnings.clone();
+        out.extend(self.decode.unsupported_link_types.iter().map(|&lt| {
+            format!(
+                "{}: link type {} is not supported; its packets are counted as not decoded",
+                self.info.path,
+                read::LinkType(lt)
+            )
+        }));
+        out
+    }
+}
+
 /// Settings for one run over a list of inputs.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -45,9 +63,13 @@ pub struct Options {
 /// Receives progress reports while inputs are read; must be cheap, it is
 /// called once per batch of packets.
 pub trait Progress: Send + Sync + std::fmt::Debug {
-    /// A new input starts; `len` is its size in bytes when known (plain files).
+    /// A new input starts; `len` is its size in bytes when known (regular
+    /// files, compressed or not; not stdin or pipes).
     fn start_input(&self, name: &str, len: Option<u64>);
-    /// `bytes` of the current input are read and `packets` more records were seen.
+    /// `bytes` more bytes of an input were read (from the file or stdin,
+    /// before any decompression: comparable with `len`) and `packets` more
+    /// records seen. Increments, so that inputs read side by side (none
+    /// today; a merge of overlapping captures would) add up.
     fn advance(&self, bytes: u64, packets: u64);
     /// The current input is done.
     fn finish_input(&self);
@@ -175,11 +197,14 @@ fn read_rounds<O: FnMut(&Packet<'_>) + Send + ?Sized>(
     let mut results = Vec::with_capacity(inputs.len());
     for input in inputs {
         let mut decoder = Decoder::new(opts.decode);
+        let raw_bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let mut meter = match &input {
-            Input::Source(src) => Meter::new(opts, src),
+            Input::Source(src) => Meter::new(opts, src, &raw_bytes),
             Input::Stream(..) => Meter {
                 progress: None,
                 packets: 0,
+                raw_bytes: Arc::clone(&raw_bytes),
+                reported: 0,
             },
         };
         let mut on_record = |rec: &read::Record<'_>| {
@@ -193,11 +218,14 @@ fn read_rounds<O: FnMut(&Packet<'_>) + Send + ?Sized>(
                 });
             });
             if batch.len() >= BATCH {
-                meter.at(rec.offset + rec.data.len() as u64, rec.number);
+                meter.at(rec.number);
                 batch = round(std::mem::take(&mut batch));
             }
         };
         let res = match input {
+            Input::Source(src) if opts.progress.is_some() => {
+                read::read_capture_counting(src, &raw_bytes, &mut on_record)
+            }
             Input::Source(src) => read::read_capture(src, &mut on_record),
             Input::Stream(path, raw) => read::read_stream(path, raw, &mut on_record),
         };
@@ -236,6 +264,8 @@ fn read_merged_rounds<O: FnMut(&Packet<'_>) + Send + ?Sized>(
         stats: Vec<Option<DecodeStats>>,
         /// Each input's packets dropped as copies of another input's.
         copies: Vec<u64>,
+        /// Each input's bytes read, for progress.
+        raw: Vec<read::merge::RawCount>,
         dedup: crate::decode::Dedup,
         observe: &'r mut O,
         batch: &'r mut Vec<Packet<'static>>,
@@ -249,7 +279,7 @@ fn read_merged_rounds<O: FnMut(&Packet<'_>) + Send + ?Sized>(
                 self.sources.get(input),
             ) {
                 *d = Some(Decoder::new(self.opts.decode));
-                *m = Some(Meter::new(self.opts, src));
+                *m = Some(Meter::new(self.opts, src, &self.raw[input]));
             }
         }
 
@@ -275,7 +305,7 @@ fn read_merged_rounds<O: FnMut(&Packet<'_>) + Send + ?Sized>(
             }
             if self.batch.len() >= BATCH {
                 if let Some(Some(m)) = self.meters.get_mut(at.input) {
-                    m.at(rec.offset + rec.data.len() as u64, rec.number);
+                    m.at(rec.number);
                 }
                 *self.batch = (self.round)(std::mem::take(self.batch));
             }
@@ -288,7 +318,7 @@ fn read_merged_rounds<O: FnMut(&Packet<'_>) + Send + ?Sized>(
                     *slot = Some(d.stats().clone());
                 }
             }
-            if let Some(m) = self.meters.get_mut(input).and_then(Option::take) {
+            if let Some(mut m) = self.meters.get_mut(input).and_then(Option::take) {
                 m.done();
             }
         }
@@ -300,12 +330,17 @@ fn read_merged_rounds<O: FnMut(&Packet<'_>) + Send + ?Sized>(
         meters: sources.iter().map(|_| None).collect(),
         stats: sources.iter().map(|_| None).collect(),
         copies: vec![0; sources.len()],
+        raw: sources
+            .iter()
+            .map(|_| read::merge::RawCount::default())
+            .collect(),
         dedup: crate::decode::Dedup::new(),
         observe,
         batch,
         round,
     };
-    let infos = read::merge::read_merged(sources, &mut m);
+    let raw = m.raw.clone();
+    let infos = read::merge::read_merged(sources, &raw, &mut m);
     infos
         .into_iter()
         .zip(m.stats.into_iter().zip(m.copies))
@@ -501,45 +536,62 @@ pub fn run_stream(
     }
 }
 
-/// Turns record numbers and offsets of one input into progress reports.
+/// Turns the bytes and records read of one input into progress reports.
 struct Meter<'a> {
     /// Where reports go, if anywhere.
     progress: Option<&'a dyn Progress>,
     /// Records reported so far for this input.
     packets: u64,
+    /// Bytes read from the input so far, before decompression (counted by
+    /// [`read::read_capture_counting`]).
+    raw_bytes: Arc<std::sync::atomic::AtomicU64>,
+    /// Of those, bytes reported so far.
+    reported: u64,
 }
 
 impl<'a> Meter<'a> {
-    /// Announces `src` to the progress receiver, if there is one.
-    fn new(opts: &'a Options, src: &Source) -> Self {
+    /// Announces `src` to the progress receiver, if there is one, with its
+    /// size when it is a regular file (a gzip file too: progress counts the
+    /// compressed bytes read, see [`Progress::advance`]).
+    fn new(opts: &'a Options, src: &Source, raw_bytes: &Arc<std::sync::atomic::AtomicU64>) -> Self {
         let progress = opts.progress.as_deref();
         if let Some(p) = progress {
             let len = match src {
-                // A gzip file's size says nothing about the decompressed offsets.
-                Source::Path(path) if !is_gzip(path) => {
-                    std::fs::metadata(path).ok().map(|m| m.len())
-                }
-                _ => None,
+                Source::Path(path) => std::fs::metadata(path)
+                    .ok()
+                    .filter(std::fs::Metadata::is_file)
+                    .map(|m| m.len()),
+                Source::Stdin => None,
             };
             p.start_input(&src.to_string(), len);
         }
         Meter {
             progress,
             packets: 0,
+            raw_bytes: Arc::clone(raw_bytes),
+            reported: 0,
         }
     }
 
-    /// The input is read up to byte `offset` and record `number`.
-    fn at(&mut self, offset: u64, number: u64) {
+    /// The input is read up to record `number`: reports what was read since
+    /// the last report.
+    fn at(&mut self, number: u64) {
         if let Some(p) = self.progress {
-            p.advance(offset, number.saturating_sub(self.packets));
+            let bytes = self.raw_bytes.load(std::sync::atomic::Ordering::Relaxed);
+            p.advance(
+                bytes.saturating_sub(self.reported),
+                number.saturating_sub(self.packets),
+            );
+            self.reported = self.reported.max(bytes);
             self.packets = number;
         }
     }
 
-    /// The input is done.
-    fn done(&self) {
+    /// The input is done (what was read after the last report included).
+    fn done(&mut self) {
         if let Some(p) = self.progress {
+            let number = self.packets;
+            self.at(number);
             p.finish_input();
         }
     }
@@ -608,13 +660,4 @@ pub fn survey(sources: &[Source], opts: &Options) -> Vec<InputResult> {
             })
         })
         .collect()
-}
-
-/// True when the file starts with the gzip magic bytes.
-fn is_gzip(path: &std::path::Path) -> bool {
-    use std::io::Read;
-    let mut magic = [0u8; 2];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok_and(|()| magic == [0x1f, 0x8b])
 }

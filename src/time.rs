@@ -27,6 +27,24 @@ impl Timestamp {
         self.0.div_euclid(1000) as f64 / 1e6
     }
 
+    /// Microseconds since the epoch, rounded to the nearest (half up): a
+    /// nanosecond time shown at microsecond precision, as people read it
+    /// (`.591932741` is `.591933`).
+    pub fn round_micros(self) -> i64 {
+        self.0.saturating_add(500).div_euclid(1000)
+    }
+
+    /// [`Timestamp::round_micros`] as float seconds, for summaries that show
+    /// the same time as the text formats (capture `first_ts`/`last_ts`).
+    pub fn as_rounded_micros_f64(self) -> f64 {
+        self.round_micros() as f64 / 1e6
+    }
+
+    /// Shown as Zeek logs `ts` (`1700000000.001000`), for Zeek's conn.log and CSV.
+    pub fn zeek(self) -> ZeekTime {
+        ZeekTime(self)
+    }
+
     /// Nanoseconds elapsed from `earlier` to `self` (zero if `earlier` is later).
     pub fn since(self, earlier: Timestamp) -> Duration {
         Duration(self.0.saturating_sub(earlier.0).max(0))
@@ -34,12 +52,53 @@ impl Timestamp {
 }
 
 impl fmt::Display for Timestamp {
-    /// Formats as `seconds.microseconds`, the way Zeek logs `ts`.
+    /// Formats for people as UTC ISO 8601 at microsecond precision, rounded
+    /// (not truncated): `2023-11-14T22:13:20.123457Z`. Every text format uses
+    /// this one form; machine formats use [`Timestamp::zeek`] or JSON numbers.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secs = self.0.div_euclid(1_000_000_000);
-        let micros = self.0.rem_euclid(1_000_000_000) / 1000;
+        let micros = self.round_micros();
+        let (y, mo, d, h, mi, s) = civil(micros.div_euclid(1_000_000));
+        let frac = micros.rem_euclid(1_000_000);
+        write!(f, "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{frac:06}Z")
+    }
+}
+
+/// A [`Timestamp`] shown the way Zeek logs `ts`: `seconds.microseconds`, the
+/// sub-microsecond part dropped as libpcap drops it when Zeek reads a
+/// nanosecond capture. From [`Timestamp::zeek`].
+#[derive(Clone, Copy, Debug)]
+pub struct ZeekTime(Timestamp);
+
+impl fmt::Display for ZeekTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.0.0.div_euclid(1_000_000_000);
+        let micros = self.0.0.rem_euclid(1_000_000_000) / 1000;
         write!(f, "{secs}.{micros:06}")
     }
+}
+
+/// Splits Unix seconds into UTC calendar fields `(year, month, day, hour,
+/// minute, second)` (Howard Hinnant's days-from-civil inverse).
+pub(crate) fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (
+        y,
+        m,
+        d,
+        (rem / 3600) as u32,
+        (rem % 3600 / 60) as u32,
+        (rem % 60) as u32,
+    )
 }
 
 /// A non-negative span of time in nanoseconds.
@@ -153,12 +212,43 @@ mod tests {
     }
 
     #[test]
-    fn display_matches_zeek_microseconds() {
+    fn zeek_form_truncates_to_microseconds_as_zeek_logs() {
         assert_eq!(
-            Timestamp::from_parts(1_300_000_000, 1_234_567).to_string(),
+            Timestamp::from_parts(1_300_000_000, 1_234_567)
+                .zeek()
+                .to_string(),
             "1300000000.001234"
         );
-        assert_eq!(Timestamp(-1).to_string(), "-1.999999");
+        assert_eq!(Timestamp(-1).zeek().to_string(), "-1.999999");
         assert_eq!(Duration(2_500_000_999).to_string(), "2.500000");
+    }
+
+    /// Independent values: `date -u -d @SECS +%FT%T`.
+    #[test]
+    fn display_is_iso_8601_utc_rounded_to_the_microsecond() {
+        assert_eq!(
+            Timestamp::from_parts(1_700_000_000, 1_234_567).to_string(),
+            "2023-11-14T22:13:20.001235Z"
+        );
+        // Rounding carries into the seconds, minutes, ... and the date.
+        assert_eq!(
+            Timestamp::from_parts(1_700_006_399, 999_999_500).to_string(),
+            "2023-11-15T00:00:00.000000Z"
+        );
+        assert_eq!(
+            Timestamp::from_parts(1_700_006_399, 999_999_499).to_string(),
+            "2023-11-14T23:59:59.999999Z"
+        );
+        assert_eq!(Timestamp(-1).to_string(), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(Timestamp(-501).to_string(), "1969-12-31T23:59:59.999999Z");
+    }
+
+    #[test]
+    fn civil_dates_match_known_epochs() {
+        // Independent values: `date -u -d @SECS`.
+        assert_eq!(civil(0), (1970, 1, 1, 0, 0, 0));
+        assert_eq!(civil(951_782_400), (2000, 2, 29, 0, 0, 0));
+        assert_eq!(civil(1_700_000_000), (2023, 11, 14, 22, 13, 20));
+        assert_eq!(civil(-1), (1969, 12, 31, 23, 59, 59));
     }
 }

@@ -164,9 +164,9 @@ fn the_report_says_when_the_connection_limit_was_reached() {
     let out = assert_cmd::Command::cargo_bin("flowaudit")
         .unwrap()
         .args([
+            "audit",
             "--max-connections",
             "50",
-            "audit",
             "-f",
             "json",
             "--fail-on",

@@ -6,20 +6,11 @@
 
 mod common;
 
-use common::flowaudit;
 use serde_json::Value;
 
 fn run(args: &[&str]) -> (Option<i32>, String) {
-    let out = flowaudit()
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run flowaudit");
-    (
-        out.status.code(),
-        String::from_utf8(out.stdout).expect("utf-8"),
-    )
+    let (code, stdout, _) = common::run(args);
+    (code, stdout)
 }
 
 fn audit_json(inventory: Option<&str>) -> Value {

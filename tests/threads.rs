@@ -20,14 +20,12 @@ fn inventory() -> PathBuf {
 /// Runs flowaudit with `threads` (None: the default) and returns (status, stdout).
 fn run(threads: Option<&str>, args: &[OsString]) -> (Option<i32>, Vec<u8>) {
     let mut cmd = flowaudit();
+    cmd.arg("--quiet").args(args);
+    // After the command: --threads belongs to the commands that track.
     if let Some(t) = threads {
         cmd.args(["--threads", t]);
     }
-    let out = cmd
-        .arg("--quiet")
-        .args(args)
-        .output()
-        .expect("run flowaudit");
+    let out = cmd.output().expect("run flowaudit");
     (out.status.code(), out.stdout)
 }
 

@@ -45,10 +45,12 @@ fn reports(path: &std::path::Path, threads: usize, inventory: Option<&Inventory>
     let captures: Vec<_> = run.results.into_iter().flatten().collect();
     let ctx = AuditContext {
         captures: &captures,
+        skipped: &[],
         inventory: &run.inventory_path,
         rules: &cat.origin,
         color: false,
-        width: Some(160),
+        // As on an 80-column terminal: tables fitted, lines wrapped.
+        terminal: Some(80),
     };
     let mut out = Vec::new();
     for format in [
@@ -71,9 +73,16 @@ fn reports(path: &std::path::Path, threads: usize, inventory: Option<&Inventory>
         FlowFormat::Csv,
     ] {
         let mut text = Vec::new();
-        report::write_flows(&mut text, format, &captures, &flows.connections, &|c| {
-            flowaudit::infer::conn_names(&flows.learned, c)
-        })
+        report::write_flows(
+            &mut text,
+            format,
+            &captures,
+            &[],
+            &flows.connections,
+            &|c| flowaudit::infer::conn_names(&flows.learned, c),
+            // Fitted to a terminal: the wrapping is where slicing happens.
+            Some(80),
+        )
         .expect("writing to memory");
         out.push(text);
     }

@@ -175,6 +175,35 @@ pub(crate) fn open(src: &Source) -> Result<Box<dyn Read>, ReadError> {
     }
 }
 
+/// A reader that adds the bytes it hands out to a shared counter (see
+/// [`super::read_capture_counting`]); one atomic add per read call, which
+/// are [`READ_CHUNK`] long.
+pub(crate) struct Counting {
+    /// The raw stream.
+    inner: Box<dyn Read>,
+    /// Bytes read so far, for whoever watches (a progress bar on another thread).
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Counting {
+    /// Counts what `inner` gives into `count`.
+    pub(crate) fn new(
+        inner: Box<dyn Read>,
+        count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) -> Self {
+        Counting { inner, count }
+    }
+}
+
+impl Read for Counting {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
 /// Wraps a raw stream into an [`Input`], decompressing it on the fly if it
 /// starts with the gzip magic (`1f 8b`); the flag says whether it did.
 ///
@@ -220,14 +249,48 @@ impl Read for Input {
     }
 }
 
+/// The command line's inputs, expanded: what to read, and what was left out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Inputs {
+    /// Captures to read, in order.
+    pub sources: Vec<Source>,
+    /// Files found inside directories that are not captures.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A file found inside a directory and left out because it is not a capture
+/// (a `conn.log` beside the captures, a README): one bad neighbour must not
+/// fail the whole run. Files named on the command line are never skipped.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Skipped {
+    /// The file, as found below the directory given.
+    pub path: String,
+    /// Why it is not a capture (`empty file`, `not a pcap or pcapng file (magic ...)`).
+    pub reason: String,
+}
+
+impl std::fmt::Display for Skipped {
+    /// `dir/conn.log: skipped, not a pcap or pcapng file (magic 23 73 65 70)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: skipped, {}", self.path, self.reason)
+    }
+}
+
 /// Expands command-line inputs into sources: files as given, directories
-/// recursively (regular files only, hidden entries skipped, sorted by path), and
-/// `-` as standard input.
-pub fn expand_inputs(args: &[OsString]) -> Result<Vec<Source>, ReadError> {
-    let mut out = Vec::new();
+/// recursively (regular files only, hidden entries skipped, sorted by path),
+/// and `-` as standard input.
+///
+/// Inside directories, a file whose first bytes are not a capture's (after
+/// gzip decompression) is skipped and listed in [`Inputs::skipped`]; one that
+/// cannot be opened is kept, so that reading it reports why. A file named on
+/// the command line is always kept: if it is not a capture, reading it is
+/// the error. Directories that hold no capture at all are an error.
+pub fn expand_inputs(args: &[OsString]) -> Result<Inputs, ReadError> {
+    let mut out = Inputs::default();
+    let mut dirs = Vec::new();
     for arg in args {
         if arg == "-" {
-            out.push(Source::Stdin);
+            out.sources.push(Source::Stdin);
             continue;
         }
         let p = PathBuf::from(arg);
@@ -237,12 +300,65 @@ pub fn expand_inputs(args: &[OsString]) -> Result<Vec<Source>, ReadError> {
             let mut found = Vec::new();
             walk_dir(&p, &mut found)?;
             found.sort();
-            out.extend(found.into_iter().map(Source::Path));
+            for path in found {
+                match sniff_file(&path) {
+                    Some(super::Magic::Other(reason)) => out.skipped.push(Skipped {
+                        path: path.display().to_string(),
+                        reason,
+                    }),
+                    _ => out.sources.push(Source::Path(path)),
+                }
+            }
+            dirs.push(p.display().to_string());
         } else {
-            out.push(Source::Path(p));
+            out.sources.push(Source::Path(p));
         }
     }
+    if out.sources.is_empty() && !dirs.is_empty() {
+        let skipped = match out.skipped.len() {
+            0 => String::new(),
+            1 => " (1 file that is not a capture skipped)".into(),
+            n => format!(" ({n} files that are not captures skipped)"),
+        };
+        return Err(ReadError {
+            path: dirs.join(", "),
+            reason: format!("no capture files found{skipped}"),
+        });
+    }
     Ok(out)
+}
+
+/// What a file's first bytes say, looking inside gzip; `None` when it cannot
+/// be opened or read (the reader will say why) or its gzip data is corrupt
+/// before the first bytes (a damaged compressed capture, for all we know).
+fn sniff_file(path: &Path) -> Option<super::Magic> {
+    let mut file = File::open(path).ok()?;
+    let first = read_up_to_4(&mut file)?;
+    match super::sniff(&first) {
+        super::Magic::Gzip => {
+            let rest = io::Cursor::new(first).chain(file);
+            let mut gz = flate2::read::MultiGzDecoder::new(rest);
+            let inner = read_up_to_4(&mut gz)?;
+            Some(match super::sniff(&inner) {
+                super::Magic::Other(reason) => {
+                    super::Magic::Other(format!("{reason} after gzip decompression"))
+                }
+                // gzip inside gzip: the reader decompresses once only.
+                super::Magic::Gzip => {
+                    super::Magic::Other("not a pcap or pcapng file (gzip inside gzip)".into())
+                }
+                m => m,
+            })
+        }
+        m => Some(m),
+    }
+}
+
+/// The first (up to) four bytes of a stream; `None` on a read error.
+fn read_up_to_4(rd: &mut dyn Read) -> Option<Vec<u8>> {
+    let mut buf = Vec::with_capacity(4);
+    rd.take(4).read_to_end(&mut buf).ok()?;
+    Some(buf)
 }
 
 /// Collects the regular files below `dir`. Symlinked files count; symlinked

@@ -24,6 +24,9 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::mpsc;
 
+/// Bytes read from one input before decompression, for progress reports.
+pub type RawCount = std::sync::Arc<std::sync::atomic::AtomicU64>;
+
 /// Bytes of record data per batch before it is sent.
 const BATCH_BYTES: usize = 256 * 1024;
 
@@ -129,11 +132,12 @@ impl Running {
     }
 }
 
-/// Reads `src` on the current thread, sending its records in batches.
-fn feed(src: &Source, tx: &mpsc::SyncSender<Msg>, spare: &mpsc::Receiver<Batch>) {
+/// Reads `src` on the current thread, sending its records in batches and
+/// counting the bytes it reads in `raw`.
+fn feed(src: &Source, raw: &RawCount, tx: &mpsc::SyncSender<Msg>, spare: &mpsc::Receiver<Batch>) {
     let mut batch = Batch::default();
     let mut gone = false;
-    let res = super::read_capture(src, &mut |r: &Record<'_>| {
+    let res = super::read_capture_counting(src, raw, &mut |r: &Record<'_>| {
         if gone {
             return;
         }
@@ -263,8 +267,11 @@ impl State<'_> {
 /// thread and no copy.
 pub fn read_merged(
     sources: &[Source],
+    raw: &[RawCount],
     visit: &mut dyn Visitor,
 ) -> Vec<Result<CaptureInfo, ReadError>> {
+    let none = RawCount::default();
+    let raw_of = |i: usize| raw.get(i).unwrap_or(&none);
     // When each input starts: its first record's time. Stdin cannot be read
     // twice, and an unreadable file fails as soon as it starts: both start
     // at once (an empty capture too: it only has to say so).
@@ -299,7 +306,8 @@ pub fn read_merged(
             let (tx, rx) = mpsc::sync_channel(IN_FLIGHT);
             let (spare_tx, spare_rx) = mpsc::channel();
             let src = &sources[i];
-            scope.spawn(move || feed(src, &tx, &spare_rx));
+            let count = raw_of(i);
+            scope.spawn(move || feed(src, count, &tx, &spare_rx));
             st.running[i] = Some(Running {
                 rx,
                 spare: spare_tx,
@@ -315,22 +323,26 @@ pub fn read_merged(
             if let Some(lead) = st.due(first_head) {
                 st.started += 1;
                 st.visit.start(lead);
-                let res = super::read_capture(&sources[lead], &mut |r: &Record<'_>| {
-                    // Inputs this record's time has reached start beside it.
-                    while let Some(i) = st.due(Some(r.ts)) {
-                        spawn(&mut st, i);
-                    }
-                    // Their records that come first go first.
-                    while let Some(&Reverse((t, i))) = st.heads.peek() {
-                        if (t, i) >= (r.ts, lead) {
-                            break;
+                let res = super::read_capture_counting(
+                    &sources[lead],
+                    raw_of(lead),
+                    &mut |r: &Record<'_>| {
+                        // Inputs this record's time has reached start beside it.
+                        while let Some(i) = st.due(Some(r.ts)) {
+                            spawn(&mut st, i);
                         }
-                        st.heads.pop();
-                        st.deliver_running(i, t, Some(r.ts));
-                    }
-                    let near = st.near(lead, r.ts, None);
-                    st.visit.record(Merged { input: lead, near }, r);
-                });
+                        // Their records that come first go first.
+                        while let Some(&Reverse((t, i))) = st.heads.peek() {
+                            if (t, i) >= (r.ts, lead) {
+                                break;
+                            }
+                            st.heads.pop();
+                            st.deliver_running(i, t, Some(r.ts));
+                        }
+                        let near = st.near(lead, r.ts, None);
+                        st.visit.record(Merged { input: lead, near }, r);
+                    },
+                );
                 st.results[lead] = Some(res);
                 st.visit.finish(lead);
                 continue;
@@ -411,7 +423,7 @@ mod tests {
             capture(dir.path(), "b.pcap", &[(20, 4), (25, 5)]),
         ];
         let mut log = Log::default();
-        let results = read_merged(&sources, &mut log);
+        let results = read_merged(&sources, &[], &mut log);
         assert_eq!(
             log.0,
             [
@@ -443,7 +455,7 @@ mod tests {
             Source::Path(bad),
         ];
         let mut log = Log::default();
-        let results = read_merged(&sources, &mut log);
+        let results = read_merged(&sources, &[], &mut log);
         assert!(results[0].as_ref().is_ok_and(|i| i.packets == 2));
         let err = results[1].as_ref().err().map(|e| e.reason.clone());
         assert!(err.is_some_and(|e| e.contains("not a pcap")), "{results:?}");

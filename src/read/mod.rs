@@ -153,7 +153,34 @@ pub mod merge;
 mod pcap;
 mod pcapng;
 
-pub use input::expand_inputs;
+pub use input::{Inputs, Skipped, expand_inputs};
+
+/// What a file's first bytes say it is, before any attempt to read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Magic {
+    /// A pcap (any byte order or variant) or pcapng capture.
+    Capture,
+    /// gzip-compressed data: a compressed capture, or anything else compressed.
+    Gzip,
+    /// Not a capture; the reason names what the bytes were (`empty file`, the magic).
+    Other(String),
+}
+
+/// Classifies a file by its first (up to four) bytes, as [`read_capture`]
+/// recognises formats: by content, never by name.
+pub fn sniff(first: &[u8]) -> Magic {
+    if first.starts_with(&[0x1f, 0x8b]) {
+        return Magic::Gzip;
+    }
+    match first.first_chunk::<4>() {
+        Some(&m) if pcap::Kind::from_magic(m).is_some() || m == pcapng::SHB_TYPE => Magic::Capture,
+        Some([a, b, c, d]) => Magic::Other(format!(
+            "not a pcap or pcapng file (magic {a:02x} {b:02x} {c:02x} {d:02x})"
+        )),
+        None if first.is_empty() => Magic::Other("empty file".into()),
+        None => Magic::Other(format!("too short to be a capture ({} bytes)", first.len())),
+    }
+}
 
 use input::Input;
 
@@ -168,6 +195,20 @@ pub fn read_capture<F: FnMut(&Record<'_>) + ?Sized>(
 ) -> Result<CaptureInfo, ReadError> {
     let raw = input::open(src)?;
     read_stream(&src.to_string(), raw, on_record)
+}
+
+/// [`read_capture`], also adding to `raw_bytes` every byte read from the
+/// file or stdin as it is read, before any decompression: how far through
+/// its input the reader is, which is what a progress bar can set against a
+/// file's size (a gzip file's records are at offsets of the decompressed
+/// stream, which says nothing about how much of the file is left).
+pub fn read_capture_counting<F: FnMut(&Record<'_>) + ?Sized>(
+    src: &Source,
+    raw_bytes: &std::sync::Arc<std::sync::atomic::AtomicU64>,
+    on_record: &mut F,
+) -> Result<CaptureInfo, ReadError> {
+    let raw = input::Counting::new(input::open(src)?, std::sync::Arc::clone(raw_bytes));
+    read_stream(&src.to_string(), Box::new(raw), on_record)
 }
 
 /// [`read_capture`] on an already opened byte stream (plain or gzip), named
@@ -363,8 +404,10 @@ impl<'f, F: FnMut(&Record<'_>) + ?Sized> Sink<'f, F> {
     fn finish(mut self) -> CaptureInfo {
         self.info.first_time = self.first;
         self.info.last_time = self.last;
-        self.info.first_ts = self.first.map(Timestamp::as_micros_f64);
-        self.info.last_ts = self.last.map(Timestamp::as_micros_f64);
+        // Rounded as the text formats show them (a connection's `ts` keeps
+        // Zeek's truncation; these are the summary's own fields).
+        self.info.first_ts = self.first.map(Timestamp::as_rounded_micros_f64);
+        self.info.last_ts = self.last.map(Timestamp::as_rounded_micros_f64);
         self.info
     }
 }

@@ -545,7 +545,7 @@ fn timestamps_agree_with_zeek_where_its_baseline_is_unmasked() {
     assert_eq!(res.unwrap().first_ts, Some(0.0));
     for want in ["0.000000", "0.016059", "0.669020"] {
         assert!(
-            recs.iter().any(|r| r.ts.to_string() == want),
+            recs.iter().any(|r| r.ts.zeek().to_string() == want),
             "no packet at {want}"
         );
     }
@@ -723,9 +723,9 @@ fn classic_pcap_variants_by_hand() {
             (24, if modified { 24 + 28 } else { 24 + 20 })
         );
         assert_eq!(info.bytes, 4);
-        assert_eq!(info.first_ts, Some(recs[0].ts.as_micros_f64()));
+        assert_eq!(info.first_ts, Some(recs[0].ts.as_rounded_micros_f64()));
         assert_eq!(info.first_time, Some(recs[0].ts));
-        assert_eq!(info.last_ts, Some(recs[1].ts.as_micros_f64()));
+        assert_eq!(info.last_ts, Some(recs[1].ts.as_rounded_micros_f64()));
         assert_eq!(info.last_time, Some(recs[1].ts));
     }
 }
@@ -1108,7 +1108,7 @@ fn expand_inputs_walks_directories_sorted_skipping_hidden() {
     ] {
         let f = p.join(f);
         std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-        std::fs::write(&f, b"x").unwrap();
+        std::fs::write(&f, pcap_hdr(false, 0xa1b2_c3d4, 1)).unwrap();
     }
     std::fs::create_dir_all(p.join("empty")).unwrap();
     let args: Vec<std::ffi::OsString> = vec![
@@ -1118,6 +1118,8 @@ fn expand_inputs_walks_directories_sorted_skipping_hidden() {
         "/no/such/file".into(),
     ];
     let got = expand_inputs(&args).unwrap();
+    assert_eq!(got.skipped, vec![]);
+    let got = got.sources;
     let want = vec![
         Source::Path(p.join(".hidden.pcap")),
         Source::Path(p.join("a/m/x.pcap")),
@@ -1127,6 +1129,68 @@ fn expand_inputs_walks_directories_sorted_skipping_hidden() {
         Source::Path(PathBuf::from("/no/such/file")),
     ];
     assert_eq!(got, want);
+}
+
+#[test]
+fn expand_inputs_skips_non_captures_found_in_directories_only() {
+    use flate2::{Compression, write::GzEncoder};
+    let gz = |b: &[u8]| {
+        let mut e = GzEncoder::new(Vec::new(), Compression::fast());
+        e.write_all(b).unwrap();
+        e.finish().unwrap()
+    };
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let log = b"#separator \\x09\n#fields\tts\n";
+    let files: [(&str, Vec<u8>); 6] = [
+        ("a.pcap", pcap_hdr(false, 0xa1b2_c3d4, 1)),
+        ("b.pcapng.gz", gz(&shb(false))),
+        ("conn.log", log.to_vec()),
+        ("conn.log.gz", gz(log)),
+        ("empty.pcap", Vec::new()),
+        ("x", b"ab".to_vec()),
+    ];
+    for (f, bytes) in &files {
+        std::fs::write(p.join(f), bytes).unwrap();
+    }
+    let got = expand_inputs(&[p.into(), p.join("conn.log").into()]).unwrap();
+    assert_eq!(
+        got.sources,
+        vec![
+            Source::Path(p.join("a.pcap")),
+            Source::Path(p.join("b.pcapng.gz")),
+            // Named on the command line: kept, so reading it is the error.
+            Source::Path(p.join("conn.log")),
+        ]
+    );
+    let skipped: Vec<(String, &str)> = got
+        .skipped
+        .iter()
+        .map(|s| (s.path.clone(), s.reason.as_str()))
+        .collect();
+    let at = |f: &str| p.join(f).display().to_string();
+    assert_eq!(
+        skipped,
+        vec![
+            (
+                at("conn.log"),
+                "not a pcap or pcapng file (magic 23 73 65 70)"
+            ),
+            (
+                at("conn.log.gz"),
+                "not a pcap or pcapng file (magic 23 73 65 70) after gzip decompression"
+            ),
+            (at("empty.pcap"), "empty file"),
+            (at("x"), "too short to be a capture (2 bytes)"),
+        ]
+    );
+    // A directory of nothing but non-captures is an error naming it.
+    let only = p.join("logs");
+    std::fs::create_dir(&only).unwrap();
+    std::fs::write(only.join("conn.log"), log).unwrap();
+    let e = expand_inputs(&[only.clone().into()]).unwrap_err();
+    assert_eq!(e.path, only.display().to_string());
+    assert!(e.reason.contains("no capture files found (1 file"), "{e}");
 }
 
 proptest::proptest! {

@@ -2,10 +2,13 @@
 //! table, JSON, Markdown (ready for a ticket) or CSV.
 
 use super::escape;
+use super::fit;
 use crate::catalogue::Role;
 use crate::classify::{Audit, Finding, FindingKind, Severity};
 use crate::pipeline::CaptureReport;
-use comfy_table::{Cell, Color, ColumnConstraint, ContentArrangement, Table, Width, presets};
+use crate::read::Skipped;
+use crate::time::Timestamp;
+use comfy_table::{Color, Table, presets};
 use serde::Serialize;
 use std::io::{self, Write};
 
@@ -26,14 +29,19 @@ pub enum AuditFormat {
 pub struct AuditContext<'a> {
     /// The captures read.
     pub captures: &'a [CaptureReport],
+    /// Files found in directories and left out: not captures.
+    pub skipped: &'a [Skipped],
     /// Where the inventory came from.
     pub inventory: &'a str,
     /// Where the rules came from.
     pub rules: &'a [String],
     /// Colour the terminal table.
     pub color: bool,
-    /// Width to fit the table into; `None` on a terminal, whose width comfy-table reads itself.
-    pub width: Option<u16>,
+    /// The terminal's width when the report goes to one: tables fit it and
+    /// long lines wrap with a hanging indent. `None` otherwise: tables fit
+    /// 160 columns and lines are never wrapped, so each evidence sentence and
+    /// Wireshark filter stays one line for grep and copy.
+    pub terminal: Option<u16>,
 }
 
 /// Writes the audit in `format`.
@@ -47,7 +55,7 @@ pub fn write_audit(
         AuditFormat::Table => write_table(w, audit, ctx),
         AuditFormat::Json => write_json(w, audit, ctx),
         AuditFormat::Markdown => write_markdown(w, audit, ctx),
-        AuditFormat::Csv => write_csv(w, audit),
+        AuditFormat::Csv => write_csv(w, audit, ctx),
     }
 }
 
@@ -57,6 +65,7 @@ struct Doc<'a> {
     schema_version: u32,
     tool: Tool,
     captures: &'a [CaptureReport],
+    skipped: &'a [Skipped],
     inventory: &'a str,
     rules: &'a [String],
     features: &'a [crate::catalogue::Feature],
@@ -78,6 +87,7 @@ fn write_json(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> io::R
             version: env!("CARGO_PKG_VERSION"),
         },
         captures: ctx.captures,
+        skipped: ctx.skipped,
         inventory: ctx.inventory,
         rules: ctx.rules,
         features: &audit.features,
@@ -121,8 +131,12 @@ fn rule(f: &Finding) -> String {
     }
 }
 
-/// One line per host pair, the first few only.
-fn hosts(f: &Finding, max: usize) -> Vec<String> {
+/// Tables fit this many columns when the report does not go to a terminal.
+const FILE_WIDTH: usize = 160;
+
+/// One line per host pair, the first few only; `glue` joins the words a
+/// table should not wrap apart (`10.0.1.10 ->`, `(3 attempts)`).
+fn hosts(f: &Finding, max: usize, glue: char) -> Vec<String> {
     let mut out: Vec<String> = f
         .hosts
         .iter()
@@ -138,7 +152,7 @@ fn hosts(f: &Finding, max: usize) -> Vec<String> {
                 None => ip.to_string(),
             };
             format!(
-                "{} -> {} ({} {n})",
+                "{}{glue}-> {} ({}{glue}{n})",
                 named(&h.src, &h.src_name),
                 named(&h.dst, &h.dst_name),
                 h.attempts
@@ -146,7 +160,11 @@ fn hosts(f: &Finding, max: usize) -> Vec<String> {
         })
         .collect();
     if f.hosts.len() > max {
-        out.push(format!("and {} more host pairs", f.hosts.len() - max));
+        let more = (f.hosts.len() - max) as u64;
+        out.push(format!(
+            "and {}",
+            super::count(more, "more host pair", "more host pairs")
+        ));
     }
     out
 }
@@ -203,8 +221,81 @@ fn severity_color(s: Severity) -> Color {
     }
 }
 
+/// Writes `text` after `first`: on a terminal wrapped to its width, every
+/// further line indented by `hang`; elsewhere as one line.
+fn para(
+    w: &mut dyn Write,
+    ctx: &AuditContext<'_>,
+    first: &str,
+    hang: &str,
+    text: &str,
+) -> io::Result<()> {
+    match ctx.terminal {
+        Some(width) => {
+            for line in fit::hanging(first, hang, text, usize::from(width)) {
+                writeln!(w, "{line}")?;
+            }
+            Ok(())
+        }
+        None => writeln!(w, "{first}{text}"),
+    }
+}
+
+/// The table of one role pair's findings, numbered from `first`, fitted to
+/// the terminal (or [`FILE_WIDTH`]): hosts get room first, then the finding,
+/// the rule, the port; when the columns' words cannot fit, ports lose their
+/// rule's range (`tcp/49670`, not `tcp/49670 (49152-65535)`), then rules
+/// their table (both are in the evidence below).
+fn findings_table(findings: &[&Finding], first: usize, ctx: &AuditContext<'_>) -> Table {
+    let mut cols = [
+        fit::Column::new("#", 0),
+        fit::Column::new("severity", 1),
+        fit::Column::new("finding", 4),
+        fit::Column::new("port", 2),
+        fit::Column::new("rule", 3),
+        fit::Column::new("hosts", 5),
+    ];
+    let mut short_ports = Vec::new();
+    let mut rule_ids = Vec::new();
+    for (k, f) in findings.iter().enumerate() {
+        let hosts: Vec<String> = hosts(f, 5, fit::GLUE)
+            .iter()
+            .map(|h| escape::terminal(h).into_owned())
+            .collect();
+        let cells = [
+            (first + k).to_string(),
+            f.severity.name().to_string(),
+            what(f),
+            port(f),
+            // `(table 1)` is one unit: a lone `1)` says nothing.
+            rule(f).replace("(table ", &format!("(table{}", fit::GLUE)),
+            hosts.join("\n"),
+        ];
+        for (c, text) in cols.iter_mut().zip(cells) {
+            c.cells.push(text);
+        }
+        cols[1]
+            .colors
+            .push(ctx.color.then(|| severity_color(f.severity)));
+        short_ports.push(format!("{}/{}", f.transport.name(), f.port));
+        rule_ids.push(f.rule.clone().unwrap_or_else(|| "-".into()));
+    }
+    let width = ctx.terminal.map_or(FILE_WIDTH, usize::from);
+    let steps = vec![
+        fit::Step::Shorten(3, short_ports),
+        fit::Step::Shorten(4, rule_ids),
+    ];
+    let color = ctx.color;
+    fit::table(cols.to_vec(), steps, width, &|t: &mut Table| {
+        t.load_style(presets::UTF8_BORDERS_ONLY);
+        if color {
+            t.enforce_styling();
+        }
+    })
+}
+
 fn write_table(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> io::Result<()> {
-    header_lines(w, audit, ctx, |s| escape::terminal(s).into_owned())?;
+    header_lines(w, audit, ctx)?;
     // One table per role pair with the short facts, then the evidence of each
     // finding below it, numbered: evidence sentences are long, and a column of
     // them would squeeze everything else on an 80-column terminal.
@@ -212,54 +303,35 @@ fn write_table(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> io::
     for (p, findings) in groups(audit) {
         writeln!(w)?;
         writeln!(w, "{p}")?;
-        let mut t = Table::new();
-        t.load_style(presets::UTF8_BORDERS_ONLY);
-        t.set_content_arrangement(ContentArrangement::Dynamic);
-        if let Some(w) = ctx.width {
-            t.set_width(w);
-        }
-        if ctx.color {
-            t.enforce_styling();
-        }
-        t.set_header(["#", "severity", "finding", "port", "rule", "hosts"]);
-        t.set_constraints([
-            ColumnConstraint::ContentWidth,
-            ColumnConstraint::ContentWidth,
-            ColumnConstraint::ContentWidth,
-            ColumnConstraint::ContentWidth,
-            ColumnConstraint::LowerBoundary(Width::Fixed(12)),
-            ColumnConstraint::LowerBoundary(Width::Fixed(22)),
-        ]);
-        let first = n + 1;
+        writeln!(w, "{}", findings_table(&findings, n + 1, ctx))?;
         for f in &findings {
             n += 1;
-            let sev = Cell::new(f.severity.name());
-            let sev = if ctx.color {
-                sev.fg(severity_color(f.severity))
-            } else {
-                sev
-            };
-            let hosts: Vec<String> = hosts(f, 5)
-                .iter()
-                .map(|h| escape::terminal(h).into_owned())
-                .collect();
-            t.add_row(vec![
-                Cell::new(n),
-                sev,
-                Cell::new(what(f)),
-                Cell::new(port(f)),
-                Cell::new(rule(f)),
-                Cell::new(hosts.join("\n")),
-            ]);
-        }
-        writeln!(w, "{t}")?;
-        for (k, f) in findings.iter().enumerate() {
-            writeln!(w, "  [{}] {} {}", first + k, what(f), port(f))?;
+            para(
+                w,
+                ctx,
+                &format!("  [{n}] "),
+                "      ",
+                &format!("{} {}", what(f), port(f)),
+            )?;
             for e in &f.evidence {
-                writeln!(w, "      {}", escape::terminal(e))?;
+                para(w, ctx, "      ", "        ", &escape::terminal(e))?;
             }
             if let Some(filter) = &f.wireshark_filter {
-                writeln!(w, "      wireshark: {}", escape::terminal(filter))?;
+                let filter = escape::terminal(filter);
+                match ctx.terminal {
+                    Some(width) => {
+                        let lines = fit::filter(
+                            "      wireshark: ",
+                            "        ",
+                            &filter,
+                            usize::from(width),
+                        );
+                        for line in lines {
+                            writeln!(w, "{line}")?;
+                        }
+                    }
+                    None => writeln!(w, "      wireshark: {filter}")?,
+                }
             }
         }
     }
@@ -268,48 +340,144 @@ fn write_table(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> io::
         writeln!(w)?;
         writeln!(w, "Healthy ({}):", healthy.len())?;
         for f in healthy {
-            writeln!(w, "  {}", escape::terminal(&healthy_line(f)))?;
+            para(w, ctx, "  ", "      ", &escape::terminal(&healthy_line(f)))?;
         }
     }
     writeln!(w)?;
-    writeln!(w, "{}", summary_line(audit))
+    para(w, ctx, "", "  ", &summary_line(audit))
 }
 
-/// `3 errors, 2 warnings, 5 info; 40 connections classified, 2 unclassified, 1 ignored`.
+/// `3 errors, 1 warning, 5 info; 40 connections classified, 2 with one
+/// unknown end, 1 with no known end`.
 fn summary_line(audit: &Audit) -> String {
+    use super::count;
     let s = &audit.summary;
     let n = |k: &str| s.severities.get(k).copied().unwrap_or(0);
     format!(
-        "{} errors, {} warnings, {} info; {} connections classified, {} with one unknown end, {} with no known end",
-        n("error"),
-        n("warning"),
+        "{}, {}, {} info; {} classified, {} with one unknown end, {} with no known end",
+        count(n("error"), "error", "errors"),
+        count(n("warning"), "warning", "warnings"),
         n("info"),
-        s.classified,
+        count(s.classified, "connection", "connections"),
         s.unclassified,
         s.ignored
     )
 }
 
-/// Inputs, features, assumptions and capture warnings, before the findings.
-fn header_lines(
-    w: &mut dyn Write,
-    audit: &Audit,
-    ctx: &AuditContext<'_>,
-    esc: impl Fn(&str) -> String,
-) -> io::Result<()> {
-    let paths: Vec<String> = ctx.captures.iter().map(|c| esc(&c.info.path)).collect();
-    writeln!(w, "Captures:  {}", paths.join(", "))?;
-    writeln!(w, "Span:      {:.0} s", audit.summary.span_seconds)?;
-    writeln!(w, "Inventory: {}", esc(ctx.inventory))?;
+/// The enabled features, or `none` (an inventory may say `features = []`).
+fn feature_list(audit: &Audit, quote: impl Fn(&str) -> String) -> String {
+    if audit.features.is_empty() {
+        return "none".into();
+    }
+    let names: Vec<String> = audit.features.iter().map(|f| quote(f.name())).collect();
+    names.join(", ")
+}
+
+/// A span of capture time for people: `0.153 s`, `4.0 s`, `30 min 56 s`,
+/// `5 h 3 min`, `3 days 4 h`, `318 days` (units below the largest two
+/// dropped, not rounded).
+fn duration_text(ns: i64) -> String {
+    let secs = ns / 1_000_000_000;
+    let plural = |n: i64, one: &str, many: &str| super::count(n.unsigned_abs(), one, many);
+    match secs {
+        s if s < 1 => format!("{:.3} s", ns as f64 / 1e9),
+        s if s < 60 => format!("{:.1} s", ns as f64 / 1e9),
+        s if s < 3600 => format!("{} min {} s", s / 60, s % 60),
+        s if s < 86_400 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        s if s < 10 * 86_400 => format!(
+            "{} {} h",
+            plural(s / 86_400, "day", "days"),
+            s % 86_400 / 3600
+        ),
+        s => plural(s / 86_400, "day", "days"),
+    }
+}
+
+/// `30 min 56 s, 2023-11-14T22:13:20.000000Z to 2023-11-14T22:44:16.000000Z`,
+/// or `no packets`.
+fn span_text(first: Option<Timestamp>, last: Option<Timestamp>) -> String {
+    match (first, last) {
+        (Some(a), Some(b)) => format!("{}, {a} to {b}", duration_text(b.since(a).0)),
+        _ => "no packets".into(),
+    }
+}
+
+/// What the captures cover: for one, its span; for several, `3 captures
+/// over 318 days, FIRST to LAST`, then each capture's path and span, so a
+/// set of short captures months apart does not read as one long one.
+fn capture_spans<'a>(ctx: &AuditContext<'a>) -> (String, Vec<(&'a str, String)>) {
+    let each: Vec<(&str, String)> = ctx
+        .captures
+        .iter()
+        .map(|c| {
+            (
+                c.info.path.as_str(),
+                span_text(c.info.first_time, c.info.last_time),
+            )
+        })
+        .collect();
+    let first = ctx.captures.iter().filter_map(|c| c.info.first_time).min();
+    let last = ctx.captures.iter().filter_map(|c| c.info.last_time).max();
+    let whole = match (first, last) {
+        (Some(a), Some(b)) => format!(
+            "{} over {}, {a} to {b}",
+            super::count(ctx.captures.len() as u64, "capture", "captures"),
+            duration_text(b.since(a).0)
+        ),
+        _ => span_text(None, None),
+    };
+    (whole, each)
+}
+
+/// Inputs, features, assumptions and capture warnings, before the findings;
+/// on a terminal each wrapped under its text (11 columns in).
+fn header_lines(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> io::Result<()> {
+    let esc = |s: &str| escape::terminal(s).into_owned();
+    let hang = " ".repeat(11);
+    match capture_spans(ctx) {
+        (_, each) if each.len() == 1 => {
+            for (path, span) in each {
+                para(w, ctx, "Captures:  ", &hang, &esc(path))?;
+                para(w, ctx, "Span:      ", &hang, &span)?;
+            }
+        }
+        (whole, each) => {
+            para(w, ctx, "Captures:  ", &hang, &whole)?;
+            for (path, span) in each {
+                para(
+                    w,
+                    ctx,
+                    &hang,
+                    &format!("{hang}  "),
+                    &format!("{}: {span}", esc(path)),
+                )?;
+            }
+        }
+    }
+    para(w, ctx, "Inventory: ", &hang, &esc(ctx.inventory))?;
     let rules: Vec<String> = ctx.rules.iter().map(|r| esc(r)).collect();
-    writeln!(w, "Rules:     {}", rules.join(", "))?;
-    let features: Vec<&str> = audit.features.iter().map(|f| f.name()).collect();
-    writeln!(w, "Features:  {}", features.join(", "))?;
+    para(w, ctx, "Rules:     ", &hang, &rules.join(", "))?;
+    para(
+        w,
+        ctx,
+        "Features:  ",
+        &hang,
+        &feature_list(audit, str::to_string),
+    )?;
     for a in &audit.summary.assumptions {
-        writeln!(w, "Assumed:   {}", esc(a))?;
+        para(w, ctx, "Assumed:   ", &hang, &esc(a))?;
     }
     for c in &audit.summary.capture_warnings {
-        writeln!(w, "Warning:   {}", esc(c))?;
+        para(w, ctx, "Warning:   ", &hang, &esc(c))?;
+    }
+    for s in ctx.skipped {
+        para(
+            w,
+            ctx,
+            "Skipped:   ",
+            &hang,
+            &format!("{}: {}", esc(&s.path), esc(&s.reason)),
+        )?;
     }
     Ok(())
 }
@@ -319,29 +487,38 @@ fn write_markdown(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> i
     writeln!(w)?;
     writeln!(w, "{}", escape::markdown(&summary_line(audit)))?;
     writeln!(w)?;
-    let paths: Vec<String> = ctx
-        .captures
-        .iter()
-        .map(|c| escape::markdown_code(&c.info.path))
-        .collect();
+    match capture_spans(ctx) {
+        (_, each) if each.len() == 1 => {
+            for (path, span) in each {
+                writeln!(w, "- Captures: {} ({span})", escape::markdown_code(path))?;
+            }
+        }
+        (whole, each) => {
+            writeln!(w, "- Captures: {whole}")?;
+            for (path, span) in each {
+                writeln!(w, "  - {}: {span}", escape::markdown_code(path))?;
+            }
+        }
+    }
+    writeln!(w, "- Inventory: {}", escape::markdown_code(ctx.inventory))?;
     writeln!(
         w,
-        "- Captures: {} ({:.0} s)",
-        paths.join(", "),
-        audit.summary.span_seconds
+        "- Features: {}",
+        feature_list(audit, escape::markdown_code)
     )?;
-    writeln!(w, "- Inventory: {}", escape::markdown_code(ctx.inventory))?;
-    let features: Vec<String> = audit
-        .features
-        .iter()
-        .map(|f| escape::markdown_code(f.name()))
-        .collect();
-    writeln!(w, "- Features: {}", features.join(", "))?;
     for a in &audit.summary.assumptions {
         writeln!(w, "- Assumed: {}", escape::markdown(a))?;
     }
     for c in &audit.summary.capture_warnings {
         writeln!(w, "- **Warning:** {}", escape::markdown(c))?;
+    }
+    for s in ctx.skipped {
+        writeln!(
+            w,
+            "- Skipped: {}: {}",
+            escape::markdown_code(&s.path),
+            escape::markdown(&s.reason)
+        )?;
     }
     for (p, findings) in groups(audit) {
         writeln!(w)?;
@@ -357,7 +534,7 @@ fn write_markdown(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> i
                 escape::markdown(&what(f)),
                 escape::markdown(&port(f)),
                 escape::markdown(&rule(f)),
-                hosts(f, 5)
+                hosts(f, 5, ' ')
                     .iter()
                     .map(|h| escape::markdown(h))
                     .collect::<Vec<_>>()
@@ -417,9 +594,31 @@ const CSV_HEADER: [&str; 20] = [
     "dst_name",
 ];
 
-fn write_csv(w: &mut dyn Write, audit: &Audit) -> io::Result<()> {
+/// CSV rows: one per finding and host pair, then one per capture warning
+/// (kind `capture-warning`) and per skipped input (kind `skipped-input`),
+/// with the text in `evidence`, so a sheet of findings also says when the
+/// capture behind them is cut short or incomplete.
+fn write_csv(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> io::Result<()> {
     let mut out = csv::Writer::from_writer(w);
     out.write_record(CSV_HEADER)?;
+    let notes = audit
+        .summary
+        .capture_warnings
+        .iter()
+        .map(|text| ("capture-warning", text.clone()))
+        .chain(ctx.skipped.iter().map(|s| ("skipped-input", s.to_string())));
+    for (kind, text) in notes {
+        let mut row = vec![String::new(); CSV_HEADER.len()];
+        row[..2].clone_from_slice(&[kind.to_string(), Severity::Warning.name().to_string()]);
+        if let Some(cell) = CSV_HEADER
+            .iter()
+            .position(|h| *h == "evidence")
+            .and_then(|i| row.get_mut(i))
+        {
+            *cell = text;
+        }
+        out.write_record(row.iter().map(|c| escape::csv_cell(c).into_owned()))?;
+    }
     for f in &audit.findings {
         let role = |r: Option<Role>| r.map(|r| r.name().to_string()).unwrap_or_default();
         let how = f.how.map(|h| h.name().to_string()).unwrap_or_default();
@@ -460,8 +659,8 @@ fn write_csv(w: &mut dyn Write, audit: &Audit) -> io::Result<()> {
                     h.src.to_string(),
                     h.dst.to_string(),
                     h.attempts.to_string(),
-                    h.first_ts.to_string(),
-                    h.last_ts.to_string(),
+                    h.first_ts.zeek().to_string(),
+                    h.last_ts.zeek().to_string(),
                 ],
                 [
                     h.src_name.clone().unwrap_or_default(),

@@ -170,7 +170,7 @@ pub fn write_csv(
         let lasted = c.duration.0 > 0;
         let names = names(c);
         out.write_record([
-            c.ts.to_string(),
+            c.ts.zeek().to_string(),
             c.uid.to_string(),
             c.orig_h.to_string(),
             c.orig_p.to_string(),

@@ -48,10 +48,32 @@ pub fn markdown(s: &str) -> String {
     out
 }
 
-/// Text inside a Markdown code span: backticks and pipes cannot be escaped
-/// there, so they are replaced; control characters are escaped.
+/// Text as a Markdown code span that renders as exactly that text (control
+/// characters escaped as for the terminal): the fence is one backtick longer
+/// than the longest run of backticks inside, and padded with a space when the
+/// text starts or ends with a backtick or a space (CommonMark strips one
+/// space each side). Nothing inside a code span can be escaped, so `|` stays
+/// `|`: a Wireshark filter pasted from a list item must read `||`, not
+/// `\|\|`. (Tables, where GitHub's extension splits cells at every `|`,
+/// code spans included, hold no code spans: their cells go through
+/// [`markdown`], which writes `\|`.)
 pub fn markdown_code(s: &str) -> String {
-    format!("`{}`", terminal(s).replace('`', "'").replace('|', "\\|"))
+    let s = terminal(s);
+    let mut longest = 0;
+    let mut run = 0;
+    for c in s.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    let edge = s.starts_with(['`', ' ']) || s.ends_with(['`', ' ']);
+    // All spaces is the one content CommonMark does not strip.
+    let pad = if edge && !s.chars().all(|c| c == ' ') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{s}{pad}{fence}")
 }
 
 /// Neutralises spreadsheet formulas (OWASP's advice): a cell that starts with
@@ -80,7 +102,9 @@ mod tests {
         assert_eq!(markdown("a|b *c* <script>"), "a\\|b \\*c\\* &lt;script&gt;");
         assert_eq!(markdown("[x](http://e)"), "\\[x\\](http://e)");
         assert_eq!(markdown("![img](x)"), "!\\[img\\](x)");
-        assert_eq!(markdown_code("ip.addr==1 | `x`"), "`ip.addr==1 \\| 'x'`");
+        assert_eq!(markdown_code("a || b"), "`a || b`");
+        assert_eq!(markdown_code("ip.addr==1 | `x`"), "`` ip.addr==1 | `x` ``");
+        assert_eq!(markdown_code("``"), "``` `` ```");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Zeek's ASCII log format for conn.log, readable by `zeek-cut` and Zeek's own tools.
 
 use super::conn::{ip_proto, proto_name};
+use crate::time::civil;
 use crate::track::Connection;
 use std::io::{self, Write};
 
@@ -62,7 +63,7 @@ pub fn write_conn_log(w: &mut dyn Write, conns: &[Connection]) -> io::Result<()>
         writeln!(
             w,
             "{}\t{}\t{}\t{}\t{}\t{}\t{}\t-\t{}\t{}\t{}\t{}\t-\t-\t{}\t{}\t{}\t{}\t{}\t{}\t-\t{}",
-            c.ts,
+            c.ts.zeek(),
             c.uid,
             c.orig_h,
             c.orig_p,
@@ -101,41 +102,4 @@ pub fn write_conn_log(w: &mut dyn Write, conns: &[Connection]) -> io::Result<()>
 fn zeek_date(ts: crate::time::Timestamp) -> String {
     let (y, mo, d, h, mi, s) = civil(ts.0.div_euclid(1_000_000_000));
     format!("{y:04}-{mo:02}-{d:02}-{h:02}-{mi:02}-{s:02}")
-}
-
-/// Splits Unix seconds into UTC calendar fields (Howard Hinnant's days-from-civil inverse).
-pub(crate) fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        y,
-        m,
-        d,
-        (rem / 3600) as u32,
-        (rem % 3600 / 60) as u32,
-        (rem % 60) as u32,
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn civil_dates_match_known_epochs() {
-        // Independent values: `date -u -d @SECS`.
-        assert_eq!(civil(0), (1970, 1, 1, 0, 0, 0));
-        assert_eq!(civil(951_782_400), (2000, 2, 29, 0, 0, 0));
-        assert_eq!(civil(1_700_000_000), (2023, 11, 14, 22, 13, 20));
-        assert_eq!(civil(-1), (1969, 12, 31, 23, 59, 59));
-    }
 }

@@ -34,3 +34,34 @@ pub fn manifest() -> Vec<ManifestRow> {
 pub fn flowaudit() -> assert_cmd::Command {
     assert_cmd::Command::cargo_bin("flowaudit").expect("binary built")
 }
+
+/// `ns` nanoseconds since the epoch as UTC ISO 8601 at microsecond precision,
+/// rounded half up: the calendar part from `date -u` (an oracle independent
+/// of flowaudit's own calendar code), the fraction by integer arithmetic.
+pub fn iso_utc(ns: i64) -> String {
+    let micros = (ns + 500).div_euclid(1000);
+    let (secs, frac) = (micros.div_euclid(1_000_000), micros.rem_euclid(1_000_000));
+    let out = std::process::Command::new("date")
+        .args(["-u", "-d", &format!("@{secs}"), "+%Y-%m-%dT%H:%M:%S"])
+        .output()
+        .expect("run date");
+    assert!(out.status.success(), "date -u -d @{secs} failed");
+    let day = String::from_utf8(out.stdout).expect("utf-8");
+    format!("{}.{frac:06}Z", day.trim())
+}
+
+/// Runs `flowaudit ARGS` from the repository's root with `NO_COLOR` set;
+/// (exit status, stdout, stderr).
+pub fn run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (Option<i32>, String, String) {
+    let out = flowaudit()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run flowaudit");
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).expect("utf-8 stdout"),
+        String::from_utf8(out.stderr).expect("utf-8 stderr"),
+    )
+}
