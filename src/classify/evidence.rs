@@ -28,6 +28,12 @@ pub(crate) fn fmt_span(secs: f64) -> String {
     if secs < 120.0 {
         return format!("{secs:.0} s");
     }
+    if secs >= 2.0 * 86_400.0 {
+        return format!("{:.0} days", secs / 86_400.0);
+    }
+    if secs >= 5.0 * 3600.0 {
+        return format!("{:.1} h", secs / 3600.0);
+    }
     let tenths = (secs / 6.0).round() as i64;
     if tenths % 10 == 0 {
         format!("{} min", tenths / 10)
