@@ -163,6 +163,9 @@ mod tests {
         assert_eq!(fmt_span(720.0), "12 min");
         assert_eq!(fmt_span(1770.0), "29.5 min");
         assert_eq!(fmt_span(42.0), "42 s");
+        assert_eq!(fmt_span(8280.0), "138 min");
+        assert_eq!(fmt_span(6.0 * 3600.0), "6.0 h");
+        assert_eq!(fmt_span(1395.0 * 86_400.0), "1395 days");
         let a: Vec<String> = (1..=7).map(|i| i.to_string()).collect();
         assert_eq!(fmt_list(&a[..1]), "1");
         assert_eq!(fmt_list(&a[..2]), "1 and 2");
