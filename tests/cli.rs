@@ -157,3 +157,21 @@ fn the_readme_says_how_to_install_and_that_a_piped_report_is_json() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(doc["schema_version"], 1);
 }
+
+/// Issue 19, item 10: on a real SMB capture with no role to infer, `roles`
+/// says what it saw and why that is not a domain controller.
+#[test]
+fn roles_says_what_fell_short_on_a_real_capture() {
+    let cap = common::shared_captures().join("zeek-nobaseline/smb2_krb.pcap");
+    let out = flowaudit().arg("roles").arg(&cap).output().expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("No roles inferred."), "{text}");
+    // The SMB server of the capture, on the port it answered.
+    assert!(text.contains("172.19.23.143 answered on 445"), "{text}");
+    assert!(
+        text.contains("a domain controller answers Kerberos 88, LDAP 389 and SMB 445"),
+        "{text}"
+    );
+    assert!(text.contains("--format toml"), "{text}");
+}
