@@ -18,8 +18,11 @@
 //! - `dc`: answers Kerberos 88, LDAP 389 and SMB 445 (high); answers Kerberos
 //!   or LDAP (389, 636, 3268) and is asked on at least 3 of the DC ports 53,
 //!   88, 135, 389, 445, 464, 636, 3268, 3269 (medium); answers LDAP or
-//!   Kerberos to the inferred sync server (medium, second pass); answers
-//!   Kerberos or LDAP only (low).
+//!   Kerberos to the inferred sync server (medium, second pass); tried by the
+//!   inferred sync server on at least 3 DC ports (dynamic RPC counting as
+//!   one), answered or not (medium: a DC the sync server cannot reach, or
+//!   reaches only in part, which is what the audit is for); answers Kerberos
+//!   or LDAP only (low).
 //! - `sync`: an LDAP client (389, 636, 3268) of a dc and an HTTPS client of a
 //!   Microsoft endpoint (by catalogue range or name), which every
 //!   hybrid-joined Windows client is too; so also: high when it talks to a
@@ -79,6 +82,10 @@ const WATCHED: [u16; 13] = [
 ];
 /// Hosts remembered at most.
 const MAX_HOSTS: usize = 1 << 16;
+/// Domain controller ports (dynamic RPC counting as one) on which a sync
+/// server must try a host for it to be taken for a domain controller that
+/// does not answer.
+const DC_TRIED: usize = 3;
 /// LDAP payload from DCs that makes a client look like it imports the
 /// directory (a sync cycle's import of even a small forest is larger; a
 /// workstation's logon and Group Policy lookups are a few KiB).
@@ -574,7 +581,18 @@ impl Observer {
             .filter(|h| h.role == Role::Sync)
             .map(|h| h.addr)
             .collect();
+        // Domain controllers the sync server tries and cannot reach: asked
+        // on several DC ports by it, whether or not anything answered (a
+        // blocked DC is the one the user came for).
+        for (h, conf, ev) in self.unreachable_dcs(&syncs, &roles) {
+            roles.remove(&h);
+            put(&mut roles, h, Role::Dc, conf, ev);
+        }
         // Second pass: LDAP/Kerberos servers of the sync server are DCs too.
+        let low_dcs: Vec<IpAddr> = low_dcs
+            .into_iter()
+            .filter(|h| !roles.contains_key(h))
+            .collect();
         for h in low_dcs {
             let of_sync: Vec<String> = [88, 389, 636, 3268]
                 .into_iter()
@@ -745,6 +763,87 @@ impl Observer {
             by_range,
             short_of,
         }
+    }
+
+    /// Hosts the sync servers asked on at least [`DC_TRIED`] domain
+    /// controller ports (the endpoint mapper's dynamic ports count as one),
+    /// that no rule above made a domain controller of medium or high
+    /// confidence: medium when it answered none of them (the sync server
+    /// cannot reach it: blocked, or down), as the sync server talks to DCs
+    /// only on those ports; the low guesses among them are replaced.
+    fn unreachable_dcs(
+        &self,
+        syncs: &BTreeSet<IpAddr>,
+        roles: &BTreeMap<IpAddr, InferredHost>,
+    ) -> Vec<(IpAddr, Confidence, Vec<String>)> {
+        let mut out = Vec::new();
+        let mut candidates: BTreeMap<IpAddr, (BTreeSet<u16>, BTreeSet<IpAddr>)> = BTreeMap::new();
+        for &s in syncs {
+            for p in DC_PORTS {
+                for h in self.asked(s, p) {
+                    let e = candidates.entry(h).or_default();
+                    e.0.insert(p);
+                    e.1.insert(s);
+                }
+            }
+            for (&(c, h), ports) in &self.dynamic {
+                if c == s && !ports.is_empty() {
+                    let e = candidates.entry(h).or_default();
+                    e.0.insert(49152);
+                    e.1.insert(s);
+                }
+            }
+        }
+        for (h, (ports, askers)) in candidates {
+            if ports.len() < DC_TRIED
+                || syncs.contains(&h)
+                || roles
+                    .get(&h)
+                    .is_some_and(|r| r.confidence >= Confidence::Medium)
+            {
+                continue;
+            }
+            let answered: Vec<u16> = ports
+                .iter()
+                .copied()
+                .filter(|&p| p != 49152 && self.answers(h, p))
+                .collect();
+            let list = |v: &[u16]| {
+                v.iter()
+                    .map(|&p| {
+                        if p == 49152 {
+                            "dynamic RPC".to_string()
+                        } else {
+                            p.to_string()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let asked: Vec<u16> = ports.iter().copied().collect();
+            let who = askers
+                .iter()
+                .map(IpAddr::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let ev = if answered.is_empty() {
+                vec![format!(
+                    "the sync server {who} tries it on {} and it answered none: a domain controller \
+                     the sync server cannot reach (blocked, or down); the sync server talks to \
+                     domain controllers only on these ports",
+                    list(&asked)
+                )]
+            } else {
+                vec![format!(
+                    "the sync server {who} tries it on {} and it answered on {}: a domain controller \
+                     partly blocked",
+                    list(&asked),
+                    list(&answered)
+                )]
+            };
+            out.push((h, Confidence::Medium, ev));
+        }
+        out
     }
 
     /// The domain controller ports `h` answered on, and those it was asked on.

@@ -1,0 +1,247 @@
+//! The audit without an inventory finds what is broken (issue 13): on
+//! captures the synth builder writes of broken deployments, every blocked
+//! flow the audit with the true inventory finds is found without one, and
+//! `roles --format toml` fed back as the inventory gives the same findings.
+
+mod common;
+
+use common::flowaudit;
+use flowaudit::synth::{Conversation, Link, TcpSession, Trace, UdpSession, icmp_error, payload};
+use flowaudit::time::{Duration, Timestamp};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::Path;
+
+const SYNC: &str = "10.0.1.10";
+const DC1: &str = "10.0.0.4";
+const DC2: &str = "10.0.0.5";
+/// A DC across a WAN link whose router answers with ICMP host unreachable.
+const DC3: &str = "10.9.0.6";
+const ROUTER: &str = "10.0.1.1";
+const LOGIN: &str = "20.190.128.10";
+
+fn sa(ip: &str, port: u16) -> SocketAddr {
+    SocketAddr::new(ip.parse().expect("address"), port)
+}
+
+/// What happens to one attempt.
+#[derive(Clone, Copy)]
+enum Fate {
+    Works,
+    Reset,
+    Dropped,
+    /// ICMP type 3 with this code from the router.
+    Icmp(u8),
+}
+
+struct Builder {
+    t: Trace,
+    at: i64,
+    port: u16,
+}
+
+impl Builder {
+    fn now(&mut self) -> Timestamp {
+        self.at += 700_000_000;
+        Timestamp(flowaudit::synth::START.0 + self.at)
+    }
+
+    fn tcp(&mut self, dst: &str, dport: u16, fate: Fate, hello: Option<&str>) {
+        self.port += 1;
+        let ts = self.now();
+        let mut s = TcpSession::new(sa(SYNC, self.port), sa(dst, dport), 17, 23)
+            .starting_at(ts)
+            .gap(Duration(2_000_000));
+        match fate {
+            Fate::Works => {
+                s.handshake();
+                match hello {
+                    Some(n) => s.client_send(&payload::client_hello(n)),
+                    None => s.client_data(300),
+                };
+                s.server_data(2000).close();
+            }
+            Fate::Reset => {
+                s.reject();
+            }
+            Fate::Dropped => {
+                s.unanswered(2, Duration::from_secs(3));
+            }
+            Fate::Icmp(_) => {
+                s.syn();
+            }
+        }
+        if let Fate::Icmp(code) = fate
+            && let Some(first) = s.packets().first()
+        {
+            self.t.push_ip(
+                Timestamp(first.ts.0 + 300_000),
+                &icmp_error(ROUTER.parse().expect("router"), 3, code, &first.ip),
+            );
+        }
+        self.t.add(&s);
+    }
+
+    fn udp(&mut self, dst: &str, dport: u16, fate: Fate) {
+        self.port += 1;
+        let ts = self.now();
+        let mut u = UdpSession::new(sa(SYNC, self.port), sa(dst, dport)).starting_at(ts);
+        u.request(60);
+        match fate {
+            Fate::Works => {
+                u.response(200);
+            }
+            Fate::Dropped => {
+                u.wait(Duration::from_secs(1)).request(60);
+            }
+            Fate::Icmp(code) => {
+                let q = u.packets()[0].ip.clone();
+                let at = Timestamp(u.packets()[0].ts.0 + 300_000);
+                let reporter = if code == 3 { dst } else { ROUTER };
+                self.t.push_ip(
+                    at,
+                    &icmp_error(reporter.parse().expect("reporter"), 3, code, &q),
+                );
+            }
+            Fate::Reset => unreachable!("no reset for UDP"),
+        }
+        self.t.add(&u);
+    }
+}
+
+/// A sync server with a working DC1 and Entra ID, DC2 behind a firewall that
+/// breaks every DC flow a different way, and DC3 behind a WAN router that
+/// answers with ICMP host unreachable.
+fn broken_deployment() -> Trace {
+    let mut b = Builder {
+        t: Trace::new(Link::ethernet()),
+        at: 0,
+        port: 50_000,
+    };
+    for (port, udp) in [
+        (53, true),
+        (88, false),
+        (389, false),
+        (445, false),
+        (135, false),
+    ] {
+        if udp {
+            b.udp(DC1, port, Fate::Works);
+        } else {
+            b.tcp(DC1, port, Fate::Works, None);
+        }
+    }
+    b.tcp(DC1, 3268, Fate::Works, None);
+    b.tcp(DC1, 49_670, Fate::Works, None);
+    b.tcp(
+        LOGIN,
+        443,
+        Fate::Works,
+        Some("adminwebservice.microsoftonline.com"),
+    );
+    // DC2: LDAP works, everything else is broken.
+    b.tcp(DC2, 389, Fate::Works, None);
+    b.tcp(DC2, 445, Fate::Reset, None);
+    b.tcp(DC2, 3268, Fate::Dropped, None);
+    b.tcp(DC2, 49_670, Fate::Dropped, None);
+    b.udp(DC2, 88, Fate::Dropped);
+    b.udp(DC2, 53, Fate::Icmp(3));
+    // DC3: nothing gets through.
+    for port in [88, 389, 445] {
+        b.tcp(DC3, port, Fate::Icmp(1), None);
+    }
+    b.udp(DC3, 53, Fate::Icmp(1));
+    b.t.sort();
+    b.t
+}
+
+fn run(args: &[&str]) -> Vec<u8> {
+    let out = flowaudit().args(args).output().expect("run flowaudit");
+    assert!(
+        out.status.code().is_some_and(|c| c < 2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// (how, transport, port, src, dst) of every blocked host pair.
+fn blocked(doc: &Value) -> BTreeSet<(String, String, u64, String, String)> {
+    let mut out = BTreeSet::new();
+    for f in doc["findings"].as_array().into_iter().flatten() {
+        if f["kind"] != "blocked" {
+            continue;
+        }
+        for h in f["hosts"].as_array().into_iter().flatten() {
+            out.insert((
+                f["how"].as_str().unwrap_or("").to_string(),
+                f["transport"].as_str().unwrap_or("").to_string(),
+                f["port"].as_u64().unwrap_or(0),
+                h["src"].as_str().unwrap_or("").to_string(),
+                h["dst"].as_str().unwrap_or("").to_string(),
+            ));
+        }
+    }
+    out
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("temporary paths are UTF-8")
+}
+
+fn audit(cap: &Path, inventory: Option<&Path>) -> Value {
+    let mut args = vec!["audit", path(cap), "--format", "json", "--fail-on", "never"];
+    if let Some(inv) = inventory {
+        args.extend(["--inventory", path(inv)]);
+    }
+    serde_json::from_slice(&run(&args)).expect("JSON")
+}
+
+#[test]
+fn an_unreachable_dc_is_still_a_dc_and_its_blocks_are_found_without_an_inventory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cap = dir.path().join("broken.pcap");
+    broken_deployment().save(&cap).expect("write");
+    let truth = dir.path().join("truth.toml");
+    std::fs::write(
+        &truth,
+        format!(
+            "features = [\"password-hash-sync\", \"seamless-sso\"]\n[roles]\nsync = [\"{SYNC}\"]\ndc = [\"{DC1}\", \"{DC2}\", \"{DC3}\"]\n"
+        ),
+    )
+    .expect("write");
+    let want = blocked(&audit(&cap, Some(&truth)));
+    // The 5 faults of DC2 (all but LDAP) and the 4 of DC3.
+    assert_eq!(want.len(), 9, "{want:#?}");
+    let got = blocked(&audit(&cap, None));
+    let missed: Vec<_> = want.difference(&got).collect();
+    assert!(
+        missed.is_empty(),
+        "the no-inventory audit misses {missed:#?}"
+    );
+
+    // The inference says why DC2 and DC3 are DCs.
+    let roles: Value =
+        serde_json::from_slice(&run(&["roles", path(&cap), "--format", "json"])).expect("JSON");
+    for dc in [DC2, DC3] {
+        let h = roles["hosts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|h| h["addr"] == dc)
+            .unwrap_or_else(|| panic!("{dc} not inferred: {roles:#}"));
+        assert_eq!(h["role"], "dc");
+        assert_eq!(h["confidence"], "medium");
+        if dc == DC3 {
+            // Nothing answered: the sync server's attempts are the evidence.
+            assert!(h["evidence"].to_string().contains("answered none"), "{h:#}");
+        }
+    }
+
+    // The starter inventory, fed back, gives the same blocked flows.
+    let toml = run(&["roles", path(&cap), "--format", "toml"]);
+    let starter = dir.path().join("starter.toml");
+    std::fs::write(&starter, toml).expect("write");
+    assert_eq!(blocked(&audit(&cap, Some(&starter))), got);
+}
