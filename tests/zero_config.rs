@@ -245,3 +245,88 @@ fn an_unreachable_dc_is_still_a_dc_and_its_blocks_are_found_without_an_inventory
     std::fs::write(&starter, toml).expect("write");
     assert_eq!(blocked(&audit(&cap, Some(&starter))), got);
 }
+
+/// The sync server and DC1, working, with the sync engine's endpoint: a
+/// deployment whose roles inference finds; `extra` adds the case.
+fn with_sync(extra: &dyn Fn(&mut Builder)) -> Trace {
+    let mut b = Builder {
+        t: Trace::new(Link::ethernet()),
+        at: 0,
+        port: 50_000,
+    };
+    for port in [88, 389, 445] {
+        b.tcp(DC1, port, Fate::Works, None);
+    }
+    b.tcp(
+        LOGIN,
+        443,
+        Fate::Works,
+        Some("adminwebservice.microsoftonline.com"),
+    );
+    extra(&mut b);
+    b.t.sort();
+    b.t
+}
+
+fn features(cap: &Path) -> Vec<String> {
+    let roles: Value =
+        serde_json::from_slice(&run(&["roles", path(cap), "--format", "json"])).expect("JSON");
+    roles["features"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| f["feature"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+/// Issue 13: the pass-through authentication agent on the sync server is
+/// seen by the names it talks to, by SNI, by DNS, or through a proxy.
+#[test]
+fn pass_through_auth_is_inferred_from_its_endpoints() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let agent = "52.225.1.2";
+    let by_sni = |b: &mut Builder| b.tcp(agent, 443, Fate::Works, Some("abc.msappproxy.net"));
+    let by_dns = |b: &mut Builder| {
+        b.port += 1;
+        let ts = b.now();
+        let answer = payload::dns_response(
+            7,
+            "contoso.msappproxy.net",
+            &[(
+                "contoso.msappproxy.net",
+                payload::Rdata::Addr(agent.parse().expect("ip")),
+            )],
+        );
+        let mut u = UdpSession::new(sa(SYNC, b.port), sa(DC1, 53)).starting_at(ts);
+        u.request(40).server_send(&answer);
+        b.t.add(&u);
+        b.tcp(agent, 443, Fate::Works, None);
+    };
+    let by_connect = |b: &mut Builder| {
+        b.port += 1;
+        let ts = b.now();
+        let mut s = TcpSession::new(sa(SYNC, b.port), sa("10.0.1.50", 8080), 3, 4).starting_at(ts);
+        s.handshake()
+            .client_send(&payload::http_connect("abc.msappproxy.net", 443))
+            .server_send(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            .close();
+        b.t.add(&s);
+    };
+    let none = |_: &mut Builder| {};
+    for (name, case) in [
+        ("sni", &by_sni as &dyn Fn(&mut Builder)),
+        ("dns", &by_dns),
+        ("connect", &by_connect),
+    ] {
+        let cap = dir.path().join(format!("{name}.pcap"));
+        with_sync(case).save(&cap).expect("write");
+        assert!(
+            features(&cap).iter().any(|f| f == "pass-through-auth"),
+            "{name}: {:?}",
+            features(&cap)
+        );
+    }
+    let cap = dir.path().join("none.pcap");
+    with_sync(&none).save(&cap).expect("write");
+    assert!(!features(&cap).iter().any(|f| f == "pass-through-auth"));
+}

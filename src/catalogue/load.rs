@@ -72,7 +72,7 @@ pub const RULE_FIELDS: [&str; 17] = [
 pub const RANGE_FIELDS: [&str; 2] = ["net", "source"];
 
 /// Keys a `[[hostname]]` table may hold.
-pub const HOSTNAME_FIELDS: [&str; 4] = ["pattern", "serves", "source", "only_from"];
+pub const HOSTNAME_FIELDS: [&str; 5] = ["pattern", "serves", "source", "only_from", "implies"];
 
 /// Keys a `[[client_hostname]]` table may hold.
 pub const CLIENT_HOSTNAME_FIELDS: [&str; 2] = ["pattern", "source"];
@@ -333,6 +333,8 @@ struct RawHost {
     serves: Spanned<Vec<Spanned<String>>>,
     source: Spanned<String>,
     only_from: Option<Spanned<String>>,
+    #[serde(default)]
+    implies: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -784,6 +786,20 @@ fn parse_one(path: &str, text: &str) -> Result<Parsed> {
                 .valid(names(&Role::ALL, Role::name))
             })?),
         };
+        let mut implies = Vec::new();
+        for f in &h.implies {
+            let feature = Feature::from_name(f.get_ref()).ok_or_else(|| {
+                ConfigError::at(
+                    path,
+                    text,
+                    Some(f.span()),
+                    format!("unknown feature `{}`", f.get_ref()),
+                )
+                .field(format!("hostname[{i}].implies"))
+                .valid(names(&Feature::ALL, Feature::name))
+            })?;
+            implies.push(feature);
+        }
         let serves_at = h
             .serves
             .get_ref()
@@ -804,6 +820,7 @@ fn parse_one(path: &str, text: &str) -> Result<Parsed> {
                     .collect(),
                 source: h.source.into_inner(),
                 only_from,
+                implies,
             },
         });
     }
@@ -826,6 +843,7 @@ fn parse_one(path: &str, text: &str) -> Result<Parsed> {
                 serves: Vec::new(),
                 source: h.source.into_inner(),
                 only_from: None,
+                implies: Vec::new(),
             },
         });
     }
@@ -1094,5 +1112,15 @@ impl Catalogue {
         name: &'a str,
     ) -> impl Iterator<Item = &'a HostPattern> + 'a {
         self.hostnames.iter().filter(move |h| h.matches(name))
+    }
+
+    /// The most specific hostname pattern matching `name`: an exact name
+    /// before any `*.` pattern, a longer pattern before a shorter one
+    /// (`autoupdate.msappproxy.net` before `*.msappproxy.net`).
+    pub fn most_specific_hostname(&self, name: &str) -> Option<&HostPattern> {
+        self.hostnames
+            .iter()
+            .filter(|h| h.matches(name))
+            .max_by_key(|h| (!h.pattern.starts_with("*."), h.pattern.len()))
     }
 }

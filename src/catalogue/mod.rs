@@ -282,6 +282,9 @@ pub struct HostPattern {
     /// Only hosts of this role talk to the name (the sync engine's admin
     /// and provisioning web services): talking to it is evidence of the role.
     pub only_from: Option<Role>,
+    /// Features a host of the deployment runs when it talks to the name
+    /// (`*.msappproxy.net`: the pass-through authentication agent).
+    pub implies: Vec<Feature>,
 }
 
 /// A published address range of the Microsoft cloud, the default `azure` role.

@@ -366,6 +366,7 @@ fn pat(p: &str) -> HostPattern {
         serves: vec![],
         source: String::new(),
         only_from: None,
+        implies: Vec::new(),
     }
 }
 

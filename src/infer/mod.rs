@@ -47,10 +47,13 @@
 //! inventory loader assumes), `seamless-sso` when the sync server asks a dc on
 //! 3268, `ldaps` on 636 from sync to a dc, `adfs` with an adfs or wap host,
 //! `adfs-cert-auth` on 49443 to the wap, `health-agent` when a sync/adfs/wap
-//! host asks 5671 of an external host or a name served by a table 7a rule.
+//! host asks 5671 of an external host; and any feature a catalogue hostname
+//! `implies` when such a host talks to the name (by DNS, SNI, HTTP Host or
+//! a proxy CONNECT; the most specific pattern decides): `pass-through-auth`
+//! for `*.msappproxy.net`, `health-agent` for the Connect Health names.
 //! Never inferred: `adfs-gmsa` (its only flow, WinRM, is also what an
-//! unplanned admin session looks like), `pass-through-auth`,
-//! `password-writeback` (their flows share 443 with everything else).
+//! unplanned admin session looks like), `password-writeback` (its flows
+//! share 443 and names with everything else).
 //!
 //! Only high and medium hosts go into the inventory; low ones are reported.
 
@@ -1002,34 +1005,54 @@ impl Observer {
             .chain(of(Role::Adfs))
             .chain(waps.iter().copied())
             .collect();
-        let health = agents.iter().find_map(|&a| {
-            if let Some(d) = self.asked(a, 5671).find(|d| !is_internal(*d)) {
-                return Some(format!(
-                    "{a} asks {d} on 5671 (Service Bus, Connect Health)"
-                ));
-            }
-            [443, 5671]
+        if let Some(a) = agents.iter().find_map(|&a| {
+            self.asked(a, 5671)
+                .find(|d| !is_internal(*d))
+                .map(|d| (a, d))
+        }) {
+            add(
+                Feature::HealthAgent,
+                format!("{} asks {} on 5671 (Service Bus, Connect Health)", a.0, a.1),
+            );
+        }
+        // Names only one feature's agents talk to (the catalogue's `implies`),
+        // by the names learned for the servers an agent host asks, or the
+        // targets of its CONNECT requests through an explicit proxy.
+        for &a in &agents {
+            let mut names: Vec<(String, String)> = [443, 5671, 80]
                 .into_iter()
                 .flat_map(|p| self.asked(a, p))
-                .find_map(|d| {
-                    learned.names.names(d).iter().find_map(|n| {
-                        catalogue
-                            .hostnames
-                            .iter()
-                            .find(|p| {
-                                p.matches(&n.name) && p.serves.iter().all(|r| r.starts_with("t7a-"))
-                            })
-                            .map(|p| {
-                                format!(
-                                    "{a} talks to {} (matches {}, a Connect Health endpoint)",
-                                    n.name, p.pattern
-                                )
-                            })
-                    })
-                })
-        });
-        if let Some(e) = health {
-            add(Feature::HealthAgent, e);
+                .flat_map(|d| learned.names.names(d).iter())
+                .map(|n| (n.name.clone(), format!("{} at {}", n.source.name(), n.ts)))
+                .collect();
+            let mut proxied: Vec<&crate::learn::ProxyTarget> = learned
+                .proxied
+                .values()
+                .filter(|p| p.client == a.to_canonical())
+                .collect();
+            proxied.sort_by_key(|p| (p.ts, p.client_port));
+            names.extend(proxied.into_iter().map(|p| {
+                (
+                    p.host.clone(),
+                    format!("CONNECT through the proxy {} at {}", p.proxy, p.ts),
+                )
+            }));
+            for (name, how) in names {
+                let Some(p) = catalogue.most_specific_hostname(&name) else {
+                    continue;
+                };
+                for &f in &p.implies {
+                    if !out.iter().any(|x: &InferredFeature| x.feature == f) {
+                        out.push(InferredFeature {
+                            feature: f,
+                            evidence: format!(
+                                "{a} talks to {name} ({how}), which matches {} ({})",
+                                p.pattern, p.source
+                            ),
+                        });
+                    }
+                }
+            }
         }
         out
     }
