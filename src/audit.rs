@@ -193,7 +193,7 @@ fn run_holding(
             let by_name: Vec<&infer::InferredHost> = inference.azure_by_name(inv).collect();
             let roles: Vec<_> = by_name.iter().map(|h| (h.addr, h.role)).collect();
             cl.add_host_roles(&roles);
-            cl.connections(&held.conns);
+            classify_held(&mut cl, &held.conns, &learned, catalogue);
             cl.set_coverage(coverage.covered());
             cl.set_endpoints(endpoints(&learned));
             let mut audit = cl.finish(span);
@@ -220,9 +220,11 @@ fn run_holding(
             if held.reread {
                 // The same connections in the same order as the first
                 // pass, so the same audit as holding them would give.
-                pipeline::run_with_stats(sources, opts, &mut |_| {}, &mut |c| cl.connection(&c));
+                pipeline::run_with_stats(sources, opts, &mut |_| {}, &mut |c| {
+                    classify_one(&mut cl, &c, &learned, catalogue)
+                });
             } else {
-                cl.connections(&held.conns);
+                classify_held(&mut cl, &held.conns, &learned, catalogue);
             }
             cl.set_coverage(coverage.covered());
             cl.set_endpoints(endpoints(&learned));
@@ -268,6 +270,39 @@ fn run_holding(
         audit: Some(audit),
         inventory_path: inventory.path.clone(),
         reread: held.reread,
+    }
+}
+
+/// Classifies one held connection: through an explicit proxy whose CONNECT
+/// named a Microsoft endpoint (a catalogue hostname), as a flow to that
+/// endpoint; otherwise as it is.
+fn classify_one(
+    cl: &mut crate::classify::Classifier<'_>,
+    c: &Connection,
+    learned: &crate::learn::Learned,
+    catalogue: &crate::catalogue::Catalogue,
+) {
+    match learned.proxy_target(c.orig_h, c.orig_p, c.resp_h, c.resp_p) {
+        Some(t) if catalogue.most_specific_hostname(&t.host).is_some() => {
+            cl.connection_via_proxy(c, crate::catalogue::Role::Azure, t.port, t.status)
+        }
+        _ => cl.connection(c),
+    }
+}
+
+/// [`classify_one`] for each of `conns`, a few fetched ahead together
+/// (see [`crate::classify::Classifier::prefetch`]).
+fn classify_held(
+    cl: &mut crate::classify::Classifier<'_>,
+    conns: &[Connection],
+    learned: &crate::learn::Learned,
+    catalogue: &crate::catalogue::Catalogue,
+) {
+    for group in conns.chunks(8) {
+        cl.prefetch(group);
+        for c in group {
+            classify_one(cl, c, learned, catalogue);
+        }
     }
 }
 

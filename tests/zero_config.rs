@@ -186,6 +186,22 @@ fn blocked(doc: &Value) -> BTreeSet<(String, String, u64, String, String)> {
     out
 }
 
+/// The true inventory: the sync server, these DCs, these features (quoted
+/// names joined by `", "`).
+fn inventory(dir: &Path, features: &str, dcs: &[&str]) -> std::path::PathBuf {
+    let p = dir.join("truth.toml");
+    let dcs: Vec<String> = dcs.iter().map(|d| format!("\"{d}\"")).collect();
+    std::fs::write(
+        &p,
+        format!(
+            "features = [\"{features}\"]\n[roles]\nsync = [\"{SYNC}\"]\ndc = [{}]\n",
+            dcs.join(", ")
+        ),
+    )
+    .expect("write inventory");
+    p
+}
+
 fn path(p: &Path) -> &str {
     p.to_str().expect("temporary paths are UTF-8")
 }
@@ -203,14 +219,11 @@ fn an_unreachable_dc_is_still_a_dc_and_its_blocks_are_found_without_an_inventory
     let dir = tempfile::tempdir().expect("tempdir");
     let cap = dir.path().join("broken.pcap");
     broken_deployment().save(&cap).expect("write");
-    let truth = dir.path().join("truth.toml");
-    std::fs::write(
-        &truth,
-        format!(
-            "features = [\"password-hash-sync\", \"seamless-sso\"]\n[roles]\nsync = [\"{SYNC}\"]\ndc = [\"{DC1}\", \"{DC2}\", \"{DC3}\"]\n"
-        ),
-    )
-    .expect("write");
+    let truth = inventory(
+        dir.path(),
+        "password-hash-sync\", \"seamless-sso",
+        &[DC1, DC2, DC3],
+    );
     let want = blocked(&audit(&cap, Some(&truth)));
     // The 5 faults of DC2 (all but LDAP) and the 4 of DC3.
     assert_eq!(want.len(), 9, "{want:#?}");
@@ -329,4 +342,88 @@ fn pass_through_auth_is_inferred_from_its_endpoints() {
     let cap = dir.path().join("none.pcap");
     with_sync(&none).save(&cap).expect("write");
     assert!(!features(&cap).iter().any(|f| f == "pass-through-auth"));
+}
+
+/// Issue 13: an explicit proxy refusing a CONNECT (403, 407) is a blocked
+/// flow of the rule the target serves, with the status and the proxy as
+/// evidence; a CONNECT answered 200 makes that rule healthy through the
+/// proxy. Found alike with the true inventory and without one.
+#[test]
+fn proxy_refusals_are_blocked_findings() {
+    const PROXY: &str = "10.0.1.50";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let connect = |b: &mut Builder, target: &str, answer: &[u8], tunnel: bool| {
+        b.port += 1;
+        let ts = b.now();
+        let mut s = TcpSession::new(sa(SYNC, b.port), sa(PROXY, 8080), 3, 4).starting_at(ts);
+        s.handshake()
+            .client_send(&payload::http_connect(target, 443))
+            .server_send(answer);
+        if tunnel {
+            s.client_send(&payload::client_hello(target))
+                .server_data(4000);
+        }
+        s.close();
+        b.t.add(&s);
+    };
+    let mut b = Builder {
+        t: Trace::new(Link::ethernet()),
+        at: 0,
+        port: 50_000,
+    };
+    for port in [88, 389, 445] {
+        b.tcp(DC1, port, Fate::Works, None);
+    }
+    connect(
+        &mut b,
+        "adminwebservice.microsoftonline.com",
+        b"HTTP/1.1 200 Connection established\r\n\r\n",
+        true,
+    );
+    connect(
+        &mut b,
+        "login.microsoftonline.com",
+        b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Negotiate\r\n\r\n",
+        false,
+    );
+    connect(
+        &mut b,
+        "login.microsoftonline.com",
+        b"HTTP/1.1 403 Forbidden\r\n\r\n",
+        false,
+    );
+    b.t.sort();
+    let cap = dir.path().join("proxy.pcap");
+    b.t.save(&cap).expect("write");
+    let truth = inventory(dir.path(), "password-hash-sync", &[DC1]);
+    for doc in [audit(&cap, Some(&truth)), audit(&cap, None)] {
+        let all = doc["findings"].as_array().expect("findings");
+        let refused: Vec<&Value> = all
+            .iter()
+            .filter(|f| f["kind"] == "blocked" && f["how"] == "proxy-refused")
+            .collect();
+        assert_eq!(refused.len(), 1, "{doc:#}");
+        let f = refused[0];
+        assert_eq!(f["severity"], "error");
+        assert_eq!(f["dst_role"], "azure");
+        assert_eq!(f["count"], 2);
+        let ev = f["evidence"].to_string();
+        for said in [
+            "the explicit proxy 10.0.1.50:8080 answered CONNECT with 407",
+            "answered CONNECT with 403",
+            "CONNECT login.microsoftonline.com:443 (answered 403)",
+        ] {
+            assert!(ev.contains(said), "{said}: {ev}");
+        }
+        assert_eq!(
+            f["wireshark_filter"],
+            "ip.addr==10.0.1.10 && ip.addr==10.0.1.50 && tcp.port==8080"
+        );
+        let through = all.iter().any(|f| {
+            f["kind"] == "healthy"
+                && f["dst_role"] == "azure"
+                && f["evidence"].to_string().contains("is an explicit proxy")
+        });
+        assert!(through, "the 200 tunnel works through the proxy: {doc:#}");
+    }
 }

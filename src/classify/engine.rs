@@ -145,6 +145,9 @@ struct Facts {
     probe: bool,
     /// Counted as failed in the unclassified summary (set when folded there).
     failed: bool,
+    /// Through an explicit proxy: its port and the status it answered the
+    /// CONNECT with (0 when not captured).
+    proxy: Option<(u16, u16)>,
 }
 
 /// One distinct ICMP error seen on a host pair.
@@ -179,6 +182,8 @@ struct PairStats {
     probes: u64,
     /// Connections counted as failed in the unclassified summary.
     failed: u64,
+    /// (proxy port, CONNECT status, connections), for flows through a proxy.
+    proxied: Vec<(u16, u16, u64)>,
     icmp: Vec<IcmpSeen>,
     icmp_other: u64,
 }
@@ -199,6 +204,7 @@ impl PairStats {
             sent_data: 0,
             probes: 0,
             failed: 0,
+            proxied: Vec::new(),
             icmp: Vec::new(),
             icmp_other: 0,
         };
@@ -219,6 +225,9 @@ impl PairStats {
         self.sent_data += u64::from(f.sent_data);
         self.probes += u64::from(f.probe);
         self.failed += u64::from(f.failed);
+        if let Some((port, status)) = f.proxy {
+            add_proxied(&mut self.proxied, port, status, 1);
+        }
         if let Some(d) = f.answer_delay {
             self.answer_delay = Some(match self.answer_delay {
                 Some((lo, hi)) => (lo.min(d), hi.max(d)),
@@ -257,6 +266,9 @@ impl PairStats {
         self.sent_data += o.sent_data;
         self.probes += o.probes;
         self.failed += o.failed;
+        for &(port, status, n) in &o.proxied {
+            add_proxied(&mut self.proxied, port, status, n);
+        }
         for e in &o.icmp {
             let same = |s: &&mut IcmpSeen| {
                 (s.v6, s.icmp_type, s.code, s.reporter) == (e.v6, e.icmp_type, e.code, e.reporter)
@@ -515,6 +527,43 @@ fn alive(c: &Connection, h: Letters) -> bool {
     c.orig_pkts > 0 && c.resp_pkts > 0 && h.any(ORIG_ACK_DATA) && h.any(RESP_SYNACK_ACK_DATA)
 }
 
+/// Counts `n` connections through a proxy on `port` answered `status`
+/// (distinct (port, status) kinds kept at most: [`MAX_ICMP_KINDS`]).
+fn add_proxied(v: &mut Vec<(u16, u16, u64)>, port: u16, status: u16, n: u64) {
+    if let Some(e) = v.iter_mut().find(|e| (e.0, e.1) == (port, status)) {
+        e.2 += n;
+    } else if v.len() < MAX_ICMP_KINDS {
+        v.push((port, status, n));
+    }
+}
+
+/// What a proxy's CONNECT status means, for the evidence of a refused flow.
+fn proxy_meaning(status: u16) -> &'static str {
+    match status {
+        407 => {
+            "proxy authentication required: the sync service runs under an account that cannot answer the proxy's challenge; let the catalogue's names through without authentication, or set the proxy for the .NET runtime in machine.config"
+        }
+        403 => {
+            "forbidden by the proxy's policy: allow the name (and the catalogue's other names) on the proxy"
+        }
+        502..=504 => {
+            "the proxy could not reach the destination itself: its own outbound path is blocked or the name does not resolve there"
+        }
+        _ => "the proxy refused to open the tunnel",
+    }
+}
+
+/// A flow through an explicit proxy, for [`Classifier::connection_via_proxy`].
+#[derive(Clone, Copy, Debug)]
+struct Via {
+    /// The role of the host the CONNECT asked for.
+    target: Role,
+    /// The port it asked for.
+    port: u16,
+    /// The proxy's answer, when captured.
+    status: Option<u16>,
+}
+
 /// A multicast address, the limited broadcast address, or an IPv4 address
 /// ending in .255 (the broadcast address of a /24, the common subnet size;
 /// a host numbered .255 in a larger subnet is rare).
@@ -725,6 +774,7 @@ fn facts(c: &Connection, proto: Proto) -> Facts {
         sent_data: tcp && c.orig_bytes > 0,
         probe: is_probe(c, tcp),
         failed: false,
+        proxy: None,
     }
 }
 
@@ -1097,6 +1147,35 @@ impl<'a> Classifier<'a> {
     /// [`Classifier::connection`] with the roles [`Classifier::ends`] gave
     /// for `c`, with no inventory change in between.
     pub fn connection_with(&mut self, c: &Connection, ends: Ends) {
+        self.routed(c, ends, None);
+    }
+
+    /// A connection to an explicit proxy that asked it, with `CONNECT`, for
+    /// a host of role `target` on `port` (a Microsoft endpoint by its
+    /// name): judged as a flow to that role and port, blocked
+    /// (`proxy-refused`) when the proxy answered with a status other than
+    /// 2xx, working through the tunnel otherwise.
+    pub fn connection_via_proxy(
+        &mut self,
+        c: &Connection,
+        target: Role,
+        port: u16,
+        status: Option<u16>,
+    ) {
+        let ends = self.ends(c);
+        self.routed(
+            c,
+            ends,
+            Some(Via {
+                target,
+                port,
+                status,
+            }),
+        );
+    }
+
+    /// [`Classifier::connection_with`], for a flow through a proxy when `via` is given.
+    fn routed(&mut self, c: &Connection, ends: Ends, via: Option<Via>) {
         let end = end_of(c);
         self.max_seen = Some(self.max_seen.map_or(end, |m| m.max(end)));
         self.evict();
@@ -1142,7 +1221,18 @@ impl<'a> Classifier<'a> {
         } else {
             Letters::default()
         };
+        let via = via.filter(|_| proto == Proto::Tcp && ro.is_some());
         let dest = match (ro, rr) {
+            (Some(src), _) if let Some(v) = via => {
+                self.classified += 1;
+                Dest::Group(GroupKey {
+                    src,
+                    dst: v.target,
+                    proto,
+                    port: v.port,
+                    epm: false,
+                })
+            }
             (Some(src), Some(dst)) => {
                 self.classified += 1;
                 Dest::Group(GroupKey {
@@ -1168,8 +1258,14 @@ impl<'a> Classifier<'a> {
             }
         };
         let id = FlowId::of(c, proto);
-        let judged = judge(c, proto, letters);
-        let f = facts(c, proto);
+        let mut judged = judge(c, proto, letters);
+        let mut f = facts(c, proto);
+        if let Some(v) = via {
+            f.proxy = Some((c.resp_p, v.status.unwrap_or(0)));
+            if v.status.is_some_and(|s| !(200..300).contains(&s)) {
+                judged = Judged::Now(Outcome::Blocked(How::ProxyRefused));
+            }
+        }
         match proto {
             Proto::Udp => {
                 if let Some(p) = self.pending.take(&id) {
@@ -1985,7 +2081,11 @@ impl<'a> Classifier<'a> {
         one_sided: bool,
     ) -> Finding {
         let mut ev = Vec::new();
-        if let Some(s) = working.and_then(|w| works_fails(w, &[b])) {
+        // Through a proxy, working and refused tunnels to the proxy are to
+        // different targets: no "works to A, fails to B" about the proxy.
+        if how != How::ProxyRefused
+            && let Some(s) = working.and_then(|w| works_fails(w, &[b]))
+        {
             ev.push(s);
         }
         let o = Outcome::Blocked(how);
@@ -2035,6 +2135,17 @@ impl<'a> Classifier<'a> {
                     .and_then(|r| r.on_reset.as_deref())
                 {
                     ev.push(note.to_string());
+                }
+            }
+            How::ProxyRefused => {
+                for (d, p) in &per_dst {
+                    for &(port, status, n) in &p.proxied {
+                        ev.push(format!(
+                            "the explicit proxy {d}:{port} answered CONNECT with {status} for {}: {}",
+                            plural(n, "connection", "connections"),
+                            proxy_meaning(status)
+                        ));
+                    }
                 }
             }
             How::NoSynack => {
@@ -2141,13 +2252,30 @@ impl<'a> Classifier<'a> {
         if let Some(n) = filter_note(pairs.len()) {
             ev.push(n);
         }
-        let shape = if matches!(how, How::Rst | How::ResetAfterHandshake) {
+        let shape = if matches!(how, How::Rst | How::ResetAfterHandshake | How::ProxyRefused) {
             Shape::Both
         } else {
             Shape::Forward
         };
         let ports = self.ports_of(k, o);
-        let wf = filter::build(k.proto, &ports, &filter_pairs(b, how == How::Icmp), shape);
+        // Through a proxy the packets go to the proxy's port, not the target's.
+        let mut proxy_ports: Vec<u16> = pairs
+            .iter()
+            .flat_map(|(_, _, p)| p.proxied.iter().map(|e| e.0))
+            .collect();
+        proxy_ports.sort_unstable();
+        proxy_ports.dedup();
+        let filter_ports = if how == How::ProxyRefused && !proxy_ports.is_empty() {
+            proxy_ports
+        } else {
+            ports.clone()
+        };
+        let wf = filter::build(
+            k.proto,
+            &filter_ports,
+            &filter_pairs(b, how == How::Icmp),
+            shape,
+        );
         let k = GroupKey {
             port: ports.first().copied().unwrap_or(k.port),
             ..k

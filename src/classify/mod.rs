@@ -61,6 +61,10 @@
 //!   ports and hosts probed and what answered.
 //! - UDP without a reply to a multicast, broadcast or `.255` address is
 //!   counted with the other transports: no reply is expected of it.
+//! - Through an explicit proxy ([`Classifier::connection_via_proxy`]: the
+//!   audit routes a connection there when its CONNECT named a catalogue
+//!   hostname): judged as a flow to that role and port; a CONNECT answered
+//!   with a status other than 2xx -> blocked `proxy-refused`.
 //! - ICMP and other transports are counted (`summary.other_transports`) and
 //!   otherwise skipped; their hosts still count as "seen" and "sending".
 //!
@@ -289,6 +293,8 @@ pub enum How {
     /// TCP handshake completed, then the responder reset the connection
     /// without sending a byte (LDAPS without a certificate, SNI filtering).
     ResetAfterHandshake,
+    /// An explicit proxy answered `CONNECT` with a refusal (403, 407, ...).
+    ProxyRefused,
 }
 
 impl How {
@@ -300,6 +306,7 @@ impl How {
             How::Icmp => "icmp",
             How::NoReply => "no-reply",
             How::ResetAfterHandshake => "reset-after-handshake",
+            How::ProxyRefused => "proxy-refused",
         }
     }
 }

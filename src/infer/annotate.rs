@@ -53,11 +53,18 @@ pub fn annotate(audit: &mut Audit, learned: &Learned, observer: &Observer, catal
         }
         let mut proxied = 0;
         for h in &f.hosts {
-            let mut targets: Vec<(&str, u16)> = learned
+            // A refused flow names the targets the proxy refused, with the
+            // status; any other finding those it let through.
+            let refused = f.how == Some(crate::classify::How::ProxyRefused);
+            let mut targets: Vec<String> = learned
                 .proxied
                 .values()
                 .filter(|p| p.client == h.src.to_canonical() && p.proxy == h.dst.to_canonical())
-                .map(|p| (p.host.as_str(), p.port))
+                .filter(|p| refused == p.status.is_some_and(|s| !(200..300).contains(&s)))
+                .map(|p| match (refused, p.status) {
+                    (true, Some(s)) => format!("{}:{} (answered {s})", p.host, p.port),
+                    _ => format!("{}:{}", p.host, p.port),
+                })
                 .collect();
             targets.sort_unstable();
             targets.dedup();
@@ -65,11 +72,7 @@ pub fn annotate(audit: &mut Audit, learned: &Learned, observer: &Observer, catal
                 continue;
             }
             proxied += 1;
-            let list: Vec<String> = targets
-                .iter()
-                .take(MAX_LINES)
-                .map(|(h, p)| format!("{h}:{p}"))
-                .collect();
+            let list: Vec<&str> = targets.iter().take(MAX_LINES).map(String::as_str).collect();
             extra.push(format!(
                 "{} -> {} is an explicit proxy: CONNECT {}{}",
                 h.src,

@@ -497,6 +497,25 @@ impl Observer {
                     ms.push(format!("{s} (Microsoft range)"));
                 }
             }
+            // Behind an explicit proxy, the Microsoft endpoints are the
+            // targets of its CONNECT requests.
+            let mut via: Vec<&crate::learn::ProxyTarget> = learned
+                .proxied
+                .values()
+                .filter(|p| p.client == c.to_canonical())
+                .collect();
+            via.sort_by_key(|p| (p.ts, p.client_port));
+            for p in via {
+                if let Some(pat) = catalogue.most_specific_hostname(&p.host) {
+                    if pat.only_from == Some(Role::Sync) {
+                        sync_names.push(p.host.clone());
+                    }
+                    let shown = format!("{} (CONNECT through the proxy {})", p.host, p.proxy);
+                    if !ms.contains(&shown) {
+                        ms.push(shown);
+                    }
+                }
+            }
             if ms.is_empty() {
                 continue;
             }

@@ -50,6 +50,17 @@ impl Request<'_> {
     }
 }
 
+/// The status code of an HTTP/1.x response's status line (`HTTP/1.1 407
+/// Proxy Authentication Required`), when `p` starts with one.
+pub fn status(p: &[u8]) -> Option<u16> {
+    let rest = p.strip_prefix(b"HTTP/1.")?;
+    let code = rest.get(2..5)?;
+    if rest.get(1) != Some(&b' ') || !code.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(code).ok()?.parse().ok()
+}
+
 /// Parses the request line and finds the Host header; `None` when `p` does
 /// not start like an HTTP/1.x request.
 pub fn request(p: &[u8]) -> Option<Request<'_>> {
@@ -96,4 +107,25 @@ pub fn request(p: &[u8]) -> Option<Request<'_>> {
         target,
         host,
     })
+}
+
+#[cfg(test)]
+mod status_tests {
+    use super::status;
+
+    #[test]
+    fn status_lines_give_their_code_and_nothing_else_does() {
+        assert_eq!(
+            status(b"HTTP/1.1 407 Proxy Authentication Required\r\n"),
+            Some(407)
+        );
+        assert_eq!(
+            status(b"HTTP/1.0 200 Connection established\r\n\r\n"),
+            Some(200)
+        );
+        assert_eq!(status(b"HTTP/1.1 40"), None);
+        assert_eq!(status(b"HTTP/2 200"), None);
+        assert_eq!(status(b"GET / HTTP/1.1\r\n"), None);
+        assert_eq!(status(b"HTTP/1.1 4x7 nope"), None);
+    }
 }

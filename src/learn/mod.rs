@@ -196,6 +196,9 @@ pub struct ProxyTarget {
     pub port: u16,
     /// When the request was seen.
     pub ts: Timestamp,
+    /// The status code of the proxy's answer (`200` tunnel open, `403`
+    /// refused by policy, `407` authentication required), when captured.
+    pub status: Option<u16>,
 }
 
 /// Everything learned from one run.
@@ -330,6 +333,13 @@ impl Learner {
 
     fn http(&mut self, p: &Packet<'_>) {
         let Some(req) = http::request(p.payload) else {
+            // The proxy's answer to a CONNECT on this connection.
+            let key = (p.dst.to_canonical(), p.dport, p.src.to_canonical(), p.sport);
+            if let Some(t) = self.learned.proxied.get_mut(&key)
+                && t.status.is_none()
+            {
+                t.status = http::status(p.payload);
+            }
             return;
         };
         let l = &mut self.learned;
@@ -358,6 +368,7 @@ impl Learner {
                         host,
                         port,
                         ts: p.ts,
+                        status: None,
                     },
                 );
             }
