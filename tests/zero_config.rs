@@ -427,3 +427,62 @@ fn proxy_refusals_are_blocked_findings() {
         assert!(through, "the 200 tunnel works through the proxy: {doc:#}");
     }
 }
+
+/// Issue 13: a client-side half-duplex capture (only the client's packets)
+/// with a pause after the handshake: Zeek's attempt timer ends the record 5 s
+/// after the SYN (`S0`, `SAD`) and the later packets make another (`SH`,
+/// `DAF`, as the issue measured Zeek); the verdicts stay inconclusive.
+#[test]
+fn a_client_side_half_duplex_trace_splits_as_zeek_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = TcpSession::new(sa(SYNC, 51_234), sa(DC1, 389), 100, 900)
+        .starting_at(flowaudit::synth::START)
+        .gap(Duration(100_000_000));
+    s.syn().syn_ack().ack().client_data(200).server_data(400);
+    s.wait(Duration::from_secs(8))
+        .client_data(300)
+        .server_data(400)
+        .close();
+    // Keep the client's side only.
+    let mut t = Trace::new(Link::ethernet());
+    for p in s.packets().iter().filter(|p| p.from_client) {
+        t.push_ip(p.ts, &p.ip);
+    }
+    let cap = dir.path().join("client-side.pcap");
+    t.save(&cap).expect("write");
+    let out = run(&["flows", path(&cap), "--format", "jsonl"]);
+    let rows: Vec<Value> = String::from_utf8_lossy(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("row"))
+        .collect();
+    let got: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["conn_state"].as_str().unwrap_or("").to_string(),
+                r["history"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("S0".to_string(), "SAD".to_string()),
+            ("SH".to_string(), "DAF".to_string())
+        ]
+    );
+    let doc = audit(
+        &cap,
+        Some(&inventory(dir.path(), "password-hash-sync", &[DC1])),
+    );
+    let ldap: Vec<&Value> = doc["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["port"] == 389 && f["transport"] == "tcp")
+        .collect();
+    assert!(!ldap.is_empty(), "{doc:#}");
+    for f in ldap {
+        assert_eq!(f["kind"], "inconclusive", "{f:#}");
+    }
+}

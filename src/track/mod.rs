@@ -28,7 +28,10 @@
 //! - Unanswered SYN retransmissions stay one connection (`syn_attempts`,
 //!   `syn_times`) unless [`TrackConfig::tcp_attempt_delay`] is set; Zeek drops the
 //!   attempt 5 s after the first SYN and logs later retransmissions as new rows
-//!   ([`TrackConfig::zeek`] restores that).
+//!   ([`TrackConfig::zeek`] restores that). When the originator also sent more
+//!   than SYNs (an ACK, data: a client-side half-duplex capture), the 5 s
+//!   timer applies as in Zeek ([`ZEEK_ATTEMPT_DELAY`]): `S0`/`SAD`, then a
+//!   second row for the later packets.
 //! - Checksums are not verified: no `C`/`c` letters, and bad-checksum packets are
 //!   counted (Zeek without `-C` skips them).
 //! - No stream reassembly: no content gaps (`G`/`g`), `missed_bytes` is always 0,
@@ -152,6 +155,13 @@ pub struct TrackConfig {
     /// than a few thousand connections open at once.
     pub max_connections: usize,
 }
+
+/// Zeek's `tcp_attempt_delay` (5 s). With [`TrackConfig::tcp_attempt_delay`]
+/// unset, flowaudit still applies it to connections whose originator sent
+/// more than SYNs while the responder stayed silent (a client-side
+/// half-duplex capture), as Zeek does: such a record ends 5 s after the first
+/// SYN and later packets start another.
+pub const ZEEK_ATTEMPT_DELAY: Duration = Duration::from_secs(5);
 
 /// Default [`TrackConfig::max_connections`].
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1_000_000;

@@ -114,8 +114,9 @@ impl Conn {
                     return c;
                 }
                 let mut d = add(self.last, cfg.tcp_timeout);
-                if let (Some(a), Some(_)) = (t.attempt_at, cfg.tcp_attempt_delay)
-                    && t.attempt_pending(self.orig_side)
+                if let Some(a) = t.attempt_at
+                    && (cfg.tcp_attempt_delay.is_some() && t.attempt_pending(self.orig_side)
+                        || t.half_duplex_pending(self.orig_side))
                 {
                     d = d.min(a);
                 }
@@ -314,7 +315,7 @@ impl Tracker {
         let delays = Delays {
             close: cfg.tcp_close_delay,
             reset: cfg.tcp_reset_delay,
-            attempt: cfg.tcp_attempt_delay.unwrap_or_default(),
+            attempt: cfg.tcp_attempt_delay.unwrap_or(super::ZEEK_ATTEMPT_DELAY),
         };
         Tracker {
             cfg,

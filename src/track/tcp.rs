@@ -72,6 +72,10 @@ pub(crate) struct Endpoint {
     pub rejected: bool,
     /// Sent a FIN or RST.
     pub sent_close: bool,
+    /// Sent a segment without SYN (an ACK, data, a FIN or a RST) while the
+    /// peer had sent nothing (only then does it matter: see
+    /// [`TcpConn::half_duplex_pending`]).
+    pub sent_beyond_syn: bool,
 }
 
 impl Default for Endpoint {
@@ -88,6 +92,7 @@ impl Default for Endpoint {
             fin_seen: false,
             sent_syn: false,
             sent_synack: false,
+            sent_beyond_syn: false,
             completed: false,
             sent_rst: false,
             rejected: false,
@@ -663,6 +668,9 @@ impl TcpConn {
         out: &mut Outcome,
     ) -> (bool, bool) {
         let (syn, fin, rst, ack) = (f & SYN != 0, f & FIN != 0, f & RST != 0, f & ACK != 0);
+        if !syn && self.ep[1 - side].state == EpState::Inactive {
+            self.ep[side].sent_beyond_syn = true;
+        }
         let mut do_close = false;
         let mut gen_event = false;
         let state = self.ep[side].state;
@@ -813,6 +821,14 @@ impl TcpConn {
         self.is_active
             && matches!(o, EpState::SynSent | EpState::SynAckSent)
             && self.ep[1 - orig_side].state == EpState::Inactive
+    }
+
+    /// [`TcpConn::attempt_pending`] for a connection whose originator also
+    /// sent more than SYNs: a client-side half-duplex capture, where Zeek's
+    /// attempt timer splits the connection even when flowaudit keeps SYN
+    /// retransmissions together.
+    pub(crate) fn half_duplex_pending(&self, orig_side: usize) -> bool {
+        self.attempt_pending(orig_side) && self.ep[orig_side].sent_beyond_syn
     }
 
     /// Payload bytes of the endpoint on key side `side`.
