@@ -486,3 +486,121 @@ fn a_client_side_half_duplex_trace_splits_as_zeek_does() {
         assert_eq!(f["kind"], "inconclusive", "{f:#}");
     }
 }
+
+/// Issue 13: the endpoint mapper of DC1 hands out a port in the default
+/// range and one outside it; without an inventory both connections are
+/// dynamic RPC, not unexpected.
+#[test]
+fn endpoint_mapper_ports_inside_and_outside_the_range_without_an_inventory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let epm = |b: &mut Builder| {
+        b.port += 1;
+        let ts = b.now();
+        let mut s = TcpSession::new(sa(SYNC, b.port), sa(DC1, 135), 5, 6).starting_at(ts);
+        let dc1: std::net::Ipv4Addr = DC1.parse().expect("v4");
+        s.handshake()
+            .client_data(160)
+            .server_send(&payload::epm_map_response(2, &[(49_668, dc1), (4997, dc1)]))
+            .close();
+        b.t.add(&s);
+        b.tcp(DC1, 49_668, Fate::Works, None);
+        b.tcp(DC1, 4997, Fate::Works, None);
+    };
+    let cap = dir.path().join("epm.pcap");
+    with_sync(&epm).save(&cap).expect("write");
+    for doc in [
+        audit(&cap, None),
+        audit(
+            &cap,
+            Some(&inventory(dir.path(), "password-hash-sync", &[DC1])),
+        ),
+    ] {
+        let all = doc["findings"].as_array().expect("findings");
+        assert!(!all.iter().any(|f| f["kind"] == "unexpected"), "{doc:#}");
+        let rpc = all
+            .iter()
+            .find(|f| f["kind"] == "healthy" && f["rule"] == "t1-rpc-dynamic")
+            .unwrap_or_else(|| panic!("{doc:#}"));
+        assert_eq!(rpc["count"], 2);
+        assert!(
+            rpc["evidence"]
+                .to_string()
+                .contains("port 4997 handed out by the endpoint mapper of 10.0.0.4"),
+            "{rpc:#}"
+        );
+    }
+}
+
+/// Issue 13, acceptance 3: what is not a broken deployment stays clean: a
+/// file server answering SMB only, a workstation doing LDAP to a DC, a scan
+/// of DC ports from one host, and a healthy proxy.
+#[test]
+fn the_negative_set_makes_no_dc_no_sync_server_and_no_blocked_finding() {
+    const FILES: &str = "10.0.5.5";
+    const WS: &str = "10.0.3.50";
+    const SCANNER: &str = "10.0.3.66";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut b = Builder {
+        t: Trace::new(Link::ethernet()),
+        at: 0,
+        port: 50_000,
+    };
+    let mut tcp = |b: &mut Builder, src: &str, dst: &str, port: u16, fate: Fate| {
+        b.port += 1;
+        let ts = b.now();
+        let mut s = TcpSession::new(sa(src, b.port), sa(dst, port), 1, 2).starting_at(ts);
+        match fate {
+            Fate::Works => {
+                s.handshake().client_data(300).server_data(900).close();
+            }
+            Fate::Reset => {
+                s.reject();
+            }
+            _ => {
+                s.syn();
+            }
+        }
+        b.t.add(&s);
+    };
+    // A domain with one DC, used by a workstation.
+    for port in [88, 389, 445] {
+        tcp(&mut b, WS, DC1, port, Fate::Works);
+    }
+    tcp(&mut b, WS, FILES, 445, Fate::Works);
+    tcp(&mut b, WS, "10.0.5.6", 445, Fate::Works);
+    // A scan of the DC ports of another host.
+    for port in [53, 88, 135, 389, 445, 464, 636, 3268, 3269] {
+        tcp(&mut b, SCANNER, "10.0.0.77", port, Fate::Reset);
+    }
+    // A healthy proxy.
+    b.port += 1;
+    let ts = b.now();
+    let mut s = TcpSession::new(sa(WS, b.port), sa("10.0.1.50", 8080), 3, 4).starting_at(ts);
+    s.handshake()
+        .client_send(&payload::http_connect("www.example.com", 443))
+        .server_send(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        .client_data(500)
+        .server_data(5000)
+        .close();
+    b.t.add(&s);
+    b.t.sort();
+    let cap = dir.path().join("negative.pcap");
+    b.t.save(&cap).expect("write");
+    let roles: Value =
+        serde_json::from_slice(&run(&["roles", path(&cap), "--format", "json"])).expect("JSON");
+    for h in roles["hosts"].as_array().into_iter().flatten() {
+        let addr = h["addr"].as_str().unwrap_or("");
+        let usable = h["confidence"] != "low";
+        if addr == DC1 {
+            assert_eq!(h["role"], "dc");
+            continue;
+        }
+        assert!(
+            !usable,
+            "{addr} made {} ({}): {h:#}",
+            h["role"], h["confidence"]
+        );
+    }
+    let doc = audit(&cap, None);
+    assert!(blocked(&doc).is_empty(), "{doc:#}");
+}
