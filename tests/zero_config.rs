@@ -545,7 +545,7 @@ fn the_negative_set_makes_no_dc_no_sync_server_and_no_blocked_finding() {
         at: 0,
         port: 50_000,
     };
-    let mut tcp = |b: &mut Builder, src: &str, dst: &str, port: u16, fate: Fate| {
+    let tcp = |b: &mut Builder, src: &str, dst: &str, port: u16, fate: Fate| {
         b.port += 1;
         let ts = b.now();
         let mut s = TcpSession::new(sa(src, b.port), sa(dst, port), 1, 2).starting_at(ts);
