@@ -118,7 +118,7 @@ fn run_holding(
     }
     let mut learner = crate::learn::Learner::new();
     let mut coverage = crate::time::Coverage::new();
-    let mut observer = infer::Observer::new();
+    let mut observer = infer::Observer::new(catalogue);
     let mut classifier = inventory.map(|inv| Classifier::new(catalogue, inv));
     let mut held = Held {
         conns: Vec::new(),

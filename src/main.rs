@@ -352,7 +352,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 Catalogue::load(rules)?
             };
             let mut learner = Learner::new();
-            let mut observer = infer::Observer::new();
+            let mut observer = infer::Observer::new(&catalogue);
             let bar = progress_bar(cli, sources);
             opts.progress = bar.clone().map(|b| b as Arc<dyn pipeline::Progress>);
             let results =

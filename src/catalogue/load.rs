@@ -48,7 +48,7 @@ pub const KIND_NAMES: [&str; 2] = ["required", "tolerated"];
 pub const TRANSPORT_NAMES: [&str; 2] = ["tcp", "udp"];
 
 /// Keys a `[[rule]]` table may hold.
-pub const RULE_FIELDS: [&str; 17] = [
+pub const RULE_FIELDS: [&str; 18] = [
     "id",
     "table",
     "src",
@@ -66,6 +66,7 @@ pub const RULE_FIELDS: [&str; 17] = [
     "on_block",
     "on_reset",
     "epm",
+    "identifies",
 ];
 
 /// Keys an `[[azure_range]]` table may hold.
@@ -317,6 +318,8 @@ struct RawRule {
     on_reset: Option<String>,
     #[serde(default)]
     epm: bool,
+    #[serde(default)]
+    identifies: bool,
 }
 
 #[derive(Deserialize)]
@@ -694,6 +697,7 @@ fn check_rule(
             on_block: r.on_block,
             on_reset: r.on_reset,
             epm: r.epm,
+            identifies: r.identifies,
             line,
         },
     })
@@ -1112,6 +1116,22 @@ impl Catalogue {
         name: &'a str,
     ) -> impl Iterator<Item = &'a HostPattern> + 'a {
         self.hostnames.iter().filter(move |h| h.matches(name))
+    }
+
+    /// The ports that identify a domain controller: those of the rules
+    /// marked `identifies` whose destination is `dc` and that cover one port
+    /// (answering them, or being tried on them by the sync server, is a
+    /// domain controller's mark).
+    pub fn dc_ports(&self) -> Vec<u16> {
+        let mut v: Vec<u16> = self
+            .rules
+            .iter()
+            .filter(|r| r.identifies && r.dst == [Role::Dc] && r.ports.lo == r.ports.hi)
+            .map(|r| r.ports.lo)
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
     }
 
     /// The most specific hostname pattern matching `name`: an exact name

@@ -251,6 +251,9 @@ pub struct Rule {
     /// another range: "if the dynamic port has been changed, you need to
     /// open that port").
     pub epm: bool,
+    /// A host that answers this flow, or that the sync server tries on it,
+    /// shows the destination role (the ports that identify a DC).
+    pub identifies: bool,
     /// 1-based line of the rule in its file, for error messages.
     pub line: usize,
 }

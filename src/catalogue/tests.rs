@@ -820,3 +820,18 @@ fn a_file_without_rules_is_rejected() {
     let e = Catalogue::parse("f.toml", "# nothing\n").unwrap_err();
     assert!(e.message.contains("no rules"), "{e}");
 }
+
+#[test]
+fn the_ports_that_identify_a_dc_come_from_the_rules() {
+    // Table 1's ports of a domain controller (KB 832017), by the rules
+    // marked `identifies`: renaming a rule cannot change them.
+    assert_eq!(
+        embedded().dc_ports(),
+        [53, 88, 135, 389, 445, 464, 636, 3268, 3269]
+    );
+    let mut c = embedded();
+    for r in &mut c.rules {
+        r.id = format!("renamed-{}", r.id);
+    }
+    assert_eq!(c.dc_ports(), embedded().dc_ports());
+}

@@ -66,6 +66,7 @@ fn rule(
         on_block: Vec::new(),
         on_reset: None,
         epm: false,
+        identifies: false,
         line: 1,
     }
 }

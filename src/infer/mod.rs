@@ -16,8 +16,9 @@
 //!   hostname pattern (high); addresses in the catalogue's ranges are azure
 //!   already and are not listed.
 //! - `dc`: answers Kerberos 88, LDAP 389 and SMB 445 (high); answers Kerberos
-//!   or LDAP (389, 636, 3268) and is asked on at least 3 of the DC ports 53,
-//!   88, 135, 389, 445, 464, 636, 3268, 3269 (medium); answers LDAP or
+//!   or LDAP (389, 636, 3268) and is asked on at least 3 of the DC ports (the
+//!   ports of the catalogue's rules marked `identifies`: 53, 88, 135, 389,
+//!   445, 464, 636, 3268, 3269 in the built-in one) (medium); answers LDAP or
 //!   Kerberos to the inferred sync server (medium, second pass); tried by the
 //!   inferred sync server on at least 3 DC ports (dynamic RPC counting as
 //!   one), answered or not (medium: a DC the sync server cannot reach, or
@@ -77,12 +78,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
-/// Ports a domain controller answers on.
-pub const DC_PORTS: [u16; 9] = [53, 88, 135, 389, 445, 464, 636, 3268, 3269];
-/// Ports whose servers and clients the observer remembers.
-const WATCHED: [u16; 13] = [
-    53, 88, 135, 389, 445, 464, 636, 3268, 3269, 443, 49443, 5671, 80,
-];
+/// Ports whose servers and clients the observer remembers besides the
+/// domain controller ports the catalogue names ([`Catalogue::dc_ports`]):
+/// HTTPS, AD FS certificate authentication, Service Bus, HTTP.
+const WATCHED_ALSO: [u16; 4] = [443, 49443, 5671, 80];
 /// Hosts remembered at most.
 const MAX_HOSTS: usize = 1 << 16;
 /// Domain controller ports (dynamic RPC counting as one) on which a sync
@@ -225,6 +224,10 @@ pub struct Observer {
     /// the counts they add to ([`NO_COUNTS`] for none): hosts repeat, and a
     /// repeat can only add to the counts (see [`Observer::connection`]).
     seen: HashMap<Seen, u32>,
+    /// The ports that identify a domain controller, from the catalogue.
+    dc_ports: Vec<u16>,
+    /// Those and [`WATCHED_ALSO`]: the ports whose servers and clients are remembered.
+    watched: Vec<u16>,
 }
 
 fn answered(c: &Connection) -> bool {
@@ -254,8 +257,17 @@ pub fn is_internal(ip: IpAddr) -> bool {
 
 impl Observer {
     /// An empty observer.
-    pub fn new() -> Observer {
-        Observer::default()
+    /// An empty observer for this catalogue (the ports that identify a
+    /// domain controller are its rules marked `identifies`).
+    pub fn new(catalogue: &Catalogue) -> Observer {
+        let dc_ports = catalogue.dc_ports();
+        let mut watched = dc_ports.clone();
+        watched.extend(WATCHED_ALSO);
+        Observer {
+            dc_ports,
+            watched,
+            ..Observer::default()
+        }
     }
 
     /// Folds one finished connection (TCP and UDP on watched ports only).
@@ -263,7 +275,7 @@ impl Observer {
         let tcp = c.proto == Transport::Tcp;
         let dynamic = tcp && c.resp_p >= 49152;
         let watched =
-            matches!(c.proto, Transport::Tcp | Transport::Udp) && WATCHED.contains(&c.resp_p);
+            matches!(c.proto, Transport::Tcp | Transport::Udp) && self.watched.contains(&c.resp_p);
         if !dynamic && !watched {
             return;
         }
@@ -801,7 +813,7 @@ impl Observer {
         let mut out = Vec::new();
         let mut candidates: BTreeMap<IpAddr, (BTreeSet<u16>, BTreeSet<IpAddr>)> = BTreeMap::new();
         for &s in syncs {
-            for p in DC_PORTS {
+            for &p in &self.dc_ports {
                 for h in self.asked(s, p) {
                     let e = candidates.entry(h).or_default();
                     e.0.insert(p);
@@ -870,12 +882,16 @@ impl Observer {
 
     /// The domain controller ports `h` answered on, and those it was asked on.
     fn dc_ports(&self, h: IpAddr) -> (Vec<u16>, Vec<u16>) {
-        let answered = DC_PORTS
-            .into_iter()
+        let answered = self
+            .dc_ports
+            .iter()
+            .copied()
             .filter(|&p| self.answers(h, p))
             .collect();
-        let asked = DC_PORTS
-            .into_iter()
+        let asked = self
+            .dc_ports
+            .iter()
+            .copied()
             .filter(|&p| self.served.contains_key(&(h, p)))
             .collect();
         (answered, asked)

@@ -123,7 +123,7 @@ fn infer(trace: &Trace) -> (Inference, Catalogue) {
     let path = dir.path().join("t.pcapng");
     trace.save(&path).expect("write capture");
     let mut learner = Learner::new();
-    let mut obs = Observer::new();
+    let mut obs = Observer::new(&Catalogue::embedded().expect("catalogue"));
     pipeline::run_observed(
         &[Source::Path(path)],
         &Options::default(),
@@ -282,7 +282,7 @@ fn rpc_ports_confirmed_by_the_endpoint_mapper_or_not() {
     )
     .expect("inventory");
     let mut learner = Learner::new();
-    let mut obs = Observer::new();
+    let mut obs = Observer::new(&Catalogue::embedded().expect("catalogue"));
     let mut cl = Classifier::new(&cat, &inv);
     pipeline::run_observed(
         &[Source::Path(path)],
@@ -386,7 +386,7 @@ fn conn(client: &str, server: &str, port: u16, handshake: Handshake) -> Connecti
 
 #[test]
 fn repeated_connections_still_count() {
-    let mut o = Observer::new();
+    let mut o = Observer::new(&Catalogue::embedded().expect("catalogue"));
     o.connection(&conn(SYNC, DC1, 389, Handshake::Unanswered));
     assert!(!o.answers(ip(DC1), 389));
     // The same client, server and port again: only the counters may change,
@@ -417,7 +417,7 @@ fn repeated_connections_still_count() {
 
 #[test]
 fn a_full_observer_keeps_counting_the_hosts_it_has() {
-    let mut o = Observer::new();
+    let mut o = Observer::new(&Catalogue::embedded().expect("catalogue"));
     // Fill the served map to its cap with distinct servers on port 53.
     for i in 0..MAX_HOSTS as u32 {
         let server = std::net::Ipv4Addr::from_bits(0x0a00_0000 | i).to_string();
