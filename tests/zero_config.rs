@@ -202,6 +202,52 @@ fn inventory(dir: &Path, features: &str, dcs: &[&str]) -> std::path::PathBuf {
     p
 }
 
+/// (kind, how, transport, port, src, dst) of every blocked and unexpected host pair.
+fn problems(doc: &Value) -> BTreeSet<(String, String, String, u64, String, String)> {
+    let mut out = BTreeSet::new();
+    for f in doc["findings"].as_array().into_iter().flatten() {
+        if f["kind"] != "blocked" && f["kind"] != "unexpected" {
+            continue;
+        }
+        for h in f["hosts"].as_array().into_iter().flatten() {
+            out.insert((
+                f["kind"].as_str().unwrap_or("").to_string(),
+                f["how"].as_str().unwrap_or("").to_string(),
+                f["transport"].as_str().unwrap_or("").to_string(),
+                f["port"].as_u64().unwrap_or(0),
+                h["src"].as_str().unwrap_or("").to_string(),
+                h["dst"].as_str().unwrap_or("").to_string(),
+            ));
+        }
+    }
+    out
+}
+
+/// Issue 13, acceptance 1: the audit without an inventory finds every
+/// blocked and unexpected flow the audit with the true inventory finds, and
+/// the starter inventory `roles --format toml` writes, fed back, gives the
+/// same findings as the inference.
+fn zero_config_finds_what_the_truth_finds(cap: &Path, truth: &Path) {
+    let want = problems(&audit(cap, Some(truth)));
+    let inferred = audit(cap, None);
+    let got = problems(&inferred);
+    let missed: Vec<_> = want.difference(&got).collect();
+    assert!(
+        missed.is_empty(),
+        "{}: without an inventory, missed {missed:#?}",
+        cap.display()
+    );
+    let starter = cap.with_extension("starter.toml");
+    std::fs::write(&starter, run(&["roles", path(cap), "--format", "toml"])).expect("write");
+    let fed_back = audit(cap, Some(&starter));
+    assert_eq!(
+        fed_back["findings"],
+        inferred["findings"],
+        "{}: the starter inventory fed back",
+        cap.display()
+    );
+}
+
 fn path(p: &Path) -> &str {
     p.to_str().expect("temporary paths are UTF-8")
 }
@@ -252,11 +298,7 @@ fn an_unreachable_dc_is_still_a_dc_and_its_blocks_are_found_without_an_inventory
         }
     }
 
-    // The starter inventory, fed back, gives the same blocked flows.
-    let toml = run(&["roles", path(&cap), "--format", "toml"]);
-    let starter = dir.path().join("starter.toml");
-    std::fs::write(&starter, toml).expect("write");
-    assert_eq!(blocked(&audit(&cap, Some(&starter))), got);
+    zero_config_finds_what_the_truth_finds(&cap, &truth);
 }
 
 /// The sync server and DC1, working, with the sync engine's endpoint: a
@@ -333,6 +375,13 @@ fn pass_through_auth_is_inferred_from_its_endpoints() {
     ] {
         let cap = dir.path().join(format!("{name}.pcap"));
         with_sync(case).save(&cap).expect("write");
+        let truth = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &truth,
+            format!("features = [\"password-hash-sync\", \"pass-through-auth\"]\n[roles]\nsync = [\"{SYNC}\"]\ndc = [\"{DC1}\"]\n"),
+        )
+        .expect("write");
+        zero_config_finds_what_the_truth_finds(&cap, &truth);
         assert!(
             features(&cap).iter().any(|f| f == "pass-through-auth"),
             "{name}: {:?}",
@@ -396,6 +445,7 @@ fn proxy_refusals_are_blocked_findings() {
     let cap = dir.path().join("proxy.pcap");
     b.t.save(&cap).expect("write");
     let truth = inventory(dir.path(), "password-hash-sync", &[DC1]);
+    zero_config_finds_what_the_truth_finds(&cap, &truth);
     for doc in [audit(&cap, Some(&truth)), audit(&cap, None)] {
         let all = doc["findings"].as_array().expect("findings");
         let refused: Vec<&Value> = all
@@ -508,6 +558,10 @@ fn endpoint_mapper_ports_inside_and_outside_the_range_without_an_inventory() {
     };
     let cap = dir.path().join("epm.pcap");
     with_sync(&epm).save(&cap).expect("write");
+    zero_config_finds_what_the_truth_finds(
+        &cap,
+        &inventory(dir.path(), "password-hash-sync", &[DC1]),
+    );
     for doc in [
         audit(&cap, None),
         audit(
