@@ -388,62 +388,73 @@ impl Observer {
 
     /// Infers roles and features.
     pub fn finish(&self, learned: &Learned, catalogue: &Catalogue) -> Inference {
-        let mut roles: BTreeMap<IpAddr, InferredHost> = BTreeMap::new();
-        let in_ranges = |ip: IpAddr| {
-            let ip = ip.to_canonical();
-            catalogue.azure_ranges.iter().any(|r| r.net.contains(&ip))
+        let mut r = Roles {
+            map: BTreeMap::new(),
+            learned,
         };
-        let name_match = |ip: IpAddr| -> Option<(String, &HostPattern, String)> {
-            for n in learned.names.names(ip) {
-                if let Some(p) = catalogue.hostnames.iter().find(|p| p.matches(&n.name)) {
-                    let how = format!("{} at {}", n.source.name(), n.ts);
-                    return Some((n.name.clone(), p, how));
-                }
-            }
-            None
-        };
+        self.azure_hosts(&mut r, catalogue);
+        let mut servers: BTreeSet<IpAddr> = self.served.keys().map(|k| k.0).collect();
+        servers.retain(|s| !r.map.contains_key(s));
+        let low_dcs = self.dcs(&mut r, &servers);
+        self.syncs(&mut r, catalogue);
+        let syncs: BTreeSet<IpAddr> = r
+            .map
+            .values()
+            .filter(|h| h.role == Role::Sync)
+            .map(|h| h.addr)
+            .collect();
+        // Domain controllers the sync server tries and cannot reach: asked
+        // on several DC ports by it, whether or not anything answered (a
+        // blocked DC is the one the user came for).
+        for (h, conf, ev) in self.unreachable_dcs(&syncs, &r.map) {
+            r.map.remove(&h);
+            r.put(h, Role::Dc, conf, ev);
+        }
+        self.dcs_of_sync(&mut r, low_dcs, &syncs);
+        self.waps(&mut r, &servers, catalogue);
+        self.adfs_by_path(&mut r);
+        self.aliases(&mut r);
         let name_of = |ip: IpAddr| learned.names.name(ip).map(str::to_string);
-        let put = |roles: &mut BTreeMap<IpAddr, InferredHost>,
-                   addr: IpAddr,
-                   role: Role,
-                   confidence: Confidence,
-                   evidence: Vec<String>| {
-            roles.entry(addr).or_insert_with(|| InferredHost {
-                addr,
-                role,
-                confidence,
-                name: name_of(addr),
-                evidence,
-            });
-        };
+        let roles = r.map;
+        let mut hosts: Vec<InferredHost> = roles.into_values().collect();
+        hosts.sort_by_key(|h| (h.role, h.addr));
+        let features = self.features(&hosts, learned, catalogue);
+        let by_range = self.by_range(catalogue, &name_of);
+        let short_of = self.short_of(&hosts);
+        Inference {
+            hosts,
+            features,
+            by_range,
+            short_of,
+        }
+    }
 
-        // Azure by name.
-        for ip in learned.names.addrs() {
-            if in_ranges(ip) {
+    /// `azure` by name: an address whose learned name matches a catalogue
+    /// hostname pattern (the catalogue's ranges are azure anyway).
+    fn azure_hosts(&self, r: &mut Roles<'_>, catalogue: &Catalogue) {
+        for ip in r.learned.names.addrs() {
+            if in_ranges(catalogue, ip) {
                 continue;
             }
-            if let Some((name, p, how)) = name_match(ip) {
+            if let Some((name, p, how)) = name_match(r.learned, catalogue, ip) {
                 let ev = format!(
                     "learned name {name} ({how}) matches {} (serves {}; {})",
                     p.pattern,
                     p.serves.join(", "),
                     p.source
                 );
-                put(&mut roles, ip, Role::Azure, Confidence::High, vec![ev]);
+                r.put(ip, Role::Azure, Confidence::High, vec![ev]);
             }
         }
-        let is_azure = |roles: &BTreeMap<IpAddr, InferredHost>, ip: IpAddr| {
-            in_ranges(ip) || roles.get(&ip).is_some_and(|h| h.role == Role::Azure)
-        };
+    }
 
-        // Domain controllers.
-        let mut servers: BTreeSet<IpAddr> = self.served.keys().map(|k| k.0).collect();
-        servers.retain(|s| !roles.contains_key(s));
-        let dc_evidence = |h: IpAddr| self.dc_ports(h);
+    /// Domain controllers by what they answer; returns the servers that
+    /// answer Kerberos or LDAP too little, for [`Observer::dcs_of_sync`].
+    fn dcs(&self, r: &mut Roles<'_>, servers: &BTreeSet<IpAddr>) -> Vec<IpAddr> {
         let ports = |v: &[u16]| v.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
         let mut low_dcs = Vec::new();
-        for &h in &servers {
-            let (ans, asked) = dc_evidence(h);
+        for &h in servers {
+            let (ans, asked) = self.dc_ports(h);
             let has = |p| ans.contains(&p);
             let kerb_or_ldap = has(88) || has(389) || has(636) || has(3268);
             let (conf, why) = if has(88) && has(389) && has(445) {
@@ -466,17 +477,22 @@ impl Observer {
                 why.to_string(),
                 format!("answered on {}; asked on {}", ports(&ans), ports(&asked)),
             ];
-            put(&mut roles, h, Role::Dc, conf, ev);
+            r.put(h, Role::Dc, conf, ev);
         }
-        let dcs: BTreeSet<IpAddr> = roles
+        low_dcs
+    }
+
+    /// Sync servers: LDAP clients of DCs that also talk HTTPS to Microsoft,
+    /// with what only a sync server does.
+    fn syncs(&self, r: &mut Roles<'_>, catalogue: &Catalogue) {
+        let dcs: BTreeSet<IpAddr> = r
+            .map
             .values()
             .filter(|h| h.role == Role::Dc)
             .map(|h| h.addr)
             .collect();
-
-        // Sync servers: LDAP clients of DCs that also talk HTTPS to Microsoft.
         let mut clients: BTreeSet<IpAddr> = self.asked.keys().map(|k| k.0).collect();
-        clients.retain(|c| !roles.contains_key(c));
+        clients.retain(|c| !r.map.contains_key(c));
         for &c in &clients {
             let ldap_dcs: BTreeSet<IpAddr> = [389, 636, 3268]
                 .into_iter()
@@ -491,7 +507,7 @@ impl Observer {
             let mut sync_names = Vec::new();
             for s in self.asked(c, 443) {
                 sync_names.extend(
-                    learned
+                    r.learned
                         .names
                         .names(s)
                         .iter()
@@ -503,15 +519,16 @@ impl Observer {
                         })
                         .map(|n| n.name.clone()),
                 );
-                if let Some((name, _, _)) = name_match(s) {
+                if let Some((name, _, _)) = name_match(r.learned, catalogue, s) {
                     ms.push(format!("{s} ({name})"));
-                } else if in_ranges(s) {
+                } else if in_ranges(catalogue, s) {
                     ms.push(format!("{s} (Microsoft range)"));
                 }
             }
             // Behind an explicit proxy, the Microsoft endpoints are the
             // targets of its CONNECT requests.
-            let mut via: Vec<&crate::learn::ProxyTarget> = learned
+            let mut via: Vec<&crate::learn::ProxyTarget> = r
+                .learned
                 .proxied
                 .values()
                 .filter(|p| p.client == c.to_canonical())
@@ -534,7 +551,7 @@ impl Observer {
             // Microsoft 365 client apps: what a workstation runs, a server does not.
             let office: BTreeSet<String> = self
                 .asked(c, 443)
-                .flat_map(|s| learned.names.names(s).iter())
+                .flat_map(|s| r.learned.names.names(s).iter())
                 .filter(|n| {
                     catalogue
                         .client_hostnames
@@ -608,24 +625,17 @@ impl Observer {
                     _ => Confidence::Low,
                 };
             }
-            put(&mut roles, c, Role::Sync, conf, ev);
+            r.put(c, Role::Sync, conf, ev);
         }
-        let syncs: BTreeSet<IpAddr> = roles
-            .values()
-            .filter(|h| h.role == Role::Sync)
-            .map(|h| h.addr)
-            .collect();
-        // Domain controllers the sync server tries and cannot reach: asked
-        // on several DC ports by it, whether or not anything answered (a
-        // blocked DC is the one the user came for).
-        for (h, conf, ev) in self.unreachable_dcs(&syncs, &roles) {
-            roles.remove(&h);
-            put(&mut roles, h, Role::Dc, conf, ev);
-        }
-        // Second pass: LDAP/Kerberos servers of the sync server are DCs too.
+    }
+
+    /// Hosts answering Kerberos or LDAP to the sync server are DCs (medium);
+    /// the rest of `low_dcs` are low guesses.
+    fn dcs_of_sync(&self, r: &mut Roles<'_>, low_dcs: Vec<IpAddr>, syncs: &BTreeSet<IpAddr>) {
+        let ports = |v: &[u16]| v.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
         let low_dcs: Vec<IpAddr> = low_dcs
             .into_iter()
-            .filter(|h| !roles.contains_key(h))
+            .filter(|h| !r.map.contains_key(h))
             .collect();
         for h in low_dcs {
             let of_sync: Vec<String> = [88, 389, 636, 3268]
@@ -639,25 +649,28 @@ impl Observer {
                 .map(|p| p.to_string())
                 .collect();
             if of_sync.is_empty() {
-                let (ans, asked) = dc_evidence(h);
+                let (ans, asked) = self.dc_ports(h);
                 let ev = vec![format!(
                     "answers Kerberos or LDAP (answered on {}; asked on {}), too little for a domain controller",
                     ports(&ans),
                     ports(&asked)
                 )];
-                put(&mut roles, h, Role::Dc, Confidence::Low, ev);
+                r.put(h, Role::Dc, Confidence::Low, ev);
                 continue;
             }
             let ev = vec![format!(
                 "answers the sync server on {} (a sync server talks LDAP and Kerberos to domain controllers only)",
                 of_sync.join(", ")
             )];
-            put(&mut roles, h, Role::Dc, Confidence::Medium, ev);
+            r.put(h, Role::Dc, Confidence::Medium, ev);
         }
+    }
 
-        // WAP, AD FS and users.
+    /// The WAP (asked by external addresses, itself a client of an internal
+    /// HTTPS server), the AD FS servers behind it and its users.
+    fn waps(&self, r: &mut Roles<'_>, servers: &BTreeSet<IpAddr>, catalogue: &Catalogue) {
         let sni_certauth = |ip: IpAddr| {
-            learned
+            r.learned
                 .names
                 .names(ip)
                 .iter()
@@ -665,8 +678,8 @@ impl Observer {
                 .map(|n| n.name.clone())
         };
         let mut waps = Vec::new();
-        for &h in &servers {
-            if roles.contains_key(&h) || !is_internal(h) {
+        for &h in servers {
+            if r.map.contains_key(&h) || !is_internal(h) {
                 continue;
             }
             let external: BTreeSet<IpAddr> = [443, 49443]
@@ -680,7 +693,7 @@ impl Observer {
             }
             let backends: Vec<IpAddr> = self
                 .asked(h, 443)
-                .filter(|s| is_internal(*s) && !is_azure(&roles, *s))
+                .filter(|s| is_internal(*s) && !is_azure(catalogue, &r.map, *s))
                 .collect();
             if backends.is_empty() {
                 continue;
@@ -711,54 +724,62 @@ impl Observer {
                 ));
                 conf = Confidence::High;
             }
-            if learned.adfs_paths.contains_key(&h) {
+            if r.learned.adfs_paths.contains_key(&h) {
                 ev.push("receives HTTP requests for /adfs/ paths".into());
                 conf = Confidence::High;
             }
             waps.push((h, conf, ev, backends, external));
         }
         for (h, conf, ev, backends, external) in waps {
-            put(&mut roles, h, Role::Wap, conf, ev);
+            r.put(h, Role::Wap, conf, ev);
             for b in backends {
                 let mut ev = vec![format!("HTTPS server of the WAP {h}")];
                 let mut bconf = Confidence::Medium;
-                if learned.adfs_paths.contains_key(&b) {
+                if r.learned.adfs_paths.contains_key(&b) {
                     ev.push("receives HTTP requests for /adfs/ paths".into());
                     bconf = Confidence::High;
                 }
-                put(&mut roles, b, Role::Adfs, bconf, ev);
+                r.put(b, Role::Adfs, bconf, ev);
             }
             for u in external {
                 let ev = vec![format!("client of the WAP {h} on 443/49443")];
-                put(&mut roles, u, Role::Users, conf, ev);
+                r.put(u, Role::Users, conf, ev);
             }
         }
-        for (&h, ts) in &learned.adfs_paths {
-            if !roles.contains_key(&h) && is_internal(h) {
+    }
+
+    /// AD FS servers by the `/adfs/` paths asked of them.
+    fn adfs_by_path(&self, r: &mut Roles<'_>) {
+        for (&h, ts) in &r.learned.adfs_paths {
+            if !r.map.contains_key(&h) && is_internal(h) {
                 let ev = vec![format!(
                     "receives HTTP requests for /adfs/ paths (first at {ts})"
                 )];
-                put(&mut roles, h, Role::Adfs, Confidence::Medium, ev);
+                r.put(h, Role::Adfs, Confidence::Medium, ev);
             }
         }
-        // Another address of a known host: a DNS name (A and AAAA, or two A
-        // records) shared with an on-premises host of medium or high
-        // confidence. Not for azure: cloud names map to many unrelated hosts.
+    }
+
+    /// Another address of a known host: a DNS name (A and AAAA, or two A
+    /// records) shared with an on-premises host of medium or high
+    /// confidence. Not for azure: cloud names map to many unrelated hosts.
+    fn aliases(&self, r: &mut Roles<'_>) {
         let mut aliases = Vec::new();
-        for ip in learned.names.addrs() {
-            if roles
+        for ip in r.learned.names.addrs() {
+            if r.map
                 .get(&ip)
                 .is_some_and(|h| h.confidence >= Confidence::Medium)
             {
                 continue;
             }
-            let shared = learned
+            let shared = r
+                .learned
                 .names
                 .names(ip)
                 .iter()
                 .filter(|n| n.source == NameSource::Dns)
                 .find_map(|n| {
-                    roles
+                    r.map
                         .values()
                         .filter(|h| {
                             h.addr != ip
@@ -766,7 +787,7 @@ impl Observer {
                                 && h.confidence >= Confidence::Medium
                         })
                         .find(|h| {
-                            learned
+                            r.learned
                                 .names
                                 .names(h.addr)
                                 .iter()
@@ -783,19 +804,8 @@ impl Observer {
             }
         }
         for (ip, role, ev) in aliases {
-            roles.remove(&ip);
-            put(&mut roles, ip, role, Confidence::Medium, vec![ev]);
-        }
-        let mut hosts: Vec<InferredHost> = roles.into_values().collect();
-        hosts.sort_by_key(|h| (h.role, h.addr));
-        let features = self.features(&hosts, learned, catalogue);
-        let by_range = self.by_range(catalogue, &name_of);
-        let short_of = self.short_of(&hosts);
-        Inference {
-            hosts,
-            features,
-            by_range,
-            short_of,
+            r.map.remove(&ip);
+            r.put(ip, role, Confidence::Medium, vec![ev]);
         }
     }
 
@@ -1266,6 +1276,54 @@ impl Inference {
         }
         s
     }
+}
+
+/// The roles given so far, and what was learned (for the hosts' names).
+struct Roles<'a> {
+    map: BTreeMap<IpAddr, InferredHost>,
+    learned: &'a Learned,
+}
+
+impl Roles<'_> {
+    /// Gives `addr` a role unless it has one.
+    fn put(&mut self, addr: IpAddr, role: Role, confidence: Confidence, evidence: Vec<String>) {
+        let name = self.learned.names.name(addr).map(str::to_string);
+        self.map.entry(addr).or_insert(InferredHost {
+            addr,
+            role,
+            confidence,
+            name,
+            evidence,
+        });
+    }
+}
+
+/// `ip` is in one of the catalogue's Microsoft ranges.
+fn in_ranges(catalogue: &Catalogue, ip: IpAddr) -> bool {
+    let ip = ip.to_canonical();
+    catalogue.azure_ranges.iter().any(|r| r.net.contains(&ip))
+}
+
+/// The first learned name of `ip` that a catalogue hostname pattern
+/// matches, the pattern, and how the name was learned.
+fn name_match<'c>(
+    learned: &Learned,
+    catalogue: &'c Catalogue,
+    ip: IpAddr,
+) -> Option<(String, &'c HostPattern, String)> {
+    learned.names.names(ip).iter().find_map(|n| {
+        let p = catalogue.hostnames.iter().find(|p| p.matches(&n.name))?;
+        Some((
+            n.name.clone(),
+            p,
+            format!("{} at {}", n.source.name(), n.ts),
+        ))
+    })
+}
+
+/// `ip` is azure: by the catalogue's ranges or a role given by name.
+fn is_azure(catalogue: &Catalogue, roles: &BTreeMap<IpAddr, InferredHost>, ip: IpAddr) -> bool {
+    in_ranges(catalogue, ip) || roles.get(&ip).is_some_and(|h| h.role == Role::Azure)
 }
 
 /// `1 client`, `3 clients`.
