@@ -80,7 +80,7 @@ enum Command {
         rules: Vec<PathBuf>,
         /// Output format [default: table on a terminal, json otherwise].
         #[arg(short, long, value_enum)]
-        format: Option<AuditFormatArg>,
+        format: Option<AuditFormat>,
         /// Exit with status 1 when a finding reaches this severity.
         #[arg(long, value_enum, default_value = "error")]
         fail_on: FailOn,
@@ -149,14 +149,6 @@ impl Command {
             Command::Flows { .. } | Command::Info { .. } => Vec::new(),
         }
     }
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum AuditFormatArg {
-    Table,
-    Json,
-    Markdown,
-    Csv,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -275,10 +267,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             }
 
             let format = match format {
-                Some(AuditFormatArg::Table) => AuditFormat::Table,
-                Some(AuditFormatArg::Json) => AuditFormat::Json,
-                Some(AuditFormatArg::Markdown) => AuditFormat::Markdown,
-                Some(AuditFormatArg::Csv) => AuditFormat::Csv,
+                Some(f) => *f,
                 None if interactive => AuditFormat::Table,
                 None => AuditFormat::Json,
             };

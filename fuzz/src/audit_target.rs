@@ -29,9 +29,12 @@ fn catalogue() -> &'static Catalogue {
     CATALOGUE.get_or_init(|| Catalogue::embedded().expect("the embedded catalogue loads"))
 }
 
-/// The audit of `path` with `threads` in every format (JSON first), then
-/// its flows in every format (JSON, JSON lines and Zeek first).
-fn reports(path: &std::path::Path, threads: usize, inventory: Option<&Inventory>) -> Vec<Vec<u8>> {
+/// The reports of one run: the audit in every format, with its format, and
+/// the flows in every format (JSON, JSON lines, Zeek, table, CSV).
+type Reports = (Vec<(AuditFormat, Vec<u8>)>, Vec<Vec<u8>>);
+
+/// The audit of `path` with `threads` in every format, then its flows.
+fn reports(path: &std::path::Path, threads: usize, inventory: Option<&Inventory>) -> Reports {
     let opts = Options {
         threads,
         ..crate::targets::small_limits()
@@ -40,7 +43,7 @@ fn reports(path: &std::path::Path, threads: usize, inventory: Option<&Inventory>
     let cat = catalogue();
     let run = flowaudit::audit::run(&sources, &opts, cat, inventory);
     let Some(audit) = run.audit else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let captures: Vec<_> = run.results.into_iter().flatten().collect();
     let ctx = AuditContext {
@@ -52,17 +55,13 @@ fn reports(path: &std::path::Path, threads: usize, inventory: Option<&Inventory>
         // As on an 80-column terminal: tables fitted, lines wrapped.
         terminal: Some(80),
     };
-    let mut out = Vec::new();
-    for format in [
-        AuditFormat::Json,
-        AuditFormat::Table,
-        AuditFormat::Markdown,
-        AuditFormat::Csv,
-    ] {
+    let mut audits = Vec::new();
+    for &format in AuditFormat::all() {
         let mut text = Vec::new();
         report::write_audit(&mut text, format, &audit, &ctx).expect("writing to memory");
-        out.push(text);
+        audits.push((format, text));
     }
+    let mut out = Vec::new();
     let flows = flowaudit::pipeline::flows(&sources, &opts);
     let captures: Vec<_> = flows.results.into_iter().flatten().collect();
     for format in [
@@ -86,7 +85,7 @@ fn reports(path: &std::path::Path, threads: usize, inventory: Option<&Inventory>
         .expect("writing to memory");
         out.push(text);
     }
-    out
+    (audits, out)
 }
 
 /// Panics unless `text` is UTF-8 without control characters other than line
@@ -128,19 +127,15 @@ pub fn audit_bytes(data: &[u8]) {
     let path = std::env::temp_dir().join(name);
     std::fs::write(&path, capture).expect("writing the capture to a temporary file");
     let one = reports(&path, 1, inventory.as_ref());
-    if let [
-        audit_json,
-        audit_table,
-        audit_markdown,
-        audit_csv,
-        flows_json,
-        flows_jsonl,
-        zeek,
-        flows_table,
-        flows_csv,
-    ] = &one[..]
-    {
-        json(audit_json);
+    for (format, text) in &one.0 {
+        match format {
+            AuditFormat::Json => json(text),
+            _ => {
+                plain(text, '\n');
+            }
+        }
+    }
+    if let [flows_json, flows_jsonl, zeek, flows_table, flows_csv] = &one.1[..] {
         json(flows_json);
         for line in plain(flows_jsonl, '\n').lines() {
             json(line.as_bytes());
@@ -155,13 +150,7 @@ pub fn audit_bytes(data: &[u8]) {
                 assert_eq!(Some(n), width, "a Zeek row of {n} fields: {line:?}");
             }
         }
-        for text in [
-            audit_table,
-            audit_markdown,
-            audit_csv,
-            flows_table,
-            flows_csv,
-        ] {
+        for text in [flows_table, flows_csv] {
             plain(text, '\n');
         }
     }
