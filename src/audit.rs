@@ -49,7 +49,25 @@ pub fn run(
     catalogue: &crate::catalogue::Catalogue,
     inventory: Option<&crate::inventory::Inventory>,
 ) -> AuditRun {
-    run_holding(sources, opts, catalogue, inventory, MAX_HELD)
+    run_listing(
+        sources,
+        opts,
+        catalogue,
+        inventory,
+        crate::classify::DEFAULT_MAX_HOSTS,
+    )
+}
+
+/// [`run`], each finding listing at most `max_hosts` host pairs, the busiest
+/// (0: all of them; `--max-hosts`).
+pub fn run_listing(
+    sources: &[Source],
+    opts: &Options,
+    catalogue: &crate::catalogue::Catalogue,
+    inventory: Option<&crate::inventory::Inventory>,
+    max_hosts: usize,
+) -> AuditRun {
+    run_holding(sources, opts, catalogue, inventory, MAX_HELD, max_hosts)
 }
 
 /// Finished connections waiting for the end of the capture.
@@ -65,13 +83,14 @@ struct Held {
     rereadable: bool,
 }
 
-/// [`run`], holding at most `max_held` connections (tests use small limits).
+/// [`run_listing`], holding at most `max_held` connections (tests use small limits).
 fn run_holding(
     sources: &[Source],
     opts: &Options,
     catalogue: &crate::catalogue::Catalogue,
     inventory: Option<&crate::inventory::Inventory>,
     max_held: usize,
+    max_hosts: usize,
 ) -> AuditRun {
     use crate::classify::{Classifier, FindingKind};
     use crate::infer;
@@ -119,7 +138,11 @@ fn run_holding(
     let mut learner = crate::learn::Learner::new();
     let mut coverage = crate::time::Coverage::new();
     let mut observer = infer::Observer::new(catalogue);
-    let mut classifier = inventory.map(|inv| Classifier::new(catalogue, inv));
+    let mut classifier = inventory.map(|inv| {
+        let mut cl = Classifier::new(catalogue, inv);
+        cl.set_max_hosts(max_hosts);
+        cl
+    });
     let mut held = Held {
         conns: Vec::new(),
         max: max_held,
@@ -217,6 +240,7 @@ fn run_holding(
                 .inventory()
                 .with_cloud_ranges(&catalogue.azure_ranges);
             let mut cl = Classifier::new(catalogue, &inferred);
+            cl.set_max_hosts(max_hosts);
             if held.reread {
                 // The same connections in the same order as the first
                 // pass, so the same audit as holding them would give.
@@ -347,12 +371,19 @@ mod tests {
         vec![Source::Path(dir.join("samples/hybrid-identity.pcapng"))]
     }
 
+    /// The sample audited without an inventory, holding at most `max_held`
+    /// connections.
+    fn hold(opts: &Options, max_held: usize) -> AuditRun {
+        let catalogue = Catalogue::embedded().unwrap_or_else(|e| panic!("{e}"));
+        let max_hosts = crate::classify::DEFAULT_MAX_HOSTS;
+        run_holding(&sample(), opts, &catalogue, None, max_held, max_hosts)
+    }
+
     /// Without an inventory, a second pass over the files gives the audit
     /// that holding every connection gives, with any thread count.
     #[test]
     fn reading_twice_gives_the_held_audit() {
-        let catalogue = Catalogue::embedded().unwrap_or_else(|e| panic!("{e}"));
-        let held = run_holding(&sample(), &Options::default(), &catalogue, None, usize::MAX);
+        let held = hold(&Options::default(), usize::MAX);
         assert!(!held.reread);
         let held = held
             .audit
@@ -364,7 +395,7 @@ mod tests {
                 threads,
                 ..Options::default()
             };
-            let twice = run_holding(&sample(), &opts, &catalogue, None, 3);
+            let twice = hold(&opts, 3);
             assert!(twice.reread, "more than 3 connections: read twice");
             assert_eq!(twice.audit.as_ref(), Some(&held), "threads {threads}");
         }
@@ -375,7 +406,7 @@ mod tests {
     #[test]
     fn a_pipe_is_never_read_twice() {
         let catalogue = Catalogue::embedded().unwrap_or_else(|e| panic!("{e}"));
-        let held = run_holding(&sample(), &Options::default(), &catalogue, None, usize::MAX);
+        let held = hold(&Options::default(), usize::MAX);
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let fifo = dir.path().join("capture.fifo");
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
@@ -392,7 +423,14 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         let sources = vec![Source::Path(fifo)];
         std::thread::spawn(move || {
-            let run = run_holding(&sources, &Options::default(), &catalogue, None, 3);
+            let run = run_holding(
+                &sources,
+                &Options::default(),
+                &catalogue,
+                None,
+                3,
+                crate::classify::DEFAULT_MAX_HOSTS,
+            );
             let _ = tx.send((run.reread, run.audit));
         });
         let (reread, audit) = rx

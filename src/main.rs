@@ -84,6 +84,10 @@ enum Command {
         /// Exit with status 1 when a finding reaches this severity.
         #[arg(long, value_enum, default_value = "error")]
         fail_on: FailOn,
+        /// Host pairs a finding lists at most, those with the most attempts
+        /// (0: all); the total is always given.
+        #[arg(long, value_name = "N", default_value_t = flowaudit::classify::DEFAULT_MAX_HOSTS)]
+        max_hosts: usize,
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
@@ -225,6 +229,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             rules,
             format,
             fail_on,
+            max_hosts,
             pipeline,
             ..
         } => {
@@ -248,7 +253,13 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             };
             let bar = progress_bar(cli, sources);
             opts.progress = bar.clone().map(|b| b as Arc<dyn pipeline::Progress>);
-            let run = flowaudit::audit::run(sources, &opts, &catalogue, loaded.as_ref());
+            let run = flowaudit::audit::run_listing(
+                sources,
+                &opts,
+                &catalogue,
+                loaded.as_ref(),
+                *max_hosts,
+            );
             if let Some(b) = bar {
                 b.bar.finish_and_clear();
             }

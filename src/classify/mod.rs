@@ -198,7 +198,8 @@ mod recent;
 mod tests;
 
 pub use engine::{
-    Classifier, Ends, LATE_REPLY_WINDOW, SCAN_PORTS, STRAY_WINDOW, SYNC_CYCLE_SECS, TAIL_WINDOW,
+    Classifier, DEFAULT_MAX_HOSTS, Ends, LATE_REPLY_WINDOW, SCAN_PORTS, STRAY_WINDOW,
+    SYNC_CYCLE_SECS, TAIL_WINDOW,
 };
 
 /// What kind of finding this is.
@@ -358,8 +359,11 @@ pub struct Finding {
     pub also_rules: Vec<String>,
     /// For `blocked`: how the attempts failed.
     pub how: Option<How>,
-    /// The host pairs involved (empty for `missing`).
+    /// The host pairs involved (empty for `missing`): all of them, or the
+    /// [`Classifier::set_max_hosts`] with the most attempts when there are more.
     pub hosts: Vec<HostPair>,
+    /// Host pairs in all, listed or not.
+    pub hosts_total: u64,
     /// Connections behind the finding.
     pub count: u64,
     /// What the capture shows, in words an engineer can take to the firewall team.

@@ -1592,10 +1592,14 @@ fn filters_are_capped_at_fifty_host_pairs() {
     }
     let a = run(&cat, &inv, &v, long());
     let b = only(&a, FindingKind::Blocked, 3268);
-    assert_eq!(b.hosts.len(), 60);
-    assert_eq!(
-        b.evidence.last().map(String::as_str),
-        Some("the filter shows the first 50 of 60 host pairs")
+    assert_eq!(b.hosts.len(), DEFAULT_MAX_HOSTS);
+    assert_eq!(b.hosts_total, 60);
+    assert!(
+        b.evidence
+            .iter()
+            .any(|e| e == "the filter shows the first 50 of 60 host pairs"),
+        "{:?}",
+        b.evidence
     );
     let f = b.wireshark_filter.as_deref().unwrap_or_default();
     assert_eq!(f.matches(" || ").count(), 49);
@@ -2240,4 +2244,50 @@ fn endpoint_mapper_ports_outside_the_range_are_dynamic_rpc() {
             .iter()
             .any(|e| e == "port 4997 handed out by the mapper")
     );
+}
+
+/// Issue 14: a finding lists the host pairs with the most attempts, at most
+/// the limit, and counts them all.
+#[test]
+fn findings_list_the_busiest_host_pairs_and_count_them_all() {
+    let inv = inventory_with(
+        &[Feature::PasswordHashSync],
+        &[(SYNC, Role::Sync), ("10.0.0.0/24", Role::Dc)],
+    );
+    let mut v = background();
+    for i in 1..=30i64 {
+        // DC .100+i gets i SYNs: the last five are the busiest.
+        let offsets: Vec<i64> = (0..i).map(|k| k * 1000).collect();
+        v.push(unanswered(
+            at(2000),
+            SYNC,
+            &format!("10.0.0.{}", 100 + i),
+            3268,
+            &offsets,
+        ));
+    }
+    let cat = catalogue();
+    let mut c = Classifier::new(&cat, &inv);
+    c.set_max_hosts(5);
+    for x in &v {
+        c.connection(x);
+    }
+    let a = c.finish(long());
+    let b = only(&a, FindingKind::Blocked, 3268);
+    assert_eq!(b.hosts_total, 30);
+    let listed: Vec<String> = b.hosts.iter().map(|h| h.dst.to_string()).collect();
+    assert_eq!(
+        listed,
+        [
+            "10.0.0.126",
+            "10.0.0.127",
+            "10.0.0.128",
+            "10.0.0.129",
+            "10.0.0.130"
+        ]
+    );
+    assert!(b.evidence.iter().any(|e| e.starts_with("30 host pairs in all: the 5 with the most attempts are listed")));
+    // Under the limit, nothing is said and everything is listed.
+    let h = only(&a, FindingKind::Healthy, 389);
+    assert_eq!(h.hosts_total as usize, h.hosts.len());
 }

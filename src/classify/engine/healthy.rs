@@ -67,6 +67,7 @@ impl Healthy {
             also_rules: Vec::new(),
             how: None,
             hosts: host_pairs(b),
+            hosts_total: 0,
             count: b.conns,
             evidence: ev,
             wireshark_filter: filter::build(proto, &fports, &filter_pairs(b, false), Shape::Both),

@@ -218,6 +218,7 @@ impl<'a> Classifier<'a> {
                 also_rules: Vec::new(),
                 how: None,
                 hosts: Vec::new(),
+                hosts_total: 0,
                 count: 0,
                 evidence: ev,
                 wireshark_filter: None,

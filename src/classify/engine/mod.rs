@@ -631,6 +631,30 @@ pub struct Classifier<'a> {
     /// (server, port) an endpoint mapper in the capture handed out, with
     /// the sentence that says so.
     endpoints: HashMap<(IpAddr, u16), String>,
+    /// Host pairs a finding lists at most ([`Classifier::set_max_hosts`]).
+    max_hosts: usize,
+}
+
+/// Host pairs a finding lists by default: enough for the pattern, few
+/// enough that a flood's report stays small (the total is always given).
+pub const DEFAULT_MAX_HOSTS: usize = 20;
+
+/// Keeps the `max` host pairs of `f` with the most attempts when it has
+/// more (`0`: no limit), and says so; sets `hosts_total` either way.
+fn cap_hosts(f: &mut Finding, max: usize) {
+    let total = f.hosts.len();
+    f.hosts_total = total as u64;
+    if max == 0 || total <= max {
+        return;
+    }
+    // The busiest pairs, then listed in address order as uncapped ones are.
+    f.hosts.sort_by_key(|h| (Reverse(h.attempts), h.src, h.dst));
+    f.hosts.truncate(max);
+    f.hosts.sort_by_key(|h| (h.src, h.dst));
+    f.evidence.push(format!(
+        "{total} host pairs in all: the {max} with the most attempts are listed (`flowaudit flows` \
+         has every connection)"
+    ));
 }
 
 /// Responder ports remembered to tell a capture of one service from a
@@ -845,7 +869,14 @@ impl<'a> Classifier<'a> {
             merged_ports: HashMap::new(),
             probers: HashMap::new(),
             endpoints: HashMap::new(),
+            max_hosts: DEFAULT_MAX_HOSTS,
         }
+    }
+
+    /// Host pairs a finding lists at most, the busiest first (0: all of
+    /// them); the finding still counts them all (`hosts_total`).
+    pub fn set_max_hosts(&mut self, max: usize) {
+        self.max_hosts = max;
     }
 
     /// Tells the classifier which TCP ports endpoint mappers in the capture
@@ -1545,6 +1576,9 @@ impl<'a> Classifier<'a> {
                 ))
         });
 
+        for f in &mut findings {
+            cap_hosts(f, self.max_hosts);
+        }
         let mut summary = Summary {
             classified: self.classified,
             unclassified: self.unclassified,
@@ -1804,6 +1838,7 @@ impl<'a> Classifier<'a> {
             also_rules: sel.also.iter().map(|r| r.id.clone()).collect(),
             how,
             hosts: host_pairs(b),
+            hosts_total: 0,
             count: b.conns,
             evidence,
             wireshark_filter,

@@ -148,6 +148,7 @@ pub(super) fn scan_finding(scanner: IpAddr, p: &Prober, hosts: Vec<HostPair>) ->
         how: None,
         count: p.probes(),
         hosts,
+        hosts_total: 0,
         evidence: ev,
         wireshark_filter: Some(format!(
             "{ip}.src=={scanner} && tcp.flags.syn==1 && tcp.flags.ack==0"
