@@ -61,6 +61,14 @@ fn golden_markdown() {
 }
 
 #[test]
+fn golden_html() {
+    let (_, out) = audit_sample("html");
+    let generator = format!("flowaudit {}", env!("CARGO_PKG_VERSION"));
+    assert!(out.contains(&generator), "the page names its generator");
+    insta::assert_snapshot!("sample_html", out.replace(&generator, "flowaudit X"));
+}
+
+#[test]
 fn golden_csv() {
     let (_, out) = audit_sample("csv");
     insta::assert_snapshot!("sample_csv", out);

@@ -108,7 +108,7 @@ fn hostile_names_are_escaped_in_every_format() {
     let inv = inv.to_str().unwrap();
 
     let mut saw_benign_name = false;
-    for format in ["table", "json", "markdown", "csv"] {
+    for format in ["table", "json", "markdown", "csv", "html"] {
         let out = run(
             &path,
             &["audit", "--fail-on", "never", "-i", inv, "-f", format],
@@ -147,6 +147,21 @@ fn hostile_names_are_escaped_in_every_format() {
                 assert!(
                     neutralised,
                     "csv: the name -cmd.example never reached a cell:\n{out}"
+                );
+            }
+            "html" => {
+                // Parsed as a browser parses it: the names are text, never
+                // elements, and the page's one script is its own.
+                let dom = scraper::Html::parse_document(&out);
+                let count = |css: &str| dom.select(&scraper::Selector::parse(css).unwrap()).count();
+                assert_eq!(count("script"), 1, "html: injected script:\n{out}");
+                assert_eq!(count("b, a[href^=http]"), 0, "html: injected markup");
+                // The file name's markup and a learned name arrive as text
+                // (names that are not host names are never learned).
+                let text: String = dom.root_element().text().collect();
+                assert!(
+                    text.contains("<b>=evil|*x*.pcapng") && text.contains("(-cmd.example)"),
+                    "html: hostile text never reached the page as text:\n{out}"
                 );
             }
             "json" => {

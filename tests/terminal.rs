@@ -158,16 +158,7 @@ fn norm(s: &str) -> String {
 
 /// The sample's audit as JSON (stdout is a pipe here).
 fn sample_json() -> Value {
-    let (code, out, err) = common::run(&[
-        "audit",
-        "samples/hybrid-identity.pcapng",
-        "--inventory",
-        "samples/hybrid-identity.toml",
-        "--fail-on",
-        "never",
-    ]);
-    assert_eq!(code, Some(0), "{err}");
-    serde_json::from_str(&out).expect("a piped report is JSON")
+    serde_json::from_str(&common::sample_audit(&[])).expect("a piped report is JSON")
 }
 
 /// The detail block of finding `n`: its lines from `[n]` to the next `[`,

@@ -85,6 +85,25 @@ pub fn csv_cell(s: &str) -> Cow<'_, str> {
     }
 }
 
+/// Escapes text for HTML, in an element or a quoted attribute alike:
+/// control characters as for the terminal (no bidi override can reorder
+/// what a reader sees), then `&`, `<`, `>`, `"` and `'` as entities.
+pub fn html(s: &str) -> String {
+    let s = terminal(s);
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +124,18 @@ mod tests {
         assert_eq!(markdown_code("a || b"), "`a || b`");
         assert_eq!(markdown_code("ip.addr==1 | `x`"), "`` ip.addr==1 | `x` ``");
         assert_eq!(markdown_code("``"), "``` `` ```");
+    }
+
+    #[test]
+    fn html_escapes_markup_quotes_and_controls() {
+        assert_eq!(
+            html("<script>alert('x')</script>"),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
+        );
+        assert_eq!(html("a\" onmouseover=\"x"), "a&quot; onmouseover=&quot;x");
+        assert_eq!(html("&lt;"), "&amp;lt;");
+        assert_eq!(html("x\u{202e}y\n"), "x\\u{202e}y\\u{a}");
+        assert_eq!(html("dc1.corp"), "dc1.corp");
     }
 
     #[test]

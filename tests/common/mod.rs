@@ -65,3 +65,20 @@ pub fn run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (Option<i32>, String, Strin
         String::from_utf8(out.stderr).expect("utf-8 stderr"),
     )
 }
+
+/// `flowaudit audit` of the bundled sample with its inventory and
+/// `--fail-on never`, then `extra`: its stdout (the exit status must be 0).
+pub fn sample_audit(extra: &[&str]) -> String {
+    let mut args = vec![
+        "audit",
+        "samples/hybrid-identity.pcapng",
+        "--inventory",
+        "samples/hybrid-identity.toml",
+        "--fail-on",
+        "never",
+    ];
+    args.extend_from_slice(extra);
+    let (code, out, err) = run(&args);
+    assert_eq!(code, Some(0), "{err}");
+    out
+}

@@ -15,6 +15,7 @@ use serde::Serialize;
 use std::io::{self, Write};
 
 mod csv;
+mod html;
 mod json;
 mod markdown;
 mod table;
@@ -30,6 +31,8 @@ pub enum AuditFormat {
     Markdown,
     /// One row per finding and host pair.
     Csv,
+    /// One self-contained page: verdict, role diagram, matrix, findings.
+    Html,
 }
 
 /// What the report says about its inputs besides the findings.
@@ -83,6 +86,7 @@ impl AuditFormat {
             AuditFormat::Json => &json::JsonExporter,
             AuditFormat::Markdown => &markdown::MarkdownExporter,
             AuditFormat::Csv => &csv::CsvExporter,
+            AuditFormat::Html => &html::HtmlExporter,
         }
     }
 }
@@ -130,23 +134,7 @@ fn hosts(f: &Finding, max: usize, glue: char) -> Vec<String> {
         .hosts
         .iter()
         .take(max)
-        .map(|h| {
-            let n = if h.attempts == 1 {
-                "attempt"
-            } else {
-                "attempts"
-            };
-            let named = |ip: &std::net::IpAddr, name: &Option<String>| match name {
-                Some(name) => format!("{ip} ({name})"),
-                None => ip.to_string(),
-            };
-            format!(
-                "{}{glue}-> {} ({}{glue}{n})",
-                named(&h.src, &h.src_name),
-                named(&h.dst, &h.dst_name),
-                h.attempts
-            )
-        })
+        .map(|h| host_pair(h, "->", glue))
         .collect();
     if f.hosts.len() > max {
         let more = (f.hosts.len() - max) as u64;
@@ -156,6 +144,26 @@ fn hosts(f: &Finding, max: usize, glue: char) -> Vec<String> {
         ));
     }
     out
+}
+
+/// `10.0.1.10 (sync1.corp) -> 10.0.0.5 (3 attempts)`, with `arrow` between
+/// the hosts and `glue` where a table should not wrap.
+fn host_pair(h: &crate::classify::HostPair, arrow: &str, glue: char) -> String {
+    let n = if h.attempts == 1 {
+        "attempt"
+    } else {
+        "attempts"
+    };
+    let named = |ip: &std::net::IpAddr, name: &Option<String>| match name {
+        Some(name) => format!("{ip} ({name})"),
+        None => ip.to_string(),
+    };
+    format!(
+        "{}{glue}{arrow} {} ({}{glue}{n})",
+        named(&h.src, &h.src_name),
+        named(&h.dst, &h.dst_name),
+        h.attempts
+    )
 }
 
 /// The healthy findings, in report order.
