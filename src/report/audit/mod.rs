@@ -15,6 +15,8 @@ use serde::Serialize;
 use std::io::{self, Write};
 
 mod csv;
+mod firewall;
+mod firewall_csv;
 mod json;
 mod markdown;
 mod table;
@@ -30,6 +32,8 @@ pub enum AuditFormat {
     Markdown,
     /// One row per finding and host pair.
     Csv,
+    /// A firewall change request: one row per rule to open (proven blocked, required).
+    FirewallCsv,
 }
 
 /// What the report says about its inputs besides the findings.
@@ -83,6 +87,7 @@ impl AuditFormat {
             AuditFormat::Json => &json::JsonExporter,
             AuditFormat::Markdown => &markdown::MarkdownExporter,
             AuditFormat::Csv => &csv::CsvExporter,
+            AuditFormat::FirewallCsv => &firewall_csv::FirewallCsvExporter,
         }
     }
 }
@@ -118,6 +123,21 @@ fn rule(f: &Finding) -> String {
         (Some(r), None) => r.clone(),
         _ => "-".into(),
     }
+}
+
+/// The notes about the inputs that a sheet carries as rows of their own:
+/// each capture warning (`capture-warning`), then each skipped input
+/// (`skipped-input`), with its text.
+fn input_notes<'a>(
+    audit: &'a Audit,
+    ctx: &'a AuditContext<'_>,
+) -> impl Iterator<Item = (&'static str, String)> + 'a {
+    audit
+        .summary
+        .capture_warnings
+        .iter()
+        .map(|text| ("capture-warning", text.clone()))
+        .chain(ctx.skipped.iter().map(|s| ("skipped-input", s.to_string())))
 }
 
 /// Tables fit this many columns when the report does not go to a terminal.
