@@ -20,6 +20,7 @@
 //! fewer host pairs than it has (`--max-hosts` given).
 
 use super::*;
+use crate::catalogue::Proto;
 use crate::classify::{HostPair, How};
 use ipnet::IpNet;
 use std::collections::{BTreeMap, BTreeSet};
@@ -275,10 +276,22 @@ pub(super) fn why(f: &Finding, reason: Option<&Reason>) -> String {
     }
 }
 
+/// The transport as Windows Defender Firewall spells it.
+pub(super) fn protocol_word(p: Proto) -> &'static str {
+    match p {
+        Proto::Tcp => "TCP",
+        Proto::Udp => "UDP",
+    }
+}
+
+/// A role's name, or `unknown`.
+pub(super) fn role_name(r: Option<Role>) -> &'static str {
+    r.map_or("unknown", Role::name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalogue::Proto;
     use crate::time::Timestamp;
 
     fn ips(list: &[&str]) -> Vec<IpAddr> {

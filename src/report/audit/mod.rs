@@ -17,6 +17,7 @@ use std::io::{self, Write};
 mod csv;
 mod firewall;
 mod firewall_csv;
+mod firewall_ps1;
 mod json;
 mod markdown;
 mod table;
@@ -34,6 +35,8 @@ pub enum AuditFormat {
     Csv,
     /// A firewall change request: one row per rule to open (proven blocked, required).
     FirewallCsv,
+    /// Windows Defender Firewall rules for the blocks a host's own RST proves.
+    FirewallPs1,
 }
 
 /// What the report says about its inputs besides the findings.
@@ -88,6 +91,7 @@ impl AuditFormat {
             AuditFormat::Markdown => &markdown::MarkdownExporter,
             AuditFormat::Csv => &csv::CsvExporter,
             AuditFormat::FirewallCsv => &firewall_csv::FirewallCsvExporter,
+            AuditFormat::FirewallPs1 => &firewall_ps1::FirewallPs1Exporter,
         }
     }
 }
