@@ -267,7 +267,7 @@ pub(super) fn why(f: &Finding, reason: Option<&Reason>) -> String {
         }
         Some(Reason::NotProven) => {
             let first = f.evidence.first().map_or("", String::as_str);
-            format!("{}, no proven block: {first}", what(f))
+            format!("not proven blocked ({}): {first}", what(f))
         }
         Some(Reason::Unlisted(n)) => format!(
             "{} of this finding not listed: rerun with --max-hosts 0",

@@ -81,6 +81,10 @@ fn header(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> io::Resul
     writeln!(w, "$ErrorActionPreference = 'Stop'")
 }
 
+/// Sources a rule's comment and description name (with their names), so
+/// a rule for hundreds of clients stays readable.
+const SOURCES_NAMED: usize = 10;
+
 /// The rules of one destination host: per RST finding, its sources there.
 type HostRules<'a> = Vec<(&'a Finding, Vec<&'a HostPair>)>;
 
@@ -121,13 +125,19 @@ fn write_firewall_ps1(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) 
         )?;
         for (f, pairs) in rules {
             let sources = firewall::aggregate(pairs.iter().map(|h| h.src));
-            let seen: Vec<String> = pairs
+            // The first few sources by name; -RemoteAddress has them all.
+            let mut seen: Vec<String> = pairs
                 .iter()
+                .take(SOURCES_NAMED)
                 .map(|h| match &h.src_name {
                     Some(n) => format!("{} ({n})", h.src),
                     None => h.src.to_string(),
                 })
                 .collect();
+            if pairs.len() > SOURCES_NAMED {
+                let more = (pairs.len() - SOURCES_NAMED) as u64;
+                seen.push(format!("and {} more", more));
+            }
             let attempts: u64 = pairs.iter().map(|h| h.attempts).sum();
             let first = pairs.iter().map(|h| h.first_ts).min();
             let last = pairs.iter().map(|h| h.last_ts).max();
