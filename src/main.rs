@@ -84,10 +84,9 @@ enum Command {
         /// Exit with status 1 when a finding reaches this severity.
         #[arg(long, value_enum, default_value = "error")]
         fail_on: FailOn,
-        /// Host pairs a finding lists at most, those with the most attempts
-        /// (0: all); the total is always given.
-        #[arg(long, value_name = "N", default_value_t = flowaudit::classify::DEFAULT_MAX_HOSTS)]
-        max_hosts: usize,
+        /// Host pairs a finding lists at most (see `max_hosts_help`).
+        #[arg(long, value_name = "N", help = max_hosts_help())]
+        max_hosts: Option<usize>,
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
@@ -152,6 +151,28 @@ impl Command {
             Command::Roles { rules, .. } => rules.iter().map(PathBuf::as_path).collect(),
             Command::Flows { .. } | Command::Info { .. } => Vec::new(),
         }
+    }
+}
+
+/// `--max-hosts`'s help, its default taken from the library's constant so
+/// the two cannot drift apart.
+fn max_hosts_help() -> String {
+    format!(
+        "Host pairs a finding lists at most, those with the most attempts (0: all); the \
+         total is always given [default: {}; all for firewall-csv and firewall-ps1, as a \
+         change request must name every host]",
+        flowaudit::classify::DEFAULT_MAX_HOSTS
+    )
+}
+
+/// The host pairs a finding lists: as given; else all for the change
+/// requests (a rule left out of one is a rule nobody opens),
+/// `DEFAULT_MAX_HOSTS` otherwise.
+fn max_hosts_for(given: Option<usize>, format: AuditFormat) -> usize {
+    match (given, format) {
+        (Some(n), _) => n,
+        (None, AuditFormat::FirewallCsv | AuditFormat::FirewallPs1) => 0,
+        (None, _) => flowaudit::classify::DEFAULT_MAX_HOSTS,
     }
 }
 
@@ -251,6 +272,11 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 }
                 None => None,
             };
+            let format = match format {
+                Some(f) => *f,
+                None if interactive => AuditFormat::Table,
+                None => AuditFormat::Json,
+            };
             let bar = progress_bar(cli, sources);
             opts.progress = bar.clone().map(|b| b as Arc<dyn pipeline::Progress>);
             let run = flowaudit::audit::run_listing(
@@ -258,7 +284,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 &opts,
                 &catalogue,
                 loaded.as_ref(),
-                *max_hosts,
+                max_hosts_for(*max_hosts, format),
             );
             if let Some(b) = bar {
                 b.bar.finish_and_clear();
@@ -277,11 +303,6 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 );
             }
 
-            let format = match format {
-                Some(f) => *f,
-                None if interactive => AuditFormat::Table,
-                None => AuditFormat::Json,
-            };
             let ctx = AuditContext {
                 captures: &reports,
                 skipped: &inputs.skipped,

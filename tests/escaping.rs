@@ -108,7 +108,15 @@ fn hostile_names_are_escaped_in_every_format() {
     let inv = inv.to_str().unwrap();
 
     let mut saw_benign_name = false;
-    for format in ["table", "json", "markdown", "csv", "html"] {
+    for format in [
+        "table",
+        "json",
+        "markdown",
+        "csv",
+        "html",
+        "firewall-csv",
+        "firewall-ps1",
+    ] {
         let out = run(
             &path,
             &["audit", "--fail-on", "never", "-i", inv, "-f", format],
@@ -163,6 +171,22 @@ fn hostile_names_are_escaped_in_every_format() {
                     text.contains("<b>=evil|*x*.pcapng") && text.contains("(-cmd.example)"),
                     "html: hostile text never reached the page as text:\n{out}"
                 );
+            }
+            "firewall-ps1" => {
+                // Nothing is refused here: the script is comments and its
+                // two fixed lines, the hostile file name inside a comment.
+                for line in out.lines() {
+                    assert!(
+                        line.is_empty()
+                            || line == "#"
+                            || line.starts_with("# ")
+                            || line == "#Requires -RunAsAdministrator"
+                            || line == "$ErrorActionPreference = 'Stop'",
+                        "firewall-ps1: a line that is no comment: {line:?}"
+                    );
+                    assert!(!line.contains("<#") && !line.contains("#>"), "{line:?}");
+                }
+                assert!(out.contains("=evil|*x*.pcapng"), "the capture is not named");
             }
             "json" => {
                 let v: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");

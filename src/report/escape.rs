@@ -104,6 +104,57 @@ pub fn html(s: &str) -> String {
     out
 }
 
+/// The characters PowerShell takes for a single quote: `'` and the
+/// typographic ones (U+2018 to U+201B), which end a single-quoted string
+/// as surely as the ASCII one.
+pub fn is_powershell_quote(c: char) -> bool {
+    matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201a}' | '\u{201b}')
+}
+
+/// Text for a PowerShell script line: control characters as for the
+/// terminal (a newline would end the line and start a command), and the
+/// Unicode line and paragraph separators escaped the same way, in case a
+/// reader takes them for line ends.
+fn powershell_line(s: &str) -> String {
+    let s = terminal(s);
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\u{2028}' | '\u{2029}' => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// `s` as a PowerShell single-quoted string literal, quotes included: no
+/// expansion happens inside one (`$(...)`, backticks stay text), and every
+/// quote character inside, typographic ones too, is doubled, which
+/// PowerShell reads back as that one character. Control characters are
+/// escaped first as for the terminal, so the literal is always one line.
+pub fn powershell_single_quoted(s: &str) -> String {
+    let s = powershell_line(s);
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        if is_powershell_quote(c) {
+            out.push(c);
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
+}
+
+/// Text for a PowerShell line comment (after `# `): one line, as
+/// [`powershell_single_quoted`] makes it, and with `<#` and `#>` split by
+/// a space, so nothing a capture says can open or close a block comment.
+pub fn powershell_comment(s: &str) -> String {
+    powershell_line(s).replace("<#", "< #").replace("#>", "# >")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +194,72 @@ mod tests {
         assert_eq!(csv_cell("=cmd|' /C calc'!A0"), "'=cmd|' /C calc'!A0");
         assert_eq!(csv_cell("-1"), "'-1");
         assert_eq!(csv_cell("10.0.0.4"), "10.0.0.4");
+    }
+
+    /// What PowerShell reads from a single-quoted literal: a quote
+    /// character followed by another stands for the second; a lone one ends it.
+    fn unquote(lit: &str) -> Option<String> {
+        let mut chars = lit.chars().peekable();
+        if !chars.next().is_some_and(is_powershell_quote) {
+            return None;
+        }
+        let mut out = String::new();
+        while let Some(c) = chars.next() {
+            if is_powershell_quote(c) {
+                match chars.next() {
+                    Some(q) if is_powershell_quote(q) => out.push(q),
+                    None => return Some(out),
+                    Some(_) => return None,
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn powershell_literals_hold_hostile_text_exactly() {
+        for s in [
+            "dc1.corp",
+            "o'brien",
+            "''",
+            "it\u{2019}s \u{2018}quoted\u{201b} \u{201a}low",
+            "$(Remove-Item C:\\ -Recurse)",
+            "`nbacktick `$x",
+            "#> <# comment",
+            "'; Remove-Item C:\\; '",
+            "",
+        ] {
+            let lit = powershell_single_quoted(s);
+            assert_eq!(unquote(&lit).as_deref(), Some(s), "{lit}");
+        }
+        assert_eq!(powershell_single_quoted("a'b"), "'a''b'");
+        assert_eq!(
+            powershell_single_quoted("a\u{2019}b"),
+            "'a\u{2019}\u{2019}b'"
+        );
+        // A line break never reaches the script: it is escaped as text.
+        let lit = powershell_single_quoted("a\nb\r\u{2028}c\u{85}");
+        assert!(
+            !lit.chars().any(|c| c.is_control() || c == '\u{2028}'),
+            "{lit}"
+        );
+        assert_eq!(
+            unquote(&lit).as_deref(),
+            Some("a\\u{a}b\\u{d}\\u{2028}c\\u{85}")
+        );
+    }
+
+    #[test]
+    fn powershell_comments_stay_one_line_comment() {
+        assert_eq!(powershell_comment("a #> b <# c"), "a # > b < # c");
+        assert_eq!(powershell_comment("<#>"), "< # >");
+        assert_eq!(powershell_comment("x\ny"), "x\\u{a}y");
+        for s in ["<<##>>", "#<#>#", "a\r\n<#\u{2029}#>"] {
+            let c = powershell_comment(s);
+            assert!(!c.contains("<#") && !c.contains("#>"), "{c}");
+            assert!(!c.chars().any(|c| c.is_control() || c == '\u{2029}'), "{c}");
+        }
     }
 }

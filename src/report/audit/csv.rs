@@ -41,13 +41,7 @@ const CSV_HEADER: [&str; 20] = [
 fn write_csv(w: &mut dyn Write, audit: &Audit, ctx: &AuditContext<'_>) -> io::Result<()> {
     let mut out = ::csv::Writer::from_writer(w);
     out.write_record(CSV_HEADER)?;
-    let notes = audit
-        .summary
-        .capture_warnings
-        .iter()
-        .map(|text| ("capture-warning", text.clone()))
-        .chain(ctx.skipped.iter().map(|s| ("skipped-input", s.to_string())));
-    for (kind, text) in notes {
+    for (kind, text) in input_notes(audit, ctx) {
         let mut row = vec![String::new(); CSV_HEADER.len()];
         row[..2].clone_from_slice(&[kind.to_string(), Severity::Warning.name().to_string()]);
         if let Some(cell) = CSV_HEADER

@@ -15,6 +15,9 @@ use serde::Serialize;
 use std::io::{self, Write};
 
 mod csv;
+mod firewall;
+mod firewall_csv;
+mod firewall_ps1;
 mod html;
 mod json;
 mod markdown;
@@ -33,6 +36,10 @@ pub enum AuditFormat {
     Csv,
     /// One self-contained page: verdict, role diagram, matrix, findings.
     Html,
+    /// A firewall change request: one row per rule to open (proven blocked, required).
+    FirewallCsv,
+    /// Windows Defender Firewall rules for the blocks a host's own RST proves.
+    FirewallPs1,
 }
 
 /// What the report says about its inputs besides the findings.
@@ -87,6 +94,8 @@ impl AuditFormat {
             AuditFormat::Markdown => &markdown::MarkdownExporter,
             AuditFormat::Csv => &csv::CsvExporter,
             AuditFormat::Html => &html::HtmlExporter,
+            AuditFormat::FirewallCsv => &firewall_csv::FirewallCsvExporter,
+            AuditFormat::FirewallPs1 => &firewall_ps1::FirewallPs1Exporter,
         }
     }
 }
@@ -122,6 +131,21 @@ fn rule(f: &Finding) -> String {
         (Some(r), None) => r.clone(),
         _ => "-".into(),
     }
+}
+
+/// The notes about the inputs that a sheet carries as rows of their own:
+/// each capture warning (`capture-warning`), then each skipped input
+/// (`skipped-input`), with its text.
+fn input_notes<'a>(
+    audit: &'a Audit,
+    ctx: &'a AuditContext<'_>,
+) -> impl Iterator<Item = (&'static str, String)> + 'a {
+    audit
+        .summary
+        .capture_warnings
+        .iter()
+        .map(|text| ("capture-warning", text.clone()))
+        .chain(ctx.skipped.iter().map(|s| ("skipped-input", s.to_string())))
 }
 
 /// Tables fit this many columns when the report does not go to a terminal.
