@@ -2,7 +2,10 @@
 //! than the connection limit, and IP fragments that never complete. The
 //! expected numbers come from what each test wrote (how many SYNs, how many
 //! fragments), never from the code under test. A 5-million-SYN version with
-//! memory figures is `benches/flood.rs`.
+//! memory figures is `benches/flood.rs`; a 3-million-SYN capture for the
+//! report size is `examples/synth_flood.rs`.
+
+mod common;
 
 use flowaudit::decode::{DecodeConfig, Decoder};
 use flowaudit::pipeline::{self, Options};
@@ -197,4 +200,101 @@ fn the_report_says_when_the_connection_limit_was_reached() {
         .map(|h| h["attempts"].as_u64().unwrap())
         .sum();
     assert_eq!(attempts, 300);
+}
+
+/// A SYN flood of `n` never-answered SYNs, each from its own source
+/// (11.0.0.0/8, no cloud range) to a port of the DC 10.0.0.4 spread over
+/// 1-65535, 10 µs apart; (capture, inventory, distinct ports).
+fn flood_to_dc(dir: &std::path::Path, n: u32) -> (std::path::PathBuf, std::path::PathBuf, usize) {
+    let path = dir.join(format!("flood-{n}.pcap"));
+    let file = std::fs::File::create(&path).expect("create");
+    let opts = PcapOptions {
+        link: LinkType::RAW,
+        ..PcapOptions::default()
+    };
+    let mut w = PcapWriter::new(BufWriter::new(file), opts).expect("header");
+    let mut ports = std::collections::BTreeSet::new();
+    for i in 0..n {
+        let src = std::net::SocketAddr::from(((0x0b00_0000 | i).to_be_bytes(), 40_000));
+        let port = 1 + (i.wrapping_mul(7919) % 65_535) as u16;
+        ports.insert(port);
+        let dst = std::net::SocketAddr::from(([10, 0, 0, 4], port));
+        let ts = Timestamp(1_700_000_000_000_000_000 + i64::from(i) * 10_000);
+        let frame = flowaudit::synth::tcp(src, dst, 0x02, i, 0, 64_240, &[]);
+        w.write_packet(ts, &frame, None).expect("write");
+    }
+    w.into_inner().expect("flush");
+    let inv = dir.join("inventory.toml");
+    std::fs::write(
+        &inv,
+        "features = []\n[roles]\nsync = [\"10.0.1.10\"]\ndc = [\"10.0.0.4\"]\n",
+    )
+    .expect("inventory");
+    (path, inv, ports.len())
+}
+
+/// A flood gives a report of a few hundred kilobytes whatever its size (the
+/// busiest ports and host pairs, exact totals), and says what it is.
+#[test]
+fn a_syn_flood_gives_a_small_report_with_exact_totals() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut sizes = Vec::new();
+    for n in [10_000u32, 40_000] {
+        let (cap, inv, ports) = flood_to_dc(dir.path(), n);
+        let audit = |format: &str| {
+            let out = common::flowaudit()
+                .args(["audit", "--fail-on", "never", "-f", format, "-i"])
+                .arg(&inv)
+                .arg(&cap)
+                .output()
+                .expect("run flowaudit");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            out.stdout
+        };
+        let json = audit("json");
+        let html = audit("html");
+        let v: serde_json::Value = serde_json::from_slice(&json).expect("JSON");
+        let findings = v["findings"].as_array().expect("findings");
+        let mut count = 0;
+        let mut pairs = 0;
+        // Besides the flood: the flows of a sync server the capture never shows.
+        for f in findings.iter().filter(|f| f["kind"] != "missing") {
+            assert_eq!(f["kind"], "unclassified", "{f}");
+            count += f["count"].as_u64().expect("count");
+            pairs += f["hosts_total"].as_u64().expect("hosts_total");
+            let listed = f["hosts"].as_array().expect("hosts").len();
+            assert!(listed <= 20, "{listed} host pairs listed");
+            let ev: Vec<&str> = f["evidence"]
+                .as_array()
+                .expect("evidence")
+                .iter()
+                .filter_map(|e| e.as_str())
+                .collect();
+            let unique: std::collections::BTreeSet<&&str> = ev.iter().collect();
+            assert_eq!(unique.len(), ev.len(), "an evidence line repeats: {ev:#?}");
+        }
+        // Every SYN its own connection and host pair, none lost to the caps.
+        assert_eq!((count, pairs), (u64::from(n), u64::from(n)));
+        let said = format!(
+            "flood or scan: {n} failed connection attempts from {n} unknown hosts to {ports} tcp ports of dc (10.0.0.4)"
+        );
+        let warnings = v["summary"]["capture_warnings"].to_string();
+        assert!(warnings.contains(&said), "{warnings}");
+        sizes.push((json.len(), html.len()));
+    }
+    eprintln!("report sizes (json, html) for 10k and 40k SYNs: {sizes:?}");
+    for &(json, html) in &sizes {
+        assert!(json < 1 << 20 && html < 1 << 20, "{sizes:?}");
+    }
+    // Four times the SYNs, about the same report (listing every pair would
+    // make it four times larger).
+    let (small, large) = (sizes[0], sizes[1]);
+    assert!(
+        large.0 * 10 < small.0 * 13 && large.1 * 10 < small.1 * 13,
+        "{sizes:?}"
+    );
 }

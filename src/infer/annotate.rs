@@ -46,8 +46,12 @@ pub fn annotate(audit: &mut Audit, learned: &Learned, observer: &Observer, catal
                     if rpc_lines >= MAX_LINES {
                         break;
                     }
-                    rpc_lines += 1;
-                    extra.push(rpc_line(h.dst, port, learned));
+                    // Many clients of one server on one port: one line.
+                    let line = rpc_line(h.dst, port, learned);
+                    if !extra.contains(&line) {
+                        rpc_lines += 1;
+                        extra.push(line);
+                    }
                 }
             }
         }

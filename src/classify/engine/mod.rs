@@ -1670,6 +1670,7 @@ impl<'a> Classifier<'a> {
                 s.tcp, s.tcp_synack
             ));
         }
+        w.extend(self.flood_lines());
         if span_secs < SYNC_CYCLE_SECS {
             w.push(format!(
                 "the capture spans {}, shorter than one 30-min sync cycle: flows expected every sync cycle may be absent by chance",

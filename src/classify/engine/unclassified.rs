@@ -105,3 +105,52 @@ impl<'a> Classifier<'a> {
         }
     }
 }
+
+/// Failed attempts from unknown hosts to one role above which the capture is
+/// said to hold a flood or a scan: far beyond what clients of a DC or a
+/// sync server fail at by themselves, in any capture worth auditing.
+const FLOOD_MIN_FAILED: u64 = 10_000;
+
+impl Classifier<'_> {
+    /// One sentence per role and transport that unknown hosts flooded or
+    /// scanned: how many failed attempts, from how many hosts, to how many
+    /// ports of which servers. The findings list only the busiest ports and
+    /// host pairs; this says what the whole is.
+    pub(super) fn flood_lines(&self) -> Vec<String> {
+        let mut sides: BTreeMap<(Role, Proto), (u64, u64, Vec<u16>)> = BTreeMap::new();
+        for (k, u) in self.uncl.iter().filter(|(k, _)| !k.outbound) {
+            let s = sides.entry((k.role, k.proto)).or_default();
+            s.0 += u.failed;
+            s.1 += u.bucket.conns;
+            s.2.push(k.port);
+        }
+        let mut out = Vec::new();
+        for ((role, proto), (failed, conns, ports)) in sides {
+            if failed < FLOOD_MIN_FAILED || failed * 2 < conns {
+                continue;
+            }
+            let mut srcs: HashSet<IpAddr> = HashSet::new();
+            let mut servers: BTreeSet<IpAddr> = BTreeSet::new();
+            for (k, u) in self.uncl.iter() {
+                if k.outbound || k.role != role || k.proto != proto {
+                    continue;
+                }
+                for &(s, d) in u.bucket.pairs.keys() {
+                    srcs.insert(s);
+                    servers.insert(d);
+                }
+            }
+            let listed: Vec<String> = servers.iter().take(3).map(ToString::to_string).collect();
+            let more = servers.len().saturating_sub(listed.len());
+            out.push(format!(
+                "flood or scan: {} from {} to {} of {role} ({}{}): the findings list the busiest ports and host pairs; `flowaudit flows` has every connection",
+                plural(failed, "failed connection attempt", "failed connection attempts"),
+                plural(srcs.len() as u64, "unknown host", "unknown hosts"),
+                plural(ports.len() as u64, &format!("{} port", proto.name()), &format!("{} ports", proto.name())),
+                listed.join(", "),
+                if more > 0 { format!(" and {more} more") } else { String::new() },
+            ));
+        }
+        out
+    }
+}
