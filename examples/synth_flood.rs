@@ -10,26 +10,13 @@
 //! Deterministic: the same arguments give the same bytes (a seeded splitmix64).
 
 use flowaudit::read::LinkType;
-use flowaudit::synth::{PcapOptions, PcapWriter};
+use flowaudit::synth::{PcapOptions, PcapWriter, Rng};
 use flowaudit::time::Timestamp;
 use std::io::BufWriter;
 use std::net::{Ipv4Addr, SocketAddr};
 
 /// The domain controller every SYN goes to.
 const DC: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 4);
-
-/// splitmix64: small, seeded, good enough to spread addresses and ports.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter()

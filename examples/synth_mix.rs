@@ -26,7 +26,7 @@
 //! Deterministic: the same arguments give the same bytes (a seeded splitmix64).
 
 use flowaudit::decode::tcp_flags::{ACK, FIN, PSH, RST, SYN};
-use flowaudit::synth::{Ip, Link, PcapOptions, PcapWriter, Tcp};
+use flowaudit::synth::{Ip, Link, PcapOptions, PcapWriter, Rng, Tcp};
 use flowaudit::time::Timestamp;
 use std::io::{BufWriter, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -42,30 +42,6 @@ const FLOWS: f64 = 265_000.0;
 const GAP_NS: i64 = 250_000;
 /// First packet time: 2023-11-14T22:13:20Z.
 const START_NS: i64 = 1_700_000_000_000_000_000;
-
-/// A small, seedable, fast PRNG (splitmix64), so the capture needs no dependency.
-struct Rng(u64);
-
-impl Rng {
-    /// The next 64 random bits.
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n`.
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
-    }
-
-    /// True with probability `pct` percent.
-    fn pct(&mut self, pct: u64) -> bool {
-        self.below(100) < pct
-    }
-}
 
 /// Roles of the hybrid-identity catalogue, and the hosts that play them.
 #[derive(Clone, Copy)]

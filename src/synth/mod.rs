@@ -35,6 +35,7 @@
 pub mod link;
 pub mod packet;
 pub mod payload;
+pub mod rng;
 pub mod sample;
 pub mod session;
 pub mod writer;
@@ -44,6 +45,7 @@ pub use packet::{
     ExtHeader, Ip, Tcp, fragment, fragment_ranges, icmp_echo, icmp_error, packet_too_big, proto,
     tcp, udp,
 };
+pub use rng::Rng;
 pub use session::{
     Conversation, DEFAULT_GAP, DEFAULT_MSS, START, Sent, TcpSession, Trace, UdpSession,
 };
