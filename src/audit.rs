@@ -6,6 +6,7 @@
 
 use crate::pipeline::{self, InputResult, Options};
 use crate::read::Source;
+use crate::time::Timestamp;
 use crate::track::{Connection, TrackStats};
 
 /// Finished connections held until the end of the capture. With an
@@ -67,7 +68,33 @@ pub fn run_listing(
     inventory: Option<&crate::inventory::Inventory>,
     max_hosts: usize,
 ) -> AuditRun {
-    run_holding(sources, opts, catalogue, inventory, MAX_HELD, max_hosts)
+    run_holding(
+        sources,
+        &[],
+        opts,
+        catalogue,
+        inventory,
+        MAX_HELD,
+        max_hosts,
+    )
+}
+
+/// [`run_listing`] of captures and connection logs together (Zeek's
+/// conn.log, flowaudit's JSON lines: [`crate::logs`]): their connections go
+/// the same way, into inference and classification; the logs' results
+/// follow the captures' in [`AuditRun::results`], and the report says what a
+/// log cannot show.
+pub fn run_with_logs(
+    sources: &[Source],
+    logs: &[Source],
+    opts: &Options,
+    catalogue: &crate::catalogue::Catalogue,
+    inventory: Option<&crate::inventory::Inventory>,
+    max_hosts: usize,
+) -> AuditRun {
+    run_holding(
+        sources, logs, opts, catalogue, inventory, MAX_HELD, max_hosts,
+    )
 }
 
 /// Finished connections waiting for the end of the capture.
@@ -86,6 +113,7 @@ struct Held {
 /// [`run_listing`], holding at most `max_held` connections (tests use small limits).
 fn run_holding(
     sources: &[Source],
+    logs: &[Source],
     opts: &Options,
     catalogue: &crate::catalogue::Catalogue,
     inventory: Option<&crate::inventory::Inventory>,
@@ -188,6 +216,30 @@ fn run_holding(
     for c in queue {
         fold(c, &mut observer, classifier.as_mut(), &mut held);
     }
+    let mut results = results;
+    // A log's rows have no packets: its coverage comes from the rows' start
+    // and end times, sorted.
+    let mut log_times: Vec<Timestamp> = Vec::new();
+    for l in logs {
+        results.push(crate::logs::read_conn_log(l, &mut |c: Connection| {
+            log_times.push(c.ts);
+            log_times.push(Timestamp(c.ts.0.saturating_add(c.duration.0.max(0))));
+            fold(c, &mut observer, classifier.as_mut(), &mut held);
+        }));
+    }
+    log_times.sort_unstable();
+    let mut log_coverage = crate::time::Coverage::new();
+    for t in log_times {
+        log_coverage.add(t);
+    }
+    // Captures and logs of the same hours (two vantage points) cover them
+    // once; the larger of the two is the safer guess.
+    let covered = coverage.covered().max(log_coverage.covered());
+    let logs_read: Vec<String> = results[results.len() - logs.len()..]
+        .iter()
+        .flatten()
+        .map(|r| r.info.path.clone())
+        .collect();
     let first = results
         .iter()
         .flatten()
@@ -217,7 +269,7 @@ fn run_holding(
             let roles: Vec<_> = by_name.iter().map(|h| (h.addr, h.role)).collect();
             cl.add_host_roles(&roles);
             classify_held(&mut cl, &held.conns, &learned, catalogue);
-            cl.set_coverage(coverage.covered());
+            cl.set_coverage(covered);
             cl.set_endpoints(endpoints(&learned));
             let mut audit = cl.finish(span);
             for h in by_name {
@@ -247,10 +299,15 @@ fn run_holding(
                 pipeline::run_with_stats(sources, opts, &mut |_| {}, &mut |c| {
                     classify_one(&mut cl, &c, &learned, catalogue)
                 });
+                for l in logs {
+                    let _ = crate::logs::read_conn_log(l, &mut |c: Connection| {
+                        classify_one(&mut cl, &c, &learned, catalogue)
+                    });
+                }
             } else {
                 classify_held(&mut cl, &held.conns, &learned, catalogue);
             }
-            cl.set_coverage(coverage.covered());
+            cl.set_coverage(covered);
             cl.set_endpoints(endpoints(&learned));
             let mut audit = cl.finish(span);
             if inferred
@@ -275,6 +332,13 @@ fn run_holding(
              without an inventory): findings may count connections the role \
              inference did not see",
             held.max
+        ));
+    }
+    if !logs_read.is_empty() {
+        audit.summary.capture_warnings.push(format!(
+            "{}: {}",
+            logs_read.join(", "),
+            crate::logs::LIMITS
         ));
     }
     if let Some(note) = pipeline::overlap_note(results.iter().flatten()) {
@@ -376,7 +440,7 @@ mod tests {
     fn hold(opts: &Options, max_held: usize) -> AuditRun {
         let catalogue = Catalogue::embedded().unwrap_or_else(|e| panic!("{e}"));
         let max_hosts = crate::classify::DEFAULT_MAX_HOSTS;
-        run_holding(&sample(), opts, &catalogue, None, max_held, max_hosts)
+        run_holding(&sample(), &[], opts, &catalogue, None, max_held, max_hosts)
     }
 
     /// Without an inventory, a second pass over the files gives the audit
@@ -425,6 +489,7 @@ mod tests {
         std::thread::spawn(move || {
             let run = run_holding(
                 &sources,
+                &[],
                 &Options::default(),
                 &catalogue,
                 None,

@@ -18,6 +18,7 @@ pub mod decode;
 pub mod infer;
 pub mod inventory;
 pub mod learn;
+pub mod logs;
 pub mod pipeline;
 pub mod read;
 pub mod report;

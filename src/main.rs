@@ -68,7 +68,8 @@ impl PipelineArgs {
 enum Command {
     /// Audit captures against the port catalogue, per pair of roles: blocked, missing, unexpected flows.
     Audit {
-        /// Capture files (pcap, pcapng, optionally gzip-compressed), directories, or - for stdin.
+        /// Capture files (pcap, pcapng), Zeek conn.log files (TSV or JSON lines), either
+        /// optionally gzip-compressed, directories of them, or - for a capture on stdin.
         #[arg(required = true)]
         captures: Vec<OsString>,
         /// The deployment: which hosts play which role, which features are enabled (TOML).
@@ -227,7 +228,12 @@ fn main() -> ExitCode {
 /// 1 when an audit finding reaches `--fail-on`, 2 when an input or a
 /// configuration file could not be read or output failed.
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
-    let inputs = read::expand_inputs(cli.command.captures())?;
+    // Only the audit reads connection logs; elsewhere a conn.log in a
+    // directory is skipped like any file that is not a capture.
+    let inputs = match cli.command {
+        Command::Audit { .. } => read::expand_inputs_with_logs(cli.command.captures())?,
+        _ => read::expand_inputs(cli.command.captures())?,
+    };
     if !cli.quiet {
         for s in &inputs.skipped {
             eprintln!("flowaudit: warning: {}", escape::terminal(&s.to_string()));
@@ -235,10 +241,16 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     }
     if let Some(dest) = &cli.output {
         let mut protected = cli.command.config_files();
-        protected.extend(inputs.sources.iter().filter_map(|s| match s {
-            Source::Path(p) => Some(p.as_path()),
-            Source::Stdin => None,
-        }));
+        protected.extend(
+            inputs
+                .sources
+                .iter()
+                .chain(&inputs.logs)
+                .filter_map(|s| match s {
+                    Source::Path(p) => Some(p.as_path()),
+                    Source::Stdin => None,
+                }),
+        );
         output::check_destination(dest, &protected, cli.force)?;
     }
     let sources = &inputs.sources;
@@ -279,8 +291,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             };
             let bar = progress_bar(cli, sources);
             opts.progress = bar.clone().map(|b| b as Arc<dyn pipeline::Progress>);
-            let run = flowaudit::audit::run_listing(
+            let run = flowaudit::audit::run_with_logs(
                 sources,
+                &inputs.logs,
                 &opts,
                 &catalogue,
                 loaded.as_ref(),

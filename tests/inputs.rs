@@ -103,17 +103,28 @@ fn non_captures_in_a_directory_are_skipped_and_listed() {
     let d = dir.path().join("captures");
     std::fs::create_dir(&d).unwrap();
     std::fs::copy(sample(), d.join("sync.pcapng")).unwrap();
+    // A Zeek log other than conn.log (the audit reads conn.log beside
+    // captures: tests/zeek_logs.rs) and a text file.
     let stray: [(&str, &[u8]); 2] = [
-        ("conn.log", b"#separator \\x09\n#fields\tts\tuid\n"),
+        (
+            "dns.log",
+            b"#separator \\x09\n#path\tdns\n#fields\tts\tuid\n",
+        ),
         ("notes.txt", b"captured on the sync server\n"),
     ];
     for (name, bytes) in stray {
         std::fs::write(d.join(name), bytes).unwrap();
     }
-    let want: Vec<(String, String)> = stray
-        .iter()
-        .map(|(n, b)| (d.join(n).display().to_string(), not_a_capture(b)))
-        .collect();
+    let want: Vec<(String, String)> = vec![
+        (
+            d.join("dns.log").display().to_string(),
+            "a Zeek dns log, not conn.log (only conn.log gives connections)".to_string(),
+        ),
+        (
+            d.join("notes.txt").display().to_string(),
+            not_a_capture(stray[1].1),
+        ),
+    ];
 
     let (code, json, stderr) = audit(&[&d], "json");
     assert_eq!(code, Some(0), "{stderr}");

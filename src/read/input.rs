@@ -254,6 +254,9 @@ impl Read for Input {
 pub struct Inputs {
     /// Captures to read, in order.
     pub sources: Vec<Source>,
+    /// Connection logs (Zeek's conn.log, flowaudit's JSON lines) to read,
+    /// in order: only from [`expand_inputs_with_logs`].
+    pub logs: Vec<Source>,
     /// Files found inside directories that are not captures.
     pub skipped: Vec<Skipped>,
 }
@@ -286,7 +289,31 @@ impl std::fmt::Display for Skipped {
 /// the command line is always kept: if it is not a capture, reading it is
 /// the error. Directories that hold no capture at all are an error.
 pub fn expand_inputs(args: &[OsString]) -> Result<Inputs, ReadError> {
+    expand(args, false)
+}
+
+/// [`expand_inputs`] for the commands that also read connection logs
+/// (`audit`): a Zeek conn.log or flowaudit's JSON lines, named or found in a
+/// directory, goes to [`Inputs::logs`]; another Zeek log (dns.log, ...)
+/// inside a directory is skipped, and named, it is an error.
+pub fn expand_inputs_with_logs(args: &[OsString]) -> Result<Inputs, ReadError> {
+    expand(args, true)
+}
+
+fn expand(args: &[OsString], logs: bool) -> Result<Inputs, ReadError> {
     let mut out = Inputs::default();
+    // A log, or why a Zeek log is not one to read; `None`: no log at all.
+    // Elsewhere a conn.log is a file to skip, and says why.
+    let log_of = |p: &Path| -> Option<Result<(), String>> {
+        if !std::fs::metadata(p).is_ok_and(|m| m.is_file()) {
+            return None;
+        }
+        let found = crate::logs::sniff_source(&Source::Path(p.to_path_buf()))?;
+        Some(match found {
+            Ok(_) if !logs => Err("a connection log: only `audit` reads logs".to_string()),
+            r => r.map(|_| ()),
+        })
+    };
     let mut dirs = Vec::new();
     for arg in args {
         if arg == "-" {
@@ -301,6 +328,20 @@ pub fn expand_inputs(args: &[OsString]) -> Result<Inputs, ReadError> {
             walk_dir(&p, &mut found)?;
             found.sort();
             for path in found {
+                match log_of(&path) {
+                    Some(Ok(())) => {
+                        out.logs.push(Source::Path(path));
+                        continue;
+                    }
+                    Some(Err(reason)) => {
+                        out.skipped.push(Skipped {
+                            path: path.display().to_string(),
+                            reason,
+                        });
+                        continue;
+                    }
+                    None => {}
+                }
                 match sniff_file(&path) {
                     Some(super::Magic::Other(reason)) => out.skipped.push(Skipped {
                         path: path.display().to_string(),
@@ -311,10 +352,19 @@ pub fn expand_inputs(args: &[OsString]) -> Result<Inputs, ReadError> {
             }
             dirs.push(p.display().to_string());
         } else {
-            out.sources.push(Source::Path(p));
+            match log_of(&p).filter(|_| logs) {
+                Some(Ok(())) => out.logs.push(Source::Path(p)),
+                Some(Err(reason)) => {
+                    return Err(ReadError {
+                        path: p.display().to_string(),
+                        reason,
+                    });
+                }
+                None => out.sources.push(Source::Path(p)),
+            }
         }
     }
-    if out.sources.is_empty() && !dirs.is_empty() {
+    if out.sources.is_empty() && out.logs.is_empty() && !dirs.is_empty() {
         let skipped = match out.skipped.len() {
             0 => String::new(),
             1 => " (1 file that is not a capture skipped)".into(),

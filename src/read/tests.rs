@@ -1153,6 +1153,14 @@ fn expand_inputs_skips_non_captures_found_in_directories_only() {
     for (f, bytes) in &files {
         std::fs::write(p.join(f), bytes).unwrap();
     }
+    let with_logs = expand_inputs_with_logs(&[p.into()]).unwrap();
+    assert_eq!(
+        with_logs.logs,
+        vec![
+            Source::Path(p.join("conn.log")),
+            Source::Path(p.join("conn.log.gz"))
+        ]
+    );
     let got = expand_inputs(&[p.into(), p.join("conn.log").into()]).unwrap();
     assert_eq!(
         got.sources,
@@ -1172,13 +1180,12 @@ fn expand_inputs_skips_non_captures_found_in_directories_only() {
     assert_eq!(
         skipped,
         vec![
-            (
-                at("conn.log"),
-                "not a pcap or pcapng file (magic 23 73 65 70)"
-            ),
+            // flows and info read captures only (expand_inputs_with_logs
+            // keeps logs for the audit).
+            (at("conn.log"), "a connection log: only `audit` reads logs"),
             (
                 at("conn.log.gz"),
-                "not a pcap or pcapng file (magic 23 73 65 70) after gzip decompression"
+                "a connection log: only `audit` reads logs"
             ),
             (at("empty.pcap"), "empty file"),
             (at("x"), "too short to be a capture (2 bytes)"),
