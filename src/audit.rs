@@ -4,6 +4,7 @@
 //! held back until the names learned by the end of the capture can place
 //! them), then the audit's roles, assumptions and annotations.
 
+use crate::logs::ConnectionSink;
 use crate::pipeline::{self, InputResult, Options};
 use crate::read::Source;
 use crate::time::Timestamp;
@@ -97,6 +98,89 @@ pub fn run_with_logs(
     )
 }
 
+/// What [`connections`] read.
+pub struct Read {
+    /// One result per capture, then one per log.
+    pub results: Vec<InputResult>,
+    /// The tracker's counters (captures only).
+    pub stats: TrackStats,
+    /// The time the logs' rows cover (start to end of each row, silences of
+    /// more than [`crate::time::Coverage::MAX_GAP`] left out).
+    pub log_covered: crate::time::Duration,
+}
+
+/// The one way connections enter an audit: every connection of the
+/// captures (read, decoded and tracked by the [`pipeline`], each packet shown
+/// to `observe` first), then of the connection logs ([`crate::logs`]), into
+/// `sink`, which the audit's fold, the role inference and tests implement.
+pub fn connections(
+    sources: &[Source],
+    logs: &[Source],
+    opts: &Options,
+    observe: &mut (dyn FnMut(&crate::decode::Packet<'_>) + Send),
+    sink: &mut dyn ConnectionSink,
+) -> Read {
+    let (mut results, stats) =
+        pipeline::run_with_stats(sources, opts, observe, &mut |c| sink.accept(c));
+    // A log's rows have no packets: its coverage comes from the rows' start
+    // and end times, sorted.
+    let mut times: Vec<Timestamp> = Vec::new();
+    for l in logs {
+        results.push(crate::logs::read_conn_log(l, &mut |c: Connection| {
+            times.push(c.ts);
+            times.push(Timestamp(c.ts.0.saturating_add(c.duration.0.max(0))));
+            sink.accept(c);
+        }));
+    }
+    times.sort_unstable();
+    let mut coverage = crate::time::Coverage::new();
+    for t in times {
+        coverage.add(t);
+    }
+    Read {
+        results,
+        stats,
+        log_covered: coverage.covered(),
+    }
+}
+
+/// What [`roles`] found.
+pub struct RolesRun {
+    /// One result per capture, then one per log.
+    pub results: Vec<InputResult>,
+    /// What the packets taught (names, endpoint-mapper ports); empty for logs.
+    pub learned: crate::learn::Learned,
+    /// The roles and features inferred, with their evidence.
+    pub inference: crate::infer::Inference,
+}
+
+/// Roles and features inferred from the captures and connection logs
+/// (`flowaudit roles`): the learner sees every packet, the inference every
+/// connection.
+pub fn roles(
+    sources: &[Source],
+    logs: &[Source],
+    opts: &Options,
+    catalogue: &crate::catalogue::Catalogue,
+) -> RolesRun {
+    let mut learner = crate::learn::Learner::new();
+    let mut observer = crate::infer::Observer::new(catalogue);
+    let read = connections(
+        sources,
+        logs,
+        opts,
+        &mut |p| learner.observe(p),
+        &mut observer,
+    );
+    let learned = learner.finish();
+    let inference = observer.finish(&learned, catalogue);
+    RolesRun {
+        results: read.results,
+        learned,
+        inference,
+    }
+}
+
 /// Finished connections waiting for the end of the capture.
 struct Held {
     /// The connections, in the order they finished.
@@ -187,8 +271,9 @@ fn run_holding(
     let before = inventory.is_none().then(|| files_now(sources));
     let mut queue = std::collections::VecDeque::with_capacity(2 * FETCH + 1);
     let mut unfetched = 0;
-    let (results, stats) = pipeline::run_with_stats(
+    let read = connections(
         sources,
+        logs,
         opts,
         &mut |p| {
             learner.observe(p);
@@ -216,25 +301,14 @@ fn run_holding(
     for c in queue {
         fold(c, &mut observer, classifier.as_mut(), &mut held);
     }
-    let mut results = results;
-    // A log's rows have no packets: its coverage comes from the rows' start
-    // and end times, sorted.
-    let mut log_times: Vec<Timestamp> = Vec::new();
-    for l in logs {
-        results.push(crate::logs::read_conn_log(l, &mut |c: Connection| {
-            log_times.push(c.ts);
-            log_times.push(Timestamp(c.ts.0.saturating_add(c.duration.0.max(0))));
-            fold(c, &mut observer, classifier.as_mut(), &mut held);
-        }));
-    }
-    log_times.sort_unstable();
-    let mut log_coverage = crate::time::Coverage::new();
-    for t in log_times {
-        log_coverage.add(t);
-    }
+    let Read {
+        results,
+        stats,
+        log_covered,
+    } = read;
     // Captures and logs of the same hours (two vantage points) cover them
     // once; the larger of the two is the safer guess.
-    let covered = coverage.covered().max(log_coverage.covered());
+    let covered = coverage.covered().max(log_covered);
     let logs_read: Vec<String> = results[results.len() - logs.len()..]
         .iter()
         .flatten()

@@ -5,7 +5,6 @@ use flowaudit::catalogue::Catalogue;
 use flowaudit::classify::Severity;
 use flowaudit::infer;
 use flowaudit::inventory::Inventory;
-use flowaudit::learn::Learner;
 use flowaudit::pipeline::{self, CaptureReport, InputResult, Options};
 use flowaudit::read::{self, Source};
 use flowaudit::report::output::{self, Output};
@@ -104,7 +103,8 @@ enum Command {
     },
     /// Infer host roles (dc, sync, adfs, wap, users, azure by name) from the captures, with evidence.
     Roles {
-        /// Capture files (pcap, pcapng, optionally gzip-compressed), directories, or - for stdin.
+        /// Capture files (pcap, pcapng), Zeek conn.log files (TSV or JSON lines), either
+        /// optionally gzip-compressed, directories of them, or - for a capture on stdin.
         #[arg(required = true)]
         captures: Vec<OsString>,
         /// Rules file(s) replacing the built-in hybrid-identity catalogue (repeatable).
@@ -228,10 +228,12 @@ fn main() -> ExitCode {
 /// 1 when an audit finding reaches `--fail-on`, 2 when an input or a
 /// configuration file could not be read or output failed.
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
-    // Only the audit reads connection logs; elsewhere a conn.log in a
+    // Only audit and roles read connection logs; elsewhere a conn.log in a
     // directory is skipped like any file that is not a capture.
     let inputs = match cli.command {
-        Command::Audit { .. } => read::expand_inputs_with_logs(cli.command.captures())?,
+        Command::Audit { .. } | Command::Roles { .. } => {
+            read::expand_inputs_with_logs(cli.command.captures())?
+        }
         _ => read::expand_inputs(cli.command.captures())?,
     };
     if !cli.quiet {
@@ -385,23 +387,17 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             } else {
                 Catalogue::load(rules)?
             };
-            let mut learner = Learner::new();
-            let mut observer = infer::Observer::new(&catalogue);
             let bar = progress_bar(cli, sources);
             opts.progress = bar.clone().map(|b| b as Arc<dyn pipeline::Progress>);
-            let results =
-                pipeline::run_observed(sources, &opts, &mut |p| learner.observe(p), &mut |c| {
-                    observer.connection(&c)
-                });
+            let run = flowaudit::audit::roles(sources, &inputs.logs, &opts, &catalogue);
             if let Some(b) = bar {
                 b.bar.finish_and_clear();
             }
-            let (reports, failed) = split_results(cli, sources, results);
+            let (reports, failed) = split_results(cli, sources, run.results);
             if reports.is_empty() {
                 return Ok(exit_code(failed));
             }
-            let learned = learner.finish();
-            let inference = observer.finish(&learned, &catalogue);
+            let (learned, inference) = (run.learned, run.inference);
             match format {
                 RolesFormatArg::Toml => out.write_all(inference.to_toml().as_bytes())?,
                 RolesFormatArg::Json => {

@@ -195,3 +195,56 @@ fn rotated_logs_audit_as_their_concatenation() {
         assert!(judged(&a).iter().any(|f| f.0 == "blocked"));
     }
 }
+
+/// `(address, role)` of every host `flowaudit roles` infers from `input`.
+fn roles_of(input: &Path) -> Vec<(String, String)> {
+    let out = flowaudit()
+        .args(["--quiet", "roles", "-f", "json"])
+        .arg(input)
+        .output()
+        .expect("run flowaudit");
+    assert!(out.status.success(), "{input:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let mut r: Vec<(String, String)> = v["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .map(|h| (h["addr"].to_string(), h["role"].to_string()))
+        .collect();
+    r.sort();
+    r
+}
+
+/// `roles` reads the logs too, and finds in each Zeek conn.log the roles it
+/// finds in the capture (none of these traces names a host by DNS or SNI,
+/// which a log could not show).
+#[test]
+fn roles_from_a_conn_log_are_the_captures() {
+    let zeek = shared_captures().join("zeek");
+    let mut with_roles = 0;
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(&zeek)
+        .expect("zeek")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.to_string_lossy().ends_with(".conn.log"))
+        .collect();
+    logs.sort();
+    for log in &logs {
+        let stem = log
+            .to_string_lossy()
+            .trim_end_matches(".conn.log")
+            .to_string();
+        let capture = [".pcap", ".pcapng"]
+            .iter()
+            .map(|ext| PathBuf::from(format!("{stem}{ext}")))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| panic!("no capture beside {log:?}"));
+        let want = roles_of(&capture);
+        with_roles += usize::from(!want.is_empty());
+        assert_eq!(roles_of(log), want, "{log:?}");
+    }
+    assert!(
+        logs.len() >= 20 && with_roles >= 5,
+        "{} logs, {with_roles} with roles",
+        logs.len()
+    );
+}

@@ -417,7 +417,7 @@ impl Reader {
                 self.first = Some(self.first.map_or(c.ts, |f| f.min(c.ts)));
                 self.last = Some(self.last.map_or(end, |l| l.max(end)));
                 self.rows += 1;
-                sink.connection(c);
+                sink.accept(c);
             }
             Err(why) => self.problem(no, &why),
         }

@@ -22,15 +22,28 @@ pub const LIMITS: &str = "a connection log holds no packets: ICMP errors are not
     (DNS, TLS server names, HTTP Host, proxy CONNECT), and SYN retransmissions are known only by \
     count and their first and last time";
 
-/// Where the connections read from logs go: the audit's classifier and role
-/// inference alike, as the tracker's connections do.
+/// Where finished connections go, whatever made them (the tracker from a
+/// capture's packets, a log's rows): the classifier, the role inference, the
+/// audit's fold ([`crate::audit::connections`]), a test's closure.
 pub trait ConnectionSink {
     /// One finished connection.
-    fn connection(&mut self, c: Connection);
+    fn accept(&mut self, c: Connection);
 }
 
 impl<F: FnMut(Connection)> ConnectionSink for F {
-    fn connection(&mut self, c: Connection) {
+    fn accept(&mut self, c: Connection) {
         self(c)
+    }
+}
+
+impl ConnectionSink for crate::infer::Observer {
+    fn accept(&mut self, c: Connection) {
+        self.connection(&c)
+    }
+}
+
+impl ConnectionSink for crate::classify::Classifier<'_> {
+    fn accept(&mut self, c: Connection) {
+        self.connection(&c)
     }
 }
