@@ -51,6 +51,50 @@ struct PipelineArgs {
     max_connections: usize,
 }
 
+/// Live capture (`audit --interface`; the cargo feature `live`).
+#[derive(clap::Args)]
+struct LiveArgs {
+    /// Capture on this interface instead of reading files (needs a build with
+    /// the cargo feature `live`, and root or CAP_NET_RAW and CAP_NET_ADMIN).
+    #[arg(long, value_name = "IF")]
+    interface: Option<String>,
+    /// A capture filter for --interface, in tcpdump's syntax (BPF).
+    #[arg(long, value_name = "BPF", requires = "interface")]
+    filter: Option<String>,
+    /// How long to capture: 90s, 5m, 1h (a number alone is seconds).
+    #[arg(long, value_name = "TIME", requires = "interface", value_parser = parse_span)]
+    duration: Option<std::time::Duration>,
+    /// Capture until Ctrl-C or SIGTERM, then write the report.
+    #[arg(long, requires = "interface", conflicts_with = "duration")]
+    until_signal: bool,
+    /// Also print a report every TIME, each covering the capture so far (to
+    /// stdout; with -o only the last one goes to the file).
+    #[arg(long, value_name = "TIME", requires = "interface", value_parser = parse_span)]
+    every: Option<std::time::Duration>,
+    /// Keep the captured packets in FILE (pcap), to open in Wireshark or audit again.
+    #[arg(long, value_name = "FILE", requires = "interface")]
+    write: Option<PathBuf>,
+}
+
+/// `90s`, `5m`, `1h`, `2d`, or seconds.
+fn parse_span(s: &str) -> Result<std::time::Duration, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number and s, m, h or d"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("{s:?}: the unit must be s, m, h or d")),
+    };
+    if secs == 0 {
+        return Err("a time of 0".into());
+    }
+    Ok(std::time::Duration::from_secs(secs))
+}
+
 impl PipelineArgs {
     /// The pipeline's options for these arguments.
     fn options(&self) -> Options {
@@ -69,8 +113,10 @@ enum Command {
     Audit {
         /// Capture files (pcap, pcapng), Zeek conn.log files (TSV or JSON lines), either
         /// optionally gzip-compressed, directories of them, or - for a capture on stdin.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "interface")]
         captures: Vec<OsString>,
+        #[command(flatten)]
+        live: LiveArgs,
         /// The deployment: which hosts play which role, which features are enabled (TOML).
         /// Without it, roles and features are inferred from the capture (see `roles`).
         #[arg(short, long, value_name = "FILE")]
@@ -266,9 +312,10 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             fail_on,
             max_hosts,
             pipeline,
+            live,
             ..
         } => {
-            let mut opts = pipeline.options();
+            let opts = pipeline.options();
             let catalogue = if rules.is_empty() {
                 Catalogue::embedded()?
             } else {
@@ -291,42 +338,63 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 None if interactive => AuditFormat::Table,
                 None => AuditFormat::Json,
             };
-            let bar = progress_bar(cli, sources);
-            opts.progress = bar.clone().map(|b| b as Arc<dyn pipeline::Progress>);
-            let run = flowaudit::audit::run_with_logs(
-                sources,
-                &inputs.logs,
-                &opts,
-                &catalogue,
-                loaded.as_ref(),
-                max_hosts_for(*max_hosts, format),
-            );
-            if let Some(b) = bar {
-                b.bar.finish_and_clear();
-            }
-            let (reports, failed) = split_results(cli, sources, run.results);
-            let Some(audit) = run.audit else {
+            let max_hosts = max_hosts_for(*max_hosts, format);
+            // One audit of `sources` and `logs`, written to `w`: the audit
+            // (None when nothing could be read) and whether an input failed.
+            let audit_to =
+                |sources: &[Source],
+                 logs: &[Source],
+                 w: &mut dyn Write,
+                 progress: bool|
+                 -> anyhow::Result<(Option<flowaudit::classify::Audit>, bool)> {
+                    let mut opts = opts.clone();
+                    let bar = progress.then(|| progress_bar(cli, sources)).flatten();
+                    opts.progress = bar.clone().map(|b| b as Arc<dyn pipeline::Progress>);
+                    let run = flowaudit::audit::run_with_logs(
+                        sources,
+                        logs,
+                        &opts,
+                        &catalogue,
+                        loaded.as_ref(),
+                        max_hosts,
+                    );
+                    if let Some(b) = bar {
+                        b.bar.finish_and_clear();
+                    }
+                    let (reports, failed) = split_results(cli, sources, run.results);
+                    let Some(audit) = run.audit else {
+                        return Ok((None, failed));
+                    };
+                    warn_evictions(cli, &run.stats);
+                    if run.reread && !cli.quiet {
+                        eprintln!(
+                            "flowaudit: note: more than {} connections and no inventory: the inputs \
+                         were read twice (roles first, then the audit) rather than held in memory; \
+                         --inventory reads them once",
+                            flowaudit::audit::MAX_HELD
+                        );
+                    }
+                    let ctx = AuditContext {
+                        captures: &reports,
+                        skipped: &inputs.skipped,
+                        inventory: &run.inventory_path,
+                        rules: &catalogue.origin,
+                        color: format == AuditFormat::Table && interactive && color_allowed(),
+                        terminal: interactive.then(report::terminal_width).flatten(),
+                    };
+                    report::write_audit(w, format, &audit, &ctx)?;
+                    Ok((Some(audit), failed))
+                };
+            let (audit, failed) = match &live.interface {
+                Some(interface) => {
+                    let every = live.every;
+                    live_audit(cli, live, interface, every, &mut out, &audit_to)?
+                }
+                None => audit_to(sources, &inputs.logs, &mut out, true)?,
+            };
+            let Some(audit) = audit else {
                 return Ok(exit_code(failed));
             };
-            warn_evictions(cli, &run.stats);
-            if run.reread && !cli.quiet {
-                eprintln!(
-                    "flowaudit: note: more than {} connections and no inventory: the inputs \
-                     were read twice (roles first, then the audit) rather than held in memory; \
-                     --inventory reads them once",
-                    flowaudit::audit::MAX_HELD
-                );
-            }
-
-            let ctx = AuditContext {
-                captures: &reports,
-                skipped: &inputs.skipped,
-                inventory: &run.inventory_path,
-                rules: &catalogue.origin,
-                color: format == AuditFormat::Table && interactive && color_allowed(),
-                terminal: interactive.then(report::terminal_width).flatten(),
-            };
-            report::write_audit(&mut out, format, &audit, &ctx)?;
             out.commit()?;
             if failed {
                 return Ok(ExitCode::from(2));
@@ -453,6 +521,105 @@ fn flows_format(f: FlowsFormatArg) -> FlowFormat {
 
 /// Prints errors and warnings on stderr; returns the readable reports and
 /// whether any input failed outright.
+/// One audit of captures and logs into a writer, as the `audit` command
+/// runs it: (the audit, whether an input failed).
+type AuditTo<'a> = dyn Fn(
+        &[Source],
+        &[Source],
+        &mut dyn Write,
+        bool,
+    ) -> anyhow::Result<(Option<flowaudit::classify::Audit>, bool)>
+    + 'a;
+
+/// `audit --interface`: captures until `--duration` has passed or a signal
+/// came, printing a report of the capture so far every `--every`, then the
+/// report of the whole capture to `out`.
+#[cfg(feature = "live")]
+fn live_audit(
+    cli: &Cli,
+    live: &LiveArgs,
+    interface: &str,
+    every: Option<std::time::Duration>,
+    out: &mut Output,
+    audit_to: &AuditTo<'_>,
+) -> anyhow::Result<(Option<flowaudit::classify::Audit>, bool)> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Instant;
+    let until = match (live.duration, live.until_signal) {
+        (Some(d), _) => Some(Instant::now() + d),
+        (None, true) => None,
+        (None, false) => anyhow::bail!("--interface needs --duration TIME or --until-signal"),
+    };
+    let cap = flowaudit::live::start(interface, live.filter.as_deref(), live.write.as_deref())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    // Ctrl-C or SIGTERM ends the capture with its report, not the process.
+    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))?;
+    if !cli.quiet {
+        let how = match live.duration {
+            Some(d) => format!("for {} s", d.as_secs()),
+            None => "until Ctrl-C".to_string(),
+        };
+        eprintln!("flowaudit: capturing on {interface} {how}");
+    }
+    let mut next = every.map(|e| Instant::now() + e);
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let now = Instant::now();
+        if stop.load(Ordering::Relaxed) || until.is_some_and(|u| now >= u) {
+            break;
+        }
+        if let (Some(t), Some(e)) = (next, every)
+            && now >= t
+        {
+            let snap = cap.snapshot()?;
+            audit_to(
+                std::slice::from_ref(&snap.source),
+                &[],
+                &mut io::stdout().lock(),
+                false,
+            )?;
+            next = Some(t + e);
+        }
+    }
+    let (stats, path, temp) = cap.stop()?;
+    if !cli.quiet {
+        eprintln!(
+            "flowaudit: captured {} packets on {interface}{}",
+            stats.packets,
+            if stats.dropped > 0 {
+                format!(
+                    ", {} dropped by the kernel (its buffer was full)",
+                    stats.dropped
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+    let result = audit_to(&[Source::Path(path.clone())], &[], out, false);
+    if temp {
+        let _ = std::fs::remove_file(&path);
+    }
+    result
+}
+
+/// Without the feature: say how to get it.
+#[cfg(not(feature = "live"))]
+fn live_audit(
+    _cli: &Cli,
+    _live: &LiveArgs,
+    _interface: &str,
+    _every: Option<std::time::Duration>,
+    _out: &mut Output,
+    _audit_to: &AuditTo<'_>,
+) -> anyhow::Result<(Option<flowaudit::classify::Audit>, bool)> {
+    anyhow::bail!(
+        "this flowaudit was built without live capture: build it with \
+         `cargo build --release --features live` (needs libpcap; Debian: libpcap-dev)"
+    )
+}
+
 fn split_results(
     cli: &Cli,
     _sources: &[Source],
