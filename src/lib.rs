@@ -7,7 +7,7 @@
 //! [`pipeline`] drives the first three over a list of inputs; [`audit`] runs
 //! the whole audit on top of it ([`learn`], [`infer`], [`classify`] against
 //! the [`catalogue`] and [`inventory`]).
-//! [`synth`] writes deterministic captures for tests, samples and benchmarks.
+//! `synth` (cargo feature `synth`) writes deterministic captures for tests, samples and benchmarks.
 //! See `ARCHITECTURE.md` for the invariants.
 
 pub mod audit;
@@ -24,6 +24,7 @@ pub mod logs;
 pub mod pipeline;
 pub mod read;
 pub mod report;
+#[cfg(any(test, feature = "synth"))]
 pub mod synth;
 pub mod time;
 pub mod track;
