@@ -248,3 +248,35 @@ fn roles_from_a_conn_log_are_the_captures() {
         logs.len()
     );
 }
+
+/// `-` reads a conn.log from stdin too, plain or gzip'd, as the file.
+#[test]
+fn a_conn_log_on_stdin_audits_as_the_file() {
+    let zeek = shared_captures().join("zeek");
+    let log = zeek.join("pop3.conn.log");
+    let inv = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/real/zeek/pop3.pcap.toml");
+    let want = judged(&audit(&[&log], &inv));
+    assert!(!want.is_empty());
+    let text = std::fs::read(&log).expect("read");
+    for (what, bytes) in [("plain", text.clone()), ("gzip", gzip(&text))] {
+        let out = flowaudit()
+            .args(["--quiet", "audit", "--fail-on", "never", "-f", "json", "-i"])
+            .arg(&inv)
+            .arg("-")
+            .write_stdin(bytes)
+            .output()
+            .expect("run flowaudit");
+        assert!(
+            out.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(judged(&v), want, "{what}");
+        assert!(
+            v["captures"][0]["format"]
+                .as_str()
+                .is_some_and(|f| f.contains("conn.log"))
+        );
+    }
+}

@@ -52,6 +52,20 @@ pub fn sniff(first: &[u8]) -> Option<LogFormat> {
         .then_some(LogFormat::JsonLines)
 }
 
+/// [`sniff`] of the first bytes of a stream that may be gzip'd (stdin
+/// peeked in its buffer): a gzip stream is decompressed as far as they go.
+pub fn sniff_start(first: &[u8]) -> Option<LogFormat> {
+    if !first.starts_with(&[0x1f, 0x8b]) {
+        return sniff(first);
+    }
+    let mut inner = Vec::with_capacity(SNIFF);
+    // A cut stream ends in an error after what it could give: keep that.
+    let _ = flate2::read::MultiGzDecoder::new(first)
+        .take(SNIFF as u64)
+        .read_to_end(&mut inner);
+    sniff(&inner)
+}
+
 /// Opens `source`, decompressing gzip; the reader and whether it was gzip'd.
 fn open(source: &Source, path: &str) -> Result<(Box<dyn BufRead + Send>, bool), ReadError> {
     let err = |reason: String| ReadError {

@@ -12,7 +12,7 @@
 
 mod conn_log;
 
-pub use conn_log::{LogFormat, read_conn_log, sniff, sniff_source};
+pub use conn_log::{LogFormat, read_conn_log, sniff, sniff_source, sniff_start};
 
 use crate::track::Connection;
 

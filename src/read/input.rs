@@ -317,7 +317,18 @@ fn expand(args: &[OsString], logs: bool) -> Result<Inputs, ReadError> {
     let mut dirs = Vec::new();
     for arg in args {
         if arg == "-" {
-            out.sources.push(Source::Stdin);
+            // A log on stdin is told by its first bytes, peeked in stdin's
+            // own buffer: whichever reader follows reads them again.
+            let is_log = logs && {
+                let mut stdin = io::stdin().lock();
+                io::BufRead::fill_buf(&mut stdin)
+                    .is_ok_and(|b| crate::logs::sniff_start(b).is_some())
+            };
+            if is_log {
+                out.logs.push(Source::Stdin);
+            } else {
+                out.sources.push(Source::Stdin);
+            }
             continue;
         }
         let p = PathBuf::from(arg);
