@@ -10,8 +10,8 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 /// Bytes kept per packet (libpcap's default for tcpdump).
@@ -53,15 +53,32 @@ pub struct Stats {
     pub dropped: u32,
 }
 
+/// The files written so far: those closed by rotation, and the one being
+/// written with how many of its bytes hold whole records.
+#[derive(Clone, Debug)]
+struct Files {
+    closed: Vec<PathBuf>,
+    current: PathBuf,
+    committed: u64,
+}
+
 /// A running capture.
 pub struct Live {
-    path: PathBuf,
-    /// Bytes of the file that hold whole records.
-    committed: Arc<AtomicU64>,
+    files: Arc<Mutex<Files>>,
     stop: Arc<AtomicBool>,
     thread: JoinHandle<Result<Stats, LiveError>>,
     /// A temporary file, removed when the capture is dropped.
     temp: bool,
+}
+
+/// The `n`th file of a rotation: `FILE`, then `FILE.1`, `FILE.2`, ...
+fn rotated(first: &Path, n: u32) -> PathBuf {
+    if n == 0 {
+        return first.to_path_buf();
+    }
+    let mut name = first.as_os_str().to_owned();
+    name.push(format!(".{n}"));
+    PathBuf::from(name)
 }
 
 /// A pcap file header for `link` (microsecond timestamps, little-endian).
@@ -93,12 +110,14 @@ fn classify(interface: &str, e: pcap::Error) -> LiveError {
 }
 
 /// Opens `interface` (with the BPF `filter`, if any) and starts writing its
-/// packets to `write`, or to a temporary file. Errors come now, before any
+/// packets to `write`, or to a temporary file; with `rotate`, a new file
+/// (`FILE.1`, `FILE.2`, ...) once one holds that many bytes. Errors come now, before any
 /// packet: a missing interface, no permission, a bad filter.
 pub fn start(
     interface: &str,
     filter: Option<&str>,
     write: Option<&Path>,
+    rotate: Option<u64>,
 ) -> Result<Live, LiveError> {
     let inactive = pcap::Capture::from_device(interface).map_err(|e| classify(interface, e))?;
     let mut cap = inactive
@@ -128,13 +147,18 @@ pub fn start(
     let mut file = File::create(&path).map_err(io_err)?;
     let head = header(cap.get_datalink().0);
     file.write_all(&head).map_err(io_err)?;
-    let committed = Arc::new(AtomicU64::new(head.len() as u64));
+    let files = Arc::new(Mutex::new(Files {
+        closed: Vec::new(),
+        current: path.clone(),
+        committed: head.len() as u64,
+    }));
     let stop = Arc::new(AtomicBool::new(false));
-    let (c, s, name) = (Arc::clone(&committed), Arc::clone(&stop), path.clone());
+    let (shared, s) = (Arc::clone(&files), Arc::clone(&stop));
     let thread = std::thread::spawn(move || {
-        let err = |e: String| LiveError::Other(name.display().to_string(), e);
+        let err = |p: &Path, e: io::Error| LiveError::Other(p.display().to_string(), e.to_string());
         let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
         let mut stats = Stats::default();
+        let (mut current, mut written, mut n) = (path.clone(), head.len() as u64, 0);
         loop {
             let stopping = s.load(Ordering::Relaxed);
             let idle = match cap.next_packet() {
@@ -149,13 +173,32 @@ pub fn start(
                     false
                 }
                 Err(pcap::Error::TimeoutExpired) => true,
-                Err(e) => return Err(err(e.to_string())),
+                Err(e) => {
+                    return Err(LiveError::Other(
+                        current.display().to_string(),
+                        e.to_string(),
+                    ));
+                }
             };
             // Whole records only, so a report reading the file never meets half a one.
             if !buf.is_empty() && (idle || stopping || buf.len() >= 1 << 16) {
-                file.write_all(&buf).map_err(|e| err(e.to_string()))?;
-                c.fetch_add(buf.len() as u64, Ordering::Release);
+                file.write_all(&buf).map_err(|e| err(&current, e))?;
+                written += buf.len() as u64;
                 buf.clear();
+                let full = rotate.is_some_and(|max| written >= max) && !stopping;
+                let next = full.then(|| rotated(&path, n + 1));
+                if let Some(next) = &next {
+                    file = File::create(next).map_err(|e| err(next, e))?;
+                    file.write_all(&head).map_err(|e| err(next, e))?;
+                }
+                let mut f = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(next) = next {
+                    f.closed.push(std::mem::replace(&mut current, next.clone()));
+                    f.current = next;
+                    written = head.len() as u64;
+                    n += 1;
+                }
+                f.committed = written;
             }
             if stopping {
                 break;
@@ -168,19 +211,19 @@ pub fn start(
         Ok(stats)
     });
     Ok(Live {
-        path,
-        committed,
+        files,
         stop,
         thread,
         temp,
     })
 }
 
-/// What a report reads: the records committed when it was taken, through a
-/// pipe (`/dev/fd/N`), while the capture goes on writing.
+/// What a report reads: the files closed by rotation, and the records of
+/// the current one committed when it was taken, through a pipe
+/// (`/dev/fd/N`), while the capture goes on writing.
 pub struct Snapshot {
-    /// The source to audit.
-    pub source: Source,
+    /// The sources to audit, in time order.
+    pub sources: Vec<Source>,
     reader: Option<io::PipeReader>,
     feeder: Option<JoinHandle<io::Result<u64>>>,
 }
@@ -195,37 +238,52 @@ impl Drop for Snapshot {
 }
 
 impl Live {
-    /// The file the packets go to.
-    pub fn path(&self) -> &Path {
-        &self.path
+    fn files(&self) -> Files {
+        self.files
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
-    /// The records written so far, as a source to audit.
+    /// The records written so far, as sources to audit.
     pub fn snapshot(&self) -> io::Result<Snapshot> {
-        let len = self.committed.load(Ordering::Acquire);
+        let f = self.files();
         let (reader, mut writer) = io::pipe()?;
-        let path = self.path.clone();
+        let (path, len) = (f.current.clone(), f.committed);
         let feeder = std::thread::spawn(move || {
             let mut f = File::open(path)?.take(len);
             io::copy(&mut f, &mut writer)
         });
+        let mut sources: Vec<Source> = f.closed.into_iter().map(Source::Path).collect();
+        sources.push(Source::Path(PathBuf::from(format!(
+            "/dev/fd/{}",
+            reader.as_raw_fd()
+        ))));
         Ok(Snapshot {
-            source: Source::Path(PathBuf::from(format!("/dev/fd/{}", reader.as_raw_fd()))),
+            sources,
             reader: Some(reader),
             feeder: Some(feeder),
         })
     }
 
     /// Stops the capture once the packets read so far are written; the
-    /// statistics, the file, and whether it is a temporary one.
-    pub fn stop(self) -> Result<(Stats, PathBuf, bool), LiveError> {
+    /// statistics, the files in time order, and whether they are temporary.
+    pub fn stop(self) -> Result<(Stats, Vec<PathBuf>, bool), LiveError> {
         self.stop.store(true, Ordering::Relaxed);
-        let stats = self.thread.join().map_err(|_| {
+        let joined = self.thread.join();
+        let f = self
+            .files
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let stats = joined.map_err(|_| {
             LiveError::Other(
-                self.path.display().to_string(),
+                f.current.display().to_string(),
                 "the capture thread failed".into(),
             )
         })??;
-        Ok((stats, self.path, self.temp))
+        let mut all = f.closed;
+        all.push(f.current);
+        Ok((stats, all, self.temp))
     }
 }

@@ -74,6 +74,28 @@ struct LiveArgs {
     /// Keep the captured packets in FILE (pcap), to open in Wireshark or audit again.
     #[arg(long, value_name = "FILE", requires = "interface")]
     write: Option<PathBuf>,
+    /// Start a new --write file (FILE.1, FILE.2, ...) once one holds SIZE
+    /// bytes (500k, 100M, 2G); reports read them all.
+    #[arg(long, value_name = "SIZE", requires = "write", value_parser = parse_size)]
+    rotate_size: Option<u64>,
+}
+
+/// `500k`, `100M`, `2G`, or bytes (powers of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number and k, M or G"))?;
+    let shift = match unit {
+        "" => 0,
+        "k" | "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        _ => return Err(format!("{s:?}: the unit must be k, M or G")),
+    };
+    n.checked_mul(1 << shift)
+        .filter(|&b| b > 0)
+        .ok_or_else(|| format!("{s:?}: out of range"))
 }
 
 /// `90s`, `5m`, `1h`, `2d`, or seconds.
@@ -550,7 +572,12 @@ fn live_audit(
         (None, true) => None,
         (None, false) => anyhow::bail!("--interface needs --duration TIME or --until-signal"),
     };
-    let cap = flowaudit::live::start(interface, live.filter.as_deref(), live.write.as_deref())?;
+    let cap = flowaudit::live::start(
+        interface,
+        live.filter.as_deref(),
+        live.write.as_deref(),
+        live.rotate_size,
+    )?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     // Ctrl-C or SIGTERM ends the capture with its report, not the process.
@@ -573,16 +600,11 @@ fn live_audit(
             && now >= t
         {
             let snap = cap.snapshot()?;
-            audit_to(
-                std::slice::from_ref(&snap.source),
-                &[],
-                &mut io::stdout().lock(),
-                false,
-            )?;
+            audit_to(&snap.sources, &[], &mut io::stdout().lock(), false)?;
             next = Some(t + e);
         }
     }
-    let (stats, path, temp) = cap.stop()?;
+    let (stats, paths, temp) = cap.stop()?;
     if !cli.quiet {
         eprintln!(
             "flowaudit: captured {} packets on {interface}{}",
@@ -597,9 +619,12 @@ fn live_audit(
             }
         );
     }
-    let result = audit_to(&[Source::Path(path.clone())], &[], out, false);
+    let sources: Vec<Source> = paths.iter().cloned().map(Source::Path).collect();
+    let result = audit_to(&sources, &[], out, false);
     if temp {
-        let _ = std::fs::remove_file(&path);
+        for p in &paths {
+            let _ = std::fs::remove_file(p);
+        }
     }
     result
 }

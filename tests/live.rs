@@ -3,7 +3,7 @@
 //! sync server and a DC), and traffic the test generates itself: one LDAP
 //! connection to a listening port, one attempt at a closed LDAPS port. The
 //! report must show exactly those: one healthy flow, one blocked (rst); the
-//! packets written with `--write` audit the same; a report every interval
+//! packets written with `--write` (rotated by `--rotate-size`) audit the same; a report every interval
 //! comes before the last. Bad interface, bad filter and no permission exit 2
 //! with a message that says what to do.
 //!
@@ -143,6 +143,9 @@ fn a_live_capture_shows_the_blocked_and_the_healthy_flow() {
                 "1",
                 "--write",
                 written.to_str().expect("path"),
+                // Every commit of records fills a file: a new one each time.
+                "--rotate-size",
+                "64",
                 "--fail-on",
                 "never",
                 "-f",
@@ -176,11 +179,19 @@ fn a_live_capture_shows_the_blocked_and_the_healthy_flow() {
         (blocked["severity"].as_str(), blocked["rule"].as_str()),
         (Some("error"), Some("t1-ldaps"))
     );
-    // What was audited is in the --write file, and audits the same.
+    // What was audited is in the --write files (live.pcap, live.pcap.1,
+    // ...), and audits the same.
+    let mut files = vec![written.clone()];
+    while let Some(next) =
+        Some(dir.path().join(format!("live.pcap.{}", files.len()))).filter(|p| p.exists())
+    {
+        files.push(next);
+    }
+    assert!(files.len() >= 2, "no rotation: {files:?}");
     let again = Command::new(BIN)
         .args(["audit", "--fail-on", "never", "-f", "json", "-i"])
         .arg(&inv)
-        .arg(&written)
+        .args(&files)
         .output()
         .expect("run flowaudit");
     assert!(again.status.success(), "{}", stderr(&again));
