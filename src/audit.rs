@@ -4,10 +4,10 @@
 //! held back until the names learned by the end of the capture can place
 //! them), then the audit's roles, assumptions and annotations.
 
-use crate::logs::ConnectionSink;
 use crate::pipeline::{self, InputResult, Options};
 use crate::read::Source;
 use crate::time::Timestamp;
+use crate::track::ConnectionSink;
 use crate::track::{Connection, TrackStats};
 
 /// Finished connections held until the end of the capture. With an
@@ -51,40 +51,16 @@ pub fn run(
     catalogue: &crate::catalogue::Catalogue,
     inventory: Option<&crate::inventory::Inventory>,
 ) -> AuditRun {
-    run_listing(
-        sources,
-        opts,
-        catalogue,
-        inventory,
-        crate::classify::DEFAULT_MAX_HOSTS,
-    )
+    let max_hosts = crate::classify::DEFAULT_MAX_HOSTS;
+    run_with_logs(sources, &[], opts, catalogue, inventory, max_hosts)
 }
 
-/// [`run`], each finding listing at most `max_hosts` host pairs, the busiest
-/// (0: all of them; `--max-hosts`).
-pub fn run_listing(
-    sources: &[Source],
-    opts: &Options,
-    catalogue: &crate::catalogue::Catalogue,
-    inventory: Option<&crate::inventory::Inventory>,
-    max_hosts: usize,
-) -> AuditRun {
-    run_holding(
-        sources,
-        &[],
-        opts,
-        catalogue,
-        inventory,
-        MAX_HELD,
-        max_hosts,
-    )
-}
-
-/// [`run_listing`] of captures and connection logs together (Zeek's
+/// [`run`] of captures and connection logs together (Zeek's
 /// conn.log, flowaudit's JSON lines: [`crate::logs`]): their connections go
 /// the same way, into inference and classification; the logs' results
 /// follow the captures' in [`AuditRun::results`], and the report says what a
-/// log cannot show.
+/// log cannot show. Each finding lists at most `max_hosts` host pairs, the
+/// busiest (0: all of them; `--max-hosts`).
 pub fn run_with_logs(
     sources: &[Source],
     logs: &[Source],
@@ -98,8 +74,8 @@ pub fn run_with_logs(
     )
 }
 
-/// What [`connections`] read.
-pub struct Read {
+/// What [`connections`] collected.
+pub struct Collected {
     /// One result per capture, then one per log.
     pub results: Vec<InputResult>,
     /// The tracker's counters (captures only).
@@ -119,7 +95,7 @@ pub fn connections(
     opts: &Options,
     observe: &mut (dyn FnMut(&crate::decode::Packet<'_>) + Send),
     sink: &mut dyn ConnectionSink,
-) -> Read {
+) -> Collected {
     let (mut results, stats) =
         pipeline::run_with_stats(sources, opts, observe, &mut |c| sink.accept(c));
     // A log's rows have no packets: its coverage comes from the rows' start
@@ -137,7 +113,7 @@ pub fn connections(
     for t in times {
         coverage.add(t);
     }
-    Read {
+    Collected {
         results,
         stats,
         log_covered: coverage.covered(),
@@ -194,7 +170,7 @@ struct Held {
     rereadable: bool,
 }
 
-/// [`run_listing`], holding at most `max_held` connections (tests use small limits).
+/// [`run_with_logs`], holding at most `max_held` connections (tests use small limits).
 fn run_holding(
     sources: &[Source],
     logs: &[Source],
@@ -301,7 +277,7 @@ fn run_holding(
     for c in queue {
         fold(c, &mut observer, classifier.as_mut(), &mut held);
     }
-    let Read {
+    let Collected {
         results,
         stats,
         log_covered,

@@ -18,8 +18,6 @@ pub mod decode;
 pub mod infer;
 pub mod inventory;
 pub mod learn;
-#[cfg(feature = "live")]
-pub mod live;
 pub mod logs;
 pub mod pipeline;
 pub mod read;

@@ -238,10 +238,10 @@ fn max_hosts_help() -> String {
 /// requests (a rule left out of one is a rule nobody opens),
 /// `DEFAULT_MAX_HOSTS` otherwise.
 fn max_hosts_for(given: Option<usize>, format: AuditFormat) -> usize {
-    match (given, format) {
-        (Some(n), _) => n,
-        (None, AuditFormat::FirewallCsv | AuditFormat::FirewallPs1) => 0,
-        (None, _) => flowaudit::classify::DEFAULT_MAX_HOSTS,
+    match given {
+        Some(n) => n,
+        None if format.lists_every_host() => 0,
+        None => flowaudit::classify::DEFAULT_MAX_HOSTS,
     }
 }
 
@@ -572,7 +572,7 @@ fn live_audit(
         (None, true) => None,
         (None, false) => anyhow::bail!("--interface needs --duration TIME or --until-signal"),
     };
-    let cap = flowaudit::live::start(
+    let cap = flowaudit::read::live::start(
         interface,
         live.filter.as_deref(),
         live.write.as_deref(),

@@ -168,22 +168,11 @@ fn run(args: &[&str]) -> Vec<u8> {
 
 /// (how, transport, port, src, dst) of every blocked host pair.
 fn blocked(doc: &Value) -> BTreeSet<(String, String, u64, String, String)> {
-    let mut out = BTreeSet::new();
-    for f in doc["findings"].as_array().into_iter().flatten() {
-        if f["kind"] != "blocked" {
-            continue;
-        }
-        for h in f["hosts"].as_array().into_iter().flatten() {
-            out.insert((
-                f["how"].as_str().unwrap_or("").to_string(),
-                f["transport"].as_str().unwrap_or("").to_string(),
-                f["port"].as_u64().unwrap_or(0),
-                h["src"].as_str().unwrap_or("").to_string(),
-                h["dst"].as_str().unwrap_or("").to_string(),
-            ));
-        }
-    }
-    out
+    problems(doc)
+        .into_iter()
+        .filter(|p| p.0 == "blocked")
+        .map(|(_, how, transport, port, src, dst)| (how, transport, port, src, dst))
+        .collect()
 }
 
 /// The true inventory: the sync server, these DCs, these features (quoted

@@ -34,8 +34,15 @@ pub fn annotate(audit: &mut Audit, learned: &Learned, observer: &Observer, catal
                 extra.push(line);
             }
         }
-        let dynamic =
-            f.ports.as_deref() == Some("49152-65535") || f.ports.is_none() && f.port >= 49152;
+        // Ports an endpoint mapper hands out: the finding's rule says so
+        // (`epm`); without a rule, a port in the range of a rule that does.
+        let dynamic = match f.rule.as_deref().and_then(|id| catalogue.rule(id)) {
+            Some(r) => r.epm,
+            None => catalogue
+                .rules
+                .iter()
+                .any(|r| r.epm && r.ports.contains(f.port)),
+        };
         if dynamic {
             for h in &f.hosts {
                 let key = (h.src.to_canonical(), h.dst.to_canonical());

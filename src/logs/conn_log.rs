@@ -8,11 +8,11 @@
 //! established and closed early; flowaudit's own rows carry the verdict,
 //! the SYN count and the ICMP error, and those are taken as they are.
 
-use super::ConnectionSink;
 use crate::decode::Transport;
 use crate::pipeline::CaptureReport;
 use crate::read::{CaptureInfo, ReadError, Source};
 use crate::time::{Duration, Timestamp};
+use crate::track::ConnectionSink;
 use crate::track::{CompactString, Connection, Handshake, IcmpError};
 use std::io::{BufRead, BufReader, Read};
 use std::net::IpAddr;

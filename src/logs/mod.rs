@@ -1,6 +1,6 @@
 //! Connection logs as an input: Zeek's `conn.log` (TSV with its `#fields`
 //! header, or JSON lines, plain or gzip) and flowaudit's own `flows --format
-//! jsonl|zeek`, read into the [`Connection`] records the tracker would have
+//! jsonl|zeek`, read into the [`Connection`](crate::track::Connection) records the tracker would have
 //! made, for the audit to classify as it classifies a capture's.
 //!
 //! A log is a summary of packets that are gone, so it cannot show all a
@@ -14,36 +14,8 @@ mod conn_log;
 
 pub use conn_log::{LogFormat, read_conn_log, sniff, sniff_source, sniff_start};
 
-use crate::track::Connection;
-
 /// What a report says about a connection log input, once per audit.
 pub const LIMITS: &str = "a connection log holds no packets: ICMP errors are not tied to the \
     connections they quote (unless the log is flowaudit's own JSON lines), no names are learned \
     (DNS, TLS server names, HTTP Host, proxy CONNECT), and SYN retransmissions are known only by \
     count and their first and last time";
-
-/// Where finished connections go, whatever made them (the tracker from a
-/// capture's packets, a log's rows): the classifier, the role inference, the
-/// audit's fold ([`crate::audit::connections`]), a test's closure.
-pub trait ConnectionSink {
-    /// One finished connection.
-    fn accept(&mut self, c: Connection);
-}
-
-impl<F: FnMut(Connection)> ConnectionSink for F {
-    fn accept(&mut self, c: Connection) {
-        self(c)
-    }
-}
-
-impl ConnectionSink for crate::infer::Observer {
-    fn accept(&mut self, c: Connection) {
-        self.connection(&c)
-    }
-}
-
-impl ConnectionSink for crate::classify::Classifier<'_> {
-    fn accept(&mut self, c: Connection) {
-        self.connection(&c)
-    }
-}

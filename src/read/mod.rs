@@ -149,6 +149,8 @@ pub struct ReadError {
 }
 
 mod input;
+#[cfg(feature = "live")]
+pub mod live;
 pub mod merge;
 mod pcap;
 mod pcapng;

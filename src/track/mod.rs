@@ -309,3 +309,29 @@ impl Connection {
         }
     }
 }
+
+/// Where finished connections go, whatever made them (the tracker from a
+/// capture's packets, a log's rows): the classifier, the role inference, the
+/// audit's fold ([`crate::audit::connections`]), a test's closure.
+pub trait ConnectionSink {
+    /// One finished connection.
+    fn accept(&mut self, c: Connection);
+}
+
+impl<F: FnMut(Connection)> ConnectionSink for F {
+    fn accept(&mut self, c: Connection) {
+        self(c)
+    }
+}
+
+impl ConnectionSink for crate::infer::Observer {
+    fn accept(&mut self, c: Connection) {
+        self.connection(&c)
+    }
+}
+
+impl ConnectionSink for crate::classify::Classifier<'_> {
+    fn accept(&mut self, c: Connection) {
+        self.connection(&c)
+    }
+}

@@ -86,6 +86,12 @@ impl AuditFormat {
         <AuditFormat as clap::ValueEnum>::value_variants()
     }
 
+    /// True for the change requests, which list every host pair unless
+    /// told otherwise: a host left out of one is a rule nobody opens.
+    pub fn lists_every_host(self) -> bool {
+        matches!(self, AuditFormat::FirewallCsv | AuditFormat::FirewallPs1)
+    }
+
     /// The exporter that writes this format.
     pub fn exporter(self) -> &'static dyn Exporter {
         match self {
