@@ -101,8 +101,11 @@ pub fn connections(
     // A log's rows have no packets: its coverage comes from the rows' start
     // and end times, sorted.
     let mut times: Vec<Timestamp> = Vec::new();
-    for l in logs {
-        results.push(crate::logs::read_conn_log(l, &mut |c: Connection| {
+    for (i, l) in logs.iter().enumerate() {
+        // Inputs are numbered captures first, then logs, as the report lists them.
+        let bit = crate::track::input_bit(opts.vantage.of(sources.len() + i));
+        results.push(crate::logs::read_conn_log(l, &mut |mut c: Connection| {
+            c.inputs = bit;
             times.push(c.ts);
             times.push(Timestamp(c.ts.0.saturating_add(c.duration.0.max(0))));
             sink.accept(c);
@@ -310,6 +313,7 @@ fn run_holding(
         };
     }
     let span = first.zip(last);
+    let input_names = vantage_names(sources, logs, opts, &results);
     let learned = learner.finish();
     let inference = observer.finish(&learned, catalogue);
     let inferred;
@@ -321,6 +325,7 @@ fn run_holding(
             classify_held(&mut cl, &held.conns, &learned, catalogue);
             cl.set_coverage(covered);
             cl.set_endpoints(endpoints(&learned));
+            cl.set_inputs(input_names.clone());
             let mut audit = cl.finish(span);
             for h in by_name {
                 let name = h
@@ -349,8 +354,10 @@ fn run_holding(
                 pipeline::run_with_stats(sources, opts, &mut |_| {}, &mut |c| {
                     classify_one(&mut cl, &c, &learned, catalogue)
                 });
-                for l in logs {
-                    let _ = crate::logs::read_conn_log(l, &mut |c: Connection| {
+                for (i, l) in logs.iter().enumerate() {
+                    let bit = crate::track::input_bit(opts.vantage.of(sources.len() + i));
+                    let _ = crate::logs::read_conn_log(l, &mut |mut c: Connection| {
+                        c.inputs = bit;
                         classify_one(&mut cl, &c, &learned, catalogue)
                     });
                 }
@@ -359,6 +366,7 @@ fn run_holding(
             }
             cl.set_coverage(covered);
             cl.set_endpoints(endpoints(&learned));
+            cl.set_inputs(input_names.clone());
             let mut audit = cl.finish(span);
             if inferred
                 .entries
@@ -409,6 +417,36 @@ fn run_holding(
         inventory_path: inventory.path.clone(),
         reread: held.reread,
     }
+}
+
+/// The names findings give the vantage points that showed them, numbered
+/// as the connections' input bits are; none (findings name no input) unless
+/// inputs of two vantage points overlap in time: parts of one trace named
+/// one by one (a ring buffer's files) are one vantage point.
+fn vantage_names(
+    sources: &[Source],
+    logs: &[Source],
+    opts: &Options,
+    results: &[pipeline::InputResult],
+) -> Vec<String> {
+    let spans: Vec<(u16, Timestamp, Timestamp)> = results
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let info = &r.as_ref().ok()?.info;
+            Some((opts.vantage.of(i), info.first_time?, info.last_time?))
+        })
+        .collect();
+    let overlap = spans.iter().enumerate().any(|(i, a)| {
+        spans[i + 1..]
+            .iter()
+            .any(|b| a.0 != b.0 && a.1 <= b.2 && b.1 <= a.2)
+    });
+    if !overlap {
+        return Vec::new();
+    }
+    opts.vantage
+        .names_or(sources.iter().chain(logs).map(ToString::to_string))
 }
 
 /// Classifies one held connection: through an explicit proxy whose CONNECT

@@ -304,6 +304,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         }
         _ => read::expand_inputs(cli.command.captures())?,
     };
+    let vantage = pipeline::Vantage::of_args(cli.command.captures(), &inputs);
     if !cli.quiet {
         for s in &inputs.skipped {
             eprintln!("flowaudit: warning: {}", escape::terminal(&s.to_string()));
@@ -337,7 +338,8 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             live,
             ..
         } => {
-            let opts = pipeline.options();
+            let mut opts = pipeline.options();
+            opts.vantage = vantage.clone();
             let catalogue = if rules.is_empty() {
                 Catalogue::embedded()?
             } else {

@@ -58,6 +58,66 @@ pub struct Options {
     pub threads: usize,
     /// Told about bytes and packets as they are read (a progress bar).
     pub progress: Option<Arc<dyn Progress>>,
+    /// Which vantage point each input belongs to (default: each its own).
+    pub vantage: Vantage,
+}
+
+/// The vantage points the inputs come from: each argument on the command
+/// line is one (a directory of rotated files or a ring buffer is one
+/// sensor's trace, split in parts), so a finding can say which sensor
+/// showed it ([`crate::track::Connection::inputs`]).
+#[derive(Clone, Debug, Default)]
+pub struct Vantage {
+    /// For each input, the captures then the logs, its index in `names`.
+    pub of_input: Vec<u16>,
+    /// The vantage points' names, as given on the command line.
+    pub names: Vec<String>,
+}
+
+impl Vantage {
+    /// The vantage point of each input, from the arguments they were found
+    /// under: a file named is its own, a directory's files share the
+    /// directory's, `-` is stdin's.
+    pub fn of_args(args: &[std::ffi::OsString], inputs: &read::Inputs) -> Vantage {
+        let names: Vec<String> = args
+            .iter()
+            .map(|a| std::path::Path::new(a).display().to_string())
+            .collect();
+        let origin = |s: &Source| -> u16 {
+            let i = args.iter().position(|a| match s {
+                Source::Stdin => a == "-",
+                Source::Path(p) => p == std::path::Path::new(a) || p.starts_with(a),
+            });
+            i.and_then(|i| u16::try_from(i).ok()).unwrap_or(u16::MAX)
+        };
+        Vantage {
+            of_input: inputs
+                .sources
+                .iter()
+                .chain(&inputs.logs)
+                .map(origin)
+                .collect(),
+            names,
+        }
+    }
+
+    /// The vantage point of input `input` (its own index when not given).
+    pub fn of(&self, input: usize) -> u16 {
+        self.of_input
+            .get(input)
+            .copied()
+            .unwrap_or_else(|| u16::try_from(input).unwrap_or(u16::MAX))
+    }
+
+    /// The name of each vantage point, `inputs` (the captures, then the
+    /// logs) naming their own when none were given.
+    pub fn names_or(&self, inputs: impl Iterator<Item = String>) -> Vec<String> {
+        if self.names.is_empty() {
+            inputs.collect()
+        } else {
+            self.names.clone()
+        }
+    }
 }
 
 /// Receives progress reports while inputs are read; must be cheap, it is
@@ -289,14 +349,20 @@ fn read_merged_rounds<O: FnMut(&Packet<'_>) + Send + ?Sized>(
             };
             let (dedup, observe, batch) = (&mut self.dedup, &mut *self.observe, &mut *self.batch);
             let mut copies = 0;
+            let input = self.opts.vantage.of(at.input);
             decoder.decode(rec.ts, rec.number, rec.link, rec.data, &mut |pkt| {
-                if at.near && dedup.is_copy(at.input, pkt) {
+                // A copy is neither observed nor counted, but still goes to
+                // the tracker, so the connection knows this input showed it.
+                let copy = at.near && dedup.is_copy(at.input, pkt);
+                if copy {
                     copies += 1;
-                    return;
+                } else {
+                    observe(pkt);
                 }
-                observe(pkt);
                 batch.push(Packet {
                     payload: &[],
+                    input,
+                    copy,
                     ..*pkt
                 });
             });

@@ -741,6 +741,8 @@ fn hostile_audit() -> flowaudit::classify::Audit {
         count: 6,
         evidence: HOSTILE.iter().map(|s| s.to_string()).collect(),
         wireshark_filter: None,
+        inputs: Vec::new(),
+        input_mask: 0,
     };
     let summary = flowaudit::classify::Summary {
         capture_warnings: HOSTILE.iter().map(|s| s.to_string()).collect(),

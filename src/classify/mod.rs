@@ -370,6 +370,14 @@ pub struct Finding {
     pub evidence: Vec<String>,
     /// A Wireshark display filter that shows exactly the packets concerned.
     pub wireshark_filter: Option<String>,
+    /// The inputs that showed it, when several were read together (empty
+    /// for one input, and for `missing`: no input showed it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<String>,
+    /// The same as bits ([`crate::track::input_bit`]), filled by the
+    /// classifier; `inputs` names them.
+    #[serde(skip)]
+    pub input_mask: u16,
 }
 
 /// Counts over the whole audit.

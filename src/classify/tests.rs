@@ -289,6 +289,7 @@ pub(super) fn base(
         vlan: None,
         inner_vlan: None,
         tunnel_depth: 0,
+        inputs: 1,
     }
 }
 

@@ -150,6 +150,8 @@ mod tests {
             vlan: None,
             inner_vlan: None,
             tunnel_depth: 0,
+            input: 0,
+            copy: false,
         }
     }
 

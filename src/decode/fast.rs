@@ -168,6 +168,8 @@ impl Decoder {
             vlan,
             inner_vlan: None,
             tunnel_depth: 0,
+            input: 0,
+            copy: false,
         };
         if ip.proto == proto::TCP {
             let h = t.first_chunk::<20>()?;

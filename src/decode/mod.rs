@@ -148,6 +148,13 @@ pub struct Packet<'a> {
     pub inner_vlan: Option<u16>,
     /// How many tunnel layers enclose this packet (0 for the outermost IP packet).
     pub tunnel_depth: u8,
+    /// Which of the inputs read together showed it (0-based, in the order
+    /// given; 0 when read alone): set by the pipeline, not the decoder.
+    pub input: u16,
+    /// A copy of a packet another input already showed ([`Dedup`]): the
+    /// tracker only notes that this input saw its connection, and counts
+    /// nothing.
+    pub copy: bool,
 }
 
 mod dedup;

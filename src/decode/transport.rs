@@ -158,6 +158,8 @@ impl Decoder {
             vlan: ctx.vlan,
             inner_vlan: ctx.inner_vlan,
             tunnel_depth: depth,
+            input: 0,
+            copy: false,
         };
         let tunnels = depth < MAX_TUNNEL_DEPTH;
         match ip.proto {

@@ -381,6 +381,7 @@ fn conn(client: &str, server: &str, port: u16, handshake: Handshake) -> Connecti
         vlan: None,
         inner_vlan: None,
         tunnel_depth: 0,
+        inputs: 1,
     }
 }
 

@@ -352,6 +352,8 @@ proptest! {
             vlan: None,
             inner_vlan: None,
             tunnel_depth: 0,
+            input: 0,
+            copy: false,
         };
         let mut l = Learner::new();
         l.observe(&p);
@@ -384,6 +386,8 @@ fn dns_packet(msg: &[u8]) -> crate::decode::Packet<'_> {
         vlan: None,
         inner_vlan: None,
         tunnel_depth: 0,
+        input: 0,
+        copy: false,
     }
 }
 

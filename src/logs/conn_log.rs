@@ -537,6 +537,7 @@ fn build(row: &dyn Row, n: u64) -> Result<(Connection, bool), String> {
         vlan: vlan("vlan"),
         inner_vlan: vlan("inner_vlan"),
         tunnel_depth: u8::from(row.text("tunnel_parents").is_some()),
+        inputs: 0,
     };
     Ok((c, ts.is_some()))
 }

@@ -42,6 +42,8 @@ fn tcp(t: i64, client: u32, sport: u16, to_server: bool, flags: u8, seq: u32) ->
         vlan: None,
         inner_vlan: None,
         tunnel_depth: 0,
+        input: 0,
+        copy: false,
     }
 }
 

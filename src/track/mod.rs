@@ -296,6 +296,14 @@ pub struct Connection {
     pub inner_vlan: Option<u16>,
     /// Tunnel layers around this connection (0: not tunnelled).
     pub tunnel_depth: u8,
+    /// The inputs read together that showed it, one bit each ([`input_bit`]).
+    pub inputs: u16,
+}
+
+/// The bit of [`Connection::inputs`] for vantage point `input` (0-based);
+/// those from the 16th on share the last bit (a finding then names them all).
+pub fn input_bit(input: impl Into<usize>) -> u16 {
+    1u16 << input.into().min(15)
 }
 
 impl Connection {

@@ -133,7 +133,11 @@ impl ShardSet {
     /// `done` with their shard index, shard by shard in the order of the set.
     pub fn round(&mut self, packets: &[Packet<'_>], done: &mut dyn FnMut(usize, Connection)) {
         for (i, p) in packets.iter().enumerate() {
-            self.clock = self.clock.max(p.ts);
+            if !p.copy {
+                // A copy must not move the clock: the output is the same with
+                // or without the other input's copies.
+                self.clock = self.clock.max(p.ts);
+            }
             let mut routed = Routed::new(p, i as u32, self.clock);
             let own = shard_of(routed.hash, SHARDS);
             let quoted = quoted_shard(p, SHARDS);

@@ -18,7 +18,7 @@ use super::tcp::{Delays, EpState, Segment, TcpConn};
 use super::timers::Timers;
 use super::udp::{FlowSizes, HIST_ORIG_DATA, HIST_RESP_DATA};
 use super::uid::make_uid;
-use super::{Connection, Handshake, IcmpError, TrackConfig, icmp, tcp, udp};
+use super::{Connection, Handshake, IcmpError, TrackConfig, icmp, input_bit, tcp, udp};
 use crate::decode::tcp_flags::{ACK, SYN};
 use crate::decode::{Packet, Transport};
 use crate::time::{Duration, Timestamp};
@@ -49,6 +49,10 @@ pub(crate) enum Kind {
 pub(crate) struct Conn {
     /// Its key (to remove it from the map on expiry).
     pub key: ConnKey,
+    /// The inputs that showed its packets ([`input_bit`]): every packet
+    /// sets its bit, so it sits in the two bytes of padding after the key,
+    /// on the first line, and is 16 bits so it stays there.
+    pub inputs: u16,
     /// Key side (0 = `key.a`) of the originator.
     pub orig_side: usize,
     /// Packets by key side.
@@ -414,7 +418,8 @@ impl Tracker {
     /// Feeds one packet (capture order). Connections that end (inactivity
     /// timeout driven by packet timestamps, close delay, port reuse) are handed to `done`.
     pub fn packet(&mut self, p: &Packet<'_>, done: &mut dyn FnMut(Connection)) {
-        let r = Routed::new(p, 0, p.ts.max(self.now));
+        let clock = if p.copy { self.now } else { p.ts.max(self.now) };
+        let r = Routed::new(p, 0, clock);
         self.packet_keyed(p, &r, self.index_hash(r.hash), u32::MAX, done);
     }
 
@@ -432,6 +437,19 @@ impl Tracker {
         hint: u32,
         done: &mut dyn FnMut(Connection),
     ) {
+        if p.copy {
+            // Another input's packet again: only who saw the connection changes.
+            if r.flow
+                && let Some(s) = match self.slots.get(hint as usize) {
+                    Some(Some(c)) if c.key == r.key => Some(hint),
+                    _ => self.find(&r.key, hash),
+                }
+                && let Some(Some(c)) = self.slots.get_mut(s as usize)
+            {
+                c.inputs |= input_bit(p.input);
+            }
+            return;
+        }
         if r.clock > self.now {
             self.now = r.clock;
         }
@@ -495,6 +513,7 @@ impl Tracker {
         let Some(Some(c)) = self.slots.get_mut(s as usize) else {
             return;
         };
+        c.inputs |= input_bit(p.input);
         let side = c.key.side_of(src);
         if let Some(n) = c.pkts.get_mut(side) {
             *n = n.saturating_add(1);
@@ -553,7 +572,9 @@ impl Tracker {
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                clock = clock.max(p.ts);
+                if !p.copy {
+                    clock = clock.max(p.ts);
+                }
                 Routed::new(p, i as u32, clock)
             })
             .collect();
@@ -658,6 +679,7 @@ impl Tracker {
             last: p.ts,
             pkts: [0; 2],
             ip_bytes: [0; 2],
+            inputs: 0,
             hist,
             icmp: None,
             vlan: p.vlan,
@@ -842,6 +864,7 @@ impl Tracker {
             vlan: c.vlan,
             inner_vlan: c.inner_vlan,
             tunnel_depth: c.tunnel_depth,
+            inputs: c.inputs,
         }
     }
 }
@@ -936,6 +959,7 @@ mod size_guard {
             orig_side: 0,
             pkts: [0; 2],
             ip_bytes: [0; 2],
+            inputs: 0,
             last: Timestamp(0),
             queued_at: Timestamp(0),
             start: Timestamp(0),

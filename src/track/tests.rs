@@ -53,6 +53,8 @@ fn tcp(
         vlan: None,
         inner_vlan: None,
         tunnel_depth: 0,
+        input: 0,
+        copy: false,
     }
 }
 
@@ -73,6 +75,8 @@ fn udp(t: i64, src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, len: u32) -> 
         vlan: Some(7),
         inner_vlan: None,
         tunnel_depth: 0,
+        input: 0,
+        copy: false,
     }
 }
 
@@ -106,6 +110,8 @@ fn icmp(
         vlan: None,
         inner_vlan: None,
         tunnel_depth: 0,
+        input: 0,
+        copy: false,
     }
 }
 
@@ -730,4 +736,47 @@ fn colliding_index_hashes_fall_back_to_whole_keys() {
     assert_eq!(t.open_connections(), 0);
     got.sort_by(|a, b| a.uid.cmp(&b.uid));
     assert_eq!(got, want);
+}
+
+/// Another input's copy of a packet marks the connection as seen by that
+/// input and changes nothing else: not the counters, not the history, not
+/// the clock (a copy 5 minutes ahead must not expire anything).
+#[test]
+fn a_copy_marks_its_input_and_counts_nothing() {
+    let (c, s) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+    let plain = [
+        tcp(0, c, 40000, s, 389, SYN, 100, 0, 0),
+        tcp(10, s, 389, c, 40000, SYN | ACK, 500, 101, 0),
+        tcp(20, c, 40000, s, 389, ACK, 101, 501, 0),
+    ];
+    let mut with_copies = Vec::new();
+    for p in &plain {
+        with_copies.push(*p);
+        with_copies.push(Packet {
+            input: 1,
+            copy: true,
+            ..*p
+        });
+    }
+    // A copy far ahead of the capture's clock, of a flow nobody opened.
+    with_copies.push(Packet {
+        input: 2,
+        copy: true,
+        ..tcp(300_000, c, 40001, s, 389, SYN, 7, 0, 0)
+    });
+    let one = run(&plain);
+    let both = run(&with_copies);
+    assert_eq!(both.len(), 1, "{both:?}");
+    assert_eq!(one[0].inputs, input_bit(0usize));
+    assert_eq!(both[0].inputs, input_bit(0usize) | input_bit(1usize));
+    assert_eq!(
+        Connection {
+            inputs: 0,
+            ..both[0].clone()
+        },
+        Connection {
+            inputs: 0,
+            ..one[0].clone()
+        }
+    );
 }

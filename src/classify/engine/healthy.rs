@@ -71,6 +71,8 @@ impl Healthy {
             count: b.conns,
             evidence: ev,
             wireshark_filter: filter::build(proto, &fports, &filter_pairs(b, false), Shape::Both),
+            inputs: Vec::new(),
+            input_mask: b.inputs,
         }
     }
 }

@@ -222,6 +222,8 @@ impl<'a> Classifier<'a> {
                 count: 0,
                 evidence: ev,
                 wireshark_filter: None,
+                inputs: Vec::new(),
+                input_mask: 0,
             });
         }
     }

@@ -163,6 +163,8 @@ struct Facts {
     /// Through an explicit proxy: its port and the status it answered the
     /// CONNECT with (0 when not captured).
     proxy: Option<(u16, u16)>,
+    /// The inputs that showed it ([`crate::track::input_bit`]).
+    inputs: u16,
 }
 
 /// One distinct ICMP error seen on a host pair.
@@ -310,11 +312,14 @@ impl PairStats {
 struct Bucket {
     conns: u64,
     pairs: HashMap<(IpAddr, IpAddr), PairStats>,
+    /// The inputs that showed its connections ([`crate::track::input_bit`]).
+    inputs: u16,
 }
 
 impl Bucket {
     fn add(&mut self, src: IpAddr, dst: IpAddr, f: &Facts) {
         self.conns += 1;
+        self.inputs |= f.inputs;
         match self.pairs.get_mut(&(src, dst)) {
             Some(p) => p.add(f),
             None => {
@@ -326,6 +331,7 @@ impl Bucket {
     /// Adds every host pair of `o`.
     fn absorb(&mut self, o: &Bucket) {
         self.conns += o.conns;
+        self.inputs |= o.inputs;
         for (&k, p) in &o.pairs {
             match self.pairs.get_mut(&k) {
                 Some(acc) => acc.merge(p),
@@ -533,10 +539,13 @@ struct Prober {
     /// The roles of the source and of its targets, as far as known.
     role: Option<Role>,
     target_roles: u8,
+    /// The inputs that showed its probes ([`crate::track::input_bit`]).
+    inputs: u16,
 }
 
 impl Prober {
     fn add(&mut self, c: &Connection, role: Option<Role>, target: Option<Role>) {
+        self.inputs |= c.inputs;
         let port = c.resp_p;
         if self.ports.is_empty() && self.more_ports == 0 {
             (self.lo, self.hi) = (port, port);
@@ -633,6 +642,8 @@ pub struct Classifier<'a> {
     endpoints: HashMap<(IpAddr, u16), String>,
     /// Host pairs a finding lists at most ([`Classifier::set_max_hosts`]).
     max_hosts: usize,
+    /// The names of the inputs read together ([`Classifier::set_inputs`]).
+    input_names: Vec<String>,
 }
 
 /// Host pairs a finding lists by default: enough for the pattern, few
@@ -655,6 +666,32 @@ fn cap_hosts(f: &mut Finding, max: usize) {
         "{total} host pairs in all: the {max} with the most attempts are listed (`flowaudit flows` \
          has every connection)"
     ));
+}
+
+/// Names the inputs that showed `f` (in `f.inputs`, and in a line of
+/// evidence saying which did not), when more than one input was read:
+/// with sensors at both ends of a firewall, a SYN only the near one saw is
+/// where the packets stop.
+fn name_inputs(f: &mut Finding, names: &[String]) {
+    if names.len() < 2 || f.input_mask == 0 {
+        return;
+    }
+    let (mut seen, mut unseen) = (Vec::new(), Vec::new());
+    for (i, n) in names.iter().enumerate() {
+        if f.input_mask & crate::track::input_bit(i) != 0 {
+            seen.push(n.clone());
+        } else {
+            unseen.push(n.clone());
+        }
+    }
+    let line = match (seen.len(), unseen.is_empty()) {
+        (2, true) => "seen in both inputs".to_string(),
+        (n, true) => format!("seen in all {n} inputs"),
+        (1, false) => format!("seen only in {}; not in {}", seen[0], unseen.join(", ")),
+        _ => format!("seen in {}; not in {}", seen.join(", "), unseen.join(", ")),
+    };
+    f.evidence.push(line);
+    f.inputs = seen;
 }
 
 /// Responder ports remembered to tell a capture of one service from a
@@ -870,7 +907,15 @@ impl<'a> Classifier<'a> {
             probers: HashMap::new(),
             endpoints: HashMap::new(),
             max_hosts: DEFAULT_MAX_HOSTS,
+            input_names: Vec::new(),
         }
+    }
+
+    /// Names the inputs read together, in the order their connections
+    /// number them ([`crate::track::input_bit`]): each finding then says
+    /// which of them showed it. With fewer than two, findings name none.
+    pub fn set_inputs(&mut self, names: Vec<String>) {
+        self.input_names = names;
     }
 
     /// Host pairs a finding lists at most, the busiest first (0: all of
@@ -1204,6 +1249,7 @@ impl<'a> Classifier<'a> {
     fn answered_late(&mut self, p: Pending, reply: &Connection) {
         let mut f = p.facts;
         f.answer_delay = Some(reply.ts.0.saturating_sub(p.end.0).max(0));
+        f.inputs |= reply.inputs;
         self.fold(p.dest, Judged::Now(Outcome::Slow), p.src, p.dst, &f, f.ts);
     }
 
@@ -1578,6 +1624,7 @@ impl<'a> Classifier<'a> {
 
         for f in &mut findings {
             cap_hosts(f, self.max_hosts);
+            name_inputs(f, &self.input_names);
         }
         let mut summary = Summary {
             classified: self.classified,
@@ -1843,6 +1890,8 @@ impl<'a> Classifier<'a> {
             count: b.conns,
             evidence,
             wireshark_filter,
+            inputs: Vec::new(),
+            input_mask: b.inputs,
         }
     }
 }

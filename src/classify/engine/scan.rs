@@ -153,5 +153,7 @@ pub(super) fn scan_finding(scanner: IpAddr, p: &Prober, hosts: Vec<HostPair>) ->
         wireshark_filter: Some(format!(
             "{ip}.src=={scanner} && tcp.flags.syn==1 && tcp.flags.ack==0"
         )),
+        inputs: Vec::new(),
+        input_mask: p.inputs,
     }
 }

@@ -102,6 +102,8 @@ impl<'a> Classifier<'a> {
             count: b.conns,
             evidence: ev,
             wireshark_filter: filter::build(k.proto, &listed, &filter_pairs(b, false), Shape::Both),
+            inputs: Vec::new(),
+            input_mask: b.inputs,
         }
     }
 }

@@ -205,6 +205,7 @@ pub(super) fn facts(c: &Connection, proto: Proto) -> Facts {
             None
         },
         icmp: c.icmp,
+        inputs: c.inputs,
         closed_early: c.handshake == Handshake::ClosedEarly,
         midstream: c.handshake == Handshake::Midstream,
         requests: if tcp { 0 } else { c.orig_pkts },

@@ -392,6 +392,8 @@ mod tests {
             count: 1,
             evidence: vec![],
             wireshark_filter: None,
+            inputs: Vec::new(),
+            input_mask: 0,
         }
     }
 

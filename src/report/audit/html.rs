@@ -964,6 +964,8 @@ mod tests {
             count: 1,
             evidence: Vec::new(),
             wireshark_filter: None,
+            inputs: Vec::new(),
+            input_mask: 0,
         }
     }
 
