@@ -83,12 +83,22 @@ pub struct Collected {
     /// The time the logs' rows cover (start to end of each row, silences of
     /// more than [`crate::time::Coverage::MAX_GAP`] left out).
     pub log_covered: crate::time::Duration,
+    /// What the report must say about connections several inputs show.
+    pub notes: Vec<String>,
 }
 
 /// The one way connections enter an audit: every connection of the
 /// captures (read, decoded and tracked by the [`pipeline`], each packet shown
-/// to `observe` first), then of the connection logs ([`crate::logs`]), into
+/// to `observe` first) and of the connection logs ([`crate::logs`]), into
 /// `sink`, which the audit's fold, the role inference and tests implement.
+///
+/// Logs alone of one vantage point are read after the captures, row by row.
+/// With several vantage points ([`pipeline::Vantage`]), or logs and
+/// captures, a connection two inputs show must count once: the logs are
+/// read first and their rows held
+/// ([`crate::logs::HeldRows`], at most [`MAX_HELD`]), each capture
+/// connection takes the bits of the rows it matches, and the rows left
+/// follow the captures.
 pub fn connections(
     sources: &[Source],
     logs: &[Source],
@@ -96,20 +106,80 @@ pub fn connections(
     observe: &mut (dyn FnMut(&crate::decode::Packet<'_>) + Send),
     sink: &mut dyn ConnectionSink,
 ) -> Collected {
-    let (mut results, stats) =
-        pipeline::run_with_stats(sources, opts, observe, &mut |c| sink.accept(c));
+    let inputs = sources.len() + logs.len();
+    let vantages: std::collections::BTreeSet<u16> =
+        (0..inputs).map(|i| opts.vantage.of(i)).collect();
+    // Rows of one vantage point's logs alone never match each other: no need to hold them.
+    let mut held = (!logs.is_empty() && (vantages.len() > 1 || !sources.is_empty()))
+        .then(|| crate::logs::HeldRows::new(MAX_HELD, inputs));
     // A log's rows have no packets: its coverage comes from the rows' start
     // and end times, sorted.
     let mut times: Vec<Timestamp> = Vec::new();
-    for (i, l) in logs.iter().enumerate() {
-        // Inputs are numbered captures first, then logs, as the report lists them.
-        let bit = crate::track::input_bit(opts.vantage.of(sources.len() + i));
-        results.push(crate::logs::read_conn_log(l, &mut |mut c: Connection| {
-            c.inputs = bit;
-            times.push(c.ts);
-            times.push(Timestamp(c.ts.0.saturating_add(c.duration.0.max(0))));
+    let mut read_logs = |sink: &mut dyn ConnectionSink,
+                         held: &mut Option<crate::logs::HeldRows>|
+     -> Vec<InputResult> {
+        let mut results = Vec::with_capacity(logs.len());
+        for (i, l) in logs.iter().enumerate() {
+            // Inputs are numbered captures first, then logs, as the report lists them.
+            let input = sources.len() + i;
+            let bit = crate::track::input_bit(opts.vantage.of(input));
+            results.push(crate::logs::read_conn_log(l, &mut |mut c: Connection| {
+                c.inputs = bit;
+                times.push(c.ts);
+                times.push(Timestamp(c.ts.0.saturating_add(c.duration.0.max(0))));
+                let pass = match held.as_mut() {
+                    Some(h) => h.row(c, input),
+                    None => Some(c),
+                };
+                if let Some(c) = pass {
+                    sink.accept(c);
+                }
+            }));
+        }
+        results
+    };
+    let mut log_results = Vec::new();
+    if held.is_some() {
+        log_results = read_logs(sink, &mut held);
+    }
+    let (mut results, stats) = pipeline::run_with_stats(sources, opts, observe, &mut |mut c| {
+        if let Some(h) = held.as_mut() {
+            h.capture(&mut c);
+        }
+        sink.accept(c)
+    });
+    let mut notes = Vec::new();
+    if let Some(h) = held.take() {
+        if h.overflowed() {
+            notes.push(format!(
+                "more than {MAX_HELD} log rows: those past it were not matched against the other \
+                 inputs, so a connection two inputs show may count twice"
+            ));
+        }
+        let (rest, dropped) = h.finish();
+        for c in rest {
             sink.accept(c);
-        }));
+        }
+        results.append(&mut log_results);
+        let mut copies = 0;
+        for (r, n) in results.iter_mut().zip(dropped) {
+            if let Ok(r) = r {
+                r.duplicates += n;
+            }
+            copies += n;
+        }
+        if copies > 0 {
+            let what = match copies {
+                1 => "1 connection".to_string(),
+                n => format!("{n} connections"),
+            };
+            notes.push(format!(
+                "{what} that a log and another input both show counted once (the same \
+                 endpoints, less than 2 s apart)"
+            ));
+        }
+    } else {
+        results.append(&mut read_logs(sink, &mut held));
     }
     times.sort_unstable();
     let mut coverage = crate::time::Coverage::new();
@@ -120,6 +190,7 @@ pub fn connections(
         results,
         stats,
         log_covered: coverage.covered(),
+        notes,
     }
 }
 
@@ -284,6 +355,7 @@ fn run_holding(
         results,
         stats,
         log_covered,
+        notes,
     } = read;
     // Captures and logs of the same hours (two vantage points) cover them
     // once; the larger of the two is the safer guess.
@@ -351,16 +423,9 @@ fn run_holding(
             if held.reread {
                 // The same connections in the same order as the first
                 // pass, so the same audit as holding them would give.
-                pipeline::run_with_stats(sources, opts, &mut |_| {}, &mut |c| {
+                connections(sources, logs, opts, &mut |_| {}, &mut |c: Connection| {
                     classify_one(&mut cl, &c, &learned, catalogue)
                 });
-                for (i, l) in logs.iter().enumerate() {
-                    let bit = crate::track::input_bit(opts.vantage.of(sources.len() + i));
-                    let _ = crate::logs::read_conn_log(l, &mut |mut c: Connection| {
-                        c.inputs = bit;
-                        classify_one(&mut cl, &c, &learned, catalogue)
-                    });
-                }
             } else {
                 classify_held(&mut cl, &held.conns, &learned, catalogue);
             }
@@ -392,6 +457,7 @@ fn run_holding(
             held.max
         ));
     }
+    audit.summary.capture_warnings.extend(notes);
     if !logs_read.is_empty() {
         audit.summary.capture_warnings.push(format!(
             "{}: {}",
@@ -399,7 +465,8 @@ fn run_holding(
             crate::logs::LIMITS
         ));
     }
-    if let Some(note) = pipeline::overlap_note(results.iter().flatten()) {
+    // Captures only: the logs' copies are rows, said in `notes`.
+    if let Some(note) = pipeline::overlap_note(results[..sources.len()].iter().flatten()) {
         audit.summary.capture_warnings.push(note);
     }
     infer::annotate(&mut audit, &learned, &observer, catalogue);

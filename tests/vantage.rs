@@ -246,3 +246,85 @@ fn parts_of_one_trace_are_one_vantage_point() {
         "the DC's copy of the rejected attempt is not a second one"
     );
 }
+
+/// `flowaudit flows --format zeek` of a capture: the conn.log Zeek-style
+/// sensor software at that vantage point would have written.
+fn conn_log(capture: &Path, to: &Path) {
+    let (code, out, err) = common::run(&[
+        "flows".to_string(),
+        capture.display().to_string(),
+        "--format".into(),
+        "zeek".into(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    std::fs::write(to, out).expect("write log");
+}
+
+#[test]
+fn logs_of_two_vantage_points_count_once_as_their_captures_do() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b, _) = captures(dir.path());
+    let (la, lb) = (
+        dir.path().join("sync-side.log"),
+        dir.path().join("dc-side.log"),
+    );
+    conn_log(&a, &la);
+    conn_log(&b, &lb);
+    let name = |p: &Path| p.display().to_string();
+    let captures = findings(&audit(&[&a, &b]));
+    // The inputs named are the logs (or the capture and the log) instead.
+    let renamed = |f: &[(String, String, u64, u64, Vec<String>)], from: &[&Path], to: &[&Path]| {
+        f.iter()
+            .map(|(k, r, c, n, inputs)| {
+                let inputs: Vec<String> = inputs
+                    .iter()
+                    .map(|i| {
+                        let at = from.iter().position(|p| name(p) == *i).unwrap();
+                        name(to[at])
+                    })
+                    .collect();
+                (k.clone(), r.clone(), *c, *n, inputs)
+            })
+            .collect::<Vec<_>>()
+    };
+    let logs_v = audit(&[&la, &lb]);
+    assert_eq!(
+        findings(&logs_v),
+        renamed(&captures, &[&a, &b], &[&la, &lb])
+    );
+    // Every row of the DC side's log is a connection the sync side's shows.
+    let rows = std::fs::read_to_string(&lb)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .count();
+    let warnings = logs_v["summary"]["capture_warnings"].to_string();
+    assert!(
+        warnings.contains(&format!(
+            "{rows} connections that a log and another input both show counted once"
+        )),
+        "{warnings}"
+    );
+    assert!(
+        !warnings.contains("packets that two of them show"),
+        "{warnings}"
+    );
+    let dups: Vec<u64> = logs_v["captures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["duplicates"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(dups, vec![0, rows as u64]);
+    let mixed = findings(&audit(&[&a, &lb]));
+    assert_eq!(mixed, renamed(&captures, &[&a, &b], &[&a, &lb]));
+
+    // A sensor's capture and its own conn.log in one directory: one vantage
+    // point, each connection once, no input named.
+    let own = dir.path().join("sensor");
+    std::fs::create_dir(&own).unwrap();
+    std::fs::copy(&a, own.join("a.pcap")).unwrap();
+    std::fs::copy(&la, own.join("conn.log")).unwrap();
+    let alone = findings(&audit(&[&a]));
+    assert_eq!(findings(&audit(&[&own])), alone);
+}

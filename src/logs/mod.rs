@@ -11,8 +11,10 @@
 //! the report.
 
 mod conn_log;
+mod dedup;
 
 pub use conn_log::{LogFormat, read_conn_log, sniff, sniff_source, sniff_start};
+pub use dedup::HeldRows;
 
 /// What a report says about a connection log input, once per audit.
 pub const LIMITS: &str = "a connection log holds no packets: ICMP errors are not tied to the \
