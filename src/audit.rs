@@ -52,18 +52,47 @@ pub fn run(
     inventory: Option<&crate::inventory::Inventory>,
 ) -> AuditRun {
     let max_hosts = crate::classify::DEFAULT_MAX_HOSTS;
-    run_with_logs(sources, &[], opts, catalogue, inventory, max_hosts)
+    run_with_logs(
+        sources,
+        Logs::default(),
+        opts,
+        catalogue,
+        inventory,
+        max_hosts,
+    )
 }
 
-/// [`run`] of captures and connection logs together (Zeek's
-/// conn.log, flowaudit's JSON lines: [`crate::logs`]): their connections go
-/// the same way, into inference and classification; the logs' results
-/// follow the captures' in [`AuditRun::results`], and the report says what a
-/// log cannot show. Each finding lists at most `max_hosts` host pairs, the
+/// The logs of one audit, beside its captures.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Logs<'a> {
+    /// Connection logs (Zeek's conn.log, flowaudit's JSON lines): their
+    /// rows are connections, as the captures' are.
+    pub conn: &'a [Source],
+    /// Zeek's dns.log, ssl.log and http.log: read into the learner before
+    /// any connection, for the names the end of the audit places hosts by.
+    pub names: &'a [Source],
+}
+
+impl<'a> Logs<'a> {
+    /// The logs [`crate::read::expand_inputs_with_logs`] found.
+    pub fn of(inputs: &'a crate::read::Inputs) -> Logs<'a> {
+        Logs {
+            conn: &inputs.logs,
+            names: &inputs.name_logs,
+        }
+    }
+}
+
+/// [`run`] of captures and logs together (Zeek's conn.log, flowaudit's JSON
+/// lines, and Zeek's dns.log, ssl.log and http.log for names:
+/// [`crate::logs`]): their connections go the same way, into inference and
+/// classification, and the names into the learner; the logs' results
+/// follow the captures' in [`AuditRun::results`] (connection logs, then
+/// name logs), and the report says what a log cannot show. Each finding lists at most `max_hosts` host pairs, the
 /// busiest (0: all of them; `--max-hosts`).
 pub fn run_with_logs(
     sources: &[Source],
-    logs: &[Source],
+    logs: Logs<'_>,
     opts: &Options,
     catalogue: &crate::catalogue::Catalogue,
     inventory: Option<&crate::inventory::Inventory>,
@@ -76,38 +105,52 @@ pub fn run_with_logs(
 
 /// What [`connections`] collected.
 pub struct Collected {
-    /// One result per capture, then one per log.
+    /// One result per capture, then one per connection log, then one per name log.
     pub results: Vec<InputResult>,
     /// The tracker's counters (captures only).
     pub stats: TrackStats,
     /// The time the logs' rows cover (start to end of each row, silences of
     /// more than [`crate::time::Coverage::MAX_GAP`] left out).
     pub log_covered: crate::time::Duration,
+    /// The kinds of the name logs read (dns, ssl, http), each once.
+    pub names_read: Vec<crate::logs::LogKind>,
 }
 
-/// The one way connections enter an audit: every connection of the
-/// captures (read, decoded and tracked by the [`pipeline`], each packet shown
-/// to `observe` first), then of the connection logs ([`crate::logs`]), into
+/// The one way connections and names enter an audit: first the name logs
+/// into `learner` (so the names are there however late a connection that
+/// needs them comes), then every connection of the captures (read, decoded
+/// and tracked by the [`pipeline`], each packet shown to `learner` and then
+/// to `observe`), then of the connection logs ([`crate::logs`]), into
 /// `sink`, which the audit's fold, the role inference and tests implement.
 pub fn connections(
     sources: &[Source],
-    logs: &[Source],
+    logs: Logs<'_>,
     opts: &Options,
+    learner: &mut crate::learn::Learner,
     observe: &mut (dyn FnMut(&crate::decode::Packet<'_>) + Send),
     sink: &mut dyn ConnectionSink,
 ) -> Collected {
-    let (mut results, stats) =
-        pipeline::run_with_stats(sources, opts, observe, &mut |c| sink.accept(c));
+    let (named, names_read) = crate::logs::read_name_logs(logs.names, learner);
+    let (mut results, stats) = pipeline::run_with_stats(
+        sources,
+        opts,
+        &mut |p| {
+            learner.observe(p);
+            observe(p)
+        },
+        &mut |c| sink.accept(c),
+    );
     // A log's rows have no packets: its coverage comes from the rows' start
     // and end times, sorted.
     let mut times: Vec<Timestamp> = Vec::new();
-    for l in logs {
+    for l in logs.conn {
         results.push(crate::logs::read_conn_log(l, &mut |c: Connection| {
             times.push(c.ts);
             times.push(Timestamp(c.ts.0.saturating_add(c.duration.0.max(0))));
             sink.accept(c);
         }));
     }
+    results.extend(named);
     times.sort_unstable();
     let mut coverage = crate::time::Coverage::new();
     for t in times {
@@ -117,25 +160,27 @@ pub fn connections(
         results,
         stats,
         log_covered: coverage.covered(),
+        names_read,
     }
 }
 
 /// What [`roles`] found.
 pub struct RolesRun {
-    /// One result per capture, then one per log.
+    /// One result per capture, then one per connection log, then one per name log.
     pub results: Vec<InputResult>,
-    /// What the packets taught (names, endpoint-mapper ports); empty for logs.
+    /// What the packets and the name logs taught (names, endpoint-mapper
+    /// ports, proxy targets).
     pub learned: crate::learn::Learned,
     /// The roles and features inferred, with their evidence.
     pub inference: crate::infer::Inference,
 }
 
-/// Roles and features inferred from the captures and connection logs
-/// (`flowaudit roles`): the learner sees every packet, the inference every
+/// Roles and features inferred from the captures and logs (`flowaudit
+/// roles`): the learner sees every packet and name log, the inference every
 /// connection.
 pub fn roles(
     sources: &[Source],
-    logs: &[Source],
+    logs: Logs<'_>,
     opts: &Options,
     catalogue: &crate::catalogue::Catalogue,
 ) -> RolesRun {
@@ -145,7 +190,8 @@ pub fn roles(
         sources,
         logs,
         opts,
-        &mut |p| learner.observe(p),
+        &mut learner,
+        &mut |_| {},
         &mut observer,
     );
     let learned = learner.finish();
@@ -173,7 +219,7 @@ struct Held {
 /// [`run_with_logs`], holding at most `max_held` connections (tests use small limits).
 fn run_holding(
     sources: &[Source],
-    logs: &[Source],
+    logs: Logs<'_>,
     opts: &Options,
     catalogue: &crate::catalogue::Catalogue,
     inventory: Option<&crate::inventory::Inventory>,
@@ -251,10 +297,8 @@ fn run_holding(
         sources,
         logs,
         opts,
-        &mut |p| {
-            learner.observe(p);
-            coverage.add(p.ts);
-        },
+        &mut learner,
+        &mut |p| coverage.add(p.ts),
         &mut |c| {
             queue.push_back(c);
             unfetched += 1;
@@ -281,11 +325,16 @@ fn run_holding(
         results,
         stats,
         log_covered,
+        names_read,
     } = read;
     // Captures and logs of the same hours (two vantage points) cover them
     // once; the larger of the two is the safer guess.
     let covered = coverage.covered().max(log_covered);
-    let logs_read: Vec<String> = results[results.len() - logs.len()..]
+    // Results: captures, connection logs, name logs.
+    let conn_logs = results
+        .get(sources.len()..sources.len() + logs.conn.len())
+        .unwrap_or_default();
+    let logs_read: Vec<String> = conn_logs
         .iter()
         .flatten()
         .map(|r| r.info.path.clone())
@@ -349,7 +398,7 @@ fn run_holding(
                 pipeline::run_with_stats(sources, opts, &mut |_| {}, &mut |c| {
                     classify_one(&mut cl, &c, &learned, catalogue)
                 });
-                for l in logs {
+                for l in logs.conn {
                     let _ = crate::logs::read_conn_log(l, &mut |c: Connection| {
                         classify_one(&mut cl, &c, &learned, catalogue)
                     });
@@ -388,7 +437,7 @@ fn run_holding(
         audit.summary.capture_warnings.push(format!(
             "{}: {}",
             logs_read.join(", "),
-            crate::logs::LIMITS
+            crate::logs::limits(&names_read)
         ));
     }
     if let Some(note) = pipeline::overlap_note(results.iter().flatten()) {
@@ -490,7 +539,15 @@ mod tests {
     fn hold(opts: &Options, max_held: usize) -> AuditRun {
         let catalogue = Catalogue::embedded().unwrap_or_else(|e| panic!("{e}"));
         let max_hosts = crate::classify::DEFAULT_MAX_HOSTS;
-        run_holding(&sample(), &[], opts, &catalogue, None, max_held, max_hosts)
+        run_holding(
+            &sample(),
+            Logs::default(),
+            opts,
+            &catalogue,
+            None,
+            max_held,
+            max_hosts,
+        )
     }
 
     /// Without an inventory, a second pass over the files gives the audit
@@ -539,7 +596,7 @@ mod tests {
         std::thread::spawn(move || {
             let run = run_holding(
                 &sources,
-                &[],
+                Logs::default(),
                 &Options::default(),
                 &catalogue,
                 None,
