@@ -339,12 +339,17 @@ fn run_holding(
         .flatten()
         .map(|r| r.info.path.clone())
         .collect();
-    let first = results
+    // The span, and which inputs overlap, are the connections': a name
+    // log's rows may reach beyond them.
+    let with_conns = results
+        .get(..sources.len() + logs.conn.len())
+        .unwrap_or_default();
+    let first = with_conns
         .iter()
         .flatten()
         .filter_map(|r| r.info.first_time)
         .min();
-    let last = results
+    let last = with_conns
         .iter()
         .flatten()
         .filter_map(|r| r.info.last_time)
@@ -440,7 +445,10 @@ fn run_holding(
             crate::logs::limits(&names_read)
         ));
     }
-    if let Some(note) = pipeline::overlap_note(results.iter().flatten()) {
+    let with_conns = results
+        .get(..sources.len() + logs.conn.len())
+        .unwrap_or_default();
+    if let Some(note) = pipeline::overlap_note(with_conns.iter().flatten()) {
         audit.summary.capture_warnings.push(note);
     }
     infer::annotate(&mut audit, &learned, &observer, catalogue);

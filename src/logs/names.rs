@@ -59,8 +59,10 @@ pub fn read_name_log(
     let info = CaptureInfo {
         first_ts: first.map(Timestamp::as_secs_f64),
         last_ts: last.map(Timestamp::as_secs_f64),
-        // Not `first_time`/`last_time`: those make the audit's span, which
-        // is the connections' (a dns.log may start long before them).
+        // For the report's list of inputs; the audit's span and overlaps
+        // are the connections' (a dns.log may start long before them).
+        first_time: first,
+        last_time: last,
         ..CaptureInfo::default()
     };
     Ok((t.kind, t.report(info, more)))
@@ -287,8 +289,6 @@ mod tests {
         assert_eq!(l.names.len(), 2);
         assert_eq!(r.info.first_ts, Some(1_700_000_001.5));
         assert_eq!(r.info.last_ts, Some(1_700_000_007.0));
-        // The audit's span is the connections': a name log adds nothing to it.
-        assert_eq!(r.info.first_time, None);
     }
 
     /// Zeek's JSON lines (`LogAscii::use_json`): answers are an array,
