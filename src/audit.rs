@@ -52,18 +52,47 @@ pub fn run(
     inventory: Option<&crate::inventory::Inventory>,
 ) -> AuditRun {
     let max_hosts = crate::classify::DEFAULT_MAX_HOSTS;
-    run_with_logs(sources, &[], opts, catalogue, inventory, max_hosts)
+    run_with_logs(
+        sources,
+        Logs::default(),
+        opts,
+        catalogue,
+        inventory,
+        max_hosts,
+    )
 }
 
-/// [`run`] of captures and connection logs together (Zeek's
-/// conn.log, flowaudit's JSON lines: [`crate::logs`]): their connections go
-/// the same way, into inference and classification; the logs' results
-/// follow the captures' in [`AuditRun::results`], and the report says what a
-/// log cannot show. Each finding lists at most `max_hosts` host pairs, the
+/// The logs of one audit, beside its captures.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Logs<'a> {
+    /// Connection logs (Zeek's conn.log, flowaudit's JSON lines): their
+    /// rows are connections, as the captures' are.
+    pub conn: &'a [Source],
+    /// Zeek's dns.log, ssl.log and http.log: read into the learner before
+    /// any connection, for the names the end of the audit places hosts by.
+    pub names: &'a [Source],
+}
+
+impl<'a> Logs<'a> {
+    /// The logs [`crate::read::expand_inputs_with_logs`] found.
+    pub fn of(inputs: &'a crate::read::Inputs) -> Logs<'a> {
+        Logs {
+            conn: &inputs.logs,
+            names: &inputs.name_logs,
+        }
+    }
+}
+
+/// [`run`] of captures and logs together (Zeek's conn.log, flowaudit's JSON
+/// lines, and Zeek's dns.log, ssl.log and http.log for names:
+/// [`crate::logs`]): their connections go the same way, into inference and
+/// classification, and the names into the learner; the logs' results
+/// follow the captures' in [`AuditRun::results`] (connection logs, then
+/// name logs), and the report says what a log cannot show. Each finding lists at most `max_hosts` host pairs, the
 /// busiest (0: all of them; `--max-hosts`).
 pub fn run_with_logs(
     sources: &[Source],
-    logs: &[Source],
+    logs: Logs<'_>,
     opts: &Options,
     catalogue: &crate::catalogue::Catalogue,
     inventory: Option<&crate::inventory::Inventory>,
@@ -76,7 +105,7 @@ pub fn run_with_logs(
 
 /// What [`connections`] collected.
 pub struct Collected {
-    /// One result per capture, then one per log.
+    /// One result per capture, then one per connection log, then one per name log.
     pub results: Vec<InputResult>,
     /// The tracker's counters (captures only).
     pub stats: TrackStats,
@@ -85,11 +114,15 @@ pub struct Collected {
     pub log_covered: crate::time::Duration,
     /// What the report must say about connections several inputs show.
     pub notes: Vec<String>,
+    /// The kinds of the name logs read (dns, ssl, http), each once.
+    pub names_read: Vec<crate::logs::LogKind>,
 }
 
-/// The one way connections enter an audit: every connection of the
-/// captures (read, decoded and tracked by the [`pipeline`], each packet shown
-/// to `observe` first) and of the connection logs ([`crate::logs`]), into
+/// The one way connections and names enter an audit: first the name logs
+/// into `learner` (so the names are there however late a connection that
+/// needs them comes), then every connection of the captures (read, decoded
+/// and tracked by the [`pipeline`], each packet shown to `learner` and then
+/// to `observe`) and of the connection logs ([`crate::logs`]), into
 /// `sink`, which the audit's fold, the role inference and tests implement.
 ///
 /// Logs alone of one vantage point are read after the captures, row by row.
@@ -101,16 +134,19 @@ pub struct Collected {
 /// follow the captures.
 pub fn connections(
     sources: &[Source],
-    logs: &[Source],
+    logs: Logs<'_>,
     opts: &Options,
+    learner: &mut crate::learn::Learner,
     observe: &mut (dyn FnMut(&crate::decode::Packet<'_>) + Send),
     sink: &mut dyn ConnectionSink,
 ) -> Collected {
-    let inputs = sources.len() + logs.len();
+    let (named, names_read) = crate::logs::read_name_logs(logs.names, learner);
+    let conn_logs = logs.conn;
+    let inputs = sources.len() + conn_logs.len();
     let vantages: std::collections::BTreeSet<u16> =
         (0..inputs).map(|i| opts.vantage.of(i)).collect();
     // Rows of one vantage point's logs alone never match each other: no need to hold them.
-    let mut held = (!logs.is_empty() && (vantages.len() > 1 || !sources.is_empty()))
+    let mut held = (!conn_logs.is_empty() && (vantages.len() > 1 || !sources.is_empty()))
         .then(|| crate::logs::HeldRows::new(MAX_HELD, inputs));
     // A log's rows have no packets: its coverage comes from the rows' start
     // and end times, sorted.
@@ -118,8 +154,8 @@ pub fn connections(
     let mut read_logs = |sink: &mut dyn ConnectionSink,
                          held: &mut Option<crate::logs::HeldRows>|
      -> Vec<InputResult> {
-        let mut results = Vec::with_capacity(logs.len());
-        for (i, l) in logs.iter().enumerate() {
+        let mut results = Vec::with_capacity(conn_logs.len());
+        for (i, l) in conn_logs.iter().enumerate() {
             // Inputs are numbered captures first, then logs, as the report lists them.
             let input = sources.len() + i;
             let bit = crate::track::input_bit(opts.vantage.of(input));
@@ -142,12 +178,20 @@ pub fn connections(
     if held.is_some() {
         log_results = read_logs(sink, &mut held);
     }
-    let (mut results, stats) = pipeline::run_with_stats(sources, opts, observe, &mut |mut c| {
-        if let Some(h) = held.as_mut() {
-            h.capture(&mut c);
-        }
-        sink.accept(c)
-    });
+    let (mut results, stats) = pipeline::run_with_stats(
+        sources,
+        opts,
+        &mut |p| {
+            learner.observe(p);
+            observe(p)
+        },
+        &mut |mut c| {
+            if let Some(h) = held.as_mut() {
+                h.capture(&mut c);
+            }
+            sink.accept(c)
+        },
+    );
     let mut notes = Vec::new();
     if let Some(h) = held.take() {
         if h.overflowed() {
@@ -181,6 +225,7 @@ pub fn connections(
     } else {
         results.append(&mut read_logs(sink, &mut held));
     }
+    results.extend(named);
     times.sort_unstable();
     let mut coverage = crate::time::Coverage::new();
     for t in times {
@@ -191,25 +236,27 @@ pub fn connections(
         stats,
         log_covered: coverage.covered(),
         notes,
+        names_read,
     }
 }
 
 /// What [`roles`] found.
 pub struct RolesRun {
-    /// One result per capture, then one per log.
+    /// One result per capture, then one per connection log, then one per name log.
     pub results: Vec<InputResult>,
-    /// What the packets taught (names, endpoint-mapper ports); empty for logs.
+    /// What the packets and the name logs taught (names, endpoint-mapper
+    /// ports, proxy targets).
     pub learned: crate::learn::Learned,
     /// The roles and features inferred, with their evidence.
     pub inference: crate::infer::Inference,
 }
 
-/// Roles and features inferred from the captures and connection logs
-/// (`flowaudit roles`): the learner sees every packet, the inference every
+/// Roles and features inferred from the captures and logs (`flowaudit
+/// roles`): the learner sees every packet and name log, the inference every
 /// connection.
 pub fn roles(
     sources: &[Source],
-    logs: &[Source],
+    logs: Logs<'_>,
     opts: &Options,
     catalogue: &crate::catalogue::Catalogue,
 ) -> RolesRun {
@@ -219,7 +266,8 @@ pub fn roles(
         sources,
         logs,
         opts,
-        &mut |p| learner.observe(p),
+        &mut learner,
+        &mut |_| {},
         &mut observer,
     );
     let learned = learner.finish();
@@ -247,7 +295,7 @@ struct Held {
 /// [`run_with_logs`], holding at most `max_held` connections (tests use small limits).
 fn run_holding(
     sources: &[Source],
-    logs: &[Source],
+    logs: Logs<'_>,
     opts: &Options,
     catalogue: &crate::catalogue::Catalogue,
     inventory: Option<&crate::inventory::Inventory>,
@@ -325,10 +373,8 @@ fn run_holding(
         sources,
         logs,
         opts,
-        &mut |p| {
-            learner.observe(p);
-            coverage.add(p.ts);
-        },
+        &mut learner,
+        &mut |p| coverage.add(p.ts),
         &mut |c| {
             queue.push_back(c);
             unfetched += 1;
@@ -356,21 +402,31 @@ fn run_holding(
         stats,
         log_covered,
         notes,
+        names_read,
     } = read;
     // Captures and logs of the same hours (two vantage points) cover them
     // once; the larger of the two is the safer guess.
     let covered = coverage.covered().max(log_covered);
-    let logs_read: Vec<String> = results[results.len() - logs.len()..]
+    // Results: captures, connection logs, name logs.
+    let conn_logs = results
+        .get(sources.len()..sources.len() + logs.conn.len())
+        .unwrap_or_default();
+    let logs_read: Vec<String> = conn_logs
         .iter()
         .flatten()
         .map(|r| r.info.path.clone())
         .collect();
-    let first = results
+    // The span, and which inputs overlap, are the connections': a name
+    // log's rows may reach beyond them.
+    let with_conns = results
+        .get(..sources.len() + logs.conn.len())
+        .unwrap_or_default();
+    let first = with_conns
         .iter()
         .flatten()
         .filter_map(|r| r.info.first_time)
         .min();
-    let last = results
+    let last = with_conns
         .iter()
         .flatten()
         .filter_map(|r| r.info.last_time)
@@ -385,7 +441,7 @@ fn run_holding(
         };
     }
     let span = first.zip(last);
-    let input_names = vantage_names(sources, logs, opts, &results);
+    let input_names = vantage_names(sources, logs.conn, opts, &results);
     let learned = learner.finish();
     let inference = observer.finish(&learned, catalogue);
     let inferred;
@@ -423,9 +479,16 @@ fn run_holding(
             if held.reread {
                 // The same connections in the same order as the first
                 // pass, so the same audit as holding them would give.
-                connections(sources, logs, opts, &mut |_| {}, &mut |c: Connection| {
-                    classify_one(&mut cl, &c, &learned, catalogue)
-                });
+                // The names are learned already: this pass's learner is thrown away.
+                let mut again = crate::learn::Learner::new();
+                connections(
+                    sources,
+                    logs,
+                    opts,
+                    &mut again,
+                    &mut |_| {},
+                    &mut |c: Connection| classify_one(&mut cl, &c, &learned, catalogue),
+                );
             } else {
                 classify_held(&mut cl, &held.conns, &learned, catalogue);
             }
@@ -462,11 +525,12 @@ fn run_holding(
         audit.summary.capture_warnings.push(format!(
             "{}: {}",
             logs_read.join(", "),
-            crate::logs::LIMITS
+            crate::logs::limits(&names_read)
         ));
     }
     // Captures only: the logs' copies are rows, said in `notes`.
-    if let Some(note) = pipeline::overlap_note(results[..sources.len()].iter().flatten()) {
+    let captures = results.get(..sources.len()).unwrap_or_default();
+    if let Some(note) = pipeline::overlap_note(captures.iter().flatten()) {
         audit.summary.capture_warnings.push(note);
     }
     infer::annotate(&mut audit, &learned, &observer, catalogue);
@@ -496,8 +560,10 @@ fn vantage_names(
     opts: &Options,
     results: &[pipeline::InputResult],
 ) -> Vec<String> {
+    // Name logs have no vantage point: they name, they show no connection.
     let spans: Vec<(u16, Timestamp, Timestamp)> = results
         .iter()
+        .take(sources.len() + logs.len())
         .enumerate()
         .filter_map(|(i, r)| {
             let info = &r.as_ref().ok()?.info;
@@ -595,7 +661,15 @@ mod tests {
     fn hold(opts: &Options, max_held: usize) -> AuditRun {
         let catalogue = Catalogue::embedded().unwrap_or_else(|e| panic!("{e}"));
         let max_hosts = crate::classify::DEFAULT_MAX_HOSTS;
-        run_holding(&sample(), &[], opts, &catalogue, None, max_held, max_hosts)
+        run_holding(
+            &sample(),
+            Logs::default(),
+            opts,
+            &catalogue,
+            None,
+            max_held,
+            max_hosts,
+        )
     }
 
     /// Without an inventory, a second pass over the files gives the audit
@@ -644,7 +718,7 @@ mod tests {
         std::thread::spawn(move || {
             let run = run_holding(
                 &sources,
-                &[],
+                Logs::default(),
                 &Options::default(),
                 &catalogue,
                 None,

@@ -317,6 +317,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 .sources
                 .iter()
                 .chain(&inputs.logs)
+                .chain(&inputs.name_logs)
                 .filter_map(|s| match s {
                     Source::Path(p) => Some(p.as_path()),
                     Source::Stdin => None,
@@ -367,7 +368,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             // (None when nothing could be read) and whether an input failed.
             let audit_to =
                 |sources: &[Source],
-                 logs: &[Source],
+                 logs: flowaudit::audit::Logs<'_>,
                  w: &mut dyn Write,
                  progress: bool|
                  -> anyhow::Result<(Option<flowaudit::classify::Audit>, bool)> {
@@ -414,7 +415,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                     let every = live.every;
                     live_audit(cli, live, interface, every, &mut out, &audit_to)?
                 }
-                None => audit_to(sources, &inputs.logs, &mut out, true)?,
+                None => audit_to(sources, flowaudit::audit::Logs::of(&inputs), &mut out, true)?,
             };
             let Some(audit) = audit else {
                 return Ok(exit_code(failed));
@@ -481,7 +482,8 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             };
             let bar = progress_bar(cli, sources);
             opts.progress = bar.clone().map(|b| b as Arc<dyn pipeline::Progress>);
-            let run = flowaudit::audit::roles(sources, &inputs.logs, &opts, &catalogue);
+            let logs = flowaudit::audit::Logs::of(&inputs);
+            let run = flowaudit::audit::roles(sources, logs, &opts, &catalogue);
             if let Some(b) = bar {
                 b.bar.finish_and_clear();
             }
@@ -549,7 +551,7 @@ fn flows_format(f: FlowsFormatArg) -> FlowFormat {
 /// runs it: (the audit, whether an input failed).
 type AuditTo<'a> = dyn Fn(
         &[Source],
-        &[Source],
+        flowaudit::audit::Logs<'_>,
         &mut dyn Write,
         bool,
     ) -> anyhow::Result<(Option<flowaudit::classify::Audit>, bool)>
@@ -602,7 +604,12 @@ fn live_audit(
             && now >= t
         {
             let snap = cap.snapshot()?;
-            audit_to(&snap.sources, &[], &mut io::stdout().lock(), false)?;
+            audit_to(
+                &snap.sources,
+                Default::default(),
+                &mut io::stdout().lock(),
+                false,
+            )?;
             next = Some(t + e);
         }
     }
@@ -622,7 +629,7 @@ fn live_audit(
         );
     }
     let sources: Vec<Source> = paths.iter().cloned().map(Source::Path).collect();
-    let result = audit_to(&sources, &[], out, false);
+    let result = audit_to(&sources, Default::default(), out, false);
     if temp {
         for p in &paths {
             let _ = std::fs::remove_file(p);

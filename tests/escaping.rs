@@ -20,7 +20,7 @@ const HOSTILE: [&str; 5] = [
     "*bold*_[link](http://x)_|pipe|.example",
 ];
 
-fn capture() -> Vec<u8> {
+fn capture_bytes() -> Vec<u8> {
     let client = "10.0.1.10:53001".parse().unwrap();
     let dns = "10.0.0.4:53".parse().unwrap();
     let mut t = Trace::new(Link::ethernet());
@@ -98,7 +98,7 @@ fn hostile_names_are_escaped_in_every_format() {
     let dir = tempfile::tempdir().unwrap();
     // The file name itself carries an escape sequence and markup.
     let path = dir.path().join("\u{1b}[2J<b>=evil|*x*.pcapng");
-    std::fs::write(&path, capture()).unwrap();
+    std::fs::write(&path, capture_bytes()).unwrap();
     let inv = dir.path().join("inv.toml");
     std::fs::write(
         &inv,
@@ -234,4 +234,97 @@ fn hostile_names_are_escaped_in_every_format() {
     }
     let out = run(&path, &["roles", "-f", "toml"]);
     assert!(!out.contains('\u{1b}'));
+}
+
+/// Names from a Zeek dns.log (beside a conn.log, in a directory whose name
+/// is hostile too) reach the table and HTML reports escaped: the names that
+/// are no host names are never learned, the one that is (`-cmd.example`)
+/// arrives in the page as text (the table lists no healthy hosts), and the
+/// log's hostile path is listed escaped, in TSV (raw bytes) and in JSON
+/// lines (`\u001b`) alike.
+#[test]
+fn hostile_names_in_a_dns_log_are_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("c.pcapng");
+    std::fs::write(&capture, capture_bytes()).unwrap();
+    let flows = flowaudit()
+        .args(["flows", "-f", "zeek"])
+        .arg(&capture)
+        .output()
+        .unwrap();
+    assert!(flows.status.success());
+    let inv = dir.path().join("inv.toml");
+    std::fs::write(
+        &inv,
+        "features = []\n[roles]\nsync = [\"10.0.1.10\"]\ndc = [\"10.0.0.4\"]\n",
+    )
+    .unwrap();
+    let tsv_rows: String = HOSTILE
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            format!("170000000{i}.5\t10.0.1.10\t5300{i}\t10.0.0.4\t53\t{q}\tA\t0\t20.190.128.10\n")
+        })
+        .collect();
+    let tsv = format!(
+        "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tdns\n\
+         #fields\tts\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tquery\tqtype_name\trcode\tanswers\n{tsv_rows}"
+    );
+    let json: String = HOSTILE
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            serde_json::json!({
+                "ts": 1_700_000_000.5 + i as f64, "id.orig_h": "10.0.1.10", "id.orig_p": 53000 + i,
+                "id.resp_h": "10.0.0.4", "id.resp_p": 53, "query": q, "qtype_name": "A",
+                "rcode": 0, "answers": ["20.190.128.10"],
+            })
+            .to_string()
+                + "\n"
+        })
+        .collect();
+    for (what, dns) in [("tsv", tsv), ("json", json)] {
+        let logs = dir.path().join(format!("\u{1b}[2J<b>=evil|*x*-{what}"));
+        std::fs::create_dir(&logs).unwrap();
+        std::fs::write(logs.join("conn.log"), &flows.stdout).unwrap();
+        std::fs::write(logs.join("dns.log"), dns).unwrap();
+        let conn = logs.join("conn.log");
+        let args = [
+            "audit",
+            "--fail-on",
+            "never",
+            "-i",
+            inv.to_str().unwrap(),
+            "-f",
+        ];
+        let table = run(&conn, &[&args[..], &["table"]].concat());
+        assert!(
+            !table.contains('\u{1b}') && !table.contains('\u{7}'),
+            "{what}: control character in the table"
+        );
+        // The log is listed among the inputs, its path escaped.
+        assert!(
+            table.contains(&format!("\\u{{1b}}[2J<b>=evil|*x*-{what}/dns.log")),
+            "{what}: the dns.log is not listed, escaped:\n{table}"
+        );
+        let html = run(&conn, &[&args[..], &["html"]].concat());
+        assert!(
+            !html.contains('\u{1b}') && !html.contains('\u{7}'),
+            "{what}"
+        );
+        let dom = scraper::Html::parse_document(&html);
+        let count = |css: &str| dom.select(&scraper::Selector::parse(css).unwrap()).count();
+        assert_eq!(count("script"), 1, "{what}: injected script:\n{html}");
+        assert_eq!(count("b, a[href^=http]"), 0, "{what}: injected markup");
+        let text: String = dom.root_element().text().collect();
+        assert!(
+            text.contains(&format!("<b>=evil|*x*-{what}/dns.log"))
+                && text.contains("(-cmd.example)"),
+            "{what}: the log and its name never reached the page as text:\n{html}"
+        );
+        assert!(
+            !text.contains("<script>alert(1)</script>.example"),
+            "{what}: learned"
+        );
+    }
 }

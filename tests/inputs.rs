@@ -103,12 +103,12 @@ fn non_captures_in_a_directory_are_skipped_and_listed() {
     let d = dir.path().join("captures");
     std::fs::create_dir(&d).unwrap();
     std::fs::copy(sample(), d.join("sync.pcapng")).unwrap();
-    // A Zeek log other than conn.log (the audit reads conn.log beside
-    // captures: tests/zeek_logs.rs) and a text file.
+    // A Zeek log the audit does not read (it reads conn.log, dns.log,
+    // ssl.log and http.log beside captures: tests/zeek_logs.rs) and a text file.
     let stray: [(&str, &[u8]); 2] = [
         (
-            "dns.log",
-            b"#separator \\x09\n#path\tdns\n#fields\tts\tuid\n",
+            "files.log",
+            b"#separator \\x09\n#path\tfiles\n#fields\tts\tuid\n",
         ),
         ("notes.txt", b"captured on the sync server\n"),
     ];
@@ -117,8 +117,9 @@ fn non_captures_in_a_directory_are_skipped_and_listed() {
     }
     let want: Vec<(String, String)> = vec![
         (
-            d.join("dns.log").display().to_string(),
-            "a Zeek dns log, not conn.log (only conn.log gives connections)".to_string(),
+            d.join("files.log").display().to_string(),
+            "a Zeek files log: only conn.log (connections) and dns.log, ssl.log, http.log (names) are read"
+                .to_string(),
         ),
         (
             d.join("notes.txt").display().to_string(),

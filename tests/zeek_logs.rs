@@ -15,18 +15,7 @@ use std::path::{Path, PathBuf};
 
 /// The audit of `inputs` with `inventory`, as JSON.
 fn audit(inputs: &[&Path], inventory: &Path) -> Value {
-    let out = flowaudit()
-        .args(["--quiet", "audit", "--fail-on", "never", "-f", "json", "-i"])
-        .arg(inventory)
-        .args(inputs)
-        .output()
-        .expect("run flowaudit");
-    assert!(
-        out.status.success(),
-        "{inputs:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON report")
+    common::audit_json(inputs, inventory)
 }
 
 /// (kind, how, src role, dst role, transport, port, rule, connections).

@@ -61,6 +61,16 @@ pub fn status(p: &[u8]) -> Option<u16> {
     std::str::from_utf8(code).ok()?.parse().ok()
 }
 
+/// A Host header's value without its port (`host:8080`), as a request's
+/// and a Zeek http.log's `host` are both read; a bracketed IPv6 literal is
+/// not a name either way.
+pub fn host_without_port(v: &[u8]) -> &[u8] {
+    match v.iter().rposition(|&c| c == b':') {
+        Some(i) => v.get(..i).unwrap_or(v),
+        None => v,
+    }
+}
+
 /// Parses the request line and finds the Host header; `None` when `p` does
 /// not start like an HTTP/1.x request.
 pub fn request(p: &[u8]) -> Option<Request<'_>> {
@@ -92,13 +102,7 @@ pub fn request(p: &[u8]) -> Option<Request<'_>> {
             break;
         }
         if h.len() > 5 && h.get(..5).is_some_and(|k| k.eq_ignore_ascii_case(b"host:")) {
-            let v = h.get(5..)?.trim_ascii();
-            // Drop a port; a bracketed IPv6 literal is not a name.
-            let v = match v.iter().rposition(|&c| c == b':') {
-                Some(i) => v.get(..i)?,
-                None => v,
-            };
-            host = Some(v);
+            host = Some(host_without_port(h.get(5..)?.trim_ascii()));
             break;
         }
     }

@@ -14,6 +14,11 @@
 //! - DCE-RPC endpoint mapper responses from TCP 135: the TCP ports (and IPv4
 //!   addresses) of every tower ([`EpmTable`]).
 //!
+//! Zeek's dns.log, ssl.log and http.log teach the same through the same
+//! rules ([`crate::logs::read_name_log`] calls [`Learner::learn_dns_answers`],
+//! [`Learner::learn_sni`] and [`Learner::learn_http_request`]), so this module
+//! stays the one owner of what a name is and where it is kept.
+//!
 //! Parsers are bounded and total: arbitrary bytes yield nothing, never a panic.
 //! Only valid host names are kept (see [`wire::normalise_name`]); reports must
 //! still escape them. Memory is capped: at most [`MAX_NAMES_PER_ADDR`] names per
@@ -83,17 +88,35 @@ pub struct NameTable {
 
 impl NameTable {
     /// Records `name` for `addr` unless already known (no allocation then).
+    ///
+    /// The names of an address are kept in the order of their `ts`, the
+    /// first [`MAX_NAMES_PER_ADDR`] of them: packets come in time order, so
+    /// for them that is the order they are seen, but a name read from a log
+    /// (a Zeek dns.log read before the ssl.log) may be older than one
+    /// already known, and goes before it, so the names of an audit of logs
+    /// read in any order are those of the capture's.
     pub fn learn(&mut self, addr: IpAddr, name: &[u8], source: NameSource, ts: Timestamp) {
         let addr = addr.to_canonical();
         if addr.is_unspecified() {
             return;
         }
-        if let Some(names) = self.by_addr.get(&addr) {
-            if names.len() >= MAX_NAMES_PER_ADDR
-                || names
-                    .iter()
-                    .any(|n| n.name.as_bytes().eq_ignore_ascii_case(name))
+        let bare = name.strip_suffix(b".").unwrap_or(name);
+        if let Some(names) = self.by_addr.get_mut(&addr) {
+            if let Some(i) = names
+                .iter()
+                .position(|n| n.name.as_bytes().eq_ignore_ascii_case(bare))
             {
+                // Known: only an earlier sighting changes it (when and how).
+                if names.get(i).is_some_and(|n| ts < n.ts) {
+                    let mut n = names.remove(i);
+                    n.source = source;
+                    n.ts = ts;
+                    let at = names.partition_point(|m| m.ts <= ts);
+                    names.insert(at, n);
+                }
+                return;
+            }
+            if names.len() >= MAX_NAMES_PER_ADDR && names.last().is_none_or(|l| l.ts <= ts) {
                 return;
             }
         } else if self.by_addr.len() >= MAX_ADDRS {
@@ -102,10 +125,10 @@ impl NameTable {
         let Some(name) = wire::normalise_name(name) else {
             return;
         };
-        self.by_addr
-            .entry(addr)
-            .or_default()
-            .push(LearnedName { name, source, ts });
+        let names = self.by_addr.entry(addr).or_default();
+        let at = names.partition_point(|m| m.ts <= ts);
+        names.insert(at, LearnedName { name, source, ts });
+        names.truncate(MAX_NAMES_PER_ADDR);
     }
 
     /// Every name learned for `addr`, first learned first.
@@ -312,11 +335,7 @@ impl Learner {
             Transport::Tcp => match p.payload.first() {
                 Some(22) => {
                     if let Some(sni) = tls::client_hello_sni(p.payload) {
-                        // Inside a CONNECT tunnel the name is the origin's, not the proxy's.
-                        let key = (p.src.to_canonical(), p.sport, p.dst.to_canonical(), p.dport);
-                        if !self.learned.proxied.contains_key(&key) {
-                            self.learned.names.learn(p.dst, sni, NameSource::Sni, p.ts);
-                        }
+                        self.learn_sni((p.src, p.sport, p.dst, p.dport), sni, p.ts);
                     }
                 }
                 Some(b'A'..=b'Z') => self.http(p),
@@ -342,7 +361,41 @@ impl Learner {
             }
             return;
         };
-        let l = &mut self.learned;
+        self.learn_http_request((p.src, p.sport, p.dst, p.dport), &req, None, p.ts);
+    }
+
+    /// The server name a TLS client sent on the connection `(client, client
+    /// port, server, server port)`: the server's name, unless the connection
+    /// is a CONNECT tunnel through a proxy (the name is then the origin's,
+    /// not the proxy's). For a packet's ClientHello and a Zeek ssl.log's
+    /// `server_name` alike.
+    pub fn learn_sni(&mut self, conn: (IpAddr, u16, IpAddr, u16), name: &[u8], ts: Timestamp) {
+        let (client, client_port, server, server_port) = conn;
+        let key = (
+            client.to_canonical(),
+            client_port,
+            server.to_canonical(),
+            server_port,
+        );
+        if !self.learned.proxied.contains_key(&key) {
+            self.learned.names.learn(server, name, NameSource::Sni, ts);
+        }
+    }
+
+    /// One HTTP request on the connection `(client, client port, server,
+    /// server port)`, from a packet or a Zeek http.log row: `CONNECT
+    /// host:port` or an absolute-form target (`GET http://host/...`) makes
+    /// it a connection through a proxy to that host ([`ProxyTarget`], with
+    /// the proxy's `status` when known); otherwise the Host header names the
+    /// server, and an `/adfs/` path marks it as answering AD FS requests.
+    pub fn learn_http_request(
+        &mut self,
+        conn: (IpAddr, u16, IpAddr, u16),
+        req: &http::Request<'_>,
+        status: Option<u16>,
+        ts: Timestamp,
+    ) {
+        let (client, client_port, server, server_port) = conn;
         // An absolute-form target (`GET http://host/...`) goes to a proxy: the
         // Host header names the origin, so it is a proxied connection too.
         let absolute = req
@@ -356,29 +409,63 @@ impl Learner {
                 .map(|h| (h, 80))
         });
         if let Some((host, port)) = target {
-            let key = (p.src.to_canonical(), p.sport, p.dst.to_canonical(), p.dport);
-            if l.proxied.len() < MAX_ADDRS && !l.proxied.contains_key(&key) {
-                l.proxied.insert(
-                    key,
-                    ProxyTarget {
-                        client: key.0,
-                        client_port: p.sport,
-                        proxy: key.2,
-                        proxy_port: p.dport,
-                        host,
-                        port,
-                        ts: p.ts,
-                        status: None,
-                    },
-                );
-            }
+            self.learn_proxy_target(ProxyTarget {
+                client,
+                client_port,
+                proxy: server,
+                proxy_port: server_port,
+                host,
+                port,
+                ts,
+                status,
+            });
             return;
         }
+        let l = &mut self.learned;
         if let Some(host) = req.host {
-            l.names.learn(p.dst, host, NameSource::HttpHost, p.ts);
+            l.names.learn(server, host, NameSource::HttpHost, ts);
         }
         if req.is_adfs_path() && l.adfs_paths.len() < MAX_ADDRS {
-            l.adfs_paths.entry(p.dst.to_canonical()).or_insert(p.ts);
+            l.adfs_paths.entry(server.to_canonical()).or_insert(ts);
+        }
+    }
+
+    /// A connection through an explicit proxy and the host it asked for,
+    /// learned directly (the first one of a connection is kept).
+    pub fn learn_proxy_target(&mut self, t: ProxyTarget) {
+        let client = t.client.to_canonical();
+        let proxy = t.proxy.to_canonical();
+        let key = (client, t.client_port, proxy, t.proxy_port);
+        let l = &mut self.learned;
+        if l.proxied.len() < MAX_ADDRS && !l.proxied.contains_key(&key) {
+            l.proxied.insert(key, ProxyTarget { client, proxy, ..t });
+        }
+    }
+
+    /// A name learned outside the packets (a row of a Zeek log), under the
+    /// packets' rules: only host names, at most [`MAX_NAMES_PER_ADDR`] per
+    /// address and [`MAX_ADDRS`] addresses ([`NameTable::learn`]).
+    pub fn learn_name(&mut self, addr: IpAddr, name: &[u8], source: NameSource, ts: Timestamp) {
+        self.learned.names.learn(addr, name, source, ts);
+    }
+
+    /// One DNS answer as a Zeek dns.log row has it: the name asked for and
+    /// the answers in order, addresses and the names of CNAME (and other)
+    /// records. A packet's response gives each address the CNAME chain from
+    /// the name asked for to the address record's owner; a row has no
+    /// owners, so each address gets the name asked for, then every name
+    /// among the answers, in order: the same chain when there is one.
+    pub fn learn_dns_answers(&mut self, query: &[u8], answers: &[&[u8]], ts: Timestamp) {
+        let addrs = answers
+            .iter()
+            .filter_map(|a| std::str::from_utf8(a).ok()?.parse::<IpAddr>().ok());
+        for ip in addrs {
+            let names = answers
+                .iter()
+                .filter(|a| std::str::from_utf8(a).is_ok_and(|a| a.parse::<IpAddr>().is_err()));
+            for n in std::iter::once(&query).chain(names) {
+                self.learned.names.learn(ip, n, NameSource::Dns, ts);
+            }
         }
     }
 

@@ -486,3 +486,90 @@ proptest! {
         prop_assert_eq!(g.proxied.len(), d.proxied.len());
     }
 }
+
+/// Names learned out of time order (a dns.log read after the ssl.log that
+/// names the same address later) are kept in time order, an earlier
+/// sighting of a known name moves it forward, and the first
+/// [`MAX_NAMES_PER_ADDR`] by time are the ones kept: the table packets in
+/// time order give.
+#[test]
+fn names_learned_out_of_order_are_kept_in_time_order() {
+    let a = ip("20.190.128.10");
+    let t = |s: i64| Timestamp::from_parts(s, 0);
+    let mut in_order = NameTable::default();
+    let mut shuffled = NameTable::default();
+    let seen: Vec<(String, NameSource, i64)> = (0..12)
+        .map(|i| (format!("n{i}.example"), NameSource::Dns, 100 + i))
+        .collect();
+    for (n, s, ts) in &seen {
+        in_order.learn(a, n.as_bytes(), *s, t(*ts));
+    }
+    for i in [11, 3, 7, 0, 9, 1, 10, 5, 2, 8, 6, 4] {
+        let (n, s, ts) = &seen[i];
+        shuffled.learn(a, n.as_bytes(), *s, t(*ts));
+    }
+    assert_eq!(in_order.names(a), shuffled.names(a));
+    assert_eq!(in_order.names(a).len(), MAX_NAMES_PER_ADDR);
+    assert_eq!(shuffled.name(a), Some("n0.example"));
+    // Seen later under another source: unchanged; seen earlier: moved, and
+    // its source is the earlier sighting's.
+    shuffled.learn(a, b"n3.example", NameSource::Sni, t(500));
+    assert_eq!(shuffled.names(a)[3].source, NameSource::Dns);
+    shuffled.learn(a, b"N5.example.", NameSource::Sni, t(50));
+    let first = &shuffled.names(a)[0];
+    assert_eq!(
+        (first.name.as_str(), first.source, first.ts),
+        ("n5.example", NameSource::Sni, t(50))
+    );
+    assert_eq!(shuffled.names(a).len(), MAX_NAMES_PER_ADDR);
+}
+
+/// A Zeek dns.log row of a CNAME chain teaches what the response's packets
+/// teach (the names of `dns_over_udp_follows_a_cname_chain_to_the_name_asked_for`).
+#[test]
+fn a_dns_log_row_teaches_what_the_response_teaches() {
+    let mut t = Trace::new(Link::ethernet());
+    let msg = payload::dns_response(
+        7,
+        "login.microsoftonline.com",
+        &[
+            (
+                "login.microsoftonline.com",
+                Rdata::Cname("login.mso.msidentity.com"),
+            ),
+            (
+                "login.mso.msidentity.com",
+                Rdata::Cname("ak.privatelink.msidentity.com"),
+            ),
+            (
+                "ak.privatelink.msidentity.com",
+                Rdata::Addr(ip("20.190.151.7")),
+            ),
+        ],
+    );
+    let mut u = UdpSession::new(sa("10.0.1.10:50000"), sa("10.0.0.4:53"));
+    u.client_send(&[0; 40]).server_send(&msg);
+    t.add(&u);
+    let from_packets = learn(&t);
+    let mut l = Learner::new();
+    l.learn_dns_answers(
+        b"login.microsoftonline.com",
+        &[
+            b"login.mso.msidentity.com",
+            b"ak.privatelink.msidentity.com",
+            b"20.190.151.7",
+        ],
+        Timestamp(0),
+    );
+    let from_log = l.finish();
+    let a = ip("20.190.151.7");
+    let names = |l: &Learned| -> Vec<(String, NameSource)> {
+        l.names
+            .names(a)
+            .iter()
+            .map(|n| (n.name.clone(), n.source))
+            .collect()
+    };
+    assert_eq!(names(&from_log), names(&from_packets));
+    assert_eq!(names(&from_log).len(), 3);
+}

@@ -257,6 +257,10 @@ pub struct Inputs {
     /// Connection logs (Zeek's conn.log, flowaudit's JSON lines) to read,
     /// in order: only from [`expand_inputs_with_logs`].
     pub logs: Vec<Source>,
+    /// Zeek's dns.log, ssl.log and http.log, read for names: named, found
+    /// in a directory, or beside a conn.log named (see
+    /// [`expand_inputs_with_logs`]); only from [`expand_inputs_with_logs`].
+    pub name_logs: Vec<Source>,
     /// Files found inside directories that are not captures.
     pub skipped: Vec<Skipped>,
 }
@@ -292,42 +296,127 @@ pub fn expand_inputs(args: &[OsString]) -> Result<Inputs, ReadError> {
     expand(args, false)
 }
 
-/// [`expand_inputs`] for the commands that also read connection logs
-/// (`audit`): a Zeek conn.log or flowaudit's JSON lines, named or found in a
-/// directory, goes to [`Inputs::logs`]; another Zeek log (dns.log, ...)
-/// inside a directory is skipped, and named, it is an error.
+/// [`expand_inputs`] for the commands that also read logs (`audit`,
+/// `roles`): a Zeek conn.log or flowaudit's JSON lines, named or found in a
+/// directory, goes to [`Inputs::logs`]; a Zeek dns.log, ssl.log or http.log
+/// to [`Inputs::name_logs`], and so do those beside a conn.log named on the
+/// command line (`dns.log` beside `conn.log`, `ssl.10:00:00-11:00:00.log.gz`
+/// beside `conn.10:00:00-11:00:00.log.gz`: [`beside`]); another Zeek log
+/// (files.log, ...) inside a directory is skipped, and named, it is an error.
 pub fn expand_inputs_with_logs(args: &[OsString]) -> Result<Inputs, ReadError> {
     expand(args, true)
 }
 
+/// The kinds of name log read beside a conn.log.
+const NAME_KINDS: [crate::logs::LogKind; 3] = [
+    crate::logs::LogKind::Dns,
+    crate::logs::LogKind::Ssl,
+    crate::logs::LogKind::Http,
+];
+
+/// The name logs beside the conn.log at `conn`, in the same directory, that
+/// exist as regular files and are the logs their names say: the file name
+/// with its `conn` part (the whole stem, or a dot-separated part of it:
+/// `conn.log`, `conn.10:00:00-11:00:00.log.gz`, `site1.conn.log`) read as
+/// `dns`, `ssl` and `http`, with or without `.gz` (rotation may compress
+/// one and not the other).
+pub fn beside(conn: &Path) -> Vec<PathBuf> {
+    let Some(name) = conn.file_name().and_then(|n| n.to_str()) else {
+        return Vec::new();
+    };
+    // `conn` as a whole dot-separated part of the name, the first one.
+    let at = name.match_indices("conn").map(|(i, _)| i).find(|&i| {
+        let before = name
+            .get(..i)
+            .is_none_or(|b| b.is_empty() || b.ends_with('.'));
+        let after = name.get(i + 4..).is_some_and(|a| a.starts_with('.'));
+        before && after
+    });
+    let Some(at) = at else {
+        return Vec::new();
+    };
+    let (prefix, suffix) = (
+        name.get(..at).unwrap_or_default(),
+        name.get(at + 4..).unwrap_or_default(),
+    );
+    let core = suffix.strip_suffix(".gz").unwrap_or(suffix);
+    let dir = conn.parent().unwrap_or(Path::new(""));
+    let mut found = Vec::new();
+    for kind in NAME_KINDS {
+        for ext in ["", ".gz"] {
+            let p = dir.join(format!("{prefix}{}{core}{ext}", kind.path()));
+            let is_it = std::fs::metadata(&p).is_ok_and(|m| m.is_file())
+                && matches!(
+                    crate::logs::sniff_source(&Source::Path(p.clone())),
+                    Some(Ok((k, _))) if k == kind
+                );
+            if is_it {
+                found.push(p);
+            }
+        }
+    }
+    found
+}
+
 fn expand(args: &[OsString], logs: bool) -> Result<Inputs, ReadError> {
+    use crate::logs::LogKind;
     let mut out = Inputs::default();
-    // A log, or why a Zeek log is not one to read; `None`: no log at all.
-    // Elsewhere a conn.log is a file to skip, and says why.
-    let log_of = |p: &Path| -> Option<Result<(), String>> {
+    // A log and its kind, or why a Zeek log is not one to read; `None`: no
+    // log at all. Elsewhere a log is a file to skip, and says why.
+    let log_of = |p: &Path| -> Option<Result<LogKind, String>> {
         if !std::fs::metadata(p).is_ok_and(|m| m.is_file()) {
             return None;
         }
         let found = crate::logs::sniff_source(&Source::Path(p.to_path_buf()))?;
         Some(match found {
-            Ok(_) if !logs => Err("a connection log: only `audit` reads logs".to_string()),
-            r => r.map(|_| ()),
+            Ok((LogKind::Conn, _)) if !logs => {
+                Err("a connection log: only `audit` reads logs".to_string())
+            }
+            Ok((k, _)) if !logs => Err(format!(
+                "a Zeek {} log: only `audit` and `roles` read logs",
+                k.path()
+            )),
+            r => r.map(|(k, _)| k),
         })
+    };
+    let push = |out: &mut Inputs, kind: LogKind, s: Source| {
+        let to = match kind {
+            LogKind::Conn => &mut out.logs,
+            _ => &mut out.name_logs,
+        };
+        // Named and found beside a conn.log too: read once.
+        let same = |a: &Source| match (a, &s) {
+            (Source::Path(a), Source::Path(b)) => {
+                a == b
+                    || matches!(
+                        (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+                        (Ok(x), Ok(y)) if x == y
+                    )
+            }
+            (Source::Stdin, Source::Stdin) => true,
+            _ => false,
+        };
+        if !to.iter().any(same) {
+            to.push(s);
+        }
     };
     let mut dirs = Vec::new();
     for arg in args {
         if arg == "-" {
             // A log on stdin is told by its first bytes, peeked in stdin's
             // own buffer: whichever reader follows reads them again.
-            let is_log = logs && {
+            let kind = if logs {
                 let mut stdin = io::stdin().lock();
                 io::BufRead::fill_buf(&mut stdin)
-                    .is_ok_and(|b| crate::logs::sniff_start(b).is_some())
-            };
-            if is_log {
-                out.logs.push(Source::Stdin);
+                    .ok()
+                    .and_then(crate::logs::sniff_start)
+                    .map(|(_, k)| k.unwrap_or(LogKind::Conn))
             } else {
-                out.sources.push(Source::Stdin);
+                None
+            };
+            match kind {
+                Some(k) => push(&mut out, k, Source::Stdin),
+                None => out.sources.push(Source::Stdin),
             }
             continue;
         }
@@ -340,8 +429,8 @@ fn expand(args: &[OsString], logs: bool) -> Result<Inputs, ReadError> {
             found.sort();
             for path in found {
                 match log_of(&path) {
-                    Some(Ok(())) => {
-                        out.logs.push(Source::Path(path));
+                    Some(Ok(kind)) => {
+                        push(&mut out, kind, Source::Path(path));
                         continue;
                     }
                     Some(Err(reason)) => {
@@ -364,7 +453,14 @@ fn expand(args: &[OsString], logs: bool) -> Result<Inputs, ReadError> {
             dirs.push(p.display().to_string());
         } else {
             match log_of(&p).filter(|_| logs) {
-                Some(Ok(())) => out.logs.push(Source::Path(p)),
+                Some(Ok(LogKind::Conn)) => {
+                    // Its dns.log, ssl.log and http.log, when present.
+                    for n in beside(&p) {
+                        push(&mut out, LogKind::Dns, Source::Path(n));
+                    }
+                    push(&mut out, LogKind::Conn, Source::Path(p));
+                }
+                Some(Ok(kind)) => push(&mut out, kind, Source::Path(p)),
                 Some(Err(reason)) => {
                     return Err(ReadError {
                         path: p.display().to_string(),

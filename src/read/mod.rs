@@ -155,7 +155,7 @@ pub mod merge;
 mod pcap;
 mod pcapng;
 
-pub use input::{Inputs, Skipped, expand_inputs, expand_inputs_with_logs};
+pub use input::{Inputs, Skipped, beside, expand_inputs, expand_inputs_with_logs};
 
 /// What a file's first bytes say it is, before any attempt to read it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1216,3 +1216,46 @@ proptest::proptest! {
         }
     }
 }
+
+/// The name logs beside a conn.log are those of its name with `conn` read
+/// as `dns`, `ssl`, `http` (same rotation suffix, gzip'd or not), and only
+/// when they are those logs.
+#[test]
+fn name_logs_beside_a_conn_log_share_its_name() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let log = |path: &str| format!("#separator \\x09\n#path\t{path}\n#fields\tts\n");
+    let files: [(&str, String); 8] = [
+        ("conn.log", log("conn")),
+        ("dns.log", log("dns")),
+        ("ssl.log.gz", log("ssl")),
+        ("conn.10:00:00-11:00:00.log.gz", log("conn")),
+        ("http.10:00:00-11:00:00.log", log("http")),
+        ("dns.11:00:00-12:00:00.log", log("dns")),
+        ("site1.conn.log", log("conn")),
+        ("site1.dns.log", "not a log at all\n".into()),
+    ];
+    for (f, text) in &files {
+        std::fs::write(p.join(f), text).unwrap();
+    }
+    assert_eq!(
+        beside(&p.join("conn.log")),
+        vec![p.join("dns.log"), p.join("ssl.log.gz")]
+    );
+    assert_eq!(
+        beside(&p.join("conn.10:00:00-11:00:00.log.gz")),
+        vec![p.join("http.10:00:00-11:00:00.log")]
+    );
+    assert_eq!(beside(&p.join("site1.conn.log")), Vec::<PathBuf>::new());
+    // Named together with one found beside: read once.
+    let got =
+        expand_inputs_with_logs(&[p.join("dns.log").into(), p.join("conn.log").into()]).unwrap();
+    assert_eq!(got.logs, vec![Source::Path(p.join("conn.log"))]);
+    assert_eq!(
+        got.name_logs,
+        vec![
+            Source::Path(p.join("dns.log")),
+            Source::Path(p.join("ssl.log.gz"))
+        ]
+    );
+}

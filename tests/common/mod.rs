@@ -82,3 +82,20 @@ pub fn sample_audit(extra: &[&str]) -> String {
     assert_eq!(code, Some(0), "{err}");
     out
 }
+
+/// `flowaudit audit` of `inputs` with `inventory`, as its JSON report
+/// (`--fail-on never`: the exit status says only whether it ran).
+pub fn audit_json(inputs: &[&std::path::Path], inventory: &std::path::Path) -> serde_json::Value {
+    let out = flowaudit()
+        .args(["--quiet", "audit", "--fail-on", "never", "-f", "json", "-i"])
+        .arg(inventory)
+        .args(inputs)
+        .output()
+        .expect("run flowaudit");
+    assert!(
+        out.status.success(),
+        "{inputs:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON report")
+}
