@@ -370,7 +370,7 @@ fn expand(args: &[OsString], logs: bool) -> Result<Inputs, ReadError> {
         let found = crate::logs::sniff_source(&Source::Path(p.to_path_buf()))?;
         Some(match found {
             Ok((LogKind::Conn, _)) if !logs => {
-                Err("a connection log: only `audit` reads logs".to_string())
+                Err("a connection log: only `audit` and `roles` read logs".to_string())
             }
             Ok((k, _)) if !logs => Err(format!(
                 "a Zeek {} log: only `audit` and `roles` read logs",
