@@ -1182,7 +1182,10 @@ fn expand_inputs_skips_non_captures_found_in_directories_only() {
         vec![
             // flows and info read captures only (expand_inputs_with_logs
             // keeps logs for the audit).
-            (at("conn.log"), "a connection log: only `audit` and `roles` read logs"),
+            (
+                at("conn.log"),
+                "a connection log: only `audit` and `roles` read logs"
+            ),
             (
                 at("conn.log.gz"),
                 "a connection log: only `audit` and `roles` read logs"

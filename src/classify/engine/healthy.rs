@@ -18,7 +18,12 @@ impl Healthy {
         self.bucket.absorb(b);
     }
 
-    pub(super) fn finding(self, r: &Rule, src: Role, dst: Role, proto: Proto) -> Finding {
+    pub(super) fn finding(
+        self,
+        r: &Rule,
+        (src, dst, proto): (Role, Role, Proto),
+        max_hosts: usize,
+    ) -> Finding {
         let b = &self.bucket;
         let verb = if proto == Proto::Tcp {
             "established"
@@ -66,8 +71,8 @@ impl Healthy {
             table: r.table.clone(),
             also_rules: Vec::new(),
             how: None,
-            hosts: host_pairs(b),
-            hosts_total: 0,
+            hosts: host_pairs(b, max_hosts),
+            hosts_total: b.pairs.len() as u64,
             count: b.conns,
             evidence: ev,
             wireshark_filter: filter::build(proto, &fports, &filter_pairs(b, false), Shape::Both),

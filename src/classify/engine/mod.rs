@@ -350,6 +350,22 @@ impl Bucket {
         v
     }
 
+    /// The `n` host pairs first in (src, dst) order, in that order (all of
+    /// them when `n` is 0): what a filter shows, without sorting a flood's
+    /// millions of pairs to keep fifty.
+    fn first_pairs(&self, n: usize) -> Vec<(IpAddr, IpAddr, &PairStats)> {
+        if n == 0 || self.pairs.len() <= n {
+            return self.sorted();
+        }
+        let mut v = smallest(
+            self.pairs.iter().map(|(&(s, d), p)| (s, d, p)),
+            n,
+            |&(s, d, _)| (s, d),
+        );
+        v.sort_unstable_by_key(|&(s, d, _)| (s, d));
+        v
+    }
+
     fn dsts(&self) -> BTreeSet<IpAddr> {
         self.pairs.keys().map(|&(_, d)| d).collect()
     }
@@ -357,6 +373,40 @@ impl Bucket {
     fn srcs(&self) -> BTreeSet<IpAddr> {
         self.pairs.keys().map(|&(s, _)| s).collect()
     }
+}
+
+/// The `n` items of `items` smallest by `key` (keys unique), in no
+/// particular order, holding only `n` at a time.
+fn smallest<T, K: Ord>(items: impl Iterator<Item = T>, n: usize, key: impl Fn(&T) -> K) -> Vec<T> {
+    struct ByKey<K, T>(K, T);
+    impl<K: Ord, T> PartialEq for ByKey<K, T> {
+        fn eq(&self, o: &Self) -> bool {
+            self.0 == o.0
+        }
+    }
+    impl<K: Ord, T> Eq for ByKey<K, T> {}
+    impl<K: Ord, T> PartialOrd for ByKey<K, T> {
+        fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+            Some(self.cmp(o))
+        }
+    }
+    impl<K: Ord, T> Ord for ByKey<K, T> {
+        fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+            self.0.cmp(&o.0)
+        }
+    }
+    // A max-heap of the n smallest so far: its top is the one to replace.
+    let mut heap: BinaryHeap<ByKey<K, T>> = BinaryHeap::with_capacity(n + 1);
+    for t in items {
+        let k = key(&t);
+        if heap.len() < n {
+            heap.push(ByKey(k, t));
+        } else if heap.peek().is_some_and(|top| k < top.0) {
+            heap.pop();
+            heap.push(ByKey(k, t));
+        }
+    }
+    heap.into_iter().map(|ByKey(_, t)| t).collect()
 }
 
 /// A connection waiting for the capture's end time.
@@ -644,6 +694,9 @@ pub struct Classifier<'a> {
     max_hosts: usize,
     /// The names of the inputs read together ([`Classifier::set_inputs`]).
     input_names: Vec<String>,
+    /// The flood or scan warnings, made at the end before the unclassified
+    /// findings take their buckets ([`Classifier::flood_lines`]).
+    flood: Vec<String>,
 }
 
 /// Host pairs a finding lists by default: enough for the pattern, few
@@ -653,15 +706,19 @@ pub const DEFAULT_MAX_HOSTS: usize = 20;
 /// Keeps the `max` host pairs of `f` with the most attempts when it has
 /// more (`0`: no limit), and says so; sets `hosts_total` either way.
 fn cap_hosts(f: &mut Finding, max: usize) {
-    let total = f.hosts.len();
-    f.hosts_total = total as u64;
-    if max == 0 || total <= max {
+    // A finding made from a bucket lists its busiest pairs already
+    // ([`host_pairs`]) and knows its total.
+    let total = (f.hosts.len() as u64).max(f.hosts_total);
+    f.hosts_total = total;
+    if max == 0 || total <= max as u64 {
         return;
     }
-    // The busiest pairs, then listed in address order as uncapped ones are.
-    f.hosts.sort_by_key(|h| (Reverse(h.attempts), h.src, h.dst));
-    f.hosts.truncate(max);
-    f.hosts.sort_by_key(|h| (h.src, h.dst));
+    if f.hosts.len() > max {
+        // The busiest pairs, then listed in address order as uncapped ones are.
+        f.hosts.sort_by_key(|h| (Reverse(h.attempts), h.src, h.dst));
+        f.hosts.truncate(max);
+        f.hosts.sort_by_key(|h| (h.src, h.dst));
+    }
     f.evidence.push(format!(
         "{total} host pairs in all: the {max} with the most attempts are listed (`flowaudit flows` \
          has every connection)"
@@ -767,15 +824,39 @@ fn only_with(r: &Rule) -> String {
     )
 }
 
-fn host_pairs(b: &Bucket) -> Vec<HostPair> {
-    b.sorted()
-        .into_iter()
-        .map(|(src, dst, p)| HostPair {
+/// A host pair as a finding lists it: (src, dst, attempts, first, last).
+type Listed = (IpAddr, IpAddr, u64, Timestamp, Timestamp);
+
+/// The host pairs a finding lists: all of them, or (`max` > 0) the `max`
+/// with the most attempts, as [`cap_hosts`] would keep them, without
+/// listing a flood's millions first; the finding's `hosts_total` is
+/// `b.pairs.len()` either way.
+fn host_pairs(b: &Bucket, max: usize) -> Vec<HostPair> {
+    listed_pairs(
+        b.pairs
+            .iter()
+            .map(|(&(s, d), p)| (s, d, p.attempts, p.first, p.last)),
+        max,
+    )
+}
+
+/// [`host_pairs`] of any pairs (keys unique), in (src, dst) order.
+fn listed_pairs(pairs: impl Iterator<Item = Listed>, max: usize) -> Vec<HostPair> {
+    let mut v: Vec<Listed> = if max == 0 {
+        pairs.collect()
+    } else {
+        smallest(pairs, max, |&(s, d, attempts, ..)| {
+            (Reverse(attempts), s, d)
+        })
+    };
+    v.sort_unstable_by_key(|&(s, d, ..)| (s, d));
+    v.into_iter()
+        .map(|(src, dst, attempts, first_ts, last_ts)| HostPair {
             src,
             dst,
-            attempts: p.attempts,
-            first_ts: p.first,
-            last_ts: p.last,
+            attempts,
+            first_ts,
+            last_ts,
             src_name: None,
             dst_name: None,
         })
@@ -819,7 +900,8 @@ fn works_fails(working: &Bucket, failing: &[&Bucket]) -> Option<String> {
 }
 
 fn filter_pairs(b: &Bucket, with_icmp: bool) -> Vec<FilterPair> {
-    b.sorted()
+    // The filter shows the first MAX_FILTER_PAIRS in this order.
+    b.first_pairs(MAX_FILTER_PAIRS)
         .into_iter()
         .map(|(src, dst, p)| {
             let mut icmp: Vec<(bool, u8, IpAddr)> = Vec::new();
@@ -908,6 +990,7 @@ impl<'a> Classifier<'a> {
             endpoints: HashMap::new(),
             max_hosts: DEFAULT_MAX_HOSTS,
             input_names: Vec::new(),
+            flood: Vec::new(),
         }
     }
 
@@ -1592,11 +1675,13 @@ impl<'a> Classifier<'a> {
         }
         for ((idx, src, dst, proto), h) in healthy {
             if let Some(r) = self.catalogue.rules.get(idx) {
-                findings.push(h.finding(r, src, dst, proto));
+                findings.push(h.finding(r, (src, dst, proto), self.max_hosts));
             }
         }
         findings.extend(scans);
         self.missing(&mut findings, span_secs, covered_secs);
+        // Before the unclassified findings take their buckets apart.
+        self.flood = self.flood_lines();
         self.unclassified_findings(&mut findings);
 
         findings.sort_by(|a, b| {
@@ -1717,7 +1802,7 @@ impl<'a> Classifier<'a> {
                 s.tcp, s.tcp_synack
             ));
         }
-        w.extend(self.flood_lines());
+        w.extend(self.flood.iter().cloned());
         if span_secs < SYNC_CYCLE_SECS {
             w.push(format!(
                 "the capture spans {}, shorter than one 30-min sync cycle: flows expected every sync cycle may be absent by chance",
@@ -1885,8 +1970,8 @@ impl<'a> Classifier<'a> {
             table: r.and_then(|r| r.table.clone()),
             also_rules: sel.also.iter().map(|r| r.id.clone()).collect(),
             how,
-            hosts: host_pairs(b),
-            hosts_total: 0,
+            hosts: host_pairs(b, self.max_hosts),
+            hosts_total: b.pairs.len() as u64,
             count: b.conns,
             evidence,
             wireshark_filter,

@@ -7,22 +7,21 @@ use super::*;
 /// make a finding per port).
 const PORTS_LISTED: usize = 20;
 
-/// One (role, direction, transport) side of the unclassified traffic, its
-/// ports with their counts.
-type Side<'k> = Vec<(&'k UnclKey, &'k Uncl)>;
-
 impl<'a> Classifier<'a> {
-    pub(super) fn unclassified_findings(&self, out: &mut Vec<Finding>) {
+    /// The unclassified findings; the ports merged into one finding give
+    /// up their buckets to it (moved, not copied: a flood's are most of the
+    /// memory).
+    pub(super) fn unclassified_findings(&mut self, out: &mut Vec<Finding>) {
         // Per (role, direction, transport): the busiest ports first.
-        let mut by_side: BTreeMap<(Role, bool, Proto), Side> = BTreeMap::new();
+        let mut by_side: BTreeMap<(Role, bool, Proto), Vec<(UnclKey, u64)>> = BTreeMap::new();
         for (k, u) in &self.uncl {
             by_side
                 .entry((k.role, k.outbound, k.proto))
                 .or_default()
-                .push((k, u));
+                .push((*k, u.bucket.conns));
         }
         for (_, mut keys) in by_side {
-            keys.sort_by_key(|(k, u)| (Reverse(u.bucket.conns), k.port));
+            keys.sort_by_key(|&(k, conns)| (Reverse(conns), k.port));
             // All of them when they fit; else the busiest but one, and one
             // finding for the rest.
             let keep = if keys.len() <= PORTS_LISTED {
@@ -31,35 +30,52 @@ impl<'a> Classifier<'a> {
                 PORTS_LISTED - 1
             };
             let rest = keys.split_off(keep);
-            keys.sort_by_key(|(k, _)| **k);
-            for (k, u) in keys {
-                out.push(self.unclassified_finding(k, &[k.port], u.failed, &u.bucket));
+            keys.sort_by_key(|&(k, _)| k);
+            for (k, _) in keys {
+                if let Some(u) = self.uncl.get(&k) {
+                    let pairs = UnclPairs::One(&u.bucket);
+                    out.push(self.unclassified_finding(&k, &[k.port], u.failed, &pairs));
+                }
             }
             if let Some(&(first, _)) = rest.first() {
                 let mut ports: Vec<u16> = rest.iter().map(|(k, _)| k.port).collect();
                 ports.sort_unstable();
-                let mut all = Bucket::default();
+                // Each port's bucket is folded into what the finding shows
+                // of a pair and dropped: a flood's pairs are not copied whole.
+                let mut merged = Merged::default();
                 let mut failed = 0;
-                for (_, u) in &rest {
-                    all.absorb(&u.bucket);
-                    failed += u.failed;
+                for (k, _) in &rest {
+                    if let Some(u) = self.uncl.get_mut(k) {
+                        merged.absorb(std::mem::take(&mut u.bucket));
+                        failed += u.failed;
+                    }
                 }
                 let key = UnclKey {
                     port: ports[0],
-                    ..*first
+                    ..first
                 };
-                out.push(self.unclassified_finding(&key, &ports, failed, &all));
+                out.push(self.unclassified_finding(
+                    &key,
+                    &ports,
+                    failed,
+                    &UnclPairs::Merged(merged),
+                ));
             }
         }
     }
 
     /// One unclassified finding for `ports` (one, or the many a flood or a
     /// scan spreads over).
-    fn unclassified_finding(&self, k: &UnclKey, ports: &[u16], failed: u64, b: &Bucket) -> Finding {
-        let unknown: BTreeSet<IpAddr> = b
-            .pairs
-            .keys()
-            .map(|&(s, d)| if k.outbound { d } else { s })
+    fn unclassified_finding(
+        &self,
+        k: &UnclKey,
+        ports: &[u16],
+        failed: u64,
+        b: &UnclPairs<'_>,
+    ) -> Finding {
+        let unknown: HashSet<IpAddr> = b
+            .iter()
+            .map(|(s, d, ..)| if k.outbound { d } else { s })
             .collect();
         let hosts = plural(unknown.len() as u64, "unknown host", "unknown hosts");
         let on = match ports {
@@ -79,9 +95,9 @@ impl<'a> Classifier<'a> {
         }];
         ev.push(format!(
             "{}, {failed} of them failed",
-            plural(b.conns, "connection", "connections"),
+            plural(b.conns(), "connection", "connections"),
         ));
-        if let Some(n) = filter_note(b.pairs.len()) {
+        if let Some(n) = filter_note(b.len()) {
             ev.push(n);
         }
         let listed: Vec<u16> = ports.iter().copied().take(MAX_FILTER_PORTS).collect();
@@ -97,14 +113,94 @@ impl<'a> Classifier<'a> {
             table: None,
             also_rules: Vec::new(),
             how: None,
-            hosts: host_pairs(b),
-            hosts_total: 0,
-            count: b.conns,
+            hosts: listed_pairs(b.iter(), self.max_hosts),
+            hosts_total: b.len() as u64,
+            count: b.conns(),
             evidence: ev,
-            wireshark_filter: filter::build(k.proto, &listed, &filter_pairs(b, false), Shape::Both),
+            wireshark_filter: filter::build(k.proto, &listed, &b.filter_pairs(), Shape::Both),
             inputs: Vec::new(),
-            input_mask: b.inputs,
+            input_mask: b.inputs(),
         }
+    }
+}
+
+/// What an unclassified finding shows of the ports merged into one: per
+/// host pair its attempts and times (summed over the ports), nothing else.
+#[derive(Debug, Default)]
+pub(super) struct Merged {
+    conns: u64,
+    inputs: u16,
+    pairs: HashMap<(IpAddr, IpAddr), (u64, Timestamp, Timestamp)>,
+}
+
+impl Merged {
+    fn absorb(&mut self, b: Bucket) {
+        self.conns += b.conns;
+        self.inputs |= b.inputs;
+        for (k, p) in b.pairs {
+            let e = self.pairs.entry(k).or_insert((0, p.first, p.last));
+            e.0 = e.0.saturating_add(p.attempts);
+            e.1 = e.1.min(p.first);
+            e.2 = e.2.max(p.last);
+        }
+    }
+}
+
+/// The host pairs of an unclassified finding: one port's bucket, or many
+/// ports merged.
+pub(super) enum UnclPairs<'b> {
+    One(&'b Bucket),
+    Merged(Merged),
+}
+
+impl UnclPairs<'_> {
+    fn len(&self) -> usize {
+        match self {
+            UnclPairs::One(b) => b.pairs.len(),
+            UnclPairs::Merged(m) => m.pairs.len(),
+        }
+    }
+
+    fn conns(&self) -> u64 {
+        match self {
+            UnclPairs::One(b) => b.conns,
+            UnclPairs::Merged(m) => m.conns,
+        }
+    }
+
+    fn inputs(&self) -> u16 {
+        match self {
+            UnclPairs::One(b) => b.inputs,
+            UnclPairs::Merged(m) => m.inputs,
+        }
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = Listed> + '_> {
+        match self {
+            UnclPairs::One(b) => Box::new(
+                b.pairs
+                    .iter()
+                    .map(|(&(s, d), p)| (s, d, p.attempts, p.first, p.last)),
+            ),
+            UnclPairs::Merged(m) => Box::new(
+                m.pairs
+                    .iter()
+                    .map(|(&(s, d), &(attempts, first, last))| (s, d, attempts, first, last)),
+            ),
+        }
+    }
+
+    /// The pairs the filter shows: the first in (src, dst) order, no ICMP.
+    fn filter_pairs(&self) -> Vec<FilterPair> {
+        let mut v = smallest(self.iter(), MAX_FILTER_PAIRS, |&(s, d, ..)| (s, d));
+        v.sort_unstable_by_key(|&(s, d, ..)| (s, d));
+        v.into_iter()
+            .map(|(src, dst, ..)| FilterPair {
+                src,
+                dst,
+                icmp: Vec::new(),
+            })
+            .collect()
     }
 }
 
