@@ -441,6 +441,19 @@ fn run_sequential<O: FnMut(&Packet<'_>) + Send + ?Sized>(
 /// index, in the order its shards emitted them.
 type WorkerOutput = Vec<(usize, Connection)>;
 
+/// What a worker hands over: a round's connections, then, at the end of
+/// input, those still open in chunks (shard by shard, in the order of its
+/// shards), so a million open connections never sit in one vector.
+enum FromWorker {
+    /// One round's output.
+    Round(WorkerOutput),
+    /// A chunk of the connections still open at the end.
+    Open(WorkerOutput),
+}
+
+/// Connections per [`FromWorker::Open`] chunk.
+const OPEN_CHUNK: usize = 4096;
+
 /// Room for a round's finished connections (a round of [`BATCH`] packets
 /// finishes about 64 on the benchmark capture), so the output rarely regrows.
 const OUTPUT_CAPACITY: usize = 128;
@@ -463,7 +476,7 @@ fn run_threaded<O: FnMut(&Packet<'_>) + Send + ?Sized>(
     for w in 0..workers {
         let (tx, rx) = mpsc::sync_channel::<Arc<Vec<Packet<'static>>>>(BATCHES_IN_FLIGHT);
         to_workers.push(tx);
-        let (out_tx, out_rx) = mpsc::sync_channel::<WorkerOutput>(BATCHES_IN_FLIGHT);
+        let (out_tx, out_rx) = mpsc::sync_channel::<FromWorker>(BATCHES_IN_FLIGHT);
         from_workers.push(out_rx);
         let set = ShardSet::new(opts.track, (w..SHARDS).step_by(workers));
         worker_ends.push((set, rx, out_tx));
@@ -499,14 +512,26 @@ fn run_threaded<O: FnMut(&Packet<'_>) + Send + ?Sized>(
                             // The reader may be done; then the buffer is dropped.
                             let _ = spare.send(buffer);
                         }
-                        if tx.send(out).is_err() {
+                        if tx.send(FromWorker::Round(out)).is_err() {
                             break;
                         }
                     }
-                    // End of input: the connections still open, as one more round.
-                    let mut out = WorkerOutput::new();
-                    set.finish(&mut |s, c| out.push((s, c)));
-                    let _ = tx.send(out);
+                    // End of input: the connections still open, in chunks.
+                    let mut out = WorkerOutput::with_capacity(OPEN_CHUNK);
+                    let mut gone = false;
+                    set.finish(&mut |s, c| {
+                        out.push((s, c));
+                        if out.len() == OPEN_CHUNK && !gone {
+                            let full = std::mem::replace(
+                                &mut out,
+                                WorkerOutput::with_capacity(OPEN_CHUNK),
+                            );
+                            gone = tx.send(FromWorker::Open(full)).is_err();
+                        }
+                    });
+                    if !out.is_empty() && !gone {
+                        let _ = tx.send(FromWorker::Open(out));
+                    }
                     set
                 })
             })
@@ -514,19 +539,48 @@ fn run_threaded<O: FnMut(&Packet<'_>) + Send + ?Sized>(
         // Merge: each round, every worker's output, in shard order. A worker's
         // output is already in the order of its shards (`w`, `w + workers`,
         // ...), so the merge takes each shard's run from its worker in turn.
+        // Each worker's first chunk of open connections, once the rounds end.
+        let mut open: Vec<std::iter::Peekable<std::vec::IntoIter<(usize, Connection)>>> =
+            Vec::new();
         'rounds: loop {
             let mut outs = Vec::with_capacity(workers);
             for rx in &from_workers {
                 match rx.recv() {
-                    Ok(out) => outs.push(out.into_iter().peekable()),
-                    Err(_) => break 'rounds,
+                    Ok(FromWorker::Round(out)) => outs.push(out.into_iter().peekable()),
+                    Ok(FromWorker::Open(out)) => open.push(out.into_iter().peekable()),
+                    // No open connection at the end: an empty first chunk.
+                    Err(_) => open.push(Vec::new().into_iter().peekable()),
                 }
+            }
+            if !open.is_empty() {
+                // Every worker sees every round, so all of them end together.
+                break 'rounds;
             }
             for shard in 0..SHARDS {
                 if let Some(out) = outs.get_mut(shard % workers) {
                     while let Some((_, c)) = out.next_if(|(s, _)| *s == shard) {
                         sink(c);
                     }
+                }
+            }
+        }
+        // The open connections shard by shard, as one table's finish gives
+        // them: each shard's run from its worker, chunk after chunk.
+        for shard in 0..SHARDS {
+            let w = shard % workers;
+            let (Some(out), Some(rx)) = (open.get_mut(w), from_workers.get(w)) else {
+                continue;
+            };
+            loop {
+                while let Some((_, c)) = out.next_if(|(s, _)| *s == shard) {
+                    sink(c);
+                }
+                if out.peek().is_some() {
+                    break; // the next shard's
+                }
+                match rx.recv() {
+                    Ok(FromWorker::Open(next)) => *out = next.into_iter().peekable(),
+                    Ok(FromWorker::Round(_)) | Err(_) => break,
                 }
             }
         }
