@@ -450,7 +450,12 @@ fn run_holding(
             let by_name: Vec<&infer::InferredHost> = inference.azure_by_name(inv).collect();
             let roles: Vec<_> = by_name.iter().map(|h| (h.addr, h.role)).collect();
             cl.add_host_roles(&roles);
-            classify_held(&mut cl, &held.conns, &learned, catalogue);
+            classify_held(
+                &mut cl,
+                std::mem::take(&mut held.conns),
+                &learned,
+                catalogue,
+            );
             cl.set_coverage(covered);
             cl.set_endpoints(endpoints(&learned));
             cl.set_inputs(input_names.clone());
@@ -490,7 +495,12 @@ fn run_holding(
                     &mut |c: Connection| classify_one(&mut cl, &c, &learned, catalogue),
                 );
             } else {
-                classify_held(&mut cl, &held.conns, &learned, catalogue);
+                classify_held(
+                    &mut cl,
+                    std::mem::take(&mut held.conns),
+                    &learned,
+                    catalogue,
+                );
             }
             cl.set_coverage(covered);
             cl.set_endpoints(endpoints(&learned));
@@ -601,9 +611,11 @@ fn classify_one(
 
 /// [`classify_one`] for each of `conns`, a few fetched ahead together
 /// (see [`crate::classify::Classifier::prefetch`]).
+/// Takes the connections so they are freed before the classifier's end,
+/// the audit's peak on a flood.
 fn classify_held(
     cl: &mut crate::classify::Classifier<'_>,
-    conns: &[Connection],
+    conns: Vec<Connection>,
     learned: &crate::learn::Learned,
     catalogue: &crate::catalogue::Catalogue,
 ) {

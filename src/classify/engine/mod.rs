@@ -307,27 +307,146 @@ impl PairStats {
     }
 }
 
-/// Host pairs of one outcome within a group.
-#[derive(Clone, Debug, Default)]
-struct Bucket {
+/// What a bucket keeps per host pair: everything a group's evidence needs
+/// ([`PairStats`]), or what the unclassified summary and the scan finding
+/// need ([`SlimPair`], a quarter of the size: a flood's millions of pairs
+/// from unknown hosts are kept in it).
+trait PairAgg: Clone {
+    /// The pair of one connection.
+    fn new(f: &Facts) -> Self;
+    /// One more connection of the pair.
+    fn add(&mut self, f: &Facts);
+    /// Connections of the pair.
+    fn conns(&self) -> u64;
+    /// Of them, data-less attempts ([`Facts::probe`]).
+    fn probes(&self) -> u64;
+    /// Of them, counted as failed in the unclassified summary.
+    fn failed(&self) -> u64;
+    /// What a scan finding lists of it.
+    fn slim(&self) -> SlimPair;
+}
+
+impl PairAgg for PairStats {
+    fn new(f: &Facts) -> Self {
+        PairStats::new(f)
+    }
+    fn add(&mut self, f: &Facts) {
+        PairStats::add(self, f)
+    }
+    fn conns(&self) -> u64 {
+        self.conns
+    }
+    fn probes(&self) -> u64 {
+        self.probes
+    }
+    fn failed(&self) -> u64 {
+        self.failed
+    }
+    fn slim(&self) -> SlimPair {
+        SlimPair {
+            conns: self.conns,
+            probes: self.probes,
+            failed: self.failed,
+            attempts: self.attempts,
+            first: self.first,
+            last: self.last,
+        }
+    }
+}
+
+/// A host pair of the unclassified summary: its counts and times only.
+#[derive(Clone, Copy, Debug)]
+struct SlimPair {
     conns: u64,
-    pairs: HashMap<(IpAddr, IpAddr), PairStats>,
+    probes: u64,
+    failed: u64,
+    attempts: u64,
+    first: Timestamp,
+    last: Timestamp,
+}
+
+impl SlimPair {
+    fn merge(&mut self, o: &SlimPair) {
+        self.conns += o.conns;
+        self.probes += o.probes;
+        self.failed += o.failed;
+        self.attempts = self.attempts.saturating_add(o.attempts);
+        self.first = self.first.min(o.first);
+        self.last = self.last.max(o.last);
+    }
+}
+
+impl PairAgg for SlimPair {
+    fn new(f: &Facts) -> Self {
+        SlimPair {
+            conns: 1,
+            probes: u64::from(f.probe),
+            failed: u64::from(f.failed),
+            attempts: f.attempts,
+            first: f.ts,
+            last: f.last_attempt,
+        }
+    }
+    fn add(&mut self, f: &Facts) {
+        self.merge(&SlimPair::new(f));
+    }
+    fn conns(&self) -> u64 {
+        self.conns
+    }
+    fn probes(&self) -> u64 {
+        self.probes
+    }
+    fn failed(&self) -> u64 {
+        self.failed
+    }
+    fn slim(&self) -> SlimPair {
+        *self
+    }
+}
+
+/// Host pairs of one outcome within a group (or of one unclassified port).
+#[derive(Clone, Debug)]
+struct Bucket<P = PairStats> {
+    conns: u64,
+    pairs: HashMap<(IpAddr, IpAddr), P>,
     /// The inputs that showed its connections ([`crate::track::input_bit`]).
     inputs: u16,
 }
 
-impl Bucket {
+impl<P> Default for Bucket<P> {
+    fn default() -> Self {
+        Bucket {
+            conns: 0,
+            pairs: HashMap::default(),
+            inputs: 0,
+        }
+    }
+}
+
+impl<P: PairAgg> Bucket<P> {
     fn add(&mut self, src: IpAddr, dst: IpAddr, f: &Facts) {
         self.conns += 1;
         self.inputs |= f.inputs;
         match self.pairs.get_mut(&(src, dst)) {
             Some(p) => p.add(f),
             None => {
-                self.pairs.insert((src, dst), PairStats::new(f));
+                self.pairs.insert((src, dst), P::new(f));
             }
         }
     }
+}
 
+impl<P> Bucket<P> {
+    /// Pairs sorted by (src, dst), for deterministic output.
+    fn sorted(&self) -> Vec<(IpAddr, IpAddr, &P)> {
+        let mut v: Vec<_> = self.pairs.iter().map(|(&(s, d), p)| (s, d, p)).collect();
+        // Map keys are unique, so an unstable sort gives the same order.
+        v.sort_unstable_by_key(|&(s, d, _)| (s, d));
+        v
+    }
+}
+
+impl Bucket {
     /// Adds every host pair of `o`.
     fn absorb(&mut self, o: &Bucket) {
         self.conns += o.conns;
@@ -340,14 +459,6 @@ impl Bucket {
                 }
             }
         }
-    }
-
-    /// Pairs sorted by (src, dst), for deterministic output.
-    fn sorted(&self) -> Vec<(IpAddr, IpAddr, &PairStats)> {
-        let mut v: Vec<_> = self.pairs.iter().map(|(&(s, d), p)| (s, d, p)).collect();
-        // Map keys are unique, so an unstable sort gives the same order.
-        v.sort_unstable_by_key(|&(s, d, _)| (s, d));
-        v
     }
 
     /// The `n` host pairs first in (src, dst) order, in that order (all of
@@ -451,7 +562,7 @@ struct UnclKey {
 #[derive(Clone, Debug, Default)]
 struct Uncl {
     failed: u64,
-    bucket: Bucket,
+    bucket: Bucket<SlimPair>,
 }
 
 /// Where a connection's facts are folded: a role-pair group, or the

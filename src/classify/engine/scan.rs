@@ -19,34 +19,38 @@ impl<'a> Classifier<'a> {
             return Vec::new();
         }
         // The pairs taken out, per (scanner, target), merged over groups.
-        let mut taken: BTreeMap<(IpAddr, IpAddr), PairStats> = BTreeMap::new();
-        let mut take = |b: &mut Bucket| -> u64 {
+        let mut taken: BTreeMap<(IpAddr, IpAddr), SlimPair> = BTreeMap::new();
+        fn take<P: PairAgg>(
+            b: &mut Bucket<P>,
+            scanners: &BTreeSet<IpAddr>,
+            taken: &mut BTreeMap<(IpAddr, IpAddr), SlimPair>,
+        ) -> u64 {
             let mut failed = 0;
             b.pairs.retain(|&(src, dst), p| {
-                let all_probes = scanners.contains(&src) && p.probes == p.conns;
+                let all_probes = scanners.contains(&src) && p.probes() == p.conns();
                 if all_probes {
-                    b.conns = b.conns.saturating_sub(p.conns);
-                    failed += p.failed;
+                    b.conns = b.conns.saturating_sub(p.conns());
+                    failed += p.failed();
                     match taken.get_mut(&(src, dst)) {
-                        Some(acc) => acc.merge(p),
+                        Some(acc) => acc.merge(&p.slim()),
                         None => {
-                            taken.insert((src, dst), p.clone());
+                            taken.insert((src, dst), p.slim());
                         }
                     }
                 }
                 !all_probes
             });
             failed
-        };
+        }
         for g in self.groups.values_mut() {
             for b in g.values_mut() {
-                take(b);
+                take(b, &scanners, &mut taken);
             }
             g.retain(|_, b| !b.pairs.is_empty());
         }
         self.groups.retain(|_, g| !g.is_empty());
         for u in self.uncl.values_mut() {
-            let failed = take(&mut u.bucket);
+            let failed = take(&mut u.bucket, &scanners, &mut taken);
             u.failed = u.failed.saturating_sub(failed);
         }
         self.uncl.retain(|_, u| !u.bucket.pairs.is_empty());

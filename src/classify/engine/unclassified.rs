@@ -134,7 +134,7 @@ pub(super) struct Merged {
 }
 
 impl Merged {
-    fn absorb(&mut self, b: Bucket) {
+    fn absorb(&mut self, b: Bucket<SlimPair>) {
         self.conns += b.conns;
         self.inputs |= b.inputs;
         for (k, p) in b.pairs {
@@ -149,7 +149,7 @@ impl Merged {
 /// The host pairs of an unclassified finding: one port's bucket, or many
 /// ports merged.
 pub(super) enum UnclPairs<'b> {
-    One(&'b Bucket),
+    One(&'b Bucket<SlimPair>),
     Merged(Merged),
 }
 
