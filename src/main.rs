@@ -370,7 +370,8 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 |sources: &[Source],
                  logs: flowaudit::audit::Logs<'_>,
                  w: &mut dyn Write,
-                 progress: bool|
+                 progress: bool,
+                 labels: &[(String, String)]|
                  -> anyhow::Result<(Option<flowaudit::classify::Audit>, bool)> {
                     let mut opts = opts.clone();
                     let bar = progress.then(|| progress_bar(cli, sources)).flatten();
@@ -386,7 +387,14 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                     if let Some(b) = bar {
                         b.bar.finish_and_clear();
                     }
-                    let (reports, failed) = split_results(cli, sources, run.results);
+                    let (mut reports, failed) = split_results(cli, sources, run.results);
+                    // A live snapshot's pipe is named for what it holds.
+                    for r in &mut reports {
+                        if let Some((_, to)) = labels.iter().find(|(from, _)| *from == r.info.path)
+                        {
+                            r.info.path = to.clone();
+                        }
+                    }
                     let Some(audit) = run.audit else {
                         return Ok((None, failed));
                     };
@@ -415,7 +423,13 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                     let every = live.every;
                     live_audit(cli, live, interface, every, &mut out, &audit_to)?
                 }
-                None => audit_to(sources, flowaudit::audit::Logs::of(&inputs), &mut out, true)?,
+                None => audit_to(
+                    sources,
+                    flowaudit::audit::Logs::of(&inputs),
+                    &mut out,
+                    true,
+                    &[],
+                )?,
             };
             let Some(audit) = audit else {
                 return Ok(exit_code(failed));
@@ -554,6 +568,7 @@ type AuditTo<'a> = dyn Fn(
         flowaudit::audit::Logs<'_>,
         &mut dyn Write,
         bool,
+        &[(String, String)],
     ) -> anyhow::Result<(Option<flowaudit::classify::Audit>, bool)>
     + 'a;
 
@@ -609,6 +624,7 @@ fn live_audit(
                 Default::default(),
                 &mut io::stdout().lock(),
                 false,
+                std::slice::from_ref(&snap.label),
             )?;
             next = Some(t + e);
         }
@@ -629,7 +645,16 @@ fn live_audit(
         );
     }
     let sources: Vec<Source> = paths.iter().cloned().map(Source::Path).collect();
-    let result = audit_to(&sources, Default::default(), out, false);
+    // A temporary file is gone once the report is written: say so.
+    let labels: Vec<(String, String)> = paths
+        .iter()
+        .filter(|_| temp)
+        .map(|p| {
+            let name = format!("the live capture on {interface} (not kept: --write FILE keeps it)");
+            (p.display().to_string(), name)
+        })
+        .collect();
+    let result = audit_to(&sources, Default::default(), out, false, &labels);
     if temp {
         for p in &paths {
             let _ = std::fs::remove_file(p);

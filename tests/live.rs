@@ -179,6 +179,19 @@ fn a_live_capture_shows_the_blocked_and_the_healthy_flow() {
         (blocked["severity"].as_str(), blocked["rule"].as_str()),
         (Some("error"), Some("t1-ldaps"))
     );
+    // A report made while capturing names the file being written, not
+    // the pipe it was read through.
+    let paths: Vec<String> = reports[0]["captures"]
+        .as_array()
+        .expect("captures")
+        .iter()
+        .map(|c| c["path"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        paths.iter().all(|p| !p.starts_with("/dev/fd/")),
+        "{paths:?}"
+    );
+    assert!(paths.iter().any(|p| p.ends_with(" (so far)")), "{paths:?}");
     // What was audited is in the --write files (live.pcap, live.pcap.1,
     // ...), and audits the same.
     let mut files = vec![written.clone()];

@@ -224,6 +224,9 @@ pub fn start(
 pub struct Snapshot {
     /// The sources to audit, in time order.
     pub sources: Vec<Source>,
+    /// What a report calls the pipe (`/dev/fd/N`): the file being written,
+    /// or, for a temporary one, the capture itself.
+    pub label: (String, String),
     reader: Option<io::PipeReader>,
     feeder: Option<JoinHandle<io::Result<u64>>>,
 }
@@ -255,12 +258,16 @@ impl Live {
             io::copy(&mut f, &mut writer)
         });
         let mut sources: Vec<Source> = f.closed.into_iter().map(Source::Path).collect();
-        sources.push(Source::Path(PathBuf::from(format!(
-            "/dev/fd/{}",
-            reader.as_raw_fd()
-        ))));
+        let pipe = format!("/dev/fd/{}", reader.as_raw_fd());
+        sources.push(Source::Path(PathBuf::from(&pipe)));
+        let label = if self.temp {
+            "the live capture so far".to_string()
+        } else {
+            format!("{} (so far)", f.current.display())
+        };
         Ok(Snapshot {
             sources,
+            label: (pipe, label),
             reader: Some(reader),
             feeder: Some(feeder),
         })
