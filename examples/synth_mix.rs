@@ -18,6 +18,14 @@
 //! hybrid-identity catalogue (rules/hybrid-identity.toml) so the audit
 //! classifies nearly every flow.
 //!
+//! `--spread` makes most connections their own host pair, as on a real sync
+//! server's link: 2,000 clients (users), 5,000 Microsoft servers (azure) and
+//! 5,000 hosts of no role, each in a /16, and dynamic RPC on random ports of
+//! 49152-65535; the same flows, kinds and packet rate otherwise. With it,
+//! `--half-inventory FILE` also writes an inventory that lists only the first
+//! 2,046 of the azure servers (52.168.0.0/21), as when the inventory misses
+//! half the remote hosts.
+//!
 //! `--open N` changes how many flows are open at once (default 10 000) and
 //! nothing else: the same packets per flow, flows and packet rate. The
 //! benchmark runs a 200-open file beside the default one to show how much of
@@ -57,7 +65,23 @@ enum Role {
 }
 
 /// An address of `role`: host `i` (IPv4 or IPv6).
-fn host(role: Role, i: u64, v6: bool) -> IpAddr {
+fn host(role: Role, i: u64, v6: bool, spread: bool) -> IpAddr {
+    if spread
+        && let Some((net4, net6, n)) = match role {
+            Role::Users => Some(([203, 0], 0x200, 2_000)),
+            Role::Azure => Some(([52, 168], 0x300, 5_000)),
+            Role::Nobody => Some(([10, 99], 0x999, 5_000)),
+            _ => None,
+        }
+    {
+        let h = (i % n) as u16 + 2;
+        return if v6 {
+            IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, net6, 0, 0, 0, h))
+        } else {
+            let [hi, lo] = h.to_be_bytes();
+            IpAddr::V4(Ipv4Addr::new(net4[0], net4[1], hi, lo))
+        };
+    }
     let (net4, net6, n): ([u8; 3], u16, u64) = match role {
         Role::Sync => ([10, 0, 1], 0x1, 4),
         Role::Dc => ([10, 0, 0], 0x0, 8),
@@ -122,13 +146,13 @@ impl Flow {
 }
 
 /// Picks a new flow: kind, roles, addresses, ports.
-fn new_flow(rng: &mut Rng, id: u64) -> Flow {
+fn new_flow(rng: &mut Rng, id: u64, spread: bool) -> Flow {
     let v6 = rng.pct(10);
     let link = usize::from(rng.pct(8));
     let r = rng.below(100);
     let eph = 10_000 + (id.wrapping_mul(7919) % 50_000) as u16;
     let full = Kind::Full(1 + rng.below(8) as u8);
-    let pick = |rng: &mut Rng, role| host(role, rng.next() >> 8, v6);
+    let pick = |rng: &mut Rng, role| host(role, rng.next() >> 8, v6, spread);
     let (kind, c, s, port) = match r {
         // Sign-ins from outside through the proxy, and the proxy to the farm.
         0..=19 => (full, Role::Users, Role::Wap, 443),
@@ -139,6 +163,12 @@ fn new_flow(rng: &mut Rng, id: u64) -> Flow {
         40..=42 => (full, Role::Sync, Role::Dc, 88),
         43..=44 => (full, Role::Sync, Role::Dc, 445),
         45..=46 => (full, Role::Sync, Role::Dc, 135),
+        47..=49 if spread => (
+            full,
+            Role::Sync,
+            Role::Dc,
+            49_152 + rng.below(16_384) as u16,
+        ),
         47..=49 => (full, Role::Sync, Role::Dc, 49_700),
         // To Microsoft's cloud.
         50..=54 => (full, Role::Sync, Role::Azure, 443),
@@ -157,7 +187,7 @@ fn new_flow(rng: &mut Rng, id: u64) -> Flow {
     let client = SocketAddr::new(pick(rng, c), eph);
     let mut server = SocketAddr::new(pick(rng, s), port);
     if server.ip() == client.ip() {
-        server.set_ip(host(s, (rng.next() >> 8) + 1, v6));
+        server.set_ip(host(s, (rng.next() >> 8) + 1, v6, spread));
     }
     Flow {
         kind,
@@ -247,6 +277,28 @@ users = ["203.0.113.0/24", "fd00:0:0:200::/64"]
 azure = ["52.168.10.0/24", "fd00:0:0:300::/64"]
 "#;
 
+/// [`INVENTORY`] for `--spread`: the roles' /16s.
+fn spread_inventory(half: bool) -> String {
+    INVENTORY
+        .replace("203.0.113.0/24", "203.0.0.0/16")
+        .replace(
+            "52.168.10.0/24",
+            if half {
+                "52.168.0.0/21"
+            } else {
+                "52.168.0.0/16"
+            },
+        )
+        .replace(
+            "\"fd00:0:0:300::/64\"",
+            if half {
+                "\"fd00:0:0:300::/117\""
+            } else {
+                "\"fd00:0:0:300::/64\""
+            },
+        )
+}
+
 fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let mut out = None;
@@ -254,8 +306,12 @@ fn main() -> std::io::Result<()> {
     let mut seed = 5u64;
     let mut inventory = None;
     let mut open_at_once = OPEN;
+    let mut spread = false;
+    let mut half = None;
     while let Some(a) = args.next() {
         match a.as_str() {
+            "--spread" => spread = true,
+            "--half-inventory" => half = args.next(),
             "--scale" => scale = args.next().and_then(|v| v.parse().ok()).unwrap_or(1.0),
             "--seed" => seed = args.next().and_then(|v| v.parse().ok()).unwrap_or(5),
             "--inventory" => inventory = args.next(),
@@ -271,12 +327,19 @@ fn main() -> std::io::Result<()> {
     }
     let Some(out) = out else {
         eprintln!(
-            "usage: synth_mix OUT.pcap [--scale 1.0] [--seed 5] [--open 10000] [--inventory OUT.toml] (OUT - for stdout)"
+            "usage: synth_mix OUT.pcap [--scale 1.0] [--seed 5] [--open 10000] [--inventory OUT.toml] [--spread [--half-inventory OUT.toml]] (OUT - for stdout)"
         );
         std::process::exit(2);
     };
     if let Some(p) = inventory {
-        std::fs::write(p, INVENTORY)?;
+        if spread {
+            std::fs::write(p, spread_inventory(false))?;
+        } else {
+            std::fs::write(p, INVENTORY)?;
+        }
+    }
+    if let Some(p) = half.filter(|_| spread) {
+        std::fs::write(p, spread_inventory(true))?;
     }
     let w: Box<dyn Write> = if out == "-" {
         Box::new(std::io::stdout().lock())
@@ -292,7 +355,7 @@ fn main() -> std::io::Result<()> {
     let mut started = 0u64;
     let mut open: Vec<Flow> = Vec::with_capacity(open_at_once);
     while open.len() < open_at_once.min(total as usize) {
-        open.push(new_flow(&mut rng, started));
+        open.push(new_flow(&mut rng, started, spread));
         started += 1;
     }
     let (mut ip, mut frame) = (Vec::with_capacity(2048), Vec::with_capacity(2048));
@@ -313,7 +376,7 @@ fn main() -> std::io::Result<()> {
         ts += GAP_NS;
         if f.step >= f.len() {
             if started < total {
-                open[i] = new_flow(&mut rng, started);
+                open[i] = new_flow(&mut rng, started, spread);
                 started += 1;
             } else {
                 open.swap_remove(i);
