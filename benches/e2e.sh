@@ -26,11 +26,12 @@ if ! need hyperfine || ! need tshark || ! need tcpdump || ! need nfpcapd || [ ! 
     apt-get install -y -q hyperfine tshark tcpdump nfdump time
 fi
 
-cargo build --release --bin flowaudit --example synth_mix --example floor
+cargo build --release --bin flowaudit --example synth_mix --example floor --example synth_flood
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 FA=$TARGET/release/flowaudit
 GEN=$TARGET/release/examples/synth_mix
 FLOOR=$TARGET/release/examples/floor
+FLOODGEN=$TARGET/release/examples/synth_flood
 F1=$DATA/mix-1.pcap
 F01=$DATA/mix-0.1.pcap
 F5=$DATA/mix-5.pcap
@@ -186,6 +187,101 @@ print(f"| file (cat: {cat01:.3f} s) | {small['audit-0.1']['median']:.3f} | {239/
 for k, r in seq.items():
     print(f"| {k} | {r['median']:.3f} | {239/r['median']:.0f} | {cmd(k)} |")
 EOF
+
+# Issue 16: realistic captures. Many host pairs (synth_mix --spread, an
+# inventory of every host and one missing half the azure servers), no
+# inventory on the benchmark capture, and a 3 M SYN flood; in alternating
+# rounds as above, then peak memory (the spread capture also at 5x).
+FS1=$DATA/spread-1.pcap
+FS5=$DATA/spread-5.pcap
+FFL=$DATA/flood-3m.pcap
+SINV=$DATA/spread.toml
+SHALF=$DATA/spread-half.toml
+FINV=$DATA/flood.toml
+[ -s "$FS1" ] || "$GEN" "$FS1" --scale 1 --spread --inventory "$SINV" --half-inventory "$SHALF"
+[ -s "$FFL" ] || "$FLOODGEN" "$FFL" --inventory "$FINV"
+A16="$FA --quiet audit --format json --fail-on never"
+{
+    printf 'cat-spread\tcat %s\n' "$FS1"
+    printf 'audit-spread\t%s -i %s %s\n' "$A16" "$SINV" "$FS1"
+    printf 'audit-spread-half\t%s -i %s %s\n' "$A16" "$SHALF" "$FS1"
+    printf 'audit-noinv\t%s %s\n' "$A16" "$F1"
+    printf 'audit-inv\t%s -i %s %s\n' "$A16" "$INV" "$F1"
+    printf 'audit-flood\t%s -i %s %s\n' "$A16" "$FINV" "$FFL"
+} > "$DATA/commands16.tsv"
+cat "$FS1" "$FFL" > /dev/null
+RUNS16=${RUNS16:-5}
+rm -f "$DATA"/round16-*.json
+for i in $(seq 0 "$RUNS16"); do
+    hyperfine --runs 1 --export-json "$DATA/round16-$i.json" \
+        -n cat-spread "cat $FS1" \
+        -n audit-spread "$A16 -i $SINV $FS1" \
+        -n audit-spread-half "$A16 -i $SHALF $FS1" \
+        -n audit-noinv "$A16 $F1" \
+        -n audit-inv "$A16 -i $INV $F1" \
+        -n audit-flood "$A16 -i $FINV $FFL" \
+        --output=null --style none
+done
+MS1=$(peak $A16 -i "$SINV" "$FS1")
+MSH=$(peak $A16 -i "$SHALF" "$FS1")
+MNI=$(peak $A16 "$F1")
+MFL=$(peak $A16 -i "$FINV" "$FFL")
+"$GEN" "$FS5" --scale 5 --spread
+MS5=$(peak $A16 -i "$SINV" "$FS5")
+rm -f "$FS5"
+SIZES=""
+for f in json html table markdown csv firewall-csv firewall-ps1; do
+    SIZES="$SIZES $f=$($FA --quiet audit -i "$SINV" --format "$f" --fail-on never "$FS1" | wc -c)"
+done
+FSIZE=$($A16 -i "$FINV" "$FFL" | wc -c)
+python3 - "$DATA" "$RUNS16" "$MS1" "$MSH" "$MNI" "$MFL" "$MS5" "$FSIZE" "$SIZES" <<'EOF16' >> BENCHMARKS.md
+import json, os, statistics, sys
+data, runs, ms1, msh, mni, mfl, ms5, fsize, sizes = sys.argv[1:]
+runs = int(runs)
+cmds = dict(l.rstrip("\n").split("\t", 1) for l in open(os.path.join(data, "commands16.tsv")))
+def cmd(label):
+    return "`" + cmds[label].replace(data, "DATA").replace(os.getcwd() + "/", "") + "`"
+rounds = [{r["command"]: r["times"][0] for r in json.load(open(os.path.join(data, f"round16-{i}.json")))["results"]}
+          for i in range(1, runs + 1)]
+med = lambda f: statistics.median(f(r) for r in rounds)
+mb = lambda kb: int(kb) / 1024
+print("## Realistic captures (issue 16)\n")
+print("Many host pairs: `cargo run --release --example synth_mix -- spread-1.pcap --scale 1 --spread "
+      "--inventory spread.toml --half-inventory spread-half.toml` (the same flows, 2,000 clients, 5,000 "
+      "azure servers, 5,000 hosts of no role; the half inventory lists 2,046 of the azure servers). "
+      "Flood: `cargo run --release --example synth_flood -- flood-3m.pcap --inventory flood.toml` "
+      "(3 M SYNs from random sources to random ports of a DC, never answered). "
+      f"{runs} alternating rounds after a warm-up; times are medians, ratios the medians of each round's ratio.\n")
+print("| command | median (s) | ratio | reproduce |")
+print("| --- | ---: | ---: | --- |")
+for k, base, what in [("cat-spread", None, ""), ("audit-spread", "cat-spread", "vs cat"),
+                      ("audit-spread-half", "cat-spread", "vs cat"), ("audit-inv", None, ""),
+                      ("audit-noinv", "audit-inv", "vs audit-inv"), ("audit-flood", None, "")]:
+    t = med(lambda r: r[k])
+    ratio = f"{med(lambda r: r[k] / r[base]):.2f}x {what}" if base else ""
+    print(f"| {k} | {t:.3f} | {ratio} | {cmd(k)} |")
+print()
+rs = med(lambda r: r["audit-spread"] / r["cat-spread"])
+rh = med(lambda r: r["audit-spread-half"] / r["cat-spread"])
+rn = med(lambda r: r["audit-noinv"] / r["audit-inv"])
+# Per packet: the flood's 3 M packets against the benchmark capture's 4.23 M.
+rf = med(lambda r: (r["audit-flood"] / 3.0e6) / (r["audit-inv"] / 4.23e6))
+m1, m5 = mb(ms1), mb(ms5)
+sz = dict(x.split("=") for x in sizes.split())
+big = max(int(v) for v in sz.values())
+ok = lambda c: "met" if c else "NOT met"
+print("Targets:\n")
+print(f"- many host pairs, full inventory: {rs:.2f}x cat (target 4x): {ok(rs <= 4)}; half inventory: {rh:.2f}x: {ok(rh <= 4)}")
+print(f"- many host pairs, peak memory: {m1:.0f} MB full, {mb(msh):.0f} MB half (target 150 MB): {ok(max(m1, mb(msh)) <= 150)}; "
+      f"5x file: {m5:.0f} MB, {100 * (m5 / m1 - 1):+.0f} % (target within 10 %): {ok(m5 <= 1.1 * m1)}")
+print(f"- many host pairs, largest report: {big / 1e6:.1f} MB (target 10 MB): {ok(big <= 10e6)} "
+      f"({', '.join(f'{k} {int(v) / 1e3:.0f} kB' for k, v in sz.items())})")
+print(f"- no inventory: {rn:.2f}x the audit with its inventory (target 1.5x): {ok(rn <= 1.5)}; "
+      f"peak {mb(mni):.0f} MB (target 150 MB): {ok(mb(mni) <= 150)}")
+print(f"- SYN flood: peak {mb(mfl):.0f} MB (target 512 MB): {ok(mb(mfl) <= 512)}; "
+      f"{rf:.1f}x the time per packet of the benchmark capture (target 3x): {ok(rf <= 3)}; "
+      f"JSON report {int(fsize) / 1e3:.0f} kB")
+EOF16
 cat BENCHMARKS.md
 
 # Where the time goes: a perf profile of the default audit, by thread (the
