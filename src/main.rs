@@ -489,6 +489,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             ..
         } => {
             let mut opts = pipeline.options();
+            // A directory of one sensor's rotated logs is one vantage point:
+            // its rows are not held to be matched against each other.
+            opts.vantage = vantage.clone();
             let catalogue = if rules.is_empty() {
                 Catalogue::embedded()?
             } else {
