@@ -21,6 +21,10 @@ use crate::track::Connection;
 use foldhash::{HashMap, HashMapExt};
 use std::net::IpAddr;
 
+/// Rows of one transport and endpoints a new record is compared with, newest
+/// first: enough for two sensors' copies of the same few connections.
+const MATCH_WINDOW: usize = 16;
+
 /// A connection's transport and endpoints, lower endpoint first.
 type FlowKey = (u8, (IpAddr, u16), (IpAddr, u16));
 
@@ -71,12 +75,19 @@ impl HeldRows {
     /// own conn.log beside its capture shows the same connections).
     fn find(&self, c: &Connection, capture: bool) -> Option<usize> {
         let ids = self.by_key.get(&key(c))?;
-        ids.iter().map(|&i| i as usize).find(|&i| {
-            self.rows.get(i).and_then(Option::as_ref).is_some_and(|r| {
-                (capture || r.conn.inputs & c.inputs == 0)
-                    && r.conn.ts.0.abs_diff(c.ts.0) < NEAR.0.unsigned_abs()
+        // The newest few only: rows of one 5-tuple (NTP between two servers,
+        // syslog from a fixed port) can number millions, and each would
+        // otherwise scan all before it.
+        ids.iter()
+            .rev()
+            .take(MATCH_WINDOW)
+            .map(|&i| i as usize)
+            .find(|&i| {
+                self.rows.get(i).and_then(Option::as_ref).is_some_and(|r| {
+                    (capture || r.conn.inputs & c.inputs == 0)
+                        && r.conn.ts.0.abs_diff(c.ts.0) < NEAR.0.unsigned_abs()
+                })
             })
-        })
     }
 
     /// A log row of input `input`: merged into the held row of another vantage
@@ -187,6 +198,21 @@ mod tests {
         assert_eq!(dropped, vec![0, 1, 0]);
         let bits: Vec<u16> = rows.iter().map(|c| c.inputs).collect();
         assert_eq!(bits, vec![0b011, 0b001, 0b100]);
+    }
+
+    #[test]
+    fn many_rows_of_one_5_tuple_are_compared_with_the_newest_few() {
+        // 100 000 rows of one 5-tuple from one sensor: each is checked
+        // against at most MATCH_WINDOW others (this would take minutes
+        // otherwise), and the other sensor's copy of the last one still
+        // finds it.
+        let mut h = HeldRows::new(200_000, 2);
+        for i in 0..100_000 {
+            assert!(h.row(conn(i * 10_000, A, B, 123, 0), 0).is_none());
+        }
+        assert!(h.row(conn(99_999 * 10_000 + 5, A, B, 123, 1), 1).is_none());
+        let (rows, dropped) = h.finish();
+        assert_eq!((rows.count(), dropped), (100_000, vec![0, 1]));
     }
 
     #[test]
