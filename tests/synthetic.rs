@@ -320,13 +320,16 @@ fn udp_reply_in_three_fragments_is_one_reply_v4_and_v6() {
 
 #[test]
 fn vlan_and_qinq_ids_are_reported() {
+    // 802.1ah: Zeek's VLAN analyzer reads the backbone tag (B-TAG) before
+    // the I-TAG, so the backbone VLAN is the connection's `vlan`.
     for (vlans, outer, inner) in [
-        (vec![42u16], 42, None::<u16>),
-        (vec![100, 7], 100, Some(7u16)),
+        (Link::Ethernet(vec![42u16]), 42, None::<u16>),
+        (Link::Ethernet(vec![100, 7]), 100, Some(7u16)),
+        (Link::Pbb(300), 300, None),
     ] {
         let mut s = TcpSession::new(addr("10.0.1.10:50020"), addr("10.0.0.4:389"), 1, 2);
         s.handshake().close();
-        let mut t = Trace::new(Link::Ethernet(vlans.clone()));
+        let mut t = Trace::new(vlans.clone());
         t.add(&s);
         let rows = flows(&t.to_pcap());
         let r = row(&rows, "tcp", 389);
@@ -376,6 +379,7 @@ fn every_link_type_gives_the_same_connections() {
         Link::Pppoe(1),
         Link::FabricPath,
         Link::VnTag,
+        Link::Pbb(300),
         Link::Sll,
         Link::Sll2,
         Link::Null(false),
@@ -591,4 +595,33 @@ fn legacy_raw_link_types_12_and_14_read_as_raw_ip() {
         }
         assert_eq!(flows(&w.into_inner().unwrap()), reference, "{link}");
     }
+}
+
+/// `flowaudit info` counts every 802.1ah frame as decoded, and one whose
+/// PBB header has nothing after it as not decoded at the PBB layer.
+#[test]
+fn info_counts_pbb_frames_and_names_a_truncated_one() {
+    let mut t = build(Link::Pbb(300));
+    let frames = t.frames().len() as u64;
+    // One more frame: backbone MACs, B-TAG, I-TAG, customer MACs and
+    // EtherType, and no payload (Zeek: truncated_PBB_header).
+    let mut cut = vec![0x02u8; 12];
+    cut.extend_from_slice(&[0x88, 0xa8, 0x01, 0x2c, 0x88, 0xe7, 0, 1, 0x23, 0x45]);
+    cut.extend_from_slice(&[0x02; 12]);
+    cut.extend_from_slice(&[0x08, 0x00]);
+    let end = t.frames().last().map_or(Timestamp(0), |f| f.0);
+    t.push_frame(end, cut);
+    let bytes = t.to_pcap();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("pbb.pcap");
+    std::fs::write(&path, &bytes).expect("write");
+    let out = flowaudit()
+        .args(["info", "-f", "json"])
+        .arg(&path)
+        .output()
+        .expect("run flowaudit");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let d = &doc["captures"][0]["decode"];
+    assert_eq!(d["decoded"], frames, "{d:#}");
+    assert_eq!(d["not_decoded"]["pbb: truncated header"], 1, "{d:#}");
 }

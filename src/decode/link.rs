@@ -64,6 +64,8 @@ pub(crate) mod ethertype {
     pub const FABRICPATH: u16 = 0x8903;
     /// Cisco VN-Tag.
     pub const VNTAG: u16 = 0x8926;
+    /// IEEE 802.1ah Provider Backbone Bridging (MAC-in-MAC): the I-TAG.
+    pub const PBB: u16 = 0x88E7;
     /// Transparent Ethernet bridging (GRE, Geneve payload type).
     pub const TEB: u16 = 0x6558;
 }
@@ -223,7 +225,8 @@ pub(crate) fn ethernet(d: &[u8]) -> Result<LinkOut<'_>, &'static str> {
     ethertype_chain(etype, rest, &mut vlans)
 }
 
-/// Follows EtherTypes through VLAN tags, MPLS, PPPoE and VN-Tag to IP.
+/// Follows EtherTypes through VLAN tags, MPLS, PPPoE, VN-Tag and 802.1ah
+/// PBB to IP.
 fn ethertype_chain<'a>(
     mut etype: u16,
     mut d: &'a [u8],
@@ -250,6 +253,16 @@ fn ethertype_chain<'a>(
                 vlans.push(tag.vlan_identifier().value());
                 etype = tag.ether_type().0;
                 d = d.get(tag.slice().len()..).unwrap_or_default();
+            }
+            ethertype::PBB => {
+                // The I-TAG (priority, flags, 24-bit service id), then the
+                // customer's frame: destination and source MAC, EtherType.
+                // Zeek calls a PBB header with nothing after it truncated.
+                if d.len() <= 18 {
+                    return Err("pbb: truncated header");
+                }
+                etype = be16(d, 16).ok_or("pbb: truncated header")?;
+                d = d.get(18..).unwrap_or_default();
             }
             ethertype::VNTAG => {
                 // 4 bytes of VN-Tag (direction, pointer, destination and source VIF), then the EtherType.

@@ -348,6 +348,31 @@ fn vlan_qinq_mpls_pppoe_fabricpath_vntag() {
     );
     let (o, g) = one(LinkType::ETHERNET, &vn);
     check_plain_udp(o, &g, "vntag");
+    // 802.1ah PBB: B-TAG (backbone VLAN 100), I-TAG, the customer's MACs
+    // and EtherType; with a customer VLAN (7) inside, and without a B-TAG.
+    let itag = [0x88, 0xe7, 0x00, 0x01, 0x23, 0x45];
+    let cust = [&[0x02u8; 12][..], &[0x81, 0x00, 0x00, 0x07, 0x08, 0x00]].concat();
+    let f = [
+        &eth(0, &[])[..12],
+        &[0x88, 0xa8, 0x00, 0x64],
+        &itag,
+        &cust,
+        &ip,
+    ]
+    .concat();
+    let (o, g) = one(LinkType::ETHERNET, &f);
+    check_plain_udp(o, &g, "pbb");
+    assert_eq!((g[0].vlan, g[0].inner_vlan), (Some(100), Some(7)));
+    let f = [&eth(0, &[])[..12], &itag, &[0x02u8; 12], &[0x08, 0x00], &ip].concat();
+    let (o, g) = one(LinkType::ETHERNET, &f);
+    check_plain_udp(o, &g, "pbb without a b-tag");
+    assert_eq!(g[0].vlan, None);
+    // A PBB header with nothing after it is truncated, as Zeek says.
+    let cut = [&eth(0, &[])[..12], &itag, &[0x02u8; 12], &[0x08, 0x00]].concat();
+    assert_eq!(
+        one(LinkType::ETHERNET, &cut).0,
+        Outcome::NotDecoded("pbb: truncated header")
+    );
 }
 
 #[test]

@@ -27,6 +27,8 @@ pub mod ethertype {
     pub const FABRICPATH: u16 = 0x8903;
     /// Cisco VN-Tag.
     pub const VNTAG: u16 = 0x8926;
+    /// IEEE 802.1ah I-TAG (Provider Backbone Bridging).
+    pub const PBB: u16 = 0x88E7;
     /// Transparent Ethernet bridging (Ethernet inside GRE or Geneve).
     pub const TEB: u16 = 0x6558;
 }
@@ -199,6 +201,22 @@ pub fn ethernet_vntag(ip: &[u8]) -> Vec<u8> {
     frame_with(ip, |b| put_vntag(b, ip))
 }
 
+/// Appends an 802.1ah frame's headers for `ip`: backbone MACs, a B-TAG
+/// (`0x88A8`, backbone VLAN `b_vid`), the I-TAG (`0x88E7`, service id
+/// `0x012345`), then the customer's MACs and the IP EtherType.
+fn put_pbb(buf: &mut Vec<u8>, b_vid: u16, ip: &[u8]) {
+    let (d, s) = macs(ip);
+    buf.extend_from_slice(&[0x02, 0, 0, 0, 0xbb, 0x02]);
+    buf.extend_from_slice(&[0x02, 0, 0, 0, 0xbb, 0x01]);
+    buf.extend_from_slice(&ethertype::QINQ.to_be_bytes());
+    buf.extend_from_slice(&(b_vid & 0x0fff).to_be_bytes());
+    buf.extend_from_slice(&ethertype::PBB.to_be_bytes());
+    buf.extend_from_slice(&[0x00, 0x01, 0x23, 0x45]);
+    buf.extend_from_slice(&d);
+    buf.extend_from_slice(&s);
+    buf.extend_from_slice(&ip_ethertype(ip).to_be_bytes());
+}
+
 /// Appends a Linux cooked v1 header (incoming, ARPHRD_ETHER, source MAC) for `ip`.
 fn put_sll(buf: &mut Vec<u8>, ip: &[u8]) {
     let (_, s) = macs(ip);
@@ -290,6 +308,8 @@ pub enum Link {
     FabricPath,
     /// Ethernet with a Cisco VN-Tag.
     VnTag,
+    /// IEEE 802.1ah (MAC-in-MAC) on this backbone VLAN, one service.
+    Pbb(u16),
     /// Linux cooked capture v1.
     Sll,
     /// Linux cooked capture v2.
@@ -317,9 +337,12 @@ impl Link {
     /// The `LINKTYPE_*` value a capture of these frames declares.
     pub fn link_type(&self) -> LinkType {
         match self {
-            Link::Ethernet(_) | Link::Mpls(_) | Link::Pppoe(_) | Link::FabricPath | Link::VnTag => {
-                LinkType::ETHERNET
-            }
+            Link::Ethernet(_)
+            | Link::Mpls(_)
+            | Link::Pppoe(_)
+            | Link::FabricPath
+            | Link::VnTag
+            | Link::Pbb(_) => LinkType::ETHERNET,
             Link::Sll => LinkType::LINUX_SLL,
             Link::Sll2 => LinkType::LINUX_SLL2,
             Link::Null(_) => LinkType::NULL,
@@ -350,6 +373,7 @@ impl Link {
                 put_eth_ip(buf, ip, &[]);
             }
             Link::VnTag => put_vntag(buf, ip),
+            Link::Pbb(vid) => put_pbb(buf, *vid, ip),
             Link::Sll => put_sll(buf, ip),
             Link::Sll2 => put_sll2(buf, ip),
             Link::Null(big) => put_family(buf, bsd_family(ip), *big),
