@@ -452,6 +452,22 @@ fn tunnelled_connections_are_tracked_inside_and_out() {
                 link::gtp_u(addr("192.0.2.1:2152"), addr("192.0.2.2:2152"), 9, ip)
             }),
         ),
+        (
+            "gre-in-udp",
+            Box::new(|ip: &[u8]| {
+                let (src, dst) = (addr("192.0.2.1:40002"), addr("192.0.2.2:4754"));
+                link::gre_udp(src, dst, link::ip_ethertype(ip), ip)
+            }),
+        ),
+        (
+            "ayiya",
+            Box::new(|ip: &[u8]| link::ayiya(addr("192.0.2.1:40003"), addr("192.0.2.2:5072"), ip)),
+        ),
+        (
+            // Zeek's detection finds AYIYA on any port.
+            "ayiya-detected",
+            Box::new(|ip: &[u8]| link::ayiya(addr("192.0.2.1:40004"), addr("192.0.2.2:41000"), ip)),
+        ),
     ];
     for (name, wrap) in tunnels {
         let mut t = Trace::new(Link::ethernet()).with_encap(wrap);

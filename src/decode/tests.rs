@@ -1499,3 +1499,36 @@ fn short_ipv4_slices_are_named_for_version_and_ihl_first() {
         );
     }
 }
+
+/// AYIYA and GRE in UDP, read as Zeek's analyzers read them.
+#[test]
+fn ayiya_and_gre_in_udp_decapsulate_as_zeek_does() {
+    use super::tunnel::{Inner, udp};
+    let ip = udp4(A4, B4, 5353, 53, b"abc");
+    let ayiya = |b0: u8, b2: u8, next: u8, id: usize, body: &[u8]| -> Vec<u8> {
+        [
+            &[b0, 0x52, b2, next, 0, 0, 0, 0][..],
+            &vec![0xa5; id],
+            &[0x5a; 20],
+            body,
+        ]
+        .concat()
+    };
+    let is_v4 = |i: Option<Inner<'_>>| matches!(i, Some(Inner::Net(link::Net::V4(d))) if d == ip.as_slice());
+    // A 16-byte identity (nibble 4) and a 20-byte signature, forwarding IPv4.
+    assert!(is_v4(udp(40000, 5072, &ayiya(0x41, 0x11, 4, 16, &ip))));
+    // On another port Zeek's detection (0x52, 0x11) finds it.
+    assert!(is_v4(udp(40000, 41000, &ayiya(0x41, 0x11, 4, 16, &ip))));
+    // Zeek keeps the identity length in a byte: nibble 8 gives 0 bytes.
+    assert!(is_v4(udp(40000, 5072, &ayiya(0x81, 0x11, 4, 0, &ip))));
+    // Not the forward operation, another next header, or nothing after the
+    // header: the outer datagram stands alone.
+    assert_eq!(udp(40000, 5072, &ayiya(0x41, 0x12, 4, 16, &ip)), None);
+    assert_eq!(udp(40000, 5072, &ayiya(0x41, 0x11, 17, 16, &ip)), None);
+    assert_eq!(udp(40000, 5072, &ayiya(0x41, 0x11, 4, 16, &[])), None);
+    assert_eq!(udp(40000, 5072, &ayiya(0x41, 0x11, 4, 16, &[])[..20]), None);
+    // GRE in UDP (RFC 8086): the GRE header, then the datagram.
+    let gre = [&[0u8, 0, 0x08, 0x00][..], &ip].concat();
+    assert!(is_v4(udp(40000, 4754, &gre)));
+    assert_eq!(udp(40000, 4754, &[0x40, 0, 0x08, 0x00]), None, "routing");
+}

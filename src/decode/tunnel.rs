@@ -1,5 +1,5 @@
 //! Tunnel headers Zeek decapsulates: GRE (with ERSPAN II/III and PPTP's
-//! enhanced GRE), VXLAN, Geneve, GTP-U and Teredo. Each parser returns the
+//! enhanced GRE, and over UDP), VXLAN, Geneve, GTP-U, Teredo and AYIYA. Each parser returns the
 //! encapsulated frame or packet, or `None`/an error when the bytes do not form
 //! that tunnel (then the outer packet stands alone, as in Zeek). etherparse has
 //! none of these headers; the IPv6 header inside Teredo is read with its slice.
@@ -26,6 +26,10 @@ pub(crate) mod port {
     pub const GENEVE: u16 = 6081;
     /// GTP-U (3GPP TS 29.281).
     pub const GTP_U: u16 = 2152;
+    /// GRE in UDP (RFC 8086).
+    pub const GRE: u16 = 4754;
+    /// AYIYA ("anything in anything", SixXS).
+    pub const AYIYA: u16 = 5072;
 }
 
 /// GRE header length from the flags, as Zeek counts it: checksum+reserved,
@@ -229,6 +233,35 @@ fn teredo_detect(d: &[u8]) -> bool {
             .is_some_and(|r| r.len() >= 40 && r.first().is_some_and(|b| b >> 4 == 6))
 }
 
+/// AYIYA as Zeek's analyzer reads it: an 8-byte header whose first two
+/// nibbles give the identity length (2^n bytes, kept in a byte) and the signature length
+/// (n × 4 bytes) that follow it; only the "forward" operation (1) carries a
+/// packet, of the IP protocol the next-header byte names (4 or 41).
+fn ayiya(d: &[u8]) -> Option<Inner<'_>> {
+    let (b0, b1, b2, next) = (*d.first()?, *d.get(1)?, *d.get(2)?, *d.get(3)?);
+    // Zeek keeps the identity length in a byte, so nibbles of 8 and more
+    // give 0 there: do the same, or the two would read different packets.
+    let identity = usize::from((1u16 << (b0 >> 4)) as u8);
+    let header = 8 + identity + usize::from(b1 >> 4) * 4;
+    let body = d.get(header..)?;
+    if b2 & 0x0f != 1 || body.is_empty() {
+        return None;
+    }
+    match next {
+        proto::IPIP => Some(Inner::Net(Net::V4(body))),
+        proto::IPV6 => Some(Inner::Net(Net::V6(body))),
+        _ => None,
+    }
+}
+
+/// Zeek's AYIYA detection for UDP on other ports: a SHA-1 signature of 20
+/// bytes (`0x52`) and a forwarded packet with shared-secret authentication
+/// (`0x11`). Zeek decides once per connection; stateless, this asks it of
+/// every packet, which AYIYA's data packets all answer alike.
+fn ayiya_detect(d: &[u8]) -> bool {
+    d.len() >= 3 && d[1] == 0x52 && d[2] == 0x11
+}
+
 /// Picks the tunnel a UDP payload carries from its ports (and, for Teredo, Zeek's detection heuristic).
 pub(crate) fn udp(sport: u16, dport: u16, payload: &[u8]) -> Option<Inner<'_>> {
     let either = |p: u16| sport == p || dport == p;
@@ -238,6 +271,10 @@ pub(crate) fn udp(sport: u16, dport: u16, payload: &[u8]) -> Option<Inner<'_>> {
         geneve(payload)
     } else if either(port::GTP_U) {
         gtpu(payload)
+    } else if either(port::GRE) {
+        gre(payload).ok()
+    } else if either(port::AYIYA) || ayiya_detect(payload) {
+        ayiya(payload)
     } else if either(port::TEREDO) || teredo_detect(payload) {
         teredo(payload)
     } else {

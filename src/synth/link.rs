@@ -402,6 +402,34 @@ pub fn gre(src: IpAddr, dst: IpAddr, protocol: u16, inner: &[u8]) -> Vec<u8> {
     Ip::default().datagram(src, dst, proto::GRE, &p)
 }
 
+/// GRE in UDP (RFC 8086): a GRE header (version 0, no options) carrying
+/// `inner` as `protocol`, over UDP (use port 4754 on one side).
+pub fn gre_udp(src: SocketAddr, dst: SocketAddr, protocol: u16, inner: &[u8]) -> Vec<u8> {
+    let mut p = Vec::with_capacity(4 + inner.len());
+    p.extend_from_slice(&[0, 0]);
+    p.extend_from_slice(&protocol.to_be_bytes());
+    p.extend_from_slice(inner);
+    udp(src, dst, &p)
+}
+
+/// An AYIYA packet over UDP (use port 5072 on one side): a 16-byte identity
+/// (nibble 4), a 20-byte SHA-1 signature (5 words, hash 2), shared-secret
+/// authentication and the forward operation (`0x11`), next header 4 or 41,
+/// a zero epoch, then the IP datagram `inner`.
+pub fn ayiya(src: SocketAddr, dst: SocketAddr, inner: &[u8]) -> Vec<u8> {
+    let next = if is_v6(inner) {
+        proto::IPV6
+    } else {
+        proto::IPV4
+    };
+    let mut p = Vec::with_capacity(8 + 16 + 20 + inner.len());
+    p.extend_from_slice(&[0x41, 0x52, 0x11, next, 0, 0, 0, 0]);
+    p.extend_from_slice(&[0xa5; 16]);
+    p.extend_from_slice(&[0x5a; 20]);
+    p.extend_from_slice(inner);
+    udp(src, dst, &p)
+}
+
 /// An IP-in-IP datagram: protocol 4 for an IPv4 `inner`, 41 for IPv6 (6in4, 4in6, ...).
 pub fn ip_in_ip(src: IpAddr, dst: IpAddr, inner: &[u8]) -> Vec<u8> {
     let p = if is_v6(inner) {
