@@ -456,10 +456,7 @@ fn run_holding(
                 &learned,
                 catalogue,
             );
-            cl.set_coverage(covered);
-            cl.set_endpoints(endpoints(&learned));
-            cl.set_inputs(input_names.clone());
-            let mut audit = cl.finish(span);
+            let mut audit = finish(cl, covered, &learned, input_names, span);
             for h in by_name {
                 let name = h
                     .name
@@ -502,10 +499,7 @@ fn run_holding(
                     catalogue,
                 );
             }
-            cl.set_coverage(covered);
-            cl.set_endpoints(endpoints(&learned));
-            cl.set_inputs(input_names.clone());
-            let mut audit = cl.finish(span);
+            let mut audit = finish(cl, covered, &learned, input_names, span);
             if inferred
                 .entries
                 .iter()
@@ -558,6 +552,22 @@ fn run_holding(
         inventory_path: inventory.path.clone(),
         reread: held.reread,
     }
+}
+
+/// The classifier's end, whichever way its connections came: the time
+/// covered, the endpoint-mapper ports learned, the inputs' names, then the
+/// findings.
+fn finish(
+    mut cl: crate::classify::Classifier<'_>,
+    covered: crate::time::Duration,
+    learned: &crate::learn::Learned,
+    input_names: Vec<String>,
+    span: Option<(Timestamp, Timestamp)>,
+) -> crate::classify::Audit {
+    cl.set_coverage(covered);
+    cl.set_endpoints(endpoints(learned));
+    cl.set_inputs(input_names);
+    cl.finish(span)
 }
 
 /// The names findings give the vantage points that showed them, numbered

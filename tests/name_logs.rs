@@ -487,15 +487,7 @@ fn roles_of_logs_use_the_name_logs() {
     if !have_tshark() {
         return;
     }
-    let roles = |input: &Path| -> Value {
-        let out = flowaudit()
-            .args(["--quiet", "roles", "-f", "json"])
-            .arg(input)
-            .output()
-            .expect("run flowaudit");
-        assert!(out.status.success(), "{input:?}");
-        serde_json::from_slice(&out.stdout).expect("JSON")
-    };
+    let roles = common::roles_json;
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("conn.log"), conn_log("zeek")).expect("write");
     let without = roles(&dir.path().join("conn.log"));

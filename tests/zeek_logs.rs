@@ -187,13 +187,7 @@ fn rotated_logs_audit_as_their_concatenation() {
 
 /// `(address, role)` of every host `flowaudit roles` infers from `input`.
 fn roles_of(input: &Path) -> Vec<(String, String)> {
-    let out = flowaudit()
-        .args(["--quiet", "roles", "-f", "json"])
-        .arg(input)
-        .output()
-        .expect("run flowaudit");
-    assert!(out.status.success(), "{input:?}");
-    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let v = common::roles_json(input);
     let mut r: Vec<(String, String)> = v["hosts"]
         .as_array()
         .expect("hosts")

@@ -26,17 +26,15 @@ use std::net::IpAddr;
 const MATCH_WINDOW: usize = 16;
 
 /// A connection's transport and endpoints, lower endpoint first.
-type FlowKey = (u8, (IpAddr, u16), (IpAddr, u16));
+type FlowKey = (crate::decode::Transport, (IpAddr, u16), (IpAddr, u16));
 
 fn key(c: &Connection) -> FlowKey {
-    let proto = match c.proto {
-        crate::decode::Transport::Tcp => 6,
-        crate::decode::Transport::Udp => 17,
-        crate::decode::Transport::Icmp => 1,
-        crate::decode::Transport::Other(p) => p,
-    };
     let (a, b) = ((c.orig_h, c.orig_p), (c.resp_h, c.resp_p));
-    if a <= b { (proto, a, b) } else { (proto, b, a) }
+    if a <= b {
+        (c.proto, a, b)
+    } else {
+        (c.proto, b, a)
+    }
 }
 
 /// One held row and the input it came from.

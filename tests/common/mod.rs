@@ -99,3 +99,14 @@ pub fn audit_json(inputs: &[&std::path::Path], inventory: &std::path::Path) -> s
     );
     serde_json::from_slice(&out.stdout).expect("JSON report")
 }
+
+/// `flowaudit roles -f json` of one input, as its JSON document.
+pub fn roles_json(input: &std::path::Path) -> serde_json::Value {
+    let out = flowaudit()
+        .args(["--quiet", "roles", "-f", "json"])
+        .arg(input)
+        .output()
+        .expect("run flowaudit");
+    assert!(out.status.success(), "{input:?}");
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}

@@ -310,20 +310,19 @@ impl PairStats {
 /// What a bucket keeps per host pair: everything a group's evidence needs
 /// ([`PairStats`]), or what the unclassified summary and the scan finding
 /// need ([`SlimPair`], a quarter of the size: a flood's millions of pairs
-/// from unknown hosts are kept in it).
+/// from unknown hosts are kept in it). What every finding lists of a pair
+/// is its [`PairAgg::slim`] part.
 trait PairAgg: Clone {
     /// The pair of one connection.
     fn new(f: &Facts) -> Self;
     /// One more connection of the pair.
     fn add(&mut self, f: &Facts);
-    /// Connections of the pair.
-    fn conns(&self) -> u64;
-    /// Of them, data-less attempts ([`Facts::probe`]).
-    fn probes(&self) -> u64;
-    /// Of them, counted as failed in the unclassified summary.
-    fn failed(&self) -> u64;
-    /// What a scan finding lists of it.
+    /// Adds another bucket's record of the same pair.
+    fn merge(&mut self, o: &Self);
+    /// Counts and times: what host lists, scans and filters read.
     fn slim(&self) -> SlimPair;
+    /// The ICMP errors the pair's connections drew (none kept by [`SlimPair`]).
+    fn icmp(&self) -> &[IcmpSeen];
 }
 
 impl PairAgg for PairStats {
@@ -333,14 +332,8 @@ impl PairAgg for PairStats {
     fn add(&mut self, f: &Facts) {
         PairStats::add(self, f)
     }
-    fn conns(&self) -> u64 {
-        self.conns
-    }
-    fn probes(&self) -> u64 {
-        self.probes
-    }
-    fn failed(&self) -> u64 {
-        self.failed
+    fn merge(&mut self, o: &Self) {
+        PairStats::merge(self, o)
     }
     fn slim(&self) -> SlimPair {
         SlimPair {
@@ -351,6 +344,9 @@ impl PairAgg for PairStats {
             first: self.first,
             last: self.last,
         }
+    }
+    fn icmp(&self) -> &[IcmpSeen] {
+        &self.icmp
     }
 }
 
@@ -363,17 +359,6 @@ struct SlimPair {
     attempts: u64,
     first: Timestamp,
     last: Timestamp,
-}
-
-impl SlimPair {
-    fn merge(&mut self, o: &SlimPair) {
-        self.conns += o.conns;
-        self.probes += o.probes;
-        self.failed += o.failed;
-        self.attempts = self.attempts.saturating_add(o.attempts);
-        self.first = self.first.min(o.first);
-        self.last = self.last.max(o.last);
-    }
 }
 
 impl PairAgg for SlimPair {
@@ -390,17 +375,19 @@ impl PairAgg for SlimPair {
     fn add(&mut self, f: &Facts) {
         self.merge(&SlimPair::new(f));
     }
-    fn conns(&self) -> u64 {
-        self.conns
-    }
-    fn probes(&self) -> u64 {
-        self.probes
-    }
-    fn failed(&self) -> u64 {
-        self.failed
+    fn merge(&mut self, o: &SlimPair) {
+        self.conns += o.conns;
+        self.probes += o.probes;
+        self.failed += o.failed;
+        self.attempts = self.attempts.saturating_add(o.attempts);
+        self.first = self.first.min(o.first);
+        self.last = self.last.max(o.last);
     }
     fn slim(&self) -> SlimPair {
         *self
+    }
+    fn icmp(&self) -> &[IcmpSeen] {
+        &[]
     }
 }
 
@@ -436,19 +423,9 @@ impl<P: PairAgg> Bucket<P> {
     }
 }
 
-impl<P> Bucket<P> {
-    /// Pairs sorted by (src, dst), for deterministic output.
-    fn sorted(&self) -> Vec<(IpAddr, IpAddr, &P)> {
-        let mut v: Vec<_> = self.pairs.iter().map(|(&(s, d), p)| (s, d, p)).collect();
-        // Map keys are unique, so an unstable sort gives the same order.
-        v.sort_unstable_by_key(|&(s, d, _)| (s, d));
-        v
-    }
-}
-
-impl Bucket {
+impl<P: PairAgg> Bucket<P> {
     /// Adds every host pair of `o`.
-    fn absorb(&mut self, o: &Bucket) {
+    fn absorb(&mut self, o: &Bucket<P>) {
         self.conns += o.conns;
         self.inputs |= o.inputs;
         for (&k, p) in &o.pairs {
@@ -461,10 +438,37 @@ impl Bucket {
         }
     }
 
+    /// Adds every host pair of `o`, taking them rather than copying (a
+    /// flood's pairs are most of the memory).
+    fn absorb_owned(&mut self, o: Bucket<P>) {
+        self.conns += o.conns;
+        self.inputs |= o.inputs;
+        for (k, p) in o.pairs {
+            match self.pairs.get_mut(&k) {
+                Some(acc) => acc.merge(&p),
+                None => {
+                    self.pairs.insert(k, p);
+                }
+            }
+        }
+    }
+}
+
+impl<P> Bucket<P> {
+    /// Pairs sorted by (src, dst), for deterministic output.
+    fn sorted(&self) -> Vec<(IpAddr, IpAddr, &P)> {
+        let mut v: Vec<_> = self.pairs.iter().map(|(&(s, d), p)| (s, d, p)).collect();
+        // Map keys are unique, so an unstable sort gives the same order.
+        v.sort_unstable_by_key(|&(s, d, _)| (s, d));
+        v
+    }
+}
+
+impl<P> Bucket<P> {
     /// The `n` host pairs first in (src, dst) order, in that order (all of
     /// them when `n` is 0): what a filter shows, without sorting a flood's
     /// millions of pairs to keep fifty.
-    fn first_pairs(&self, n: usize) -> Vec<(IpAddr, IpAddr, &PairStats)> {
+    fn first_pairs(&self, n: usize) -> Vec<(IpAddr, IpAddr, &P)> {
         if n == 0 || self.pairs.len() <= n {
             return self.sorted();
         }
@@ -935,39 +939,25 @@ fn only_with(r: &Rule) -> String {
     )
 }
 
-/// A host pair as a finding lists it: (src, dst, attempts, first, last).
-type Listed = (IpAddr, IpAddr, u64, Timestamp, Timestamp);
-
 /// The host pairs a finding lists: all of them, or (`max` > 0) the `max`
 /// with the most attempts, as [`cap_hosts`] would keep them, without
 /// listing a flood's millions first; the finding's `hosts_total` is
 /// `b.pairs.len()` either way.
-fn host_pairs(b: &Bucket, max: usize) -> Vec<HostPair> {
-    listed_pairs(
-        b.pairs
-            .iter()
-            .map(|(&(s, d), p)| (s, d, p.attempts, p.first, p.last)),
-        max,
-    )
-}
-
-/// [`host_pairs`] of any pairs (keys unique), in (src, dst) order.
-fn listed_pairs(pairs: impl Iterator<Item = Listed>, max: usize) -> Vec<HostPair> {
-    let mut v: Vec<Listed> = if max == 0 {
+fn host_pairs<P: PairAgg>(b: &Bucket<P>, max: usize) -> Vec<HostPair> {
+    let pairs = b.pairs.iter().map(|(&(s, d), p)| (s, d, p.slim()));
+    let mut v: Vec<(IpAddr, IpAddr, SlimPair)> = if max == 0 {
         pairs.collect()
     } else {
-        smallest(pairs, max, |&(s, d, attempts, ..)| {
-            (Reverse(attempts), s, d)
-        })
+        smallest(pairs, max, |&(s, d, p)| (Reverse(p.attempts), s, d))
     };
-    v.sort_unstable_by_key(|&(s, d, ..)| (s, d));
+    v.sort_unstable_by_key(|&(s, d, _)| (s, d));
     v.into_iter()
-        .map(|(src, dst, attempts, first_ts, last_ts)| HostPair {
+        .map(|(src, dst, p)| HostPair {
             src,
             dst,
-            attempts,
-            first_ts,
-            last_ts,
+            attempts: p.attempts,
+            first_ts: p.first,
+            last_ts: p.last,
             src_name: None,
             dst_name: None,
         })
@@ -1010,14 +1000,14 @@ fn works_fails(working: &Bucket, failing: &[&Bucket]) -> Option<String> {
     }
 }
 
-fn filter_pairs(b: &Bucket, with_icmp: bool) -> Vec<FilterPair> {
+fn filter_pairs<P: PairAgg>(b: &Bucket<P>, with_icmp: bool) -> Vec<FilterPair> {
     // The filter shows the first MAX_FILTER_PAIRS in this order.
     b.first_pairs(MAX_FILTER_PAIRS)
         .into_iter()
         .map(|(src, dst, p)| {
             let mut icmp: Vec<(bool, u8, IpAddr)> = Vec::new();
             if with_icmp {
-                for e in &p.icmp {
+                for e in p.icmp() {
                     let k = (e.v6, e.icmp_type, e.reporter);
                     if !icmp.contains(&k) {
                         icmp.push(k);

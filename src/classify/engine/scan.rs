@@ -27,14 +27,15 @@ impl<'a> Classifier<'a> {
         ) -> u64 {
             let mut failed = 0;
             b.pairs.retain(|&(src, dst), p| {
-                let all_probes = scanners.contains(&src) && p.probes() == p.conns();
+                let slim = p.slim();
+                let all_probes = scanners.contains(&src) && slim.probes == slim.conns;
                 if all_probes {
-                    b.conns = b.conns.saturating_sub(p.conns());
-                    failed += p.failed();
+                    b.conns = b.conns.saturating_sub(slim.conns);
+                    failed += slim.failed;
                     match taken.get_mut(&(src, dst)) {
-                        Some(acc) => acc.merge(&p.slim()),
+                        Some(acc) => acc.merge(&slim),
                         None => {
-                            taken.insert((src, dst), p.slim());
+                            taken.insert((src, dst), slim);
                         }
                     }
                 }

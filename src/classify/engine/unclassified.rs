@@ -33,20 +33,27 @@ impl<'a> Classifier<'a> {
             keys.sort_by_key(|&(k, _)| k);
             for (k, _) in keys {
                 if let Some(u) = self.uncl.get(&k) {
-                    let pairs = UnclPairs::One(&u.bucket);
-                    out.push(self.unclassified_finding(&k, &[k.port], u.failed, &pairs));
+                    out.push(self.unclassified_finding(&k, &[k.port], u.failed, &u.bucket));
                 }
             }
             if let Some(&(first, _)) = rest.first() {
                 let mut ports: Vec<u16> = rest.iter().map(|(k, _)| k.port).collect();
                 ports.sort_unstable();
-                // Each port's bucket is folded into what the finding shows
-                // of a pair and dropped: a flood's pairs are not copied whole.
-                let mut merged = Merged::default();
+                // Each port's bucket is moved into the merged one, not
+                // copied: a flood's pairs are most of the memory.
+                let mut merged = Bucket::<SlimPair>::default();
+                // Sized once for every pair (an upper bound: a pair may use
+                // several ports), so the map never holds two sizes at once.
+                let pairs: usize = rest
+                    .iter()
+                    .filter_map(|(k, _)| self.uncl.get(k))
+                    .map(|u| u.bucket.pairs.len())
+                    .sum();
+                merged.pairs.reserve(pairs);
                 let mut failed = 0;
                 for (k, _) in &rest {
                     if let Some(u) = self.uncl.get_mut(k) {
-                        merged.absorb(std::mem::take(&mut u.bucket));
+                        merged.absorb_owned(std::mem::take(&mut u.bucket));
                         failed += u.failed;
                     }
                 }
@@ -54,12 +61,7 @@ impl<'a> Classifier<'a> {
                     port: ports[0],
                     ..first
                 };
-                out.push(self.unclassified_finding(
-                    &key,
-                    &ports,
-                    failed,
-                    &UnclPairs::Merged(merged),
-                ));
+                out.push(self.unclassified_finding(&key, &ports, failed, &merged));
             }
         }
     }
@@ -71,11 +73,12 @@ impl<'a> Classifier<'a> {
         k: &UnclKey,
         ports: &[u16],
         failed: u64,
-        b: &UnclPairs<'_>,
+        b: &Bucket<SlimPair>,
     ) -> Finding {
         let unknown: HashSet<IpAddr> = b
-            .iter()
-            .map(|(s, d, ..)| if k.outbound { d } else { s })
+            .pairs
+            .keys()
+            .map(|&(s, d)| if k.outbound { d } else { s })
             .collect();
         let hosts = plural(unknown.len() as u64, "unknown host", "unknown hosts");
         let on = match ports {
@@ -95,9 +98,9 @@ impl<'a> Classifier<'a> {
         }];
         ev.push(format!(
             "{}, {failed} of them failed",
-            plural(b.conns(), "connection", "connections"),
+            plural(b.conns, "connection", "connections"),
         ));
-        if let Some(n) = filter_note(b.len()) {
+        if let Some(n) = filter_note(b.pairs.len()) {
             ev.push(n);
         }
         let listed: Vec<u16> = ports.iter().copied().take(MAX_FILTER_PORTS).collect();
@@ -113,94 +116,14 @@ impl<'a> Classifier<'a> {
             table: None,
             also_rules: Vec::new(),
             how: None,
-            hosts: listed_pairs(b.iter(), self.max_hosts),
-            hosts_total: b.len() as u64,
-            count: b.conns(),
+            hosts: host_pairs(b, self.max_hosts),
+            hosts_total: b.pairs.len() as u64,
+            count: b.conns,
             evidence: ev,
-            wireshark_filter: filter::build(k.proto, &listed, &b.filter_pairs(), Shape::Both),
+            wireshark_filter: filter::build(k.proto, &listed, &filter_pairs(b, false), Shape::Both),
             inputs: Vec::new(),
-            input_mask: b.inputs(),
+            input_mask: b.inputs,
         }
-    }
-}
-
-/// What an unclassified finding shows of the ports merged into one: per
-/// host pair its attempts and times (summed over the ports), nothing else.
-#[derive(Debug, Default)]
-pub(super) struct Merged {
-    conns: u64,
-    inputs: u16,
-    pairs: HashMap<(IpAddr, IpAddr), (u64, Timestamp, Timestamp)>,
-}
-
-impl Merged {
-    fn absorb(&mut self, b: Bucket<SlimPair>) {
-        self.conns += b.conns;
-        self.inputs |= b.inputs;
-        for (k, p) in b.pairs {
-            let e = self.pairs.entry(k).or_insert((0, p.first, p.last));
-            e.0 = e.0.saturating_add(p.attempts);
-            e.1 = e.1.min(p.first);
-            e.2 = e.2.max(p.last);
-        }
-    }
-}
-
-/// The host pairs of an unclassified finding: one port's bucket, or many
-/// ports merged.
-pub(super) enum UnclPairs<'b> {
-    One(&'b Bucket<SlimPair>),
-    Merged(Merged),
-}
-
-impl UnclPairs<'_> {
-    fn len(&self) -> usize {
-        match self {
-            UnclPairs::One(b) => b.pairs.len(),
-            UnclPairs::Merged(m) => m.pairs.len(),
-        }
-    }
-
-    fn conns(&self) -> u64 {
-        match self {
-            UnclPairs::One(b) => b.conns,
-            UnclPairs::Merged(m) => m.conns,
-        }
-    }
-
-    fn inputs(&self) -> u16 {
-        match self {
-            UnclPairs::One(b) => b.inputs,
-            UnclPairs::Merged(m) => m.inputs,
-        }
-    }
-
-    fn iter(&self) -> Box<dyn Iterator<Item = Listed> + '_> {
-        match self {
-            UnclPairs::One(b) => Box::new(
-                b.pairs
-                    .iter()
-                    .map(|(&(s, d), p)| (s, d, p.attempts, p.first, p.last)),
-            ),
-            UnclPairs::Merged(m) => Box::new(
-                m.pairs
-                    .iter()
-                    .map(|(&(s, d), &(attempts, first, last))| (s, d, attempts, first, last)),
-            ),
-        }
-    }
-
-    /// The pairs the filter shows: the first in (src, dst) order, no ICMP.
-    fn filter_pairs(&self) -> Vec<FilterPair> {
-        let mut v = smallest(self.iter(), MAX_FILTER_PAIRS, |&(s, d, ..)| (s, d));
-        v.sort_unstable_by_key(|&(s, d, ..)| (s, d));
-        v.into_iter()
-            .map(|(src, dst, ..)| FilterPair {
-                src,
-                dst,
-                icmp: Vec::new(),
-            })
-            .collect()
     }
 }
 
