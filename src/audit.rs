@@ -10,12 +10,17 @@ use crate::time::Timestamp;
 use crate::track::ConnectionSink;
 use crate::track::{Connection, TrackStats};
 
-/// Finished connections held until the end of the capture. With an
+/// Finished connections held until the end of the capture, packed
+/// ([`crate::track::Packed`], a few dozen bytes each). With an
 /// inventory (those with one end outside it, until learned names can place
 /// them), past this many they are classified at once without name-based
 /// roles; without one (all of them, until roles are inferred), past this
 /// many regular files are read a second time instead.
-pub const MAX_HELD: usize = 1_000_000;
+pub const MAX_HELD: usize = 10_000_000;
+
+/// Log rows held to be matched against other inputs ([`crate::logs::HeldRows`]):
+/// whole records, so fewer than [`MAX_HELD`].
+pub const MAX_HELD_ROWS: usize = 1_000_000;
 
 /// What [`run`] produced.
 pub struct AuditRun {
@@ -129,7 +134,7 @@ pub struct Collected {
 /// With several vantage points ([`pipeline::Vantage`]), or logs and
 /// captures, a connection two inputs show must count once: the logs are
 /// read first and their rows held
-/// ([`crate::logs::HeldRows`], at most [`MAX_HELD`]), each capture
+/// ([`crate::logs::HeldRows`], at most [`MAX_HELD_ROWS`]), each capture
 /// connection takes the bits of the rows it matches, and the rows left
 /// follow the captures.
 pub fn connections(
@@ -147,7 +152,7 @@ pub fn connections(
         (0..inputs).map(|i| opts.vantage.of(i)).collect();
     // Rows of one vantage point's logs alone never match each other: no need to hold them.
     let mut held = (!conn_logs.is_empty() && (vantages.len() > 1 || !sources.is_empty()))
-        .then(|| crate::logs::HeldRows::new(MAX_HELD, inputs));
+        .then(|| crate::logs::HeldRows::new(MAX_HELD_ROWS, inputs));
     // A log's rows have no packets: its coverage comes from the rows' start
     // and end times, sorted.
     let mut times: Vec<Timestamp> = Vec::new();
@@ -196,7 +201,7 @@ pub fn connections(
     if let Some(h) = held.take() {
         if h.overflowed() {
             notes.push(format!(
-                "more than {MAX_HELD} log rows: those past it were not matched against the other \
+                "more than {MAX_HELD_ROWS} log rows: those past it were not matched against the other \
                  inputs, so a connection two inputs show may count twice"
             ));
         }
@@ -282,7 +287,7 @@ pub fn roles(
 /// Finished connections waiting for the end of the capture.
 struct Held {
     /// The connections, in the order they finished.
-    conns: Vec<Connection>,
+    conns: crate::track::Packed,
     /// How many may wait.
     max: usize,
     /// Without an inventory, more than `max` arrived and the inputs can be
@@ -330,17 +335,17 @@ fn run_holding(
                 // Roles come from the whole capture: rather than hold
                 // every connection until then, read the inputs again.
                 held.reread = true;
-                held.conns = Vec::new();
+                held.conns = crate::track::Packed::new();
                 return;
             }
-            held.conns.push(c);
+            held.conns.push(&c);
             return;
         };
         // Each end's role is looked up once, for the decision and the
         // classification both (no inventory change in between).
         let ends = cl.ends(&c);
         if held.conns.len() < held.max && ends.one_end_listed() {
-            held.conns.push(c)
+            held.conns.push(&c)
         } else {
             cl.connection_with(&c, ends)
         }
@@ -354,7 +359,7 @@ fn run_holding(
         cl
     });
     let mut held = Held {
-        conns: Vec::new(),
+        conns: crate::track::Packed::new(),
         max: max_held,
         reread: false,
         rereadable: sources.iter().all(|s| match s {
@@ -625,13 +630,20 @@ fn classify_one(
 /// the audit's peak on a flood.
 fn classify_held(
     cl: &mut crate::classify::Classifier<'_>,
-    conns: Vec<Connection>,
+    conns: crate::track::Packed,
     learned: &crate::learn::Learned,
     catalogue: &crate::catalogue::Catalogue,
 ) {
-    for group in conns.chunks(8) {
-        cl.prefetch(group);
-        for c in group {
+    let mut conns = conns.drain();
+    let mut group = Vec::with_capacity(8);
+    loop {
+        group.clear();
+        group.extend(conns.by_ref().take(8));
+        if group.is_empty() {
+            break;
+        }
+        cl.prefetch(&group);
+        for c in &group {
             classify_one(cl, c, learned, catalogue);
         }
     }

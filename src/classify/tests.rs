@@ -265,31 +265,15 @@ pub(super) fn base(
     proto: Transport,
 ) -> Connection {
     Connection {
-        ts,
         uid: "Ctest".into(),
-        orig_h: ip(orig),
-        orig_p: 50000,
-        resp_h: ip(resp),
-        resp_p: port,
         proto,
-        duration: Duration(0),
-        orig_bytes: 0,
-        resp_bytes: 0,
         conn_state: "OTH",
-        missed_bytes: 0,
         history: Default::default(),
         orig_pkts: 0,
         orig_ip_bytes: 0,
-        resp_pkts: 0,
-        resp_ip_bytes: 0,
         handshake: Handshake::None,
         syn_attempts: 0,
-        syn_times: Vec::new(),
-        icmp: None,
-        vlan: None,
-        inner_vlan: None,
-        tunnel_depth: 0,
-        inputs: 1,
+        ..Connection::unanswered_syn(ts, ip(orig), ip(resp), port)
     }
 }
 

@@ -357,31 +357,13 @@ fn a_second_address_with_the_same_dns_name_gets_the_role() {
 /// A bare TCP connection `client` -> `server`:`port` with the given handshake.
 fn conn(client: &str, server: &str, port: u16, handshake: Handshake) -> Connection {
     Connection {
-        ts: crate::time::Timestamp(0),
         uid: "Ctest".into(),
-        orig_h: ip(client),
-        orig_p: 50000,
-        resp_h: ip(server),
-        resp_p: port,
-        proto: Transport::Tcp,
-        duration: crate::time::Duration(0),
-        orig_bytes: 0,
-        resp_bytes: 0,
         conn_state: "OTH",
-        missed_bytes: 0,
         history: Default::default(),
-        orig_pkts: 1,
         orig_ip_bytes: 0,
         resp_pkts: 1,
-        resp_ip_bytes: 0,
         handshake,
-        syn_attempts: 1,
-        syn_times: Vec::new(),
-        icmp: None,
-        vlan: None,
-        inner_vlan: None,
-        tunnel_depth: 0,
-        inputs: 1,
+        ..Connection::unanswered_syn(crate::time::Timestamp(0), ip(client), ip(server), port)
     }
 }
 

@@ -142,37 +142,13 @@ impl HeldRows {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::Transport;
-    use crate::time::{Duration, Timestamp};
-    use crate::track::{Handshake, input_bit};
+    use crate::time::Timestamp;
+    use crate::track::input_bit;
 
     fn conn(ms: i64, orig: [u8; 4], resp: [u8; 4], port: u16, vantage: usize) -> Connection {
         Connection {
-            ts: Timestamp(ms * 1_000_000),
-            uid: "C1".into(),
-            orig_h: orig.into(),
-            orig_p: 50000,
-            resp_h: resp.into(),
-            resp_p: port,
-            proto: Transport::Tcp,
-            duration: Duration(0),
-            orig_bytes: 0,
-            resp_bytes: 0,
-            conn_state: "S0",
-            missed_bytes: 0,
-            history: "S".into(),
-            orig_pkts: 1,
-            orig_ip_bytes: 40,
-            resp_pkts: 0,
-            resp_ip_bytes: 0,
-            handshake: Handshake::Unanswered,
-            syn_attempts: 1,
-            syn_times: Vec::new(),
-            icmp: None,
-            vlan: None,
-            inner_vlan: None,
-            tunnel_depth: 0,
             inputs: input_bit(vantage),
+            ..Connection::unanswered_syn(Timestamp(ms * 1_000_000), orig.into(), resp.into(), port)
         }
     }
 

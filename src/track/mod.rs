@@ -105,6 +105,7 @@ use std::net::IpAddr;
 mod history;
 mod icmp;
 mod key;
+mod packed;
 mod shard;
 mod table;
 mod tcp;
@@ -117,6 +118,7 @@ mod limit_tests;
 #[cfg(test)]
 mod tests;
 
+pub use packed::Packed;
 pub use shard::{SHARDS, ShardSet};
 pub use table::{TrackStats, Tracker};
 
@@ -314,6 +316,39 @@ impl Connection {
             Transport::Udp => "udp",
             Transport::Icmp => "icmp",
             Transport::Other(_) => "unknown_transport",
+        }
+    }
+
+    /// A test's TCP attempt from `orig`:50000 to `resp`:`port` at `ts`: one SYN,
+    /// never answered (`S`, S0), seen by the first input.
+    #[cfg(test)]
+    pub(crate) fn unanswered_syn(ts: Timestamp, orig: IpAddr, resp: IpAddr, port: u16) -> Self {
+        Connection {
+            ts,
+            uid: "C1".into(),
+            orig_h: orig,
+            orig_p: 50000,
+            resp_h: resp,
+            resp_p: port,
+            proto: Transport::Tcp,
+            duration: Duration(0),
+            orig_bytes: 0,
+            resp_bytes: 0,
+            conn_state: "S0",
+            missed_bytes: 0,
+            history: "S".into(),
+            orig_pkts: 1,
+            orig_ip_bytes: 40,
+            resp_pkts: 0,
+            resp_ip_bytes: 0,
+            handshake: Handshake::Unanswered,
+            syn_attempts: 1,
+            syn_times: Vec::new(),
+            icmp: None,
+            vlan: None,
+            inner_vlan: None,
+            tunnel_depth: 0,
+            inputs: 1,
         }
     }
 }
