@@ -96,7 +96,9 @@ fn check(bytes: Vec<u8>) -> Result<Option<CaptureReport>, TestCaseError> {
 }
 
 /// Link types worth aiming bodies at: every one the decoder knows, plus one it does not.
-const LINKS: [u32; 13] = [0, 1, 9, 12, 14, 101, 108, 113, 228, 229, 276, 160, 239];
+const LINKS: [u32; 15] = [
+    0, 1, 9, 12, 14, 101, 108, 113, 228, 229, 276, 160, 239, 105, 127,
+];
 
 /// A pcap file header (either byte order, usec or nsec, or the modified format).
 fn pcap_header(big: bool, magic: u32, link: u32, snaplen: u32) -> Vec<u8> {

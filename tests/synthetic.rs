@@ -7,7 +7,7 @@ mod common;
 
 use common::flowaudit;
 use flowaudit::synth::{
-    Conversation, Link, TcpSession, Trace, TsResol, UdpSession, fragment, icmp_error, link,
+    Conversation, Link, TcpSession, Trace, TsResol, UdpSession, Wifi, fragment, icmp_error, link,
 };
 use flowaudit::time::{Duration, Timestamp};
 use serde_json::Value;
@@ -388,7 +388,10 @@ fn every_link_type_gives_the_same_connections() {
         Link::Raw,
         Link::Ppp(true),
         Link::Ppp(false),
-    ] {
+    ]
+    .into_iter()
+    .chain(wifi_links())
+    {
         let name = format!("{link:?}");
         let rows = comparable(flows(&build(link).to_pcap()));
         assert_eq!(rows, reference, "{name}");
@@ -403,6 +406,79 @@ fn every_link_type_gives_the_same_connections() {
             .cloned()
             .collect();
         assert_eq!(rows, want, "{name}");
+    }
+}
+
+/// 802.11 data frames of every header shape: with and without radiotap, QoS,
+/// and each combination of the To DS and From DS bits.
+fn wifi_links() -> Vec<Link> {
+    let mut v = Vec::new();
+    for radiotap in [false, true] {
+        for qos in [false, true] {
+            for ds in 0..4 {
+                v.push(Link::Ieee80211(Wifi { radiotap, qos, ds }));
+            }
+        }
+    }
+    v
+}
+
+/// `flowaudit info` on 802.11 with radiotap: every data frame decoded, and
+/// the frames Zeek's analyzer skips named by why (management, a null data
+/// frame, an encrypted one); an A-MSDU frame gives one packet per subframe.
+#[test]
+fn info_counts_wifi_frames_and_names_those_without_ip() {
+    let w = Wifi {
+        radiotap: true,
+        qos: true,
+        ds: 1,
+    };
+    let mut t = build(Link::Ieee80211(w));
+    let frames = t.frames().len() as u64;
+    let end = t.frames().last().map_or(Timestamp(0), |f| f.0);
+    let radiotap = [0u8, 0, 8, 0, 0, 0, 0, 0];
+    let with_header = |fc: u8, flags: u8, body: &[u8]| {
+        let mut f = radiotap.to_vec();
+        f.extend_from_slice(&[fc, flags]);
+        f.extend_from_slice(&[0; 22]);
+        f.extend_from_slice(&[0, 0]); // QoS control
+        f.extend_from_slice(body);
+        f
+    };
+    t.push_frame(end, with_header(0x80, 0, &[0; 40])); // beacon
+    t.push_frame(end, with_header(0xC8, 0x01, &[0; 4])); // QoS null
+    t.push_frame(end, with_header(0x88, 0x41, &[0; 40])); // protected QoS data
+    // An A-MSDU of two UDP datagrams (each its own connection), A-MSDU bit in QoS control.
+    let mut amsdu = radiotap.to_vec();
+    amsdu.extend_from_slice(&[0x88, 0x01]);
+    amsdu.extend_from_slice(&[0; 22]);
+    amsdu.extend_from_slice(&[0x80, 0]);
+    for port in [1001u16, 1002] {
+        let mut u = UdpSession::new(addr(&format!("10.0.9.1:{port}")), addr("10.0.9.2:7"));
+        u.request(10);
+        let ip = &u.packets()[0].ip;
+        let mut body = vec![0xAA, 0xAA, 0x03, 0, 0, 0, 0x08, 0x00];
+        body.extend_from_slice(ip);
+        amsdu.extend_from_slice(&[0x02; 12]);
+        amsdu.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        amsdu.extend_from_slice(&body);
+        amsdu.extend(std::iter::repeat_n(0, body.len() % 4));
+    }
+    t.push_frame(end, amsdu);
+    let bytes = t.to_pcap();
+    let d = &info_decode(&bytes);
+    assert_eq!(d["decoded"], frames + 1, "{d:#}");
+    let nd = &d["not_decoded"];
+    assert_eq!(nd["ieee802_11: management or control frame"], 1, "{d:#}");
+    assert_eq!(nd["ieee802_11: data frame without a body"], 1, "{d:#}");
+    assert_eq!(nd["ieee802_11: protected (encrypted) frame"], 1, "{d:#}");
+    let rows = flows(&bytes);
+    for port in [1001, 1002] {
+        assert!(
+            rows.iter()
+                .any(|r| r["id.orig_p"] == port && r["id.resp_p"] == 7 && r["orig_pkts"] == 1),
+            "subframe from port {port}: {rows:#?}"
+        );
     }
 }
 
@@ -613,6 +689,20 @@ fn legacy_raw_link_types_12_and_14_read_as_raw_ip() {
     }
 }
 
+/// The `decode` object `flowaudit info -f json` reports for one capture.
+fn info_decode(capture: &[u8]) -> Value {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("capture.pcap");
+    std::fs::write(&path, capture).expect("write");
+    let out = flowaudit()
+        .args(["info", "-f", "json"])
+        .arg(&path)
+        .output()
+        .expect("run flowaudit");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    doc["captures"][0]["decode"].clone()
+}
+
 /// `flowaudit info` counts every 802.1ah frame as decoded, and one whose
 /// PBB header has nothing after it as not decoded at the PBB layer.
 #[test]
@@ -627,17 +717,7 @@ fn info_counts_pbb_frames_and_names_a_truncated_one() {
     cut.extend_from_slice(&[0x08, 0x00]);
     let end = t.frames().last().map_or(Timestamp(0), |f| f.0);
     t.push_frame(end, cut);
-    let bytes = t.to_pcap();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("pbb.pcap");
-    std::fs::write(&path, &bytes).expect("write");
-    let out = flowaudit()
-        .args(["info", "-f", "json"])
-        .arg(&path)
-        .output()
-        .expect("run flowaudit");
-    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
-    let d = &doc["captures"][0]["decode"];
+    let d = &info_decode(&t.to_pcap());
     assert_eq!(d["decoded"], frames, "{d:#}");
     assert_eq!(d["not_decoded"]["pbb: truncated header"], 1, "{d:#}");
 }

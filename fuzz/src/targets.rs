@@ -54,7 +54,7 @@ pub fn read_bytes(data: &[u8]) {
 }
 
 /// Link types the decode target aims at (every one the decoder knows, and one it does not).
-pub const LINKS: [LinkType; 13] = [
+pub const LINKS: [LinkType; 15] = [
     LinkType::NULL,
     LinkType::ETHERNET,
     LinkType::PPP,
@@ -68,6 +68,8 @@ pub const LINKS: [LinkType; 13] = [
     LinkType::LINUX_SLL2,
     LinkType(160),
     LinkType(239),
+    LinkType::IEEE802_11,
+    LinkType::IEEE802_11_RADIOTAP,
 ];
 
 /// Bytes as frames for the decoder and tracker: the first byte picks the link

@@ -225,6 +225,12 @@ pub(crate) fn ethernet(d: &[u8]) -> Result<LinkOut<'_>, &'static str> {
     ethertype_chain(etype, rest, &mut vlans)
 }
 
+/// What follows an EtherType outside an Ethernet header (an 802.11 frame's
+/// LLC/SNAP header, a tunnel's protocol field), followed to IP.
+pub(crate) fn after_ethertype(etype: u16, d: &[u8]) -> Result<LinkOut<'_>, &'static str> {
+    ethertype_chain(etype, d, &mut Vlans::default())
+}
+
 /// Follows EtherTypes through VLAN tags, MPLS, PPPoE, VN-Tag and 802.1ah
 /// PBB to IP.
 fn ethertype_chain<'a>(

@@ -165,6 +165,7 @@ mod ip;
 mod link;
 mod transport;
 mod tunnel;
+mod wifi;
 
 #[cfg(test)]
 mod captures_tests;
@@ -297,6 +298,19 @@ enum Step {
     FailedCounted(&'static str),
 }
 
+/// Of two subframes' results, the one that says more about the frame:
+/// a packet over a completed datagram over a buffered fragment over a failure.
+fn stronger(a: Step, b: Step) -> Step {
+    let rank = |s: &Step| match s {
+        Step::Emitted => 4,
+        Step::Reassembled => 3,
+        Step::Buffered => 2,
+        Step::FailedCounted(_) => 1,
+        Step::Failed(_) => 0,
+    };
+    if rank(&b) > rank(&a) { b } else { a }
+}
+
 impl Decoder {
     /// A decoder with the given fragment reassembly limits.
     pub fn new(cfg: DecodeConfig) -> Self {
@@ -358,6 +372,12 @@ impl Decoder {
         data: &[u8],
         emit: &mut dyn FnMut(&Packet<'_>),
     ) -> Outcome {
+        if link == LinkType::IEEE802_11 {
+            return self.decode_wifi((ts, number), Ok(data), emit);
+        }
+        if link == LinkType::IEEE802_11_RADIOTAP {
+            return self.decode_wifi((ts, number), wifi::radiotap(data), emit);
+        }
         let l3 = match link::decode_link(link, data) {
             Ok(l3) => l3,
             Err(link::LinkError::Unsupported) => {
@@ -371,13 +391,30 @@ impl Decoder {
                 return Outcome::NotDecoded(reason);
             }
         };
+        let step = self.decode_link_out(ts, number, l3, emit);
+        self.frame_outcome(step)
+    }
+
+    /// Decodes what a link layer found: the IP packet and its VLAN ids.
+    fn decode_link_out(
+        &mut self,
+        ts: Timestamp,
+        number: u64,
+        l3: link::LinkOut<'_>,
+        emit: &mut dyn FnMut(&Packet<'_>),
+    ) -> Step {
         let ctx = FrameCtx {
             ts,
             number,
             vlan: l3.vlan,
             inner_vlan: l3.inner_vlan,
         };
-        match self.decode_l3(&ctx, l3.l3, 0, true, emit) {
+        self.decode_l3(&ctx, l3.l3, 0, true, emit)
+    }
+
+    /// Counts a frame by what decoding it came to.
+    fn frame_outcome(&mut self, step: Step) -> Outcome {
+        match step {
             Step::Emitted => {
                 self.stats.decoded += 1;
                 Outcome::Decoded
@@ -390,6 +427,47 @@ impl Decoder {
             }
             Step::FailedCounted(reason) => Outcome::NotDecoded(reason),
         }
+    }
+
+    /// An 802.11 frame (radiotap already skipped, or why it could not be)
+    /// of the record at (time, number): one packet, or one per A-MSDU
+    /// subframe, as Zeek forwards them. The frame counts once: decoded when
+    /// any subframe gave a packet.
+    fn decode_wifi(
+        &mut self,
+        (ts, number): (Timestamp, u64),
+        frame: Result<&[u8], &'static str>,
+        emit: &mut dyn FnMut(&Packet<'_>),
+    ) -> Outcome {
+        let subframe =
+            |this: &mut Self, body: &[u8], emit: &mut dyn FnMut(&Packet<'_>)| match wifi::llc_snap(
+                body,
+            )
+            .and_then(|(etype, rest)| link::after_ethertype(etype, rest))
+            {
+                Ok(l3) => this.decode_link_out(ts, number, l3, emit),
+                Err(reason) => Step::Failed(reason),
+            };
+        let step = match frame.and_then(wifi::frame) {
+            Err(reason) => Step::Failed(reason),
+            Ok(wifi::Body::Single(body)) => subframe(self, body, emit),
+            Ok(wifi::Body::Amsdu(subs)) => {
+                // The strongest result of any subframe stands for the frame.
+                let mut best: Option<Step> = None;
+                for s in subs {
+                    let step = match s {
+                        Ok(body) => subframe(self, body, emit),
+                        Err(reason) => Step::Failed(reason),
+                    };
+                    best = Some(match (best, step) {
+                        (None, s) => s,
+                        (Some(b), s) => stronger(b, s),
+                    });
+                }
+                best.unwrap_or(Step::Failed("ieee802_11: empty A-MSDU"))
+            }
+        };
+        self.frame_outcome(step)
     }
 
     /// The counters so far.

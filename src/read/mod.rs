@@ -27,6 +27,10 @@ impl LinkType {
     pub const PPP: LinkType = LinkType(9);
     /// Raw IPv4 or IPv6, version from the first nibble.
     pub const RAW: LinkType = LinkType(101);
+    /// IEEE 802.11 frames without a radio header.
+    pub const IEEE802_11: LinkType = LinkType(105);
+    /// IEEE 802.11 frames after a radiotap header.
+    pub const IEEE802_11_RADIOTAP: LinkType = LinkType(127);
     /// OpenBSD loopback: 4-byte address family in network byte order.
     pub const LOOP: LinkType = LinkType(108);
     /// Linux cooked capture v1.
@@ -45,7 +49,9 @@ impl LinkType {
             1 => "EN10MB",
             9 => "PPP",
             12 | 14 | 101 => "RAW",
+            105 => "IEEE802_11",
             108 => "LOOP",
+            127 => "IEEE802_11_RADIO",
             113 => "LINUX_SLL",
             160 => "USER13",
             228 => "IPV4",

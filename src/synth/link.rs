@@ -287,6 +287,41 @@ pub fn ppp(ip: &[u8], hdlc: bool) -> Vec<u8> {
     frame_with(ip, |b| put_ppp(b, ip, hdlc))
 }
 
+/// How an [`Link::Ieee80211`] frame is built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wifi {
+    /// A radiotap header (8 bytes, no fields) in front: link type 127, else 105.
+    pub radiotap: bool,
+    /// A QoS data frame (QoS control after the addresses), else plain data.
+    pub qos: bool,
+    /// The To DS (1) and From DS (2) bits; both (3) add the fourth address.
+    pub ds: u8,
+}
+
+/// Appends an 802.11 data frame's headers for `ip`: radiotap if asked, the
+/// MAC header for the DS bits and QoS, then LLC/SNAP and the EtherType.
+fn put_wifi(buf: &mut Vec<u8>, w: Wifi, ip: &[u8]) {
+    if w.radiotap {
+        buf.extend_from_slice(&[0, 0, 8, 0, 0, 0, 0, 0]);
+    }
+    let (d, s) = macs(ip);
+    buf.push(if w.qos { 0x88 } else { 0x08 });
+    buf.push(w.ds & 0x03);
+    buf.extend_from_slice(&[0, 0]); // duration
+    buf.extend_from_slice(&d);
+    buf.extend_from_slice(&s);
+    buf.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x01]); // BSSID
+    buf.extend_from_slice(&[0, 0]); // sequence control
+    if w.ds & 0x03 == 0x03 {
+        buf.extend_from_slice(&s);
+    }
+    if w.qos {
+        buf.extend_from_slice(&[0, 0]);
+    }
+    buf.extend_from_slice(&[0xAA, 0xAA, 0x03, 0, 0, 0]);
+    buf.extend_from_slice(&ip_ethertype(ip).to_be_bytes());
+}
+
 /// A new frame: the header `put` appends, then `ip`.
 fn frame_with(ip: &[u8], put: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     let mut b = Vec::with_capacity(32 + ip.len());
@@ -326,6 +361,8 @@ pub enum Link {
     Ipv6,
     /// PPP; `true` adds the HDLC address and control bytes.
     Ppp(bool),
+    /// An IEEE 802.11 data frame (link type 105, or 127 with radiotap).
+    Ieee80211(Wifi),
 }
 
 impl Link {
@@ -351,6 +388,8 @@ impl Link {
             Link::Ipv4 => LinkType::IPV4,
             Link::Ipv6 => LinkType::IPV6,
             Link::Ppp(_) => LinkType::PPP,
+            Link::Ieee80211(w) if w.radiotap => LinkType::IEEE802_11_RADIOTAP,
+            Link::Ieee80211(_) => LinkType::IEEE802_11,
         }
     }
 
@@ -380,6 +419,7 @@ impl Link {
             Link::Loop => put_family(buf, bsd_family(ip), true),
             Link::Raw | Link::Ipv4 | Link::Ipv6 => {}
             Link::Ppp(hdlc) => put_ppp(buf, ip, *hdlc),
+            Link::Ieee80211(w) => put_wifi(buf, *w, ip),
         }
         buf.extend_from_slice(ip);
     }

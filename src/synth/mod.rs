@@ -40,7 +40,7 @@ pub mod sample;
 pub mod session;
 pub mod writer;
 
-pub use link::{Link, ethernet, ethertype, port};
+pub use link::{Link, Wifi, ethernet, ethertype, port};
 pub use packet::{
     ExtHeader, Ip, Tcp, fragment, fragment_ranges, icmp_echo, icmp_error, packet_too_big, proto,
     tcp, udp,
