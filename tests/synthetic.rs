@@ -545,6 +545,19 @@ fn tunnelled_connections_are_tracked_inside_and_out() {
             Box::new(|ip: &[u8]| link::ayiya(addr("192.0.2.1:40004"), addr("192.0.2.2:41000"), ip)),
         ),
     ];
+    // Aruba access points' GRE: an 802.11 frame in each of Zeek's protocol-type ranges.
+    let mut tunnels = tunnels;
+    for ptype in [0x8200u16, 0x8210, 0x8370, 0x9000] {
+        let wifi = Link::Ieee80211(Wifi {
+            radiotap: false,
+            qos: ptype == 0x8210,
+            ds: 1,
+        });
+        tunnels.push((
+            "aruba",
+            Box::new(move |ip: &[u8]| link::gre(o1, o2, ptype, &wifi.frame(ip))),
+        ));
+    }
     for (name, wrap) in tunnels {
         let mut t = Trace::new(Link::ethernet()).with_encap(wrap);
         t.add(&inner);

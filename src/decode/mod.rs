@@ -429,45 +429,60 @@ impl Decoder {
         }
     }
 
-    /// An 802.11 frame (radiotap already skipped, or why it could not be)
-    /// of the record at (time, number): one packet, or one per A-MSDU
-    /// subframe, as Zeek forwards them. The frame counts once: decoded when
-    /// any subframe gave a packet.
+    /// A frame of link type 105 or 127 (radiotap already skipped, or why it
+    /// could not be) of the record at (time, number). The frame counts once:
+    /// decoded when any A-MSDU subframe gave a packet.
     fn decode_wifi(
         &mut self,
         (ts, number): (Timestamp, u64),
         frame: Result<&[u8], &'static str>,
         emit: &mut dyn FnMut(&Packet<'_>),
     ) -> Outcome {
-        let subframe =
+        let ctx = FrameCtx {
+            ts,
+            number,
+            vlan: None,
+            inner_vlan: None,
+        };
+        let step = self.decode_wifi_frame(&ctx, frame, 0, true, emit);
+        self.frame_outcome(step)
+    }
+
+    /// An 802.11 frame at tunnel depth `depth`: one packet, or one per A-MSDU
+    /// subframe, as Zeek forwards them; the strongest subframe's result
+    /// stands for the frame.
+    fn decode_wifi_frame(
+        &mut self,
+        ctx: &FrameCtx,
+        frame: Result<&[u8], &'static str>,
+        depth: u8,
+        counts_frame: bool,
+        emit: &mut dyn FnMut(&Packet<'_>),
+    ) -> Step {
+        let body =
             |this: &mut Self, body: &[u8], emit: &mut dyn FnMut(&Packet<'_>)| match wifi::llc_snap(
                 body,
             )
             .and_then(|(etype, rest)| link::after_ethertype(etype, rest))
             {
-                Ok(l3) => this.decode_link_out(ts, number, l3, emit),
+                Ok(l) => this.decode_l3(ctx, l.l3, depth, counts_frame, emit),
                 Err(reason) => Step::Failed(reason),
             };
-        let step = match frame.and_then(wifi::frame) {
+        match frame.and_then(wifi::frame) {
             Err(reason) => Step::Failed(reason),
-            Ok(wifi::Body::Single(body)) => subframe(self, body, emit),
+            Ok(wifi::Body::Single(b)) => body(self, b, emit),
             Ok(wifi::Body::Amsdu(subs)) => {
-                // The strongest result of any subframe stands for the frame.
                 let mut best: Option<Step> = None;
                 for s in subs {
                     let step = match s {
-                        Ok(body) => subframe(self, body, emit),
+                        Ok(b) => body(self, b, emit),
                         Err(reason) => Step::Failed(reason),
                     };
-                    best = Some(match (best, step) {
-                        (None, s) => s,
-                        (Some(b), s) => stronger(b, s),
-                    });
+                    best = Some(best.map_or(step, |b| stronger(b, step)));
                 }
                 best.unwrap_or(Step::Failed("ieee802_11: empty A-MSDU"))
             }
-        };
-        self.frame_outcome(step)
+        }
     }
 
     /// The counters so far.

@@ -1045,6 +1045,14 @@ fn gre_variants_emit_only_the_inner_packet() {
         (vec![0x40, 0x00, 0x08, 0x00], "gre: routing present"),
         (vec![0x00, 0x02, 0x08, 0x00], "gre: unknown version"),
         (vec![0x00], "gre: truncated header"),
+        // Aruba's ranges need a zero low nibble; an Aruba type with no frame is truncated.
+        (vec![0x00, 0x00, 0x82, 0x01, 0], "gre: unsupported protocol type"),
+        (vec![0x00, 0x00, 0x90, 0x00], "gre: truncated header"),
+        // An 802.11 frame in Aruba's GRE that is a beacon carries no IP.
+        (
+            [&[0x00, 0x00, 0x82, 0x00, 0x80][..], &[0; 40]].concat(),
+            "ieee802_11: management or control frame",
+        ),
     ] {
         let outer = ipv4_raw(T1, T2, 47, 0, 0, &gre);
         assert_eq!(

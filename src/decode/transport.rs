@@ -129,6 +129,7 @@ impl Decoder {
                 Ok(l) => self.decode_l3(ctx, l.l3, depth, counts_frame, emit),
                 Err(reason) => Step::Failed(reason),
             },
+            Inner::Wifi(d) => self.decode_wifi_frame(ctx, Ok(d), depth, counts_frame, emit),
         }
     }
 

@@ -14,6 +14,8 @@ pub(crate) enum Inner<'a> {
     Net(Net<'a>),
     /// A whole Ethernet frame.
     Ether(&'a [u8]),
+    /// An IEEE 802.11 frame (Aruba's GRE).
+    Wifi(&'a [u8]),
 }
 
 /// UDP ports that select a tunnel parser (either port matches).
@@ -48,7 +50,8 @@ fn gre_header_len(flags: u16) -> usize {
 ///
 /// Version 0 carries IPv4 (0x0800), IPv6 (0x86dd), Ethernet (0x6558), ERSPAN
 /// type II (0x88be, 8-byte header then Ethernet) or type III (0x22eb, 12 bytes
-/// plus an 8-byte optional subheader when its O flag is set, then Ethernet).
+/// plus an 8-byte optional subheader when its O flag is set, then Ethernet),
+/// or, in Aruba's protocol types ([`is_aruba`]), an 802.11 frame.
 /// Version 1 (PPTP) carries PPP (0x880b) whose protocol must be IP; unlike Zeek,
 /// which assumes `ff 03` before the protocol, the HDLC bytes are optional here
 /// and a compressed 1-byte protocol is accepted, as PPTP peers negotiate both.
@@ -77,6 +80,12 @@ pub(crate) fn gre(d: &[u8]) -> Result<Inner<'_>, &'static str> {
                 body.get(skip..).ok_or("gre: truncated ERSPAN")?,
             ))
         }
+        (0, p) if is_aruba(p) => {
+            if body.is_empty() {
+                return Err("gre: truncated header");
+            }
+            Ok(Inner::Wifi(body))
+        }
         (0, _) => Err("gre: unsupported protocol type"),
         (1, 0x880b) => {
             let ppp = if body.starts_with(&[0xff, 0x03]) {
@@ -91,6 +100,15 @@ pub(crate) fn gre(d: &[u8]) -> Result<Inner<'_>, &'static str> {
         (1, _) => Err("gre: enhanced GRE not carrying PPP"),
         _ => Err("gre: unknown version"),
     }
+}
+
+/// Protocol types of Aruba access points' GRE to their controller, which
+/// carry 802.11 frames: Zeek's test, bit for bit (0x82x0 and 0x83x0 masks,
+/// the second up to 0x8370, and 0x9000).
+fn is_aruba(p: u16) -> bool {
+    (p & 0x8200 == 0x8200 && p & 0x0F == 0)
+        || (p & 0x8300 == 0x8300 && p & 0x0F == 0 && p <= 0x8370)
+        || p == 0x9000
 }
 
 /// VXLAN: 8-byte header (flags, reserved, 24-bit VNI, reserved), then Ethernet.
