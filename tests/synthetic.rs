@@ -734,3 +734,56 @@ fn info_counts_pbb_frames_and_names_a_truncated_one() {
     assert_eq!(d["decoded"], frames, "{d:#}");
     assert_eq!(d["not_decoded"]["pbb: truncated header"], 1, "{d:#}");
 }
+
+/// A TCP header whose data offset runs past the captured bytes: Zeek makes
+/// the connection from the fixed 20 bytes, then drops the packet at its
+/// options (`truncated_header`). Alone it is a connection with no packets
+/// (OTH); before the real SYN, the SYN's new sequence number is a reuse of
+/// that empty connection, so the handshake is a second, whole row.
+#[test]
+fn a_tcp_header_past_the_captured_bytes_opens_a_connection_and_counts_nothing() {
+    let mut s = TcpSession::new(addr("10.0.1.10:50050"), addr("10.0.0.4:389"), 1, 2);
+    s.handshake().client_data(100).server_data(300).close();
+    let pk = s.packets();
+    let mut cut = pk[0].ip.clone();
+    let ihl = usize::from(cut[0] & 0x0f) * 4;
+    cut[ihl + 12] = 0xA0; // 40-byte header, 20 captured
+    let early = Timestamp(pk[0].ts.0 - 1_000_000_000);
+
+    let mut alone = Trace::new(Link::ethernet());
+    alone.push_ip(early, &cut);
+    let bytes = alone.to_pcap();
+    let rows = flows(&bytes);
+    let r = row(&rows, "tcp", 389);
+    assert_eq!(r["conn_state"], "OTH", "{r}");
+    for field in ["orig_pkts", "resp_pkts", "orig_ip_bytes", "resp_ip_bytes"] {
+        assert_eq!(r[field], 0, "{field} in {r}");
+    }
+    assert_eq!(r["id.orig_p"], 50050, "{r}");
+    let d = info_decode(&bytes);
+    assert_eq!(d["decoded"], 0, "{d:#}");
+    assert_eq!(
+        d["not_decoded"].as_object().map(|o| o.len()),
+        Some(1),
+        "{d:#}"
+    );
+    assert!(
+        d["not_decoded"]
+            .as_object()
+            .is_some_and(|o| o.keys().all(|k| k.contains("truncated_header"))),
+        "{d:#}"
+    );
+
+    let mut before = Trace::new(Link::ethernet());
+    before.push_ip(early, &cut);
+    before.add(&s);
+    let rows = flows(&before.to_pcap());
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    let empty = &rows[0];
+    assert_eq!(empty["conn_state"], "OTH", "{empty}");
+    assert_eq!(empty["orig_pkts"], 0, "{empty}");
+    let whole = &rows[1];
+    assert_eq!(whole["conn_state"], "SF", "{whole}");
+    assert_counts(whole, &s);
+    assert_ne!(empty["uid"], whole["uid"]);
+}

@@ -152,6 +152,7 @@ mod tests {
             tunnel_depth: 0,
             input: 0,
             copy: false,
+            header_only: false,
         }
     }
 

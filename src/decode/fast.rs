@@ -170,11 +170,14 @@ impl Decoder {
             tunnel_depth: 0,
             input: 0,
             copy: false,
+            header_only: false,
         };
         if ip.proto == proto::TCP {
             let h = t.first_chunk::<20>()?;
             let hlen = usize::from(h[12] >> 4) * 4;
-            if hlen < 20 {
+            // Options past the captured bytes or the datagram: the general
+            // path's (rare) header-only packet.
+            if hlen < 20 || hlen > t.len() || hlen as u32 > ip.payload_len {
                 return None;
             }
             pkt.sport = be16(h, 0);

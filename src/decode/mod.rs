@@ -155,6 +155,11 @@ pub struct Packet<'a> {
     /// tracker only notes that this input saw its connection, and counts
     /// nothing.
     pub copy: bool,
+    /// TCP whose header runs past the captured bytes or the IP payload
+    /// (options cut short; Zeek's `truncated_header` weird): the tracker
+    /// opens the connection from the fixed header, as Zeek does before it
+    /// reads the options, and counts nothing of the packet.
+    pub header_only: bool,
 }
 
 mod dedup;

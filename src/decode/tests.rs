@@ -25,6 +25,7 @@ struct Got {
     vlan: Option<u16>,
     inner_vlan: Option<u16>,
     depth: u8,
+    header_only: bool,
 }
 
 /// Decodes one frame, collecting the packets.
@@ -49,6 +50,7 @@ fn run(
             payload_len: p.payload_len,
             payload: p.payload.to_vec(),
             tcp: p.tcp,
+            header_only: p.header_only,
             icmp: p.icmp,
             vlan: p.vlan,
             inner_vlan: p.inner_vlan,
@@ -1046,7 +1048,10 @@ fn gre_variants_emit_only_the_inner_packet() {
         (vec![0x00, 0x02, 0x08, 0x00], "gre: unknown version"),
         (vec![0x00], "gre: truncated header"),
         // Aruba's ranges need a zero low nibble; an Aruba type with no frame is truncated.
-        (vec![0x00, 0x00, 0x82, 0x01, 0], "gre: unsupported protocol type"),
+        (
+            vec![0x00, 0x00, 0x82, 0x01, 0],
+            "gre: unsupported protocol type",
+        ),
         (vec![0x00, 0x00, 0x90, 0x00], "gre: truncated header"),
         // An 802.11 frame in Aruba's GRE that is a beacon carries no IP.
         (
@@ -1382,8 +1387,9 @@ fn zero_ip_length_means_the_captured_length() {
 }
 
 #[test]
-fn tcp_options_cut_by_the_snaplen_still_give_the_packet() {
-    // Zeek keys a TCP connection on the first 20 header bytes.
+fn tcp_options_cut_by_the_snaplen_keep_the_connection_not_the_packet() {
+    // Zeek makes the connection from the first 20 header bytes, then drops
+    // the packet at its options (`truncated_header`).
     let mut v = Vec::new();
     PacketBuilder::ipv4(A4, B4, 64)
         .tcp(40000, 88, 5, 1024)
@@ -1398,14 +1404,31 @@ fn tcp_options_cut_by_the_snaplen_still_give_the_packet() {
         .unwrap();
     assert_eq!(v[20 + 12] >> 4, 7, "28-byte TCP header");
     let (o, g) = one(LinkType::RAW, &v[..20 + 20]);
-    assert_eq!(o, Outcome::Decoded);
+    assert_eq!(o, Outcome::NotDecoded(super::transport::TCP_OPTIONS_CUT));
     let p = &g[0];
+    assert!(p.header_only);
     assert_eq!(
         (p.transport, p.sport, p.dport, p.ip_len, p.payload_len),
         (Transport::Tcp, 40000, 88, 48, 0)
     );
     assert_eq!(p.tcp.map(|t| (t.flags, t.seq)), Some((tcp_flags::SYN, 5)));
     assert!(p.payload.is_empty());
+}
+
+#[test]
+fn a_tcp_data_offset_below_five_words_keeps_the_connection_not_the_packet() {
+    let mut v = Vec::new();
+    PacketBuilder::ipv4(A4, B4, 64)
+        .tcp(40000, 88, 5, 1024)
+        .syn()
+        .write(&mut v, &[])
+        .unwrap();
+    v[20 + 12] = 0x40; // 16-byte header: Zeek's bad_TCP_header_len
+    let (o, g) = one(LinkType::RAW, &v);
+    assert_eq!(o, Outcome::NotDecoded(super::transport::TCP_BAD_OFFSET));
+    assert_eq!(g.len(), 1);
+    assert!(g[0].header_only);
+    assert_eq!((g[0].sport, g[0].dport), (40000, 88));
 }
 
 #[test]

@@ -9,6 +9,16 @@ use super::tunnel::{self, Inner};
 use super::{Decoder, FrameCtx, MAX_TUNNEL_DEPTH, Packet, Step, TcpInfo, Transport};
 use etherparse::UdpHeaderSlice;
 
+/// Why a TCP packet whose data offset is below 5 words is not counted,
+/// though its connection is kept.
+pub(crate) const TCP_BAD_OFFSET: &str =
+    "tcp: bad data offset (bad_TCP_header_len: connection kept, packet not counted)";
+
+/// Why a TCP packet whose options run past the captured bytes (or the
+/// datagram) is not counted, though its connection is kept.
+pub(crate) const TCP_OPTIONS_CUT: &str =
+    "tcp: header past the captured bytes (truncated_header: connection kept, packet not counted)";
+
 impl Decoder {
     /// Decodes an IP packet (or buffers it when it is a fragment).
     /// `counts_frame` is false when the frame already has a fate, so that a
@@ -161,6 +171,7 @@ impl Decoder {
             tunnel_depth: depth,
             input: 0,
             copy: false,
+            header_only: false,
         };
         let tunnels = depth < MAX_TUNNEL_DEPTH;
         match ip.proto {
@@ -188,12 +199,8 @@ impl Decoder {
                     return Step::Failed("tcp: truncated header");
                 };
                 let hlen = usize::from(off >> 4) * 4;
-                if hlen < 20 || d.len() < 20 {
-                    return Step::Failed(if hlen < 20 {
-                        "tcp: bad data offset"
-                    } else {
-                        "tcp: truncated header"
-                    });
+                if d.len() < 20 {
+                    return Step::Failed("tcp: truncated header");
                 }
                 pkt.transport = Transport::Tcp;
                 pkt.sport = sport;
@@ -204,6 +211,20 @@ impl Decoder {
                     ack,
                     window,
                 });
+                if hlen < 20 || hlen > d.len() || hlen as u32 > ip.payload_len {
+                    // Zeek makes the connection from the fixed header, then
+                    // drops the packet at its data offset (`bad_TCP_header_len`)
+                    // or its options (`truncated_header`).
+                    pkt.header_only = true;
+                    pkt.payload = &[];
+                    pkt.payload_len = 0;
+                    emit(&pkt);
+                    return Step::Failed(if hlen < 20 {
+                        TCP_BAD_OFFSET
+                    } else {
+                        TCP_OPTIONS_CUT
+                    });
+                }
                 pkt.payload = d.get(hlen..).unwrap_or_default();
                 pkt.payload_len = ip.payload_len.saturating_sub(hlen as u32);
                 emit(&pkt);

@@ -354,6 +354,7 @@ proptest! {
             tunnel_depth: 0,
             input: 0,
             copy: false,
+            header_only: false,
         };
         let mut l = Learner::new();
         l.observe(&p);
@@ -388,6 +389,7 @@ fn dns_packet(msg: &[u8]) -> crate::decode::Packet<'_> {
         tunnel_depth: 0,
         input: 0,
         copy: false,
+        header_only: false,
     }
 }
 

@@ -146,6 +146,17 @@ impl Conn {
     }
 }
 
+/// Queues connection `c` (in `slot`) at its deadline when that moved earlier
+/// than its earliest queued entry (see the module doc: entries are lazy).
+#[inline(always)]
+fn queue_deadline(c: &mut Conn, slot: u32, cfg: &TrackConfig, timers: &mut Timers) {
+    let d = c.deadline(cfg);
+    if d < c.queued_at {
+        c.queued_at = d;
+        timers.push((d, slot, c.generation));
+    }
+}
+
 /// Ports Zeek's DNS analyzer is registered for on UDP (`DNS::ports`).
 fn is_dns_port(port: u16) -> bool {
     matches!(port, 53 | 137 | 5353 | 5355)
@@ -514,6 +525,12 @@ impl Tracker {
             return;
         };
         c.inputs |= input_bit(p.input);
+        if p.header_only {
+            // Zeek has made the connection by now and drops the packet at its
+            // TCP options: nothing of it counts, but the new connection expires.
+            queue_deadline(c, s, &self.cfg, &mut self.timers);
+            return;
+        }
         let side = c.key.side_of(src);
         if let Some(n) = c.pkts.get_mut(side) {
             *n = n.saturating_add(1);
@@ -557,11 +574,7 @@ impl Tracker {
                 sizes.add(side, p.payload_len);
             }
         }
-        let d = c.deadline(&self.cfg);
-        if d < c.queued_at {
-            c.queued_at = d;
-            self.timers.push((d, s, c.generation));
-        }
+        queue_deadline(c, s, &self.cfg, &mut self.timers);
     }
 
     /// Feeds packets in capture order, exactly as [`Tracker::packet`] one by

@@ -55,6 +55,7 @@ fn tcp(
         tunnel_depth: 0,
         input: 0,
         copy: false,
+        header_only: false,
     }
 }
 
@@ -77,6 +78,7 @@ fn udp(t: i64, src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, len: u32) -> 
         tunnel_depth: 0,
         input: 0,
         copy: false,
+        header_only: false,
     }
 }
 
@@ -112,6 +114,7 @@ fn icmp(
         tunnel_depth: 0,
         input: 0,
         copy: false,
+        header_only: false,
     }
 }
 
