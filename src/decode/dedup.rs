@@ -153,6 +153,7 @@ mod tests {
             input: 0,
             copy: false,
             header_only: false,
+            ntp_mode: 0,
         }
     }
 

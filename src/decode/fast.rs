@@ -17,8 +17,8 @@
 
 use super::ip::proto;
 use super::link::ethertype;
-use super::tunnel;
 use super::{Decoder, FrameCtx, MAX_TUNNEL_DEPTH, Outcome, Packet, TcpInfo, Transport};
+use super::{ntp, tunnel};
 use crate::time::Timestamp;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -171,6 +171,7 @@ impl Decoder {
             input: 0,
             copy: false,
             header_only: false,
+            ntp_mode: 0,
         };
         if ip.proto == proto::TCP {
             let h = t.first_chunk::<20>()?;
@@ -198,6 +199,7 @@ impl Decoder {
             pkt.dport = be16(h, 2);
             pkt.payload = t.get(8..).unwrap_or_default();
             pkt.payload_len = ip.payload_len.saturating_sub(8);
+            pkt.ntp_mode = ntp::mode_of(pkt.sport, pkt.dport, pkt.payload);
             emit(&pkt);
             if MAX_TUNNEL_DEPTH > 0
                 && let Some(inner) = tunnel::udp(pkt.sport, pkt.dport, pkt.payload)

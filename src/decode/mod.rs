@@ -160,6 +160,10 @@ pub struct Packet<'a> {
     /// opens the connection from the fixed header, as Zeek does before it
     /// reads the options, and counts nothing of the packet.
     pub header_only: bool,
+    /// The mode (1-5) of a standard NTP message in a UDP datagram to or from
+    /// port 123 that Zeek's NTP analyzer would parse, else 0: all the tracker
+    /// needs of the payload (Zeek's NTP role flip), which it never sees.
+    pub ntp_mode: u8,
 }
 
 mod dedup;
@@ -168,6 +172,7 @@ mod frag;
 mod icmp;
 mod ip;
 mod link;
+pub(crate) mod ntp;
 mod transport;
 mod tunnel;
 mod wifi;

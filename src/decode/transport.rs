@@ -172,6 +172,7 @@ impl Decoder {
             input: 0,
             copy: false,
             header_only: false,
+            ntp_mode: 0,
         };
         let tunnels = depth < MAX_TUNNEL_DEPTH;
         match ip.proto {
@@ -241,6 +242,7 @@ impl Decoder {
                 pkt.dport = udp.destination_port();
                 pkt.payload = d.get(hlen..).unwrap_or_default();
                 pkt.payload_len = ip.payload_len.saturating_sub(hlen as u32);
+                pkt.ntp_mode = super::ntp::mode_of(pkt.sport, pkt.dport, pkt.payload);
                 emit(&pkt);
                 if tunnels && let Some(inner) = tunnel::udp(pkt.sport, pkt.dport, pkt.payload) {
                     // The frame's fate is "decoded" already (the outer packet).

@@ -355,6 +355,7 @@ proptest! {
             input: 0,
             copy: false,
             header_only: false,
+            ntp_mode: 0,
         };
         let mut l = Learner::new();
         l.observe(&p);
@@ -390,6 +391,7 @@ fn dns_packet(msg: &[u8]) -> crate::decode::Packet<'_> {
         input: 0,
         copy: false,
         header_only: false,
+        ntp_mode: 0,
     }
 }
 

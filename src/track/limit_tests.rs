@@ -45,6 +45,7 @@ fn tcp(t: i64, client: u32, sport: u16, to_server: bool, flags: u8, seq: u32) ->
         input: 0,
         copy: false,
         header_only: false,
+        ntp_mode: 0,
     }
 }
 

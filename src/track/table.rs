@@ -16,7 +16,7 @@ use super::key::{ConnKey, EndpointId, likely_tcp_server_port};
 use super::shard::{Routed, key_hash};
 use super::tcp::{Delays, EpState, Segment, TcpConn};
 use super::timers::Timers;
-use super::udp::{FlowSizes, HIST_ORIG_DATA, HIST_RESP_DATA};
+use super::udp::{FlowSizes, HIST_ORIG_DATA, HIST_RESP_DATA, Ntp};
 use super::uid::make_uid;
 use super::{Connection, Handshake, IcmpError, TrackConfig, icmp, input_bit, tcp, udp};
 use crate::decode::tcp_flags::{ACK, SYN};
@@ -572,6 +572,22 @@ impl Tracker {
                     }
                 }
                 sizes.add(side, p.payload_len);
+                if p.transport == Transport::Udp && sizes.ntp.flips(is_orig, p.ntp_mode) {
+                    // Zeek flips after the UDP adapter counted this datagram's
+                    // history letter and bytes, before ConnSize counts the
+                    // packet: letters and payload bytes stay with the role
+                    // names, earlier packet counts go with the hosts, and this
+                    // packet counts for the role it was sent as.
+                    sizes.len.swap(0, 1);
+                    let other = 1 - side;
+                    c.pkts[side] = c.pkts[side].saturating_sub(1);
+                    c.pkts[other] = c.pkts[other].saturating_add(1);
+                    let ip = u64::from(p.ip_len);
+                    c.ip_bytes[side] = c.ip_bytes[side].saturating_sub(ip);
+                    c.ip_bytes[other] = c.ip_bytes[other].saturating_add(ip);
+                    c.orig_side = 1 - c.orig_side;
+                    c.hist.add('^');
+                }
             }
         }
         queue_deadline(c, s, &self.cfg, &mut self.timers);
@@ -706,7 +722,15 @@ impl Tracker {
             generation: self.generation,
             kind: match p.transport {
                 Transport::Tcp => Kind::Tcp(TcpConn::new()),
-                _ => Kind::Flow(FlowSizes::default()),
+                _ => Kind::Flow(FlowSizes {
+                    ntp: if p.transport == Transport::Udp {
+                        // The responder's port once the roles are set.
+                        Ntp::for_port(if flip { p.sport } else { p.dport })
+                    } else {
+                        Ntp::default()
+                    },
+                    ..FlowSizes::default()
+                }),
             },
         };
         let slot = match self.free.pop() {

@@ -56,6 +56,7 @@ fn tcp(
         input: 0,
         copy: false,
         header_only: false,
+        ntp_mode: 0,
     }
 }
 
@@ -79,6 +80,7 @@ fn udp(t: i64, src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, len: u32) -> 
         input: 0,
         copy: false,
         header_only: false,
+        ntp_mode: 0,
     }
 }
 
@@ -115,6 +117,7 @@ fn icmp(
         input: 0,
         copy: false,
         header_only: false,
+        ntp_mode: 0,
     }
 }
 

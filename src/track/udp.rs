@@ -17,7 +17,66 @@ pub(crate) const HIST_RESP_DATA: u32 = 0x2;
 pub(crate) struct FlowSizes {
     /// By key side.
     pub len: [Option<u64>; 2],
+    /// Zeek's NTP analyzer on this connection ([`Ntp`]).
+    pub ntp: Ntp,
 }
+
+/// The state of Zeek's NTP analyzer that changes a connection's record: it
+/// is attached when a UDP connection starts with responder port 123, and
+/// flips the roles (once per direction of delivery, binpac's two flows) on a
+/// server-mode message from the originator or a client-mode one from the
+/// responder.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Ntp(u8);
+
+impl Ntp {
+    const ATTACHED: u8 = 1;
+    /// Flipped on a message delivered as the originator's (binpac's upflow).
+    const FLIPPED_UP: u8 = 1 << 1;
+    /// Flipped on a message delivered as the responder's (the downflow).
+    const FLIPPED_DOWN: u8 = 1 << 2;
+
+    /// The analyzer for a connection whose responder port is `resp_port` when it starts.
+    pub(crate) fn for_port(resp_port: u16) -> Ntp {
+        // Zeek's `NTP::ports`.
+        Ntp(if resp_port == crate::decode::ntp::PORT {
+            Self::ATTACHED
+        } else {
+            0
+        })
+    }
+
+    /// Whether a datagram carrying an NTP message of `mode` (0: none Zeek
+    /// parses), delivered from the originator when `is_orig`, makes Zeek flip
+    /// the roles; records the flip.
+    pub(crate) fn flips(&mut self, is_orig: bool, mode: u8) -> bool {
+        if self.0 & Self::ATTACHED == 0 {
+            return false;
+        }
+        let flow = if is_orig {
+            Self::FLIPPED_UP
+        } else {
+            Self::FLIPPED_DOWN
+        };
+        if self.0 & flow != 0 {
+            return false;
+        }
+        let flip = match mode {
+            SERVER => is_orig,
+            CLIENT => !is_orig,
+            _ => false,
+        };
+        if flip {
+            self.0 |= flow;
+        }
+        flip
+    }
+}
+
+/// NTP client mode.
+const CLIENT: u8 = 3;
+/// NTP server mode.
+const SERVER: u8 = 4;
 
 impl FlowSizes {
     /// Adds a datagram of `len` payload bytes from key side `side`.
@@ -52,6 +111,18 @@ pub(crate) fn conn_state(orig_active: bool, resp_active: bool) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ntp_flips_on_a_server_message_from_the_originator_once_per_flow() {
+        let mut n = Ntp::for_port(123);
+        assert!(!n.flips(true, CLIENT), "a client asking: no flip");
+        assert!(!n.flips(false, SERVER), "a server answering: no flip");
+        assert!(!n.flips(true, 0), "no message Zeek parses");
+        assert!(n.flips(true, SERVER));
+        assert!(!n.flips(true, SERVER), "the upflow flipped already");
+        assert!(n.flips(false, CLIENT), "the downflow has its own flag");
+        assert!(!Ntp::for_port(5353).flips(true, SERVER), "not attached");
+    }
 
     #[test]
     fn dns_reply_first_is_flipped_but_not_client_to_client() {
