@@ -352,7 +352,8 @@ pub struct Finding {
     pub ports: Option<String>,
     /// The matched rule's id.
     pub rule: Option<String>,
-    /// The matched rule's table ("1" ... "7b").
+    /// The matched rule's table of the main page ("1" ... "7b"); `None` for a
+    /// rule of another page (its evidence names the page and section).
     pub table: Option<String>,
     /// Other enabled rules the same flow serves (e.g. `t6a-https` beside
     /// `t2-https`: one port 443 connection to Entra ID serves both).
