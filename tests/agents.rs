@@ -59,19 +59,25 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 fn audit(dir: &Path, t: &Trace, inventory: &str) -> Value {
     let cap = dir.join("capture.pcap");
     std::fs::write(&cap, t.to_pcap()).expect("write capture");
-    let inv = write(dir, "inventory.toml", inventory);
+    write(dir, "inventory.toml", inventory);
+    serde_json::from_str(&report(dir, "json")).expect("JSON report")
+}
+
+/// The audit, in `format`, of the capture and inventory [`audit`] wrote.
+fn report(dir: &Path, format: &str) -> String {
+    let (cap, inv) = (dir.join("capture.pcap"), dir.join("inventory.toml"));
     let (code, out, err) = common::run(&[
         "audit".as_ref(),
         cap.as_os_str(),
         "--inventory".as_ref(),
         inv.as_os_str(),
         "--format".as_ref(),
-        "json".as_ref(),
+        format.as_ref(),
         "--fail-on".as_ref(),
         "never".as_ref(),
     ]);
     assert_eq!(code, Some(0), "stderr: {err}");
-    serde_json::from_str(&out).expect("JSON report")
+    out
 }
 
 fn findings<'a>(doc: &'a Value, kind: &str) -> Vec<&'a Value> {
@@ -142,6 +148,28 @@ fn with_443_failing_the_8080_fallback_is_only_an_info() {
     let doc = audit(dir.path(), &t, &pta_inventory());
     let b = about(&doc, "blocked", "pta-agent-https").expect("blocked 443");
     assert_eq!(b["severity"], "error", "{b:#}");
+    // The finding names the rule's page and section; a table rule's does not.
+    assert_eq!(
+        b["page"],
+        "https://learn.microsoft.com/entra/identity/hybrid/connect/how-to-connect-pta-quick-start"
+    );
+    assert_eq!(b["section"], "Step 1: Check the prerequisites");
+    let t1 = about(&doc, "healthy", "t1-ldap").expect("sync LDAP works");
+    assert!(
+        t1.get("page").is_none() && t1.get("section").is_none(),
+        "{t1:#}"
+    );
+    // The change request to open it cites them too.
+    let csv = report(dir.path(), "firewall-csv");
+    let row = csv
+        .lines()
+        .find(|l| l.contains("pta-agent-https"))
+        .unwrap_or_else(|| panic!("no row to open: {csv}"));
+    assert!(
+        row.contains("how-to-connect-pta-quick-start")
+            && row.contains("Step 1: Check the prerequisites"),
+        "{row}"
+    );
     let m = about(&doc, "missing", "pta-agent-status").expect("8080 judged");
     assert_eq!(m["severity"], "info", "{m:#}");
     assert_eq!(m["port"], 8080);

@@ -221,6 +221,8 @@ impl<'a> Classifier<'a> {
                 ports: Some(r.ports.to_string()),
                 rule: Some(r.id.clone()),
                 table: r.table.clone(),
+                page: r.page.clone(),
+                section: r.section.clone(),
                 also_rules: Vec::new(),
                 how: None,
                 hosts: Vec::new(),

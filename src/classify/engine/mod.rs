@@ -2073,6 +2073,8 @@ impl<'a> Classifier<'a> {
             ports: r.map(|r| r.ports.to_string()),
             rule: r.map(|r| r.id.clone()),
             table: r.and_then(|r| r.table.clone()),
+            page: r.and_then(|r| r.page.clone()),
+            section: r.and_then(|r| r.section.clone()),
             also_rules: sel.also.iter().map(|r| r.id.clone()).collect(),
             how,
             hosts: host_pairs(b, self.max_hosts),

@@ -963,6 +963,8 @@ mod tests {
             ports: None,
             rule: None,
             table: None,
+            page: None,
+            section: None,
             also_rules: Vec::new(),
             how: None,
             hosts: Vec::new(),
