@@ -36,12 +36,12 @@ fn works(t: &mut Trace, c: &str, cport: u16, s: &str, port: u16, secs: i64) {
     t.add(&x);
 }
 
-/// The sync server's every-cycle flows, at the start and past one 30-min
-/// sync cycle, so the capture spans a cycle and the flows under test are the
-/// only ones that can be missing.
+/// The sync server's every-cycle flows every 90 s for 31.5 minutes, so the
+/// capture covers a whole 30-min sync cycle (no silence of 2 minutes) and an
+/// absent every-cycle flow would be an error.
 fn background(t: &mut Trace) {
-    for (i, secs) in [0i64, 1900].into_iter().enumerate() {
-        let p = 40_000 + i as u16 * 10;
+    for i in 0..22u16 {
+        let (p, secs) = (40_000 + i * 10, i64::from(i) * 90);
         works(t, SYNC, p, DC, 389, secs);
         works(t, SYNC, p + 1, DC, 88, secs);
         works(t, SYNC, p + 2, DC, 53, secs);
@@ -115,6 +115,11 @@ fn a_pta_agent_on_443_alone_misses_nothing_on_8080() {
     t.sort();
     let doc = audit(dir.path(), &t, &pta_inventory());
 
+    assert!(
+        doc["summary"]["covered_seconds"].as_f64().unwrap() >= 1800.0,
+        "the capture covers a sync cycle: {:#}",
+        doc["summary"]
+    );
     for rule in ["pta-agent-status", "pta-sync-status"] {
         assert!(
             about(&doc, "missing", rule).is_none(),
