@@ -169,7 +169,7 @@ enum Command {
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
-    /// Infer host roles (dc, sync, adfs, wap, users, azure by name) from the captures, with evidence.
+    /// Infer host roles (dc, sync, adfs, wap, users, lb, agent, azure by name) from the captures, with evidence.
     Roles {
         /// Capture files (pcap, pcapng), Zeek conn.log files (TSV or JSON lines), either
         /// optionally gzip-compressed, directories of them, or - for a capture on stdin.

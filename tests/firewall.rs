@@ -734,6 +734,8 @@ fn hostile_audit() -> flowaudit::classify::Audit {
         ports: Some("389".into()),
         rule: Some("t1-'ldap\n".into()),
         table: Some("1".into()),
+        page: None,
+        section: None,
         also_rules: vec![],
         how,
         hosts_total: hosts.len() as u64 + 1,

@@ -21,6 +21,8 @@ fn host(role: Role) -> IpAddr {
         Role::Adfs => "10.0.2.20",
         Role::Wap => "192.168.100.30",
         Role::Users => "203.0.113.50",
+        Role::Agent => "10.0.1.20",
+        Role::Lb => "10.0.2.5",
     }
     .parse()
     .unwrap()
@@ -30,7 +32,8 @@ fn inventory(features: &[Feature]) -> String {
     let names: Vec<String> = features.iter().map(|f| format!("\"{f}\"")).collect();
     format!(
         "features = [{}]\n[roles]\nsync = [\"10.0.1.10\"]\ndc = [\"10.0.0.4\"]\nadfs = [\"10.0.2.20\"]\n\
-         wap = [\"192.168.100.30\"]\nusers = [\"203.0.113.0/24\"]\n",
+         wap = [\"192.168.100.30\"]\nusers = [\"203.0.113.0/24\"]\nagent = [\"10.0.1.20\"]\n\
+         lb = [\"10.0.2.5\"]\n",
         names.join(", ")
     )
 }

@@ -29,7 +29,8 @@ pub const EMBEDDED_PATH: &str = "<embedded rules>";
 /// The origin recorded for the built-in rules.
 pub const EMBEDDED_ORIGIN: &str = "<embedded>";
 
-/// Tables of the Microsoft page a rule may cite.
+/// Tables of the main page ([`super::MAIN_PAGE`]) a rule's `table` may cite;
+/// a rule from another page names it with `page` and `section` instead.
 pub const TABLES: [&str; 9] = ["1", "2", "3", "4", "5", "6a", "6b", "7a", "7b"];
 
 /// Accepted `when` values, as written in files.
@@ -48,9 +49,11 @@ pub const KIND_NAMES: [&str; 2] = ["required", "tolerated"];
 pub const TRANSPORT_NAMES: [&str; 2] = ["tcp", "udp"];
 
 /// Keys a `[[rule]]` table may hold.
-pub const RULE_FIELDS: [&str; 18] = [
+pub const RULE_FIELDS: [&str; 21] = [
     "id",
     "table",
+    "page",
+    "section",
     "src",
     "dst",
     "transport",
@@ -67,6 +70,7 @@ pub const RULE_FIELDS: [&str; 18] = [
     "on_reset",
     "epm",
     "identifies",
+    "if_deployed",
 ];
 
 /// Keys an `[[azure_range]]` table may hold.
@@ -300,6 +304,8 @@ struct RawFile {
 struct RawRule {
     id: Spanned<String>,
     table: Option<Spanned<String>>,
+    page: Option<Spanned<String>>,
+    section: Option<Spanned<String>>,
     src: Spanned<OneOrMany>,
     dst: Spanned<OneOrMany>,
     transport: Spanned<Vec<Spanned<String>>>,
@@ -320,6 +326,8 @@ struct RawRule {
     epm: bool,
     #[serde(default)]
     identifies: bool,
+    #[serde(default)]
+    if_deployed: bool,
 }
 
 #[derive(Deserialize)]
@@ -572,6 +580,7 @@ fn check_rule(
             .valid(TABLES));
         }
     };
+    let (page, section) = cite(&r, &at)?;
     let src = role_list(path, text, &f("src"), &r.src)?;
     let dst = role_list(path, text, &f("dst"), &r.dst)?;
 
@@ -682,6 +691,8 @@ fn check_rule(
         rule: Rule {
             id: r.id.into_inner(),
             table,
+            page,
+            section,
             src,
             dst,
             transports,
@@ -698,9 +709,61 @@ fn check_rule(
             on_reset: r.on_reset,
             epm: r.epm,
             identifies: r.identifies,
+            if_deployed: r.if_deployed,
             line,
         },
     })
+}
+
+/// A rule's citation beside `table`: `page` (an https URL) and `section` (a
+/// heading of that page) come together, and not with `table`, which names a
+/// section of the main page already.
+fn cite(
+    r: &RawRule,
+    at: &dyn Fn(Range<usize>, String, &str) -> ConfigError,
+) -> Result<(Option<String>, Option<String>)> {
+    if let Some(t) = &r.table
+        && let Some((k, _)) = [("page", &r.page), ("section", &r.section)]
+            .into_iter()
+            .find(|(_, v)| v.is_some())
+    {
+        return Err(at(
+            t.span(),
+            format!(
+                "`table` names a table of the main page; a rule with `{k}` names its page and \
+                 section with `page` and `section` instead"
+            ),
+            "table",
+        ));
+    }
+    match (&r.page, &r.section) {
+        (None, None) => Ok((None, None)),
+        (Some(p), None) => Err(at(
+            p.span(),
+            "`page` needs the `section` of that page the rule follows".into(),
+            "page",
+        )),
+        (None, Some(s)) => Err(at(
+            s.span(),
+            "`section` needs the `page` it is a section of".into(),
+            "section",
+        )),
+        (Some(p), Some(s)) => {
+            let url = p.get_ref().trim();
+            let host = url.strip_prefix("https://").unwrap_or("");
+            if host.is_empty() || host.starts_with('/') || url.contains(char::is_whitespace) {
+                return Err(at(
+                    p.span(),
+                    format!("page `{url}` is not an https:// URL"),
+                    "page",
+                ));
+            }
+            if s.get_ref().trim().is_empty() {
+                return Err(at(s.span(), "section is empty".into(), "section"));
+            }
+            Ok((Some(url.to_string()), Some(s.get_ref().trim().to_string())))
+        }
+    }
 }
 
 fn valid_pattern(p: &str) -> bool {

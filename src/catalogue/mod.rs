@@ -25,19 +25,29 @@ pub enum Role {
     Adfs,
     /// A Web Application Proxy.
     Wap,
-    /// Clients of the WAP (users' devices).
+    /// Users' devices: clients of the WAP, and the domain-joined desktops
+    /// that sign in with Seamless SSO.
     Users,
+    /// A server running a Microsoft Entra on-premises agent other than the
+    /// sync server: a pass-through authentication agent, the Entra Cloud
+    /// Sync provisioning agent, a private network (application proxy)
+    /// connector. Which agents run is said by the features.
+    Agent,
+    /// A load balancer in front of the AD FS farm or the WAPs, probing them.
+    Lb,
 }
 
 impl Role {
     /// Every role, in the order reports list them.
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 8] = [
         Role::Sync,
         Role::Dc,
         Role::Azure,
         Role::Adfs,
         Role::Wap,
         Role::Users,
+        Role::Agent,
+        Role::Lb,
     ];
 
     /// The name used in files and reports.
@@ -49,6 +59,8 @@ impl Role {
             Role::Adfs => "adfs",
             Role::Wap => "wap",
             Role::Users => "users",
+            Role::Agent => "agent",
+            Role::Lb => "lb",
         }
     }
 
@@ -86,11 +98,15 @@ pub enum Feature {
     AdfsCertAuth,
     /// Entra Connect Health agents.
     HealthAgent,
+    /// Microsoft Entra Cloud Sync (the provisioning agent).
+    CloudSync,
+    /// Microsoft Entra private network connectors (application proxy).
+    PrivateNetworkConnector,
 }
 
 impl Feature {
     /// Every feature.
-    pub const ALL: [Feature; 9] = [
+    pub const ALL: [Feature; 11] = [
         Feature::PasswordHashSync,
         Feature::PassThroughAuth,
         Feature::SeamlessSso,
@@ -100,6 +116,8 @@ impl Feature {
         Feature::AdfsGmsa,
         Feature::AdfsCertAuth,
         Feature::HealthAgent,
+        Feature::CloudSync,
+        Feature::PrivateNetworkConnector,
     ];
 
     /// The name used in files and reports.
@@ -114,6 +132,8 @@ impl Feature {
             Feature::AdfsGmsa => "adfs-gmsa",
             Feature::AdfsCertAuth => "adfs-cert-auth",
             Feature::HealthAgent => "health-agent",
+            Feature::CloudSync => "cloud-sync",
+            Feature::PrivateNetworkConnector => "private-network-connector",
         }
     }
 
@@ -213,8 +233,14 @@ pub enum Kind {
 pub struct Rule {
     /// Stable identifier, e.g. `t1-ldap`.
     pub id: String,
-    /// The table of the Microsoft page ("1" ... "7b"), or `None` for documented facts.
+    /// The table of the main page ([`MAIN_PAGE`], "1" ... "7b"), or `None`
+    /// for rules from another page and for documented facts.
     pub table: Option<String>,
+    /// The Microsoft page the rule comes from when it is not the main page
+    /// (the PTA quick start, Cloud Sync's prerequisites, ...).
+    pub page: Option<String>,
+    /// The section of `page` the rule follows (a heading of that page).
+    pub section: Option<String>,
     /// Roles that open the connection.
     pub src: Vec<Role>,
     /// Roles that accept it.
@@ -235,7 +261,8 @@ pub struct Rule {
     pub kind: Kind,
     /// Another rule this one stands in for when that one fails (e.g. 443 for 5671).
     pub fallback_for: Option<String>,
-    /// Where the rule comes from (a URL, a KB article) when not the main page.
+    /// Further references (a URL, a KB article): where a documented fact
+    /// comes from, or what backs a detail of a table row.
     pub source: Option<String>,
     /// Notes that explain what an absence means (e.g. "Windows uses Kerberos
     /// over TCP first; no UDP 88 is normal"), said on `missing` findings.
@@ -254,11 +281,35 @@ pub struct Rule {
     /// A host that answers this flow, or that the sync server tries on it,
     /// shows the destination role (the ports that identify a DC).
     pub identifies: bool,
+    /// The flow belongs to a part not every deployment has (agent servers
+    /// beside the sync server, a load balancer): it is judged missing only
+    /// when the deployment has hosts of its source role.
+    pub if_deployed: bool,
     /// 1-based line of the rule in its file, for error messages.
     pub line: usize,
 }
 
 impl Rule {
+    /// The page the rule comes from: its `page`, or the main page for a
+    /// table of it; `None` for documented facts.
+    pub fn cited_page(&self) -> Option<&str> {
+        match (&self.page, &self.table) {
+            (Some(p), _) => Some(p),
+            (None, Some(_)) => Some(MAIN_PAGE),
+            (None, None) => None,
+        }
+    }
+
+    /// The section of that page: `Table 6a` for a table of the main page,
+    /// else the rule's `section`.
+    pub fn cited_section(&self) -> Option<String> {
+        match (&self.section, &self.table) {
+            (Some(s), _) => Some(s.clone()),
+            (None, Some(t)) => Some(format!("Table {t}")),
+            (None, None) => None,
+        }
+    }
+
     /// True when the rule covers this flow (roles, transport, destination port).
     pub fn matches(&self, src: Role, dst: Role, proto: Proto, port: u16) -> bool {
         self.src.contains(&src)
@@ -315,6 +366,11 @@ pub struct Catalogue {
     /// deployment (`serves` empty, no `only_from`).
     pub client_hostnames: Vec<HostPattern>,
 }
+
+/// Microsoft's "Hybrid identity required ports and protocols" page, whose
+/// tables a rule's `table` names.
+pub const MAIN_PAGE: &str =
+    "https://learn.microsoft.com/entra/identity/hybrid/connect/reference-connect-ports";
 
 /// The built-in rules file, compiled into the binary.
 pub const EMBEDDED_RULES: &str = include_str!("../../rules/hybrid-identity.toml");

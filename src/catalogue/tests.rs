@@ -291,9 +291,14 @@ fn documented_facts_are_tolerated_with_sources() {
             .as_deref()
             .is_some_and(|s| s.contains("244474"))
     );
-    // Every rule without a table says where its fact comes from.
+    // Every rule without a table says where it comes from: the page and
+    // section it follows, or the source of its fact.
     for r in c.rules.iter().filter(|r| r.table.is_none()) {
-        assert!(r.source.is_some(), "{} has no source", r.id);
+        assert!(
+            r.source.is_some() || (r.page.is_some() && r.section.is_some()),
+            "{} has no source",
+            r.id
+        );
     }
 }
 
@@ -303,6 +308,8 @@ fn entra_id_ranges_are_the_published_ones() {
     let published = [
         "20.190.128.0/18",
         "40.126.0.0/18",
+        "20.20.32.0/19",
+        "20.231.128.0/19",
         "2603:1006:2000::/48",
         "2603:1007:200::/48",
         "2603:1016:1400::/48",
@@ -325,8 +332,20 @@ fn entra_id_ranges_are_the_published_ones() {
             .iter()
             .all(|r| r.source.starts_with("https://"))
     );
-    let ip: IpAddr = "20.190.151.7".parse().unwrap();
-    assert!(c.azure_range_of(ip).is_some());
+    for ip in [
+        "20.190.151.7",
+        "20.20.63.255",
+        "20.231.128.1",
+        "40.126.63.1",
+    ] {
+        let ip: IpAddr = ip.parse().unwrap();
+        assert!(c.azure_range_of(ip).is_some(), "{ip}");
+    }
+    // Just outside ID 56's ranges.
+    for ip in ["20.20.64.0", "20.231.160.0", "40.126.64.0"] {
+        let ip: IpAddr = ip.parse().unwrap();
+        assert!(c.azure_range_of(ip).is_none(), "{ip}");
+    }
     let ip: IpAddr = "2603:1036:3000::1".parse().unwrap();
     assert!(c.azure_range_of(ip).is_some());
     let ip: IpAddr = "10.0.0.4".parse().unwrap();
@@ -516,19 +535,19 @@ fn unknown_role() {
     let e = expect_err(&text, "\"domaincontroller\"", "rule[0].dst");
     assert_eq!(
         e.valid,
-        strings(&["sync", "dc", "azure", "adfs", "wap", "users"])
+        strings(&["sync", "dc", "azure", "adfs", "wap", "users", "agent", "lb"])
     );
     let text = rule_text("a").replace("src = \"sync\"", "src = \"aadc\"");
     let e = expect_err(&text, "\"aadc\"", "rule[0].src");
     assert!(e.message.contains("unknown role `aadc`"));
-    assert_eq!(e.valid.len(), 6);
+    assert_eq!(e.valid.len(), Role::ALL.len());
 }
 
 #[test]
 fn empty_src_dst_transport() {
     let text = rule_text("a").replace("src = \"sync\"", "src = []");
     let e = expect_err(&text, "[]", "rule[0].src");
-    assert_eq!(e.valid.len(), 6);
+    assert_eq!(e.valid.len(), Role::ALL.len());
     let text = rule_text("a").replace("dst = [\"dc\"]", "dst = []");
     expect_err(&text, "[]", "rule[0].dst");
     let text = rule_text("a").replace("[\"tcp\"]", "[]");
@@ -834,4 +853,232 @@ fn the_ports_that_identify_a_dc_come_from_the_rules() {
         r.id = format!("renamed-{}", r.id);
     }
     assert_eq!(c.dc_ports(), embedded().dc_ports());
+}
+
+// ---------------------------------------------------------------------------
+// Rules of the pages the main page points to: page, section, when
+// ---------------------------------------------------------------------------
+
+/// The rule of `page` (a path fragment of its URL) for this flow and feature.
+fn page_rule<'a>(
+    c: &'a Catalogue,
+    page: &str,
+    (src, dst, proto, port): (Role, Role, Proto, u16),
+    feature: Feature,
+) -> &'a Rule {
+    let found: Vec<&Rule> = c
+        .rules
+        .iter()
+        .filter(|r| {
+            r.page.as_deref().is_some_and(|p| p.contains(page))
+                && r.matches(src, dst, proto, port)
+                && r.features.contains(&feature)
+        })
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "{page}: {src} -> {dst} {}/{port} for {feature}: {:?}",
+        proto.name(),
+        found.iter().map(|r| &r.id).collect::<Vec<_>>()
+    );
+    found[0]
+}
+
+#[test]
+fn the_agents_outside_the_main_page_are_rules_of_their_pages() {
+    use Proto::{Tcp, Udp};
+    use Role::*;
+    let c = embedded();
+    let pta = "how-to-connect-pta-quick-start";
+    let cloud = "cloud-sync/how-to-prerequisites";
+    let connector = "application-proxy-add-on-premises-application";
+    let sspr = "troubleshoot-sspr-writeback";
+    let adfs = "ad-fs-requirements";
+    use Feature::{
+        Adfs as F_ADFS, CloudSync as Cs, PassThroughAuth as Pta, PasswordWriteback as Pw,
+        PrivateNetworkConnector as Pnc, SeamlessSso as Sso,
+    };
+    use When::{EverySyncCycle as Cycle, Fallback as Fb, OnDemand as Dem, Optional as Opt};
+    let (sso_how, sso_qs) = (
+        "how-to-connect-sso-how-it-works",
+        "how-to-connect-sso-quick-start",
+    );
+    for (page, flow, feature, when) in [
+        (pta, (Agent, Azure, Tcp, 443), Pta, Cycle),
+        (pta, (Agent, Azure, Tcp, 80), Pta, Dem),
+        (pta, (Agent, Azure, Tcp, 8080), Pta, Fb),
+        (pta, (Sync, Azure, Tcp, 8080), Pta, Fb),
+        (cloud, (Agent, Azure, Tcp, 443), Cs, Cycle),
+        (cloud, (Agent, Azure, Tcp, 80), Cs, Dem),
+        (cloud, (Agent, Azure, Tcp, 8080), Cs, Fb),
+        (connector, (Agent, Azure, Tcp, 443), Pnc, Cycle),
+        (connector, (Agent, Azure, Tcp, 80), Pnc, Dem),
+        (sspr, (Sync, Azure, Tcp, 443), Pw, Dem),
+        (sso_how, (Users, Dc, Tcp, 88), Sso, Dem),
+        (sso_how, (Users, Dc, Udp, 88), Sso, Dem),
+        (sso_qs, (Users, Azure, Tcp, 443), Sso, Dem),
+        (adfs, (Lb, Adfs, Tcp, 80), F_ADFS, Opt),
+        (adfs, (Lb, Wap, Tcp, 80), F_ADFS, Opt),
+    ] {
+        let r = page_rule(&c, page, flow, feature);
+        assert_eq!(r.when, when, "{}", r.id);
+        // Seamless SSO's desktops are tolerated: their absence from a
+        // capture at the servers proves nothing.
+        let kind = if r.src == [Users] {
+            Kind::Tolerated
+        } else {
+            Kind::Required
+        };
+        assert_eq!(r.kind, kind, "{}", r.id);
+        assert_eq!(r.table, None, "{}", r.id);
+        // Agent servers and load balancers are not in every deployment.
+        assert_eq!(
+            r.if_deployed,
+            matches!(r.src[..], [Agent] | [Lb]),
+            "{}",
+            r.id
+        );
+        let p = r.cited_page().unwrap();
+        assert!(
+            p.starts_with("https://learn.microsoft.com/"),
+            "{}: {p}",
+            r.id
+        );
+        assert!(!r.cited_section().unwrap().is_empty(), "{}", r.id);
+    }
+    // The 8080 status reports stand in for the same source's 443 rule, so
+    // they are never missing while 443 works.
+    for (src, primary_feature) in [(Agent, Pta), (Sync, Pta)] {
+        let status = page_rule(&c, pta, (src, Azure, Tcp, 8080), primary_feature);
+        let primary = c.rule(status.fallback_for.as_deref().unwrap()).unwrap();
+        assert!(primary.matches(src, Azure, Tcp, 443), "{}", primary.id);
+        assert!(primary.features.contains(&primary_feature));
+    }
+    // Agent servers are domain members: their DC traffic is tolerated.
+    for (proto, port) in [(Tcp, 88), (Tcp, 389), (Udp, 53), (Tcp, 445)] {
+        assert!(
+            c.rules
+                .iter()
+                .any(|r| r.kind == Kind::Tolerated && r.matches(Agent, Dc, proto, port)),
+            "agent -> dc {}/{port}",
+            proto.name()
+        );
+    }
+    // The names the pages list place the endpoints and say what they serve.
+    for (name, rule) in [
+        (
+            "contoso.passwordreset.microsoftonline.com",
+            "sspr-writeback-https",
+        ),
+        ("autologon.microsoftazuread-sso.com", "sso-client-https"),
+        ("tenant.registration.msappproxy.net", "connector-https"),
+        ("relay.servicebus.windows.net", "cloud-sync-https"),
+        ("ctldl.windowsupdate.com", "connector-http"),
+    ] {
+        assert!(
+            c.hostnames_matching(name)
+                .any(|h| h.serves.iter().any(|s| s == rule)),
+            "{name} should serve {rule}"
+        );
+    }
+    let writeback = c
+        .most_specific_hostname("x.passwordreset.microsoftonline.com")
+        .unwrap();
+    assert_eq!(writeback.implies, vec![Feature::PasswordWriteback]);
+}
+
+#[test]
+fn a_rule_cites_a_table_of_the_main_page_or_a_page_and_section() {
+    let c = embedded();
+    let t = c.rule("t6a-https").unwrap();
+    assert_eq!(t.cited_page(), Some(MAIN_PAGE));
+    assert_eq!(t.cited_section().as_deref(), Some("Table 6a"));
+    let p = c.rule("pta-agent-status").unwrap();
+    assert_eq!(p.table, None);
+    assert_eq!(
+        p.cited_page(),
+        Some(
+            "https://learn.microsoft.com/entra/identity/hybrid/connect/how-to-connect-pta-quick-start"
+        )
+    );
+    assert_eq!(
+        p.cited_section().as_deref(),
+        Some("Step 1: Check the prerequisites")
+    );
+    let fact = c.rule("dc-w32time").unwrap();
+    assert_eq!((fact.cited_page(), fact.cited_section()), (None, None));
+
+    let text = rule_text("a").replace(
+        "table = \"1\"\n",
+        "page = \"https://learn.microsoft.com/x\"\nsection = \"Open ports\"\n",
+    );
+    let r = Catalogue::parse("f.toml", &text).unwrap().rules.remove(0);
+    assert_eq!(r.page.as_deref(), Some("https://learn.microsoft.com/x"));
+    assert_eq!(r.section.as_deref(), Some("Open ports"));
+    assert_eq!(r.table, None);
+}
+
+#[test]
+fn bad_page_and_section_are_located() {
+    let page = "page = \"https://learn.microsoft.com/x\"\n";
+    let section = "section = \"Open ports\"\n";
+    // Page without section, section without page.
+    let text = rule_text("a").replace("table = \"1\"\n", page);
+    let e = expect_err(&text, "\"https://learn", "rule[0].page");
+    assert!(e.message.contains("`section`"), "{e}");
+    let text = rule_text("a").replace("table = \"1\"\n", section);
+    let e = expect_err(&text, "\"Open ports\"", "rule[0].section");
+    assert!(e.message.contains("`page`"), "{e}");
+    // A table of the main page and another page at once.
+    let text = rule_text("a").replace(
+        "table = \"1\"\n",
+        &format!("table = \"1\"\n{page}{section}"),
+    );
+    let e = expect_err(&text, "\"1\"", "rule[0].table");
+    assert!(e.message.contains("main page"), "{e}");
+    // Not an https URL; an empty section.
+    let text = rule_text("a").replace(
+        "table = \"1\"\n",
+        &format!("page = \"learn.microsoft.com/x\"\n{section}"),
+    );
+    let e = expect_err(&text, "\"learn.", "rule[0].page");
+    assert!(e.message.contains("https://"), "{e}");
+    let text = rule_text("a").replace("table = \"1\"\n", &format!("{page}section = \" \"\n"));
+    let e = expect_err(&text, "\" \"", "rule[0].section");
+    assert!(e.message.contains("empty"), "{e}");
+    // A wrong type names the field too.
+    let text = rule_text("a").replace("table = \"1\"\n", &format!("{page}section = 3\n"));
+    let e = Catalogue::parse("f.toml", &text).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("rule[0].section"), "{e}");
+    assert_eq!(e.line, Some(4), "{e}");
+}
+
+#[test]
+fn the_new_roles_and_features_have_names() {
+    for (role, name) in [(Role::Agent, "agent"), (Role::Lb, "lb")] {
+        assert_eq!(role.name(), name);
+        assert_eq!(Role::from_name(name), Some(role));
+    }
+    for (f, name) in [
+        (Feature::CloudSync, "cloud-sync"),
+        (
+            Feature::PrivateNetworkConnector,
+            "private-network-connector",
+        ),
+    ] {
+        assert_eq!(f.name(), name);
+        assert_eq!(Feature::from_name(name), Some(f));
+    }
+}
+
+#[test]
+fn if_deployed_is_a_located_bool() {
+    let text = format!("{}if_deployed = true\n", rule_text("a"));
+    assert!(Catalogue::parse("f.toml", &text).unwrap().rules[0].if_deployed);
+    assert!(!Catalogue::parse("f.toml", &rule_text("a")).unwrap().rules[0].if_deployed);
+    let text = format!("{}if_deployed = \"yes\"\n", rule_text("a"));
+    let e = Catalogue::parse("f.toml", &text).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("rule[0].if_deployed"), "{e}");
+    assert_eq!(e.line, Some(12), "{e}");
 }

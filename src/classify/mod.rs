@@ -352,8 +352,16 @@ pub struct Finding {
     pub ports: Option<String>,
     /// The matched rule's id.
     pub rule: Option<String>,
-    /// The matched rule's table ("1" ... "7b").
+    /// The matched rule's table of the main page ("1" ... "7b"); `None` for a
+    /// rule of another page.
     pub table: Option<String>,
+    /// The matched rule's page when it is not the main page (the PTA quick
+    /// start, Cloud Sync's prerequisites, ...); omitted from JSON otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<String>,
+    /// The section of `page` the matched rule follows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
     /// Other enabled rules the same flow serves (e.g. `t6a-https` beside
     /// `t2-https`: one port 443 connection to Entra ID serves both).
     pub also_rules: Vec<String>,

@@ -48,6 +48,8 @@ fn rule(
             .strip_prefix('t')
             .and_then(|r| r.split('-').next())
             .map(str::to_string),
+        page: None,
+        section: None,
         src: src.to_vec(),
         dst: dst.to_vec(),
         transports: transports.to_vec(),
@@ -67,6 +69,7 @@ fn rule(
         on_reset: None,
         epm: false,
         identifies: false,
+        if_deployed: false,
         line: 1,
     }
 }

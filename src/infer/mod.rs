@@ -386,6 +386,25 @@ impl Observer {
             .flat_map(|s| s.iter().copied())
     }
 
+    /// The names of Microsoft 365 client endpoints (Outlook, Teams, Office)
+    /// that `c` asks on 443: what a workstation runs, a server does not.
+    fn client_app_names<'s>(
+        &'s self,
+        learned: &'s Learned,
+        catalogue: &'s Catalogue,
+        c: IpAddr,
+    ) -> impl Iterator<Item = String> + 's {
+        self.asked(c, 443)
+            .flat_map(|s| learned.names.names(s).iter())
+            .filter(|n| {
+                catalogue
+                    .client_hostnames
+                    .iter()
+                    .any(|p| p.matches(&n.name))
+            })
+            .map(|n| n.name.clone())
+    }
+
     /// Infers roles and features.
     pub fn finish(&self, learned: &Learned, catalogue: &Catalogue) -> Inference {
         let mut r = Roles {
@@ -413,6 +432,8 @@ impl Observer {
         self.dcs_of_sync(&mut r, low_dcs, &syncs);
         self.waps(&mut r, &servers, catalogue);
         self.adfs_by_path(&mut r);
+        self.lbs(&mut r);
+        self.agents(&mut r, catalogue);
         self.aliases(&mut r);
         let name_of = |ip: IpAddr| learned.names.name(ip).map(str::to_string);
         let roles = r.map;
@@ -550,15 +571,7 @@ impl Observer {
             }
             // Microsoft 365 client apps: what a workstation runs, a server does not.
             let office: BTreeSet<String> = self
-                .asked(c, 443)
-                .flat_map(|s| r.learned.names.names(s).iter())
-                .filter(|n| {
-                    catalogue
-                        .client_hostnames
-                        .iter()
-                        .any(|p| p.matches(&n.name))
-                })
-                .map(|n| n.name.clone())
+                .client_app_names(r.learned, catalogue, c)
                 .take(3)
                 .collect();
             let imported = self.ldap_bytes.get(&c).copied().unwrap_or(0);
@@ -757,6 +770,117 @@ impl Observer {
                 )];
                 r.put(h, Role::Adfs, Confidence::Medium, ev);
             }
+        }
+    }
+
+    /// Load balancers: internal hosts of no role yet that ask AD FS or WAP
+    /// hosts on HTTP 80, as a load balancer's `/adfs/probe` health check
+    /// does (the sync server, which does too while configuring federation,
+    /// has its role by then). Probing two members of the farm is what a
+    /// load balancer does (medium); one, it may be something else (low).
+    fn lbs(&self, r: &mut Roles<'_>) {
+        let farm: BTreeSet<IpAddr> = r
+            .map
+            .values()
+            .filter(|h| matches!(h.role, Role::Adfs | Role::Wap))
+            .map(|h| h.addr)
+            .collect();
+        let clients: BTreeSet<IpAddr> = self
+            .asked
+            .keys()
+            .filter(|(c, p)| *p == 80 && is_internal(*c) && !r.map.contains_key(c))
+            .map(|(c, _)| *c)
+            .collect();
+        for c in clients {
+            let probed: Vec<String> = self
+                .asked(c, 80)
+                .filter(|s| farm.contains(s) && self.answers(*s, 80))
+                .map(|s| s.to_string())
+                .collect();
+            if probed.is_empty() {
+                continue;
+            }
+            let conf = if probed.len() >= 2 {
+                Confidence::Medium
+            } else {
+                Confidence::Low
+            };
+            let ev = vec![format!(
+                "asks the AD FS / WAP host{} {} on HTTP 80 (a load balancer's /adfs/probe health check)",
+                if probed.len() == 1 { "" } else { "s" },
+                probed.join(", ")
+            )];
+            r.put(c, Role::Lb, conf, ev);
+        }
+    }
+
+    /// Agent servers: internal hosts, not the sync server, that talk on 443
+    /// to a name only Entra Connect and agent servers talk to: a catalogue
+    /// hostname whose rules all start at `sync` or `agent`, one at `agent`
+    /// (`*.msappproxy.net`: pass-through authentication agents, Cloud Sync
+    /// agents, private network connectors). A low guess of sync (an LDAP
+    /// and HTTPS client, as these agents are too) gives way to it.
+    fn agents(&self, r: &mut Roles<'_>, catalogue: &Catalogue) {
+        let agents_only = |name: &str| {
+            catalogue.most_specific_hostname(name).is_some_and(|p| {
+                let rules: Vec<&crate::catalogue::Rule> = p
+                    .serves
+                    .iter()
+                    .filter_map(|id| catalogue.rule(id))
+                    .collect();
+                rules.iter().any(|x| x.src.contains(&Role::Agent))
+                    && rules
+                        .iter()
+                        .all(|x| x.src.iter().all(|s| matches!(s, Role::Sync | Role::Agent)))
+            })
+        };
+        let clients: BTreeSet<IpAddr> = self
+            .asked
+            .keys()
+            .filter(|(c, p)| *p == 443 && is_internal(*c))
+            .map(|(c, _)| *c)
+            .collect();
+        // A low sync guess is an agent server only beside a surer sync server.
+        let sure_sync = r
+            .map
+            .values()
+            .any(|h| h.role == Role::Sync && h.confidence >= Confidence::Medium);
+        for c in clients {
+            if r.map.get(&c).is_some_and(|h| {
+                h.role != Role::Sync || h.confidence > Confidence::Low || !sure_sync
+            }) {
+                continue;
+            }
+            // Users open the applications a connector publishes on
+            // msappproxy.net names too: a host with Microsoft 365 client apps
+            // (a workstation's mark) is not taken for an agent server.
+            if self
+                .client_app_names(r.learned, catalogue, c)
+                .next()
+                .is_some()
+            {
+                continue;
+            }
+            let named = self.asked(c, 443).find_map(|s| {
+                r.learned
+                    .names
+                    .names(s)
+                    .iter()
+                    .find(|n| agents_only(&n.name))
+                    .map(|n| (s, n.name.clone()))
+            });
+            let Some((s, name)) = named else { continue };
+            let was_sync = r.map.remove(&c).is_some();
+            let mut ev = vec![format!(
+                "talks on 443 to {s} ({name}), a name only Entra Connect and its agents' servers talk to, and is not the sync server"
+            )];
+            if was_sync {
+                ev.push(
+                    "a low guess of sync before (an LDAP and HTTPS client, as agent servers are)"
+                        .into(),
+                );
+            }
+            r.put(c, Role::Agent, Confidence::Medium, ev);
         }
     }
 

@@ -538,3 +538,104 @@ fn sync_specific_evidence_makes_the_sync_server() {
         Some((Role::Sync, Confidence::Medium))
     );
 }
+
+const AGENT: &str = "10.0.1.20";
+const LB: &str = "10.0.2.5";
+const WAP2: &str = "192.168.100.31";
+/// An address outside the catalogue's ranges: the agent's endpoint only by name.
+const RELAY: &str = "52.2.3.4";
+
+/// The deployment, plus an agent server that talks to its relay by name
+/// (and LDAP to a DC, as a Cloud Sync agent does), a load balancer that
+/// probes the AD FS server and the WAPs on 80, and a workstation that opens
+/// an application published on msappproxy.net beside Outlook.
+fn with_agents() -> Trace {
+    let mut t = deployment();
+    let mut b = Builder {
+        t: Trace::new(Link::ethernet()),
+        port: 60_000,
+        at: 100_000_000_000,
+    };
+    let relay = "contoso.connector.his.msappproxy.net";
+    b.tcp(AGENT, DC1, 389, &[], 900);
+    b.tcp(AGENT, RELAY, 443, &payload::client_hello(relay), 4000);
+    b.tcp(
+        USER1,
+        WAP2,
+        443,
+        &payload::client_hello("sts.contoso.com"),
+        5000,
+    );
+    b.tcp(
+        WAP2,
+        ADFS,
+        443,
+        &payload::client_hello("sts.contoso.com"),
+        4000,
+    );
+    for server in [ADFS, WAP, WAP2] {
+        b.tcp(
+            LB,
+            server,
+            80,
+            b"GET /adfs/probe HTTP/1.1\r\nHost: sts.contoso.com\r\n\r\n",
+            200,
+        );
+    }
+    b.tcp(
+        WORKSTATION,
+        RELAY,
+        443,
+        &payload::client_hello("app-contoso.msappproxy.net"),
+        4000,
+    );
+    b.tcp(
+        WORKSTATION,
+        "52.96.1.1",
+        443,
+        &payload::client_hello("outlook.office365.com"),
+        4000,
+    );
+    // A host that asks AD FS on 80 once: too little for a load balancer.
+    b.tcp("10.0.3.77", ADFS, 80, &[], 200);
+    for (ts, frame) in b.t.frames() {
+        t.push_frame(*ts, frame.clone());
+    }
+    t.sort();
+    t
+}
+
+#[test]
+fn agent_servers_and_load_balancers_by_behaviour() {
+    let (inf, _) = infer(&with_agents());
+    assert_eq!(role(&inf, AGENT), Some((Role::Agent, Confidence::Medium)));
+    assert_eq!(role(&inf, LB), Some((Role::Lb, Confidence::Medium)));
+    assert_eq!(role(&inf, "10.0.3.77"), Some((Role::Lb, Confidence::Low)));
+    // The sync server also talks to the names, and keeps its role; the
+    // workstation that uses a published app is no agent server.
+    assert_eq!(role(&inf, SYNC), Some((Role::Sync, Confidence::High)));
+    assert_ne!(role(&inf, WORKSTATION).map(|r| r.0), Some(Role::Agent));
+    let agent = inf.hosts.iter().find(|h| h.addr == ip(AGENT)).unwrap();
+    assert!(
+        agent.evidence[0].contains("contoso.connector.his.msappproxy.net"),
+        "{:?}",
+        agent.evidence
+    );
+    // The starter inventory carries both roles and reads back.
+    let text = inf.to_toml();
+    let parsed = Inventory::parse("roles.toml", &text).expect("parses");
+    assert_eq!(
+        parsed.role_of(ip(AGENT)).map(|e| e.role),
+        Some(Role::Agent),
+        "{text}"
+    );
+    assert_eq!(
+        parsed.role_of(ip(LB)).map(|e| e.role),
+        Some(Role::Lb),
+        "{text}"
+    );
+    assert!(
+        parsed.role_of(ip("10.0.3.77")).is_none(),
+        "low guesses are commented out"
+    );
+}

@@ -5,9 +5,10 @@ use super::*;
 use crate::catalogue::CloudRange;
 use std::net::IpAddr;
 
-const ROLES: &str = "(valid: sync, dc, azure, adfs, wap, users)";
+const ROLES: &str = "(valid: sync, dc, azure, adfs, wap, users, agent, lb)";
 const FEATURES: &str = "(valid: password-hash-sync, pass-through-auth, seamless-sso, \
-password-writeback, ldaps, adfs, adfs-gmsa, adfs-cert-auth, health-agent)";
+password-writeback, ldaps, adfs, adfs-gmsa, adfs-cert-auth, health-agent, cloud-sync, \
+private-network-connector)";
 
 fn err(text: &str) -> String {
     match Inventory::parse("inv.toml", text) {

@@ -69,6 +69,8 @@ impl Healthy {
             ports: Some(r.ports.to_string()),
             rule: Some(r.id.clone()),
             table: r.table.clone(),
+            page: r.page.clone(),
+            section: r.section.clone(),
             also_rules: Vec::new(),
             how: None,
             hosts: host_pairs(b, max_hosts),

@@ -29,6 +29,12 @@ impl<'a> Classifier<'a> {
             if present {
                 continue;
             }
+            // The flow of a part not every deployment has (agent servers
+            // beside the sync server, a load balancer): without hosts of its
+            // source role there is nothing to miss.
+            if r.if_deployed && !r.src.iter().any(|&x| self.role_has_hosts(x)) {
+                continue;
+            }
             let primary = r.fallback_for.as_deref().and_then(|id| self.rule_by_id(id));
             if r.when == When::Fallback && primary.is_some_and(|p| self.rule_works(p)) {
                 continue;
@@ -215,6 +221,8 @@ impl<'a> Classifier<'a> {
                 ports: Some(r.ports.to_string()),
                 rule: Some(r.id.clone()),
                 table: r.table.clone(),
+                page: r.page.clone(),
+                section: r.section.clone(),
                 also_rules: Vec::new(),
                 how: None,
                 hosts: Vec::new(),

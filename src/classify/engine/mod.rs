@@ -912,11 +912,15 @@ fn rank(r: &Rule) -> u8 {
     }
 }
 
-/// `rule t1-ldap (table 1, LDAP)`.
+/// `rule t1-ldap (table 1, LDAP)`, or for a rule of another page
+/// `rule pta-agent-https (HTTPS; https://... section "Step 1: ...")`.
 fn rule_ref(r: &Rule) -> String {
-    match &r.table {
-        Some(t) => format!("rule {} (table {}, {})", r.id, t, r.protocol),
-        None => format!("rule {} ({})", r.id, r.protocol),
+    match (&r.table, &r.page, &r.section) {
+        (Some(t), _, _) => format!("rule {} (table {}, {})", r.id, t, r.protocol),
+        (None, Some(p), Some(s)) => {
+            format!("rule {} ({}; {p} section \"{s}\")", r.id, r.protocol)
+        }
+        _ => format!("rule {} ({})", r.id, r.protocol),
     }
 }
 
@@ -2069,6 +2073,8 @@ impl<'a> Classifier<'a> {
             ports: r.map(|r| r.ports.to_string()),
             rule: r.map(|r| r.id.clone()),
             table: r.and_then(|r| r.table.clone()),
+            page: r.and_then(|r| r.page.clone()),
+            section: r.and_then(|r| r.section.clone()),
             also_rules: sel.also.iter().map(|r| r.id.clone()).collect(),
             how,
             hosts: host_pairs(b, self.max_hosts),

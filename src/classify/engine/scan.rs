@@ -149,6 +149,8 @@ pub(super) fn scan_finding(scanner: IpAddr, p: &Prober, hosts: Vec<HostPair>) ->
         }),
         rule: None,
         table: None,
+        page: None,
+        section: None,
         also_rules: Vec::new(),
         how: None,
         count: p.probes(),

@@ -114,6 +114,8 @@ impl<'a> Classifier<'a> {
             ports: (ports.len() > 1).then(|| format!("{}-{}", ports[0], ports[ports.len() - 1])),
             rule: None,
             table: None,
+            page: None,
+            section: None,
             also_rules: Vec::new(),
             how: None,
             hosts: host_pairs(b, self.max_hosts),

@@ -263,7 +263,12 @@ pub(super) fn why(f: &Finding, reason: Option<&Reason>) -> String {
     match reason {
         None => {
             let phrase = f.how.map_or("blocked", how_phrase);
-            format!("{phrase}; needed by {}", rule(f))
+            // A change request cites the page a rule of another page follows.
+            let cited = match (&f.page, &f.section) {
+                (Some(p), Some(s)) => format!(" ({p}, section \"{s}\")"),
+                _ => String::new(),
+            };
+            format!("{phrase}; needed by {}{cited}", rule(f))
         }
         Some(Reason::NotProven) => {
             let first = f.evidence.first().map_or("", String::as_str);
@@ -385,6 +390,8 @@ mod tests {
             ports: Some("49152-65535".into()),
             rule: Some("t1-rpc-dynamic".into()),
             table: Some("1".into()),
+            page: None,
+            section: None,
             also_rules: vec![],
             how: Some(How::Rst),
             hosts_total: hosts.len() as u64,

@@ -114,6 +114,8 @@ fn node_title(n: Node) -> &'static str {
         Some(Role::Adfs) => "AD FS",
         Some(Role::Wap) => "Web Application Proxy",
         Some(Role::Users) => "users' devices",
+        Some(Role::Agent) => "Entra agents",
+        Some(Role::Lb) => "load balancer",
         None => "hosts of no known role",
     }
 }
@@ -121,9 +123,13 @@ fn node_title(n: Node) -> &'static str {
 /// Where a node sits (centre, in the SVG's user units). Fixed places, so
 /// every report of every deployment draws the same picture: the sign-in
 /// path (users, WAP, AD FS) along the top, the sync server and its domain
-/// controllers along the bottom, the cloud on the right.
+/// controllers along the bottom, the cloud on the right with the agent
+/// servers above it (they talk to it and to the domain controllers), the
+/// load balancer under the WAP it probes.
 fn node_at(n: Node) -> (f64, f64) {
     match n {
+        Some(Role::Agent) => (835.0, 60.0),
+        Some(Role::Lb) => (345.0, 200.0),
         Some(Role::Users) => (85.0, 60.0),
         Some(Role::Wap) => (345.0, 60.0),
         Some(Role::Adfs) => (605.0, 60.0),
@@ -957,6 +963,8 @@ mod tests {
             ports: None,
             rule: None,
             table: None,
+            page: None,
+            section: None,
             also_rules: Vec::new(),
             how: None,
             hosts: Vec::new(),
