@@ -401,25 +401,14 @@ impl Decoder {
                 return Outcome::NotDecoded(reason);
             }
         };
-        let step = self.decode_link_out(ts, number, l3, emit);
-        self.frame_outcome(step)
-    }
-
-    /// Decodes what a link layer found: the IP packet and its VLAN ids.
-    fn decode_link_out(
-        &mut self,
-        ts: Timestamp,
-        number: u64,
-        l3: link::LinkOut<'_>,
-        emit: &mut dyn FnMut(&Packet<'_>),
-    ) -> Step {
         let ctx = FrameCtx {
             ts,
             number,
             vlan: l3.vlan,
             inner_vlan: l3.inner_vlan,
         };
-        self.decode_l3(&ctx, l3.l3, 0, true, emit)
+        let step = self.decode_l3(&ctx, l3.l3, 0, true, emit);
+        self.frame_outcome(step)
     }
 
     /// Counts a frame by what decoding it came to.

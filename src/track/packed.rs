@@ -64,7 +64,7 @@ const UID_BASE62: u8 = 1 << 5;
 /// conn_state is not one of Zeek's (a log's odd value): stored as text.
 const STATE_TEXT: u8 = 1 << 6;
 
-const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+use super::uid::BASE62;
 
 /// Connections packed one after another, read back in the order written.
 #[derive(Debug, Default)]

@@ -157,6 +157,28 @@ fn queue_deadline(c: &mut Conn, slot: u32, cfg: &TrackConfig, timers: &mut Timer
     }
 }
 
+/// Zeek's NTP analyzer flips the roles of `c` on a datagram (`ip_len` IP
+/// bytes) from key side `side`. Zeek flips after the UDP adapter counted the
+/// datagram's history letter and payload bytes and before ConnSize counts the
+/// packet: letters and payload bytes stay with the role names, earlier packet
+/// counts go with the hosts, and this packet counts for the role it was sent
+/// as. Out of line: rare, and off the per-packet body.
+#[cold]
+#[inline(never)]
+fn ntp_flip(c: &mut Conn, side: usize, ip_len: u32) {
+    if let Kind::Flow(sizes) = &mut c.kind {
+        sizes.len.swap(0, 1);
+    }
+    let other = 1 - side;
+    c.pkts[side] = c.pkts[side].saturating_sub(1);
+    c.pkts[other] = c.pkts[other].saturating_add(1);
+    let ip = u64::from(ip_len);
+    c.ip_bytes[side] = c.ip_bytes[side].saturating_sub(ip);
+    c.ip_bytes[other] = c.ip_bytes[other].saturating_add(ip);
+    c.orig_side = 1 - c.orig_side;
+    c.hist.add('^');
+}
+
 /// Ports Zeek's DNS analyzer is registered for on UDP (`DNS::ports`).
 fn is_dns_port(port: u16) -> bool {
     matches!(port, 53 | 137 | 5353 | 5355)
@@ -573,20 +595,7 @@ impl Tracker {
                 }
                 sizes.add(side, p.payload_len);
                 if p.transport == Transport::Udp && sizes.ntp.flips(is_orig, p.ntp_mode) {
-                    // Zeek flips after the UDP adapter counted this datagram's
-                    // history letter and bytes, before ConnSize counts the
-                    // packet: letters and payload bytes stay with the role
-                    // names, earlier packet counts go with the hosts, and this
-                    // packet counts for the role it was sent as.
-                    sizes.len.swap(0, 1);
-                    let other = 1 - side;
-                    c.pkts[side] = c.pkts[side].saturating_sub(1);
-                    c.pkts[other] = c.pkts[other].saturating_add(1);
-                    let ip = u64::from(p.ip_len);
-                    c.ip_bytes[side] = c.ip_bytes[side].saturating_sub(ip);
-                    c.ip_bytes[other] = c.ip_bytes[other].saturating_add(ip);
-                    c.orig_side = 1 - c.orig_side;
-                    c.hist.add('^');
+                    ntp_flip(c, side, p.ip_len);
                 }
             }
         }

@@ -30,7 +30,9 @@ fn splitmix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/// The digits of a uid, in value order.
+pub(super) const BASE62: &[u8; 62] =
+    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// The 17 base62 digits of `v` (below 62^17), most significant first: the
 /// low 10 from v mod 62^10 and the high 7 from v / 62^10, both of which fit in
