@@ -12,8 +12,8 @@
 #![allow(clippy::result_large_err)]
 
 use super::{
-    Catalogue, CloudRange, EMBEDDED_RULES, Feature, HostPattern, Kind, PortRange, Proto, Result,
-    Role, Rule, When,
+    Catalogue, CloudRange, EMBEDDED_RULES, Feature, HostPattern, Kind, Lookup, PortRange, Proto,
+    Result, Role, Rule, When,
 };
 use crate::config::{ConfigError, LineIndex, line_col};
 use ipnet::IpNet;
@@ -83,7 +83,16 @@ pub const HOSTNAME_FIELDS: [&str; 5] = ["pattern", "serves", "source", "only_fro
 pub const CLIENT_HOSTNAME_FIELDS: [&str; 2] = ["pattern", "source"];
 
 /// Top-level keys of a rules file.
-pub const TOP_FIELDS: [&str; 4] = ["rule", "azure_range", "hostname", "client_hostname"];
+pub const TOP_FIELDS: [&str; 5] = [
+    "rule",
+    "azure_range",
+    "hostname",
+    "client_hostname",
+    "lookup",
+];
+
+/// Keys a `[[lookup]]` table may hold.
+pub const LOOKUP_FIELDS: [&str; 4] = ["pattern", "serves", "meaning", "source"];
 
 impl When {
     /// The name used in files and reports.
@@ -172,21 +181,26 @@ impl HostPattern {
     /// side; `*.x` matches any name below `x` (`a.x`, `a.b.x`) but not `x` itself,
     /// as in TLS wildcard and firewall FQDN rules.
     pub fn matches(&self, name: &str) -> bool {
-        let name = name.strip_suffix('.').unwrap_or(name);
-        let pat = self.pattern.strip_suffix('.').unwrap_or(&self.pattern);
-        if name.is_empty() {
-            return false;
+        name_matches(&self.pattern, name)
+    }
+}
+
+/// [`HostPattern::matches`] for a pattern given as text.
+pub(crate) fn name_matches(pattern: &str, name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let pat = pattern.strip_suffix('.').unwrap_or(pattern);
+    if name.is_empty() {
+        return false;
+    }
+    match pat.strip_prefix("*.") {
+        Some(suffix) => {
+            name.len() > suffix.len() + 1
+                && name
+                    .get(name.len() - suffix.len()..)
+                    .is_some_and(|tail| tail.eq_ignore_ascii_case(suffix))
+                && name.as_bytes().get(name.len() - suffix.len() - 1) == Some(&b'.')
         }
-        match pat.strip_prefix("*.") {
-            Some(suffix) => {
-                name.len() > suffix.len() + 1
-                    && name
-                        .get(name.len() - suffix.len()..)
-                        .is_some_and(|tail| tail.eq_ignore_ascii_case(suffix))
-                    && name.as_bytes().get(name.len() - suffix.len() - 1) == Some(&b'.')
-            }
-            None => name.eq_ignore_ascii_case(pat),
-        }
+        None => name.eq_ignore_ascii_case(pat),
     }
 }
 
@@ -297,6 +311,8 @@ struct RawFile {
     hostname: Vec<Spanned<RawHost>>,
     #[serde(default)]
     client_hostname: Vec<Spanned<RawClientHost>>,
+    #[serde(default)]
+    lookup: Vec<Spanned<RawLookup>>,
 }
 
 #[derive(Deserialize)]
@@ -350,6 +366,22 @@ struct RawHost {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawLookup {
+    pattern: Spanned<String>,
+    serves: Spanned<Vec<Spanned<String>>>,
+    meaning: Spanned<String>,
+    source: Spanned<String>,
+}
+
+/// A lookup checked on its own, with where each `serves` entry is.
+struct CheckedLookup {
+    lookup: Lookup,
+    index: usize,
+    serves_at: Vec<Loc>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawClientHost {
     pattern: Spanned<String>,
     source: Spanned<String>,
@@ -378,6 +410,7 @@ struct Parsed {
     ranges: Vec<(CloudRange, usize, Loc)>,
     hosts: Vec<CheckedHost>,
     clients: Vec<CheckedHost>,
+    lookups: Vec<CheckedLookup>,
 }
 
 /// `[[name]]` header lines of a file, for rule lines and for naming fields in serde errors.
@@ -471,6 +504,7 @@ fn from_toml(path: &str, text: &str, headers: &Headers, e: &toml::de::Error) -> 
         "azure_range" => &RANGE_FIELDS,
         "hostname" => &HOSTNAME_FIELDS,
         "client_hostname" => &CLIENT_HOSTNAME_FIELDS,
+        "lookup" => &LOOKUP_FIELDS,
         _ => &TOP_FIELDS,
     };
     if msg.starts_with("unknown field") {
@@ -915,12 +949,74 @@ fn parse_one(path: &str, text: &str) -> Result<Parsed> {
         });
     }
 
+    let mut lookups = Vec::new();
+    for (i, l) in raw.lookup.into_iter().enumerate() {
+        let l = l.into_inner();
+        let at = format!("lookup[{i}]");
+        let body = l
+            .pattern
+            .get_ref()
+            .strip_suffix(".*")
+            .unwrap_or(l.pattern.get_ref());
+        if !valid_pattern(body) {
+            return Err(ConfigError::at(
+                path,
+                text,
+                Some(l.pattern.span()),
+                format!(
+                    "`{}` is not a DNS name, `*.` or `.*` pattern",
+                    l.pattern.get_ref()
+                ),
+            )
+            .field(format!("{at}.pattern")));
+        }
+        for (field, v) in [("meaning", &l.meaning), ("source", &l.source)] {
+            if v.get_ref().trim().is_empty() {
+                return Err(ConfigError::at(
+                    path,
+                    text,
+                    Some(v.span()),
+                    format!("{field} is empty"),
+                )
+                .field(format!("{at}.{field}")));
+            }
+        }
+        if l.serves.get_ref().is_empty() {
+            return Err(
+                ConfigError::at(path, text, Some(l.serves.span()), "serves no rule")
+                    .field(format!("{at}.serves")),
+            );
+        }
+        let serves_at = l
+            .serves
+            .get_ref()
+            .iter()
+            .map(|s| Loc::new(path, lines, &s.span()))
+            .collect();
+        lookups.push(CheckedLookup {
+            index: i,
+            serves_at,
+            lookup: Lookup {
+                pattern: l.pattern.into_inner().to_ascii_lowercase(),
+                serves: l
+                    .serves
+                    .into_inner()
+                    .into_iter()
+                    .map(Spanned::into_inner)
+                    .collect(),
+                meaning: l.meaning.into_inner(),
+                source: l.source.into_inner(),
+            },
+        });
+    }
+
     Ok(Parsed {
         path: path.to_string(),
         rules,
         ranges,
         hosts,
         clients,
+        lookups,
     })
 }
 
@@ -975,6 +1071,7 @@ fn finish(files: Vec<Parsed>) -> Result<Catalogue> {
     let mut ranges = Vec::new();
     let mut hosts: Vec<CheckedHost> = Vec::new();
     let mut clients: Vec<CheckedHost> = Vec::new();
+    let mut lookups: Vec<CheckedLookup> = Vec::new();
     let mut ids: HashMap<String, usize> = HashMap::new();
     for file in files {
         for c in file.rules {
@@ -1023,6 +1120,7 @@ fn finish(files: Vec<Parsed>) -> Result<Catalogue> {
                 into.push(h);
             }
         }
+        lookups.extend(file.lookups);
     }
     if rules.is_empty() {
         return Err(ConfigError {
@@ -1058,6 +1156,19 @@ fn finish(files: Vec<Parsed>) -> Result<Catalogue> {
                 return Err(at
                     .error(
                         format!("hostname[{}].serves", h.index),
+                        format!("serves names no rule: `{id}`"),
+                    )
+                    .valid(all_ids()));
+            }
+        }
+    }
+
+    for l in &lookups {
+        for (id, at) in l.lookup.serves.iter().zip(&l.serves_at) {
+            if !ids.contains_key(id) {
+                return Err(at
+                    .error(
+                        format!("lookup[{}].serves", l.index),
                         format!("serves names no rule: `{id}`"),
                     )
                     .valid(all_ids()));
@@ -1103,6 +1214,7 @@ fn finish(files: Vec<Parsed>) -> Result<Catalogue> {
         azure_ranges: ranges.into_iter().map(|(r, _, _)| r).collect(),
         hostnames: hosts.into_iter().map(|h| h.host).collect(),
         client_hostnames: clients.into_iter().map(|h| h.host).collect(),
+        lookups: lookups.into_iter().map(|l| l.lookup).collect(),
     })
 }
 

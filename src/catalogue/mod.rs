@@ -365,6 +365,42 @@ pub struct Catalogue {
     /// a host that does is someone's workstation, not a server of the
     /// deployment (`serves` empty, no `only_from`).
     pub client_hostnames: Vec<HostPattern>,
+    /// DNS names the deployment looks up (the DC locator's SRV records):
+    /// a lookup of one that fails is a finding.
+    pub lookups: Vec<Lookup>,
+}
+
+/// A DNS name the deployment resolves to find its servers (`[[lookup]]`):
+/// an answer of NXDOMAIN or SERVFAIL, or none, for it breaks the rules it serves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Lookup {
+    /// `_ldap._tcp.dc._msdcs.*`: a name, `*.x` (any name below `x`) or
+    /// `x.*` (`x` in any domain: the locator's records under each domain name).
+    pub pattern: String,
+    /// Rule ids whose servers the lookup finds.
+    pub serves: Vec<String>,
+    /// What the name is for, said on a finding ("the DC locator's record of
+    /// the domain controllers of a domain").
+    pub meaning: String,
+    /// The Microsoft page that documents the record.
+    pub source: String,
+}
+
+impl Lookup {
+    /// True when `name` is covered (case-insensitive, a trailing dot ignored).
+    pub fn matches(&self, name: &str) -> bool {
+        let name = name.strip_suffix('.').unwrap_or(name);
+        match self.pattern.strip_suffix(".*") {
+            Some(prefix) => {
+                name.len() > prefix.len() + 1
+                    && name
+                        .get(..prefix.len())
+                        .is_some_and(|h| h.eq_ignore_ascii_case(prefix))
+                    && name.as_bytes().get(prefix.len()) == Some(&b'.')
+            }
+            None => load::name_matches(&self.pattern, name),
+        }
+    }
 }
 
 /// Microsoft's "Hybrid identity required ports and protocols" page, whose
@@ -382,3 +418,103 @@ pub mod load;
 
 #[cfg(test)]
 mod tests;
+
+/// What a DNS name the catalogue watches is ([`Catalogue::watched`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Watched<'a> {
+    /// A `[[lookup]]`: a DC locator record.
+    Lookup(&'a Lookup),
+    /// A `[[hostname]]`: a Microsoft endpoint.
+    Endpoint(&'a HostPattern),
+}
+
+impl<'a> Watched<'a> {
+    /// The rules whose servers the name finds.
+    pub fn serves(self) -> &'a [String] {
+        match self {
+            Watched::Lookup(l) => &l.serves,
+            Watched::Endpoint(h) => &h.serves,
+        }
+    }
+
+    /// The pattern that covers the name.
+    pub fn pattern(self) -> &'a str {
+        match self {
+            Watched::Lookup(l) => &l.pattern,
+            Watched::Endpoint(h) => &h.pattern,
+        }
+    }
+}
+
+/// The DNS names whose lookups matter, owned so the learner can take them
+/// to its thread: the catalogue's lookups, then its hostnames.
+#[derive(Clone, Debug, Default)]
+pub struct NameWatch {
+    /// `Catalogue::lookups`.
+    lookups: Vec<Lookup>,
+    /// `Catalogue::hostnames`.
+    hostnames: Vec<HostPattern>,
+}
+
+impl NameWatch {
+    /// The entry that covers `name`: an index into the lookups, then the
+    /// hostnames; the most specific lookup wins, then the most specific hostname.
+    pub fn entry(&self, name: &str) -> Option<usize> {
+        entry_of(&self.lookups, &self.hostnames, name)
+    }
+
+    /// True when a client that found entry `b` has done what a lookup of
+    /// entry `a` was for: the same entry, or two locator records that serve
+    /// a rule in common (the DC locator asks for the site's DCs, then the
+    /// domain's). A Microsoft endpoint is only its own: another endpoint
+    /// resolving does not reach this one.
+    pub fn related(&self, a: usize, b: usize) -> bool {
+        a == b
+            || match (self.lookups.get(a), self.lookups.get(b)) {
+                (Some(x), Some(y)) => x.serves.iter().any(|s| y.serves.contains(s)),
+                _ => false,
+            }
+    }
+}
+
+/// [`NameWatch::entry`] over borrowed lists.
+fn entry_of(lookups: &[Lookup], hostnames: &[HostPattern], name: &str) -> Option<usize> {
+    // A longer pattern is more specific; an exact one beats a wildcard of its length.
+    let specific = |p: &str| (!p.contains('*'), p.len());
+    let lookup = lookups
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.matches(name))
+        .max_by_key(|(_, l)| specific(&l.pattern));
+    if let Some((i, _)) = lookup {
+        return Some(i);
+    }
+    hostnames
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| h.matches(name))
+        .max_by_key(|(_, h)| specific(&h.pattern))
+        .map(|(i, _)| lookups.len() + i)
+}
+
+impl Catalogue {
+    /// The names whose lookups the learner watches.
+    pub fn name_watch(&self) -> NameWatch {
+        NameWatch {
+            lookups: self.lookups.clone(),
+            hostnames: self.hostnames.clone(),
+        }
+    }
+
+    /// What `name` is to the catalogue, if it watches it (see [`NameWatch::entry`]).
+    pub fn watched(&self, name: &str) -> Option<Watched<'_>> {
+        let i = entry_of(&self.lookups, &self.hostnames, name)?;
+        match self.lookups.get(i) {
+            Some(l) => Some(Watched::Lookup(l)),
+            None => self
+                .hostnames
+                .get(i - self.lookups.len())
+                .map(Watched::Endpoint),
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! of Microsoft's page (parsed here independently of the loader), from the issue's
 //! feature mapping, and from the test texts themselves (positions found with `find`).
 
-use super::load::{EMBEDDED_PATH, RULE_FIELDS, TABLES, TRANSPORT_NAMES, WHEN_NAMES};
+use super::load::{EMBEDDED_PATH, LOOKUP_FIELDS, RULE_FIELDS, TABLES, TRANSPORT_NAMES, WHEN_NAMES};
 use super::*;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -516,7 +516,13 @@ fn unknown_top_level_field() {
     let e = expect_err(&text, "rules", "rules");
     assert_eq!(
         e.valid,
-        strings(&["rule", "azure_range", "hostname", "client_hostname"])
+        strings(&[
+            "rule",
+            "azure_range",
+            "hostname",
+            "client_hostname",
+            "lookup"
+        ])
     );
 }
 
@@ -1081,4 +1087,111 @@ fn if_deployed_is_a_located_bool() {
     let e = Catalogue::parse("f.toml", &text).unwrap_err();
     assert_eq!(e.field.as_deref(), Some("rule[0].if_deployed"), "{e}");
     assert_eq!(e.line, Some(12), "{e}");
+}
+
+// ---------------------------------------------------------------------------
+// [[lookup]]: the DC locator's names
+// ---------------------------------------------------------------------------
+
+/// A valid lookup after one rule it serves.
+fn lookup_text(pattern: &str) -> String {
+    format!(
+        "{}\n[[lookup]]\n\
+         pattern = \"{pattern}\"\n\
+         serves = [\"a\"]\n\
+         meaning = \"the DCs\"\n\
+         source = \"https://example.org/\"\n",
+        rule_text("a")
+    )
+}
+
+#[test]
+fn lookup_suffix_star_matches_the_name_in_any_domain() {
+    let c = Catalogue::parse("f.toml", &lookup_text("_ldap._tcp.dc._msdcs.*")).expect("valid");
+    let l = &c.lookups[0];
+    assert!(l.matches("_ldap._tcp.dc._msdcs.corp.example"));
+    assert!(l.matches("_LDAP._tcp.DC._msdcs.Corp.Example."));
+    assert!(!l.matches("_ldap._tcp.dc._msdcs"), "no domain");
+    assert!(!l.matches("_ldap._tcp.dc._msdcs."), "an empty domain");
+    assert!(!l.matches("_ldap._tcp.gc._msdcs.corp.example"));
+    assert!(!l.matches("x_ldap._tcp.dc._msdcs.corp.example"));
+}
+
+#[test]
+fn the_most_specific_lookup_wins() {
+    let c = embedded();
+    let serves = |n: &str| {
+        c.watched(n)
+            .map(|w| (w.pattern().to_string(), w.serves().to_vec()))
+    };
+    assert_eq!(
+        serves("_ldap._tcp.dc._msdcs.corp.example"),
+        Some((
+            "_ldap._tcp.dc._msdcs.*".into(),
+            strings(&["t1-ldap", "t1-kerberos"])
+        ))
+    );
+    assert_eq!(
+        serves("_ldap._tcp.Default-First-Site-Name._sites.corp.example").map(|s| s.0),
+        Some("_ldap._tcp.*".into())
+    );
+    assert_eq!(
+        serves("_kerberos._udp.corp.example").map(|s| s.1),
+        Some(strings(&["t1-kerberos"]))
+    );
+    // A Microsoft endpoint is watched after the lookups; an unrelated name is not.
+    assert!(matches!(
+        c.watched("login.microsoftonline.com"),
+        Some(Watched::Endpoint(_))
+    ));
+    assert_eq!(c.watched("www.example.org"), None);
+    assert_eq!(c.watched("_ldap._tcp"), None);
+}
+
+#[test]
+fn every_lookup_serves_known_rules_and_cites_microsoft() {
+    let c = embedded();
+    assert!(c.lookups.len() >= 5);
+    for l in &c.lookups {
+        assert!(
+            l.source.starts_with("https://learn.microsoft.com/"),
+            "{l:?}"
+        );
+        for id in &l.serves {
+            assert!(c.rules.iter().any(|r| &r.id == id), "{id} in {l:?}");
+        }
+    }
+}
+
+#[test]
+fn lookup_errors_name_the_field() {
+    let text = lookup_text("_ldap._tcp.dc._msdcs.*");
+    let e = expect_err(
+        &text.replace("_ldap._tcp.dc._msdcs.*", "bad name!.*"),
+        "\"bad name!.*\"",
+        "lookup[0].pattern",
+    );
+    assert!(e.message.contains("not a DNS name"), "{e}");
+    expect_err(
+        &text.replace("meaning = \"the DCs\"", "meaning = \" \""),
+        "\" \"",
+        "lookup[0].meaning",
+    );
+    expect_err(
+        &text.replace("serves = [\"a\"]", "serves = [ ]"),
+        "[ ]",
+        "lookup[0].serves",
+    );
+    let e = expect_err(
+        &text.replace("serves = [\"a\"]", "serves = [\"a\", \"nope\"]"),
+        "\"nope\"",
+        "lookup[0].serves",
+    );
+    assert!(e.message.contains("nope"), "{e}");
+    let e = expect_err(
+        &text.replace("source =", "sorce ="),
+        "sorce",
+        "lookup[0].sorce",
+    );
+    assert_eq!(e.valid, strings(&LOOKUP_FIELDS));
 }

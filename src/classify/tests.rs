@@ -212,6 +212,7 @@ fn catalogue() -> Catalogue {
         azure_ranges: Vec::new(),
         hostnames: Vec::new(),
         client_hostnames: Vec::new(),
+        lookups: Vec::new(),
     }
 }
 
