@@ -350,7 +350,7 @@ fn run_holding(
             cl.connection_with(&c, ends)
         }
     }
-    let mut learner = crate::learn::Learner::new();
+    let mut learner = crate::learn::Learner::watching(catalogue.name_watch());
     let mut coverage = crate::time::Coverage::new();
     let mut observer = infer::Observer::new(catalogue);
     let mut classifier = inventory.map(|inv| {
@@ -447,6 +447,9 @@ fn run_holding(
     }
     let span = first.zip(last);
     let input_names = vantage_names(sources, logs.conn, opts, &results);
+    if let Some(end) = last {
+        learner.capture_ended(end);
+    }
     let learned = learner.finish();
     let inference = observer.finish(&learned, catalogue);
     let inferred;
@@ -560,8 +563,8 @@ fn run_holding(
 }
 
 /// The classifier's end, whichever way its connections came: the time
-/// covered, the endpoint-mapper ports learned, the inputs' names, then the
-/// findings.
+/// covered, the endpoint-mapper ports and protocol failures learned, the
+/// inputs' names, then the findings.
 fn finish(
     mut cl: crate::classify::Classifier<'_>,
     covered: crate::time::Duration,
@@ -571,6 +574,7 @@ fn finish(
 ) -> crate::classify::Audit {
     cl.set_coverage(covered);
     cl.set_endpoints(endpoints(learned));
+    cl.set_failures(learned.failures.clone());
     cl.set_inputs(input_names);
     cl.finish(span)
 }

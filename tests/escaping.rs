@@ -8,7 +8,7 @@
 mod common;
 
 use common::flowaudit;
-use flowaudit::synth::payload::{Rdata, client_hello, dns_response};
+use flowaudit::synth::payload::{KrbErrorSpec, Rdata, client_hello, dns_response, krb_error};
 use flowaudit::synth::{Link, TcpSession, Trace, UdpSession};
 
 const HOSTILE: [&str; 5] = [
@@ -61,6 +61,23 @@ fn capture_bytes() -> Vec<u8> {
             .close();
         t.add(&s);
     }
+    // A KDC's error naming a hostile principal (a failed finding quotes it).
+    let mut k = UdpSession::new(
+        "10.0.1.10:53100".parse().unwrap(),
+        "10.0.0.4:88".parse().unwrap(),
+    )
+    .starting_at(u.now());
+    k.request(200).server_send(&krb_error(&KrbErrorSpec {
+        code: 6,
+        stime: u.now(),
+        susec: 0,
+        ctime: Some(u.now()),
+        crealm: Some("*x*<b>=evil|"),
+        cname: Some(&["<script>alert(1)</script>", "\u{1b}[31mred"]),
+        realm: "CORP",
+        sname: &["krbtgt", "CORP"],
+    }));
+    t.add(&k);
     t.sort();
     t.to_pcapng()
 }
@@ -170,6 +187,10 @@ fn hostile_names_are_escaped_in_every_format() {
                 assert!(
                     text.contains("<b>=evil|*x*.pcapng") && text.contains("(-cmd.example)"),
                     "html: hostile text never reached the page as text:\n{out}"
+                );
+                assert!(
+                    text.contains("<script>alert(1)</script>/?[31mred@*x*<b>=evil|"),
+                    "html: the hostile principal never reached the page as text:\n{out}"
                 );
             }
             "firewall-ps1" => {

@@ -11,6 +11,9 @@ mod config_targets;
 #[path = "../fuzz/src/audit_target.rs"]
 mod audit_target;
 
+#[path = "../fuzz/src/payload_target.rs"]
+mod payload_target;
+
 use std::path::{Path, PathBuf};
 
 fn corpus(target: &str) -> Vec<PathBuf> {
@@ -115,5 +118,18 @@ fn fuzz_audit_seeds_reach_every_kind_of_finding() {
     }
     for kind in ["blocked", "missing", "unexpected", "healthy"] {
         assert!(kinds.contains(kind), "no {kind} finding: {kinds:?}");
+    }
+}
+
+#[test]
+fn fuzz_payload_corpus() {
+    assert!(replay("fuzz_payload", payload_target::payload_bytes) >= 10);
+    // Every prefix of every seed, as a truncated capture would cut it.
+    for f in corpus("fuzz_payload") {
+        let data = std::fs::read(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        for n in 0..data.len() {
+            let r = std::panic::catch_unwind(|| payload_target::payload_bytes(&data[..n]));
+            assert!(r.is_ok(), "{} cut at {n} panicked", f.display());
+        }
     }
 }

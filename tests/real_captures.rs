@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{flowaudit, shared_captures};
+use common::{audit_json, shared_captures};
 use serde_json::Value;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -88,6 +88,71 @@ fn healthy_pairs(doc: &Value, proto: &str, port: u64) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+/// What tshark must see for a failed finding: the KRB-ERROR or DNS error
+/// code it names between its hosts, or for a lookup without response,
+/// queries tshark pairs with no response; `Err` says how tshark contradicts it.
+fn check_failed(cap: &Path, f: &Value) -> Result<String, String> {
+    let how = f["how"].as_str().unwrap_or("");
+    let name_of = |e: &str| {
+        e.split_whitespace()
+            .next()
+            .unwrap_or("")
+            .trim_end_matches(':')
+            .to_string()
+    };
+    let names: Vec<String> = f["evidence"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        // A failed lookup's line: `<name> <TYPE>: answered ...` or `... sent ...`.
+        .filter(|e| {
+            let w: Vec<&str> = e.split_whitespace().take(3).collect();
+            w.len() == 3 && w[1].ends_with(':') && (w[2] == "answered" || w[2] == "sent")
+        })
+        .map(name_of)
+        .collect();
+    let mut seen = Vec::new();
+    for h in f["hosts"].as_array().into_iter().flatten() {
+        let (c, s) = (
+            h["src"].as_str().unwrap_or(""),
+            h["dst"].as_str().unwrap_or(""),
+        );
+        let back = format!("{} && {}", addr("src", s), addr("dst", c));
+        let fwd = format!("{} && {}", addr("src", c), addr("dst", s));
+        let filters: Vec<String> = match how {
+            "kerberos-clock-skew" => vec![format!("{back} && kerberos.error_code==37")],
+            "kerberos-principal-unknown" => vec![format!(
+                "{back} && (kerberos.error_code==6 || kerberos.error_code==7)"
+            )],
+            "kerberos-tcp-blocked" => vec![format!("{back} && kerberos.error_code==52")],
+            "dns-nxdomain" | "dns-servfail" | "dns-no-answer" => names
+                .iter()
+                .map(|n| match how {
+                    "dns-nxdomain" => format!("{back} && dns.qry.name==\"{n}\" && dns.flags.rcode==3"),
+                    "dns-servfail" => format!(
+                        "{back} && dns.qry.name==\"{n}\" && (dns.flags.rcode==2 || dns.flags.rcode==5)"
+                    ),
+                    _ => format!(
+                        "{fwd} && dns.qry.name==\"{n}\" && dns.flags.response==0 && !dns.response_in"
+                    ),
+                })
+                .collect(),
+            other => return Err(format!("unknown how {other}")),
+        };
+        if filters.is_empty() {
+            return Err(format!("{how}: no name in the evidence"));
+        }
+        for filter in filters {
+            match tshark_count(cap, &filter) {
+                0 => return Err(format!("tshark sees none of: {filter}")),
+                n => seen.push(format!("{filter}: {n}")),
+            }
+        }
+    }
+    Ok(format!("{how}: {}", seen.join("; ")))
 }
 
 /// What tshark must see for one host pair of a blocked finding; `Err` says
@@ -175,16 +240,7 @@ fn blocked_findings_and_errors_agree_with_tshark() {
             "{} names a capture that is not there",
             inv.display()
         );
-        let out = flowaudit()
-            .arg("audit")
-            .arg(cap)
-            .arg("--inventory")
-            .arg(inv)
-            .args(["--format", "json", "--fail-on", "never", "-q"])
-            .output()
-            .expect("run flowaudit");
-        assert_eq!(out.status.code(), Some(0), "{}", cap.display());
-        let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let doc = audit_json(&[cap], inv);
         let name = cap
             .strip_prefix(shared_captures())
             .unwrap_or(cap)
@@ -211,6 +267,10 @@ fn blocked_findings_and_errors_agree_with_tshark() {
                         }
                     }
                 }
+                "failed" => match check_failed(cap, f) {
+                    Ok(what) => checked.push(format!("{name}: failed {what}")),
+                    Err(why) => wrong.push(format!("{name}: failed: {why}")),
+                },
                 "missing" if f["severity"] == "error" => {
                     // The rule's roles, by the inventory's hosts.
                     let text = std::fs::read_to_string(inv).expect("inventory");
@@ -258,5 +318,115 @@ fn blocked_findings_and_errors_agree_with_tshark() {
     assert!(
         !checked.is_empty(),
         "nothing to check: the oracle must be able to fail"
+    );
+}
+
+/// Fields tshark prints for the frames of `capture` matching `filter`, one
+/// row per frame, tab-separated.
+fn tshark_rows(capture: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-n")
+        .arg("-r")
+        .arg(capture)
+        .args(["-Y", filter, "-T", "fields"]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().unwrap_or_else(|e| panic!("tshark: {e}"));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
+
+/// Every DNS error response and KRB-ERROR tshark finds in the real captures,
+/// judged independently of the audit: a failed finding is due exactly when
+/// the catalogue watches the name (DNS) or the code is one that breaks a
+/// deployment (Kerberos: 6, 7, 37; 52 only with TCP failing after), and the
+/// client has a role in the inventory beside the capture.
+#[test]
+fn protocol_errors_in_the_real_captures_are_judged_as_tshark_sees_them() {
+    if std::env::var_os("FLOWAUDIT_NO_TSHARK").is_some()
+        || Command::new("tshark").arg("-v").output().is_err()
+    {
+        eprintln!("no tshark: not checking the real captures' protocol errors");
+        return;
+    }
+    let catalogue = flowaudit::catalogue::Catalogue::embedded().expect("catalogue");
+    let (mut errors, mut due, mut reported) = (Vec::new(), 0usize, 0usize);
+    for (cap, inv) in &cases() {
+        let text = std::fs::read_to_string(inv).expect("inventory");
+        let table: toml::Table = text.parse().expect("inventory TOML");
+        let listed: Vec<String> = table
+            .get("roles")
+            .and_then(|r| r.as_table())
+            .into_iter()
+            .flat_map(|t| t.values())
+            .filter_map(|v| v.as_array())
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        let in_inventory = |a: &str| listed.iter().any(|l| l == a);
+        let mut expect = 0;
+        let dns = tshark_rows(
+            cap,
+            "dns.flags.response==1 && (dns.flags.rcode==2 || dns.flags.rcode==3 || dns.flags.rcode==5)",
+            &["ip.dst", "ipv6.dst", "dns.flags.rcode", "dns.qry.name"],
+        );
+        for r in &dns {
+            let client = if r[0].is_empty() { &r[1] } else { &r[0] };
+            let name = r.get(3).map(String::as_str).unwrap_or("");
+            let watched = catalogue.watched(name).is_some();
+            errors.push(format!(
+                "{}: rcode {} for {name} to {client}: watched {watched}",
+                cap.display(),
+                r[2]
+            ));
+            if watched && in_inventory(client) {
+                expect += 1;
+            }
+        }
+        let krb = tshark_rows(
+            cap,
+            "kerberos.error_code",
+            &["ip.dst", "ipv6.dst", "kerberos.error_code"],
+        );
+        for r in &krb {
+            let client = if r[0].is_empty() { &r[1] } else { &r[0] };
+            errors.push(format!("{}: KRB-ERROR {} to {client}", cap.display(), r[2]));
+            if matches!(r[2].as_str(), "6" | "7" | "37") && in_inventory(client) {
+                expect += 1;
+            }
+        }
+        let doc = audit_json(&[cap], inv);
+        let got: usize = doc["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| {
+                f["kind"] == "failed" && !f["how"].as_str().unwrap_or("").starts_with("dns-no")
+            })
+            .map(|f| f["count"].as_u64().unwrap_or(0) as usize)
+            .sum();
+        assert_eq!(
+            got,
+            expect,
+            "{}: failed errors, against tshark",
+            cap.display()
+        );
+        due += expect;
+        reported += got;
+    }
+    eprintln!(
+        "protocol errors tshark sees ({}), {due} due as findings, {reported} reported:",
+        errors.len()
+    );
+    for e in &errors {
+        eprintln!("  {e}");
+    }
+    assert!(
+        !errors.is_empty(),
+        "the corpus has DNS errors to judge: the check must be able to fail"
     );
 }

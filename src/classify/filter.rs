@@ -32,7 +32,8 @@ pub(crate) struct FilterPair {
     pub icmp: Vec<(bool, u8, IpAddr)>,
 }
 
-fn ip_field(a: IpAddr) -> &'static str {
+/// `ip` or `ipv6`: the display filter's protocol for an address.
+pub(crate) fn ip_field(a: IpAddr) -> &'static str {
     if a.is_ipv4() { "ip" } else { "ipv6" }
 }
 

@@ -1,5 +1,5 @@
 //! Classifying connections against the catalogue, per pair of roles: what is
-//! blocked, what is missing, what is unexpected, what is healthy.
+//! blocked, what fails, what is missing, what is unexpected, what is healthy.
 //!
 //! Connections arrive one at a time as the tracker finishes them and are folded
 //! into per-group aggregates at once, so memory follows the number of distinct
@@ -65,6 +65,13 @@
 //!   audit routes a connection there when its CONNECT named a catalogue
 //!   hostname): judged as a flow to that role and port; a CONNECT answered
 //!   with a status other than 2xx -> blocked `proxy-refused`.
+//! - Protocol failures the learner saw in the payload
+//!   ([`Classifier::set_failures`]) -> `failed`, per how, role pair, port and
+//!   rule, for clients with a role: a Kerberos error on the rule of its flow
+//!   (tcp/udp 88); `KRB_ERR_RESPONSE_TOO_BIG` only when the client's TCP 88
+//!   connections to that KDC were blocked (`kerberos-tcp-blocked`); a failed
+//!   lookup on the first rule the name serves that the client's role follows
+//!   (enabled rules first). Severity as for blocked, against that rule.
 //! - ICMP and other transports are counted (`summary.other_transports`) and
 //!   otherwise skipped; their hosts still count as "seen" and "sending".
 //!
@@ -208,6 +215,9 @@ pub use engine::{
 pub enum FindingKind {
     /// Attempts that failed: rejected, unanswered, or refused by ICMP.
     Blocked,
+    /// The path is open, the protocol fails: a Kerberos error that breaks
+    /// the deployment, a lookup of a name it needs that fails.
+    Failed,
     /// A required flow with no attempt at all in the capture.
     Missing,
     /// Answered or established traffic between known roles that no enabled rule allows.
@@ -231,6 +241,7 @@ impl FindingKind {
     pub fn name(self) -> &'static str {
         match self {
             FindingKind::Blocked => "blocked",
+            FindingKind::Failed => "failed",
             FindingKind::Missing => "missing",
             FindingKind::Unexpected => "unexpected",
             FindingKind::Healthy => "healthy",
@@ -241,17 +252,18 @@ impl FindingKind {
         }
     }
 
-    /// Position in reports: blocked, missing, unexpected, scan, slow, inconclusive, unclassified, healthy.
+    /// Position in reports: blocked, failed, missing, unexpected, scan, slow, inconclusive, unclassified, healthy.
     pub fn rank(self) -> u8 {
         match self {
             FindingKind::Blocked => 0,
-            FindingKind::Missing => 1,
-            FindingKind::Unexpected => 2,
-            FindingKind::Scan => 3,
-            FindingKind::Slow => 4,
-            FindingKind::Inconclusive => 5,
-            FindingKind::Unclassified => 6,
-            FindingKind::Healthy => 7,
+            FindingKind::Failed => 1,
+            FindingKind::Missing => 2,
+            FindingKind::Unexpected => 3,
+            FindingKind::Scan => 4,
+            FindingKind::Slow => 5,
+            FindingKind::Inconclusive => 6,
+            FindingKind::Unclassified => 7,
+            FindingKind::Healthy => 8,
         }
     }
 }
@@ -296,10 +308,26 @@ pub enum How {
     ResetAfterHandshake,
     /// An explicit proxy answered `CONNECT` with a refusal (403, 407, ...).
     ProxyRefused,
+    /// `failed`: the KDC refused a ticket because the client's clock is too
+    /// far from its own (`KRB_AP_ERR_SKEW`).
+    KerberosClockSkew,
+    /// `failed`: the KDC knows no such client or service principal
+    /// (`KDC_ERR_C_PRINCIPAL_UNKNOWN`, `KDC_ERR_S_PRINCIPAL_UNKNOWN`).
+    KerberosPrincipalUnknown,
+    /// `failed`: the KDC told the client to retry over TCP
+    /// (`KRB_ERR_RESPONSE_TOO_BIG`), and TCP 88 to it failed: UDP 88 works,
+    /// TCP 88 is blocked.
+    KerberosTcpBlocked,
+    /// `failed`: a lookup of a name the deployment needs answered NXDOMAIN.
+    DnsNxdomain,
+    /// `failed`: a lookup of a name the deployment needs answered SERVFAIL or REFUSED.
+    DnsServfail,
+    /// `failed`: a lookup of a name the deployment needs got no response.
+    DnsNoAnswer,
 }
 
 impl How {
-    /// The name used in reports and JSON (`rst`, `no-synack`, `icmp`, `no-reply`, `reset-after-handshake`).
+    /// The name used in reports and JSON (`rst`, `no-synack`, `icmp`, `no-reply`, `reset-after-handshake`, ...).
     pub fn name(self) -> &'static str {
         match self {
             How::Rst => "rst",
@@ -308,6 +336,12 @@ impl How {
             How::NoReply => "no-reply",
             How::ResetAfterHandshake => "reset-after-handshake",
             How::ProxyRefused => "proxy-refused",
+            How::KerberosClockSkew => "kerberos-clock-skew",
+            How::KerberosPrincipalUnknown => "kerberos-principal-unknown",
+            How::KerberosTcpBlocked => "kerberos-tcp-blocked",
+            How::DnsNxdomain => "dns-nxdomain",
+            How::DnsServfail => "dns-servfail",
+            How::DnsNoAnswer => "dns-no-answer",
         }
     }
 }
@@ -365,7 +399,7 @@ pub struct Finding {
     /// Other enabled rules the same flow serves (e.g. `t6a-https` beside
     /// `t2-https`: one port 443 connection to Entra ID serves both).
     pub also_rules: Vec<String>,
-    /// For `blocked`: how the attempts failed.
+    /// For `blocked` and `failed`: how the attempts failed.
     pub how: Option<How>,
     /// The host pairs involved (empty for `missing`): all of them, or the
     /// [`Classifier::set_max_hosts`] with the most attempts when there are more.

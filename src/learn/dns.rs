@@ -167,3 +167,49 @@ pub fn tcp_message(payload: &[u8]) -> Option<&[u8]> {
     let body = payload.get(2..)?;
     Some(body.get(..len).unwrap_or(body))
 }
+
+/// The header and first question of a DNS message.
+#[derive(Clone, Copy)]
+pub struct Question {
+    /// The message id that pairs a response with its query.
+    pub id: u16,
+    /// QR: a response.
+    pub response: bool,
+    /// RCODE (0 no error, 2 SERVFAIL, 3 NXDOMAIN, 5 REFUSED).
+    pub rcode: u8,
+    /// ANCOUNT: answer records.
+    pub answers: u16,
+    /// QNAME, lower-cased.
+    pub name: Name,
+    /// QTYPE (1 A, 28 AAAA, 33 SRV).
+    pub qtype: u16,
+}
+
+/// The header and first question of a standard query (opcode 0) or its
+/// response; `None` for other opcodes, no question, or bytes that do not parse.
+pub fn question(msg: &[u8]) -> Option<Question> {
+    let (id, flags, qd, an) = (be16(msg, 0)?, be16(msg, 2)?, be16(msg, 4)?, be16(msg, 6)?);
+    if flags & 0x7800 != 0 || qd == 0 {
+        return None;
+    }
+    let (name, next) = read_name(msg, 12)?;
+    Some(Question {
+        id,
+        response: flags & 0x8000 != 0,
+        rcode: (flags & 0x000f) as u8,
+        answers: an,
+        name,
+        qtype: be16(msg, next)?,
+    })
+}
+
+/// The record type's name in reports (`A`, `AAAA`, `SRV`), or its number.
+pub fn type_name(qtype: u16) -> String {
+    match qtype {
+        1 => "A".into(),
+        5 => "CNAME".into(),
+        28 => "AAAA".into(),
+        33 => "SRV".into(),
+        n => format!("TYPE{n}"),
+    }
+}

@@ -27,13 +27,16 @@
 
 pub mod dns;
 pub mod epm;
+pub mod failure;
 pub mod http;
+pub mod kerberos;
 pub mod tls;
 pub mod wire;
 
 #[cfg(test)]
 mod tests;
 
+use crate::catalogue::Proto;
 use crate::decode::{Packet, Transport};
 use crate::time::Timestamp;
 use serde::Serialize;
@@ -235,6 +238,8 @@ pub struct Learned {
     pub proxied: HashMap<(IpAddr, u16, IpAddr, u16), ProxyTarget>,
     /// Servers seen answering HTTP requests for `/adfs/` paths (address -> first time).
     pub adfs_paths: HashMap<IpAddr, Timestamp>,
+    /// Kerberos errors and failed lookups of watched names, in a fixed order.
+    pub failures: Vec<failure::Failure>,
 }
 
 impl Learned {
@@ -262,6 +267,10 @@ pub struct Learner {
     pub learned: Learned,
     /// Reused buffers for one DNS response's records.
     scratch: DnsScratch,
+    /// The names whose failed lookups are failures.
+    watch: crate::catalogue::NameWatch,
+    /// Failures so far.
+    failures: failure::Failures,
 }
 
 /// The records of the DNS response being read, kept between responses so that
@@ -284,9 +293,17 @@ impl std::fmt::Debug for DnsScratch {
 }
 
 impl Learner {
-    /// A learner with nothing learned.
+    /// A learner with nothing learned, watching no names.
     pub fn new() -> Learner {
         Learner::default()
+    }
+
+    /// A learner that also records failed lookups of the names `watch` covers.
+    pub fn watching(watch: crate::catalogue::NameWatch) -> Learner {
+        Learner {
+            watch,
+            ..Learner::default()
+        }
     }
 
     /// Reads one decoded packet.
@@ -300,9 +317,13 @@ impl Learner {
             return;
         };
         let worth = match p.transport {
-            Transport::Udp => p.sport == 53,
+            Transport::Udp => p.sport == 53 || p.dport == 53 || p.sport == 88,
             Transport::Tcp => {
-                p.sport == 53 || p.sport == 135 || first == 22 || first.is_ascii_uppercase()
+                p.sport == 53
+                    || p.sport == 135
+                    || p.sport == 88
+                    || first == 22
+                    || first.is_ascii_uppercase()
             }
             _ => false,
         };
@@ -315,10 +336,21 @@ impl Learner {
     #[inline(never)]
     fn parse(&mut self, p: &Packet<'_>) {
         match p.transport {
-            Transport::Udp if p.sport == 53 => self.dns(p.payload, p.ts),
+            Transport::Udp if p.sport == 53 => {
+                self.dns(p.payload, p.ts);
+                self.dns_outcome(p, p.payload, Proto::Udp);
+            }
+            Transport::Udp if p.dport == 53 => self.dns_query(p),
+            Transport::Udp if p.sport == 88 => self.kerberos(p, p.payload, Proto::Udp),
+            Transport::Tcp if p.sport == 88 => {
+                if let Some(m) = kerberos::tcp_record(p.payload) {
+                    self.kerberos(p, m, Proto::Tcp);
+                }
+            }
             Transport::Tcp if p.sport == 53 => {
                 if let Some(m) = dns::tcp_message(p.payload) {
                     self.dns(m, p.ts);
+                    self.dns_outcome(p, m, Proto::Tcp);
                 }
             }
             Transport::Tcp if p.sport == 135 => {
@@ -347,7 +379,105 @@ impl Learner {
 
     /// Returns what was learned.
     pub fn finish(self) -> Learned {
-        self.learned
+        let mut learned = self.learned;
+        learned.failures = self.failures.finish(&self.watch);
+        learned
+    }
+
+    /// The time of the capture's last packet: queries sent [`failure::DNS_TIMEOUT`]
+    /// before it and never answered are unanswered (the learner itself only
+    /// sees the DNS packets' times).
+    pub fn capture_ended(&mut self, ts: Timestamp) {
+        self.failures.saw_time(ts);
+    }
+
+    /// The watched entry and name of a DNS message's question, if watched.
+    fn watched_question(&self, msg: &[u8]) -> Option<(dns::Question, String, usize)> {
+        let q = dns::question(msg)?;
+        let name = wire::normalise_name(q.name.as_bytes())?;
+        let entry = self.watch.entry(&name)?;
+        Some((q, name, entry))
+    }
+
+    /// A UDP query to port 53 for a watched name: it waits for its response.
+    fn dns_query(&mut self, p: &Packet<'_>) {
+        if let Some((q, name, entry)) = self.watched_question(p.payload)
+            && !q.response
+        {
+            let key = (p.src, p.sport, p.dst, q.id);
+            self.failures.query(key, (name, q.qtype, entry), p.ts);
+        }
+    }
+
+    /// A DNS response for a watched name: its query is answered, and an
+    /// error code is a failure.
+    fn dns_outcome(&mut self, p: &Packet<'_>, msg: &[u8], proto: Proto) {
+        let Some((q, name, entry)) = self.watched_question(msg) else {
+            return;
+        };
+        if !q.response {
+            return;
+        }
+        // Over TCP only the error counts: the TCP tracker judges the rest.
+        let port = if proto == Proto::Udp { p.dport } else { 0 };
+        let key = (p.dst, port, p.src, q.id);
+        self.failures.response(
+            key,
+            (name, q.qtype, entry),
+            (q.rcode, q.answers),
+            proto,
+            p.ts,
+        );
+    }
+
+    /// A KRB-ERROR from a KDC: the errors that break a deployment are failures
+    /// (the normal ones, such as `KDC_ERR_PREAUTH_REQUIRED`, are not).
+    fn kerberos(&mut self, p: &Packet<'_>, msg: &[u8], proto: Proto) {
+        use kerberos::code;
+        let Some(e) = kerberos::krb_error(msg) else {
+            return;
+        };
+        let name = code::name(e.code).unwrap_or("");
+        let (kind, detail, skew) = match e.code {
+            code::AP_ERR_SKEW => {
+                let skew = match (e.stime, e.ctime) {
+                    (Some(s), Some(c)) => Some((s.0.saturating_sub(c.0), failure::Clock::Client)),
+                    (Some(s), None) => Some((s.0.saturating_sub(p.ts.0), failure::Clock::Capture)),
+                    _ => None,
+                };
+                (failure::FailureKind::KerberosSkew, name.to_string(), skew)
+            }
+            code::C_PRINCIPAL_UNKNOWN => {
+                let who = e.cname.map(|c| c.display(e.crealm)).unwrap_or_default();
+                (
+                    failure::FailureKind::KerberosPrincipalUnknown,
+                    format!("{name} {who}"),
+                    None,
+                )
+            }
+            code::S_PRINCIPAL_UNKNOWN => {
+                let what = e.sname.map(|s| s.display(e.realm)).unwrap_or_default();
+                (
+                    failure::FailureKind::KerberosPrincipalUnknown,
+                    format!("{name} {what}"),
+                    None,
+                )
+            }
+            code::ERR_RESPONSE_TOO_BIG => {
+                (failure::FailureKind::KerberosTooBig, name.to_string(), None)
+            }
+            _ => return,
+        };
+        let detail = detail.trim_end().to_string();
+        self.failures.record(
+            kind,
+            (p.dst, p.src),
+            (proto, p.sport),
+            detail,
+            None,
+            p.ts,
+            skew,
+        );
     }
 
     fn http(&mut self, p: &Packet<'_>) {

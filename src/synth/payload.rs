@@ -3,6 +3,7 @@
 //! byte by byte from their specifications so tests of the parsers in
 //! [`crate::learn`] have an independent ground truth.
 
+use crate::time::Timestamp;
 use std::net::{IpAddr, Ipv4Addr};
 
 /// What a DNS answer record holds.
@@ -198,4 +199,136 @@ pub fn padded(mut p: Vec<u8>, n: usize) -> Vec<u8> {
         p.resize(n, 0);
     }
     p
+}
+
+/// A DNS query (RFC 1035 4.1): one question for `qname` of type `qtype`
+/// (1 A, 28 AAAA, 33 SRV), recursion desired.
+pub fn dns_query(id: u16, qname: &str, qtype: u16) -> Vec<u8> {
+    let mut m = Vec::new();
+    m.extend_from_slice(&id.to_be_bytes());
+    m.extend_from_slice(&0x0100u16.to_be_bytes()); // RD
+    m.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
+    dns_name(&mut m, qname);
+    m.extend_from_slice(&qtype.to_be_bytes());
+    m.extend_from_slice(&[0, 1]);
+    m
+}
+
+/// A DNS response without answers to a query for `qname` of type `qtype`,
+/// with response code `rcode` (2 SERVFAIL, 3 NXDOMAIN, 5 REFUSED).
+pub fn dns_failure(id: u16, qname: &str, qtype: u16, rcode: u8) -> Vec<u8> {
+    let mut m = dns_query(id, qname, qtype);
+    let flags = 0x8180u16 | u16::from(rcode & 0x0f);
+    if let Some(f) = m.get_mut(2..4) {
+        f.copy_from_slice(&flags.to_be_bytes());
+    }
+    m
+}
+
+/// The fields of a KRB-ERROR to build (RFC 4120 5.9.1).
+#[derive(Clone, Copy, Debug)]
+pub struct KrbErrorSpec<'a> {
+    /// `error-code`.
+    pub code: i32,
+    /// `stime` (whole seconds are written; the rest goes into `susec`).
+    pub stime: Timestamp,
+    /// `susec`.
+    pub susec: i32,
+    /// `ctime`, written when set (whole seconds, `cusec` 0).
+    pub ctime: Option<Timestamp>,
+    /// `crealm`, written when set.
+    pub crealm: Option<&'a str>,
+    /// `cname` components, written when set.
+    pub cname: Option<&'a [&'a str]>,
+    /// `realm`.
+    pub realm: &'a str,
+    /// `sname` components.
+    pub sname: &'a [&'a str],
+}
+
+/// One DER element: tag, definite length (short or long form), contents.
+fn der(tag: u8, contents: &[u8]) -> Vec<u8> {
+    let mut v = vec![tag];
+    let n = contents.len();
+    if n < 0x80 {
+        v.push(n as u8);
+    } else {
+        let bytes = (n as u32).to_be_bytes();
+        let skip = bytes.iter().take_while(|&&b| b == 0).count();
+        v.push(0x80 | (4 - skip) as u8);
+        v.extend_from_slice(&bytes[skip..]);
+    }
+    v.extend_from_slice(contents);
+    v
+}
+
+/// A DER INTEGER in the fewest two's-complement bytes.
+fn der_int(x: i32) -> Vec<u8> {
+    let b = x.to_be_bytes();
+    let mut at = 0;
+    while at < 3 {
+        let (cur, next) = (b[at], b[at + 1]);
+        if (cur == 0 && next & 0x80 == 0) || (cur == 0xff && next & 0x80 != 0) {
+            at += 1;
+        } else {
+            break;
+        }
+    }
+    der(0x02, &b[at..])
+}
+
+/// A KerberosTime: GeneralizedTime `YYYYMMDDHHMMSSZ` in UTC.
+fn der_time(t: Timestamp) -> Vec<u8> {
+    let secs = t.0.div_euclid(1_000_000_000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let s = format!(
+        "{y:04}{m:02}{d:02}{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    );
+    der(0x18, s.as_bytes())
+}
+
+/// A PrincipalName of type NT-PRINCIPAL (1) or NT-SRV-INST (2, several components).
+fn der_principal(parts: &[&str]) -> Vec<u8> {
+    let strings: Vec<u8> = parts.iter().flat_map(|p| der(0x1b, p.as_bytes())).collect();
+    let name_type = if parts.len() > 1 { 2 } else { 1 };
+    let mut seq = der(0xa0, &der_int(name_type));
+    seq.extend(der(0xa1, &der(0x30, &strings)));
+    der(0x30, &seq)
+}
+
+/// A KRB-ERROR message as a KDC sends it (the UDP payload; over TCP, put
+/// the 4-byte length first).
+pub fn krb_error(s: &KrbErrorSpec<'_>) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend(der(0xa0, &der_int(5)));
+    f.extend(der(0xa1, &der_int(30)));
+    if let Some(c) = s.ctime {
+        f.extend(der(0xa2, &der_time(c)));
+        f.extend(der(0xa3, &der_int(0)));
+    }
+    f.extend(der(0xa4, &der_time(s.stime)));
+    f.extend(der(0xa5, &der_int(s.susec)));
+    f.extend(der(0xa6, &der_int(s.code)));
+    if let Some(r) = s.crealm {
+        f.extend(der(0xa7, &der(0x1b, r.as_bytes())));
+    }
+    if let Some(c) = s.cname {
+        f.extend(der(0xa8, &der_principal(c)));
+    }
+    f.extend(der(0xa9, &der(0x1b, s.realm.as_bytes())));
+    f.extend(der(0xaa, &der_principal(s.sname)));
+    der(0x7e, &der(0x30, &f))
 }

@@ -159,6 +159,13 @@ impl<'a> Classifier<'a> {
                     ev.push(format!("{other} more ICMP errors of other kinds"));
                 }
             }
+            // A connection's outcome is never one of these: `failed.rs` makes them.
+            How::KerberosClockSkew
+            | How::KerberosPrincipalUnknown
+            | How::KerberosTcpBlocked
+            | How::DnsNxdomain
+            | How::DnsServfail
+            | How::DnsNoAnswer => {}
         }
         cap_lines(
             &mut ev,

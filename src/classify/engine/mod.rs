@@ -20,6 +20,7 @@ use std::net::IpAddr;
 
 mod blocked;
 mod doubt;
+mod failed;
 mod healthy;
 mod missing;
 mod scan;
@@ -812,6 +813,8 @@ pub struct Classifier<'a> {
     /// The flood or scan warnings, made at the end before the unclassified
     /// findings take their buckets ([`Classifier::flood_lines`]).
     flood: Vec<String>,
+    /// Protocol failures from the payload ([`Classifier::set_failures`]).
+    failures: Vec<crate::learn::failure::Failure>,
 }
 
 /// Host pairs a finding lists by default: enough for the pattern, few
@@ -1096,6 +1099,7 @@ impl<'a> Classifier<'a> {
             max_hosts: DEFAULT_MAX_HOSTS,
             input_names: Vec::new(),
             flood: Vec::new(),
+            failures: Vec::new(),
         }
     }
 
@@ -1784,6 +1788,7 @@ impl<'a> Classifier<'a> {
             }
         }
         findings.extend(scans);
+        self.failed(&mut findings);
         self.missing(&mut findings, span_secs, covered_secs);
         // Before the unclassified findings take their buckets apart.
         self.flood = self.flood_lines();

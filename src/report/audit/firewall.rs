@@ -241,6 +241,12 @@ pub(super) fn enforced_at(how: How) -> &'static str {
         How::Rst => "host",
         How::ProxyRefused => "proxy",
         How::ResetAfterHandshake => "inspection",
+        How::KerberosTcpBlocked => "network",
+        How::KerberosClockSkew
+        | How::KerberosPrincipalUnknown
+        | How::DnsNxdomain
+        | How::DnsServfail
+        | How::DnsNoAnswer => "service",
     }
 }
 
@@ -253,6 +259,12 @@ fn how_phrase(how: How) -> &'static str {
         How::Rst => "SYN answered by a RST from the destination",
         How::ResetAfterHandshake => "reset after the handshake, before any data",
         How::ProxyRefused => "CONNECT refused by the proxy",
+        How::KerberosClockSkew => "Kerberos refused: clock skew",
+        How::KerberosPrincipalUnknown => "Kerberos refused: unknown principal",
+        How::KerberosTcpBlocked => "Kerberos over TCP blocked after the KDC asked for it",
+        How::DnsNxdomain => "lookup answered NXDOMAIN",
+        How::DnsServfail => "lookup answered SERVFAIL",
+        How::DnsNoAnswer => "lookup never answered",
     }
 }
 

@@ -42,7 +42,7 @@ enum Status {
 impl Status {
     fn of(kind: FindingKind) -> Status {
         match kind {
-            FindingKind::Blocked => Status::Blocked,
+            FindingKind::Blocked | FindingKind::Failed => Status::Blocked,
             FindingKind::Missing => Status::Missing,
             FindingKind::Unexpected | FindingKind::Scan => Status::Unexpected,
             FindingKind::Inconclusive | FindingKind::Slow => Status::Inconclusive,

@@ -1,0 +1,390 @@
+//! Why a flow fails, not only where (issue 17): Kerberos errors and failed
+//! DC locator lookups audited end to end on captures the synth builder
+//! writes, so what happened on the wire is known. Each failure has a
+//! negative beside it: the normal error, the name nobody needs, the
+//! locator's fallback that worked. Expected values come from RFC 4120's
+//! error codes, the catalogue's `[[lookup]]` entries and the test's own
+//! inventory, never from a previous run.
+
+mod common;
+
+use flowaudit::synth::payload::{
+    KrbErrorSpec, Rdata, dns_failure, dns_query, dns_response, krb_error,
+};
+use flowaudit::synth::{Link, TcpSession, Trace, UdpSession};
+use flowaudit::time::{Duration, Timestamp};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::Path;
+
+const SYNC: &str = "10.0.1.10";
+const DC: &str = "10.0.0.4";
+/// A host no inventory lists.
+const STRANGER: &str = "10.9.9.9";
+const LOCATOR: &str = "_ldap._tcp.dc._msdcs.corp.example";
+const SRV: u16 = 33;
+
+fn sa(ip: &str, port: u16) -> SocketAddr {
+    SocketAddr::new(ip.parse().expect("address"), port)
+}
+
+fn at(secs: i64) -> Timestamp {
+    Timestamp(flowaudit::synth::START.0 + secs * 1_000_000_000)
+}
+
+/// One working TCP connection from `c` to `s:port`, `secs` into the capture.
+fn works(t: &mut Trace, c: &str, cport: u16, s: &str, port: u16, secs: i64) {
+    let mut x = TcpSession::new(sa(c, cport), sa(s, port), 1, 2).starting_at(at(secs));
+    x.handshake().client_data(300).server_data(900).close();
+    t.add(&x);
+}
+
+/// The sync server's LDAP and cloud flows for two minutes, with Kerberos
+/// over TCP working when `kerberos_tcp`.
+fn background(t: &mut Trace, kerberos_tcp: bool) {
+    for i in 0..5u16 {
+        let (p, secs) = (40_000 + i * 10, i64::from(i) * 30);
+        works(t, SYNC, p, DC, 389, secs);
+        works(t, SYNC, p + 3, "20.190.151.7", 443, secs);
+        if kerberos_tcp {
+            works(t, SYNC, p + 1, DC, 88, secs);
+        }
+    }
+}
+
+/// A KDC's error to the sync server's request, over UDP, `secs` in.
+fn udp_krb_error(t: &mut Trace, cport: u16, secs: i64, spec: &KrbErrorSpec<'_>) {
+    let mut u = UdpSession::new(sa(SYNC, cport), sa(DC, 88)).starting_at(at(secs));
+    u.request(220).server_send(&krb_error(spec));
+    t.add(&u);
+}
+
+/// A KRB-ERROR as a Windows KDC sends it, to the sync server's account.
+fn spec(code: i32, secs: i64) -> KrbErrorSpec<'static> {
+    KrbErrorSpec {
+        code,
+        stime: at(secs),
+        susec: 0,
+        ctime: Some(at(secs)),
+        crealm: Some("CORP.EXAMPLE"),
+        cname: Some(&["MSOL_0123abcd4567"]),
+        realm: "CORP.EXAMPLE",
+        sname: &["krbtgt", "CORP.EXAMPLE"],
+    }
+}
+
+/// One lookup of `name` from the sync server to the DC: `rcode` answers it
+/// with an error, `None` with one address.
+fn lookup(t: &mut Trace, cport: u16, id: u16, name: &str, secs: i64, rcode: Option<u8>) {
+    let mut u = UdpSession::new(sa(SYNC, cport), sa(DC, 53)).starting_at(at(secs));
+    u.client_send(&dns_query(id, name, SRV));
+    match rcode {
+        Some(rc) => u.server_send(&dns_failure(id, name, SRV, rc)),
+        None => u.server_send(&dns_response(
+            id,
+            name,
+            &[(name, Rdata::Addr(DC.parse().expect("address")))],
+        )),
+    };
+    t.add(&u);
+}
+
+fn inventory() -> String {
+    format!("features = [\"password-hash-sync\"]\n[roles]\nsync = [\"{SYNC}\"]\ndc = [\"{DC}\"]\n")
+}
+
+/// `flowaudit audit --format <format>` of the trace with the test's inventory.
+fn run(dir: &Path, t: &mut Trace, format: &str) -> String {
+    t.sort();
+    let (cap, inv) = (dir.join("capture.pcap"), dir.join("inventory.toml"));
+    std::fs::write(&cap, t.to_pcap()).expect("write capture");
+    std::fs::write(&inv, inventory()).expect("write inventory");
+    let out = common::flowaudit()
+        .args(["audit", "--fail-on", "never", "-f", format, "-i"])
+        .arg(&inv)
+        .arg(&cap)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run flowaudit");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// The JSON report, checked against the documented schema.
+fn audit(t: &mut Trace) -> Value {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let doc: Value = serde_json::from_str(&run(dir.path(), t, "json")).expect("JSON report");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/audit.schema.json");
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("schema")).expect("schema JSON");
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    doc
+}
+
+fn failed(doc: &Value) -> Vec<&Value> {
+    doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["kind"] == "failed")
+        .collect()
+}
+
+/// The one failed finding, checked against its how, rule and transport.
+fn the_failure<'a>(doc: &'a Value, how: &str, rule: &str, transport: &str) -> &'a Value {
+    let f = failed(doc);
+    assert_eq!(f.len(), 1, "one failed finding: {f:#?}");
+    let f = f[0];
+    assert_eq!(f["how"], how, "{f:#}");
+    assert_eq!(f["rule"], rule, "{f:#}");
+    assert_eq!(f["transport"], transport, "{f:#}");
+    assert_eq!(f["src_role"], "sync", "{f:#}");
+    assert_eq!(f["dst_role"], "dc", "{f:#}");
+    f
+}
+
+fn evidence(f: &Value) -> String {
+    f["evidence"]
+        .as_array()
+        .expect("evidence")
+        .iter()
+        .map(|e| e.as_str().expect("text"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn clock_skew_names_the_offset_and_the_clock() {
+    let mut t = Trace::new(Link::ethernet());
+    background(&mut t, true);
+    // The DC is 7 minutes ahead of the time the sync server's request gave,
+    // twice.
+    for (i, secs) in [10, 70].into_iter().enumerate() {
+        let s = KrbErrorSpec {
+            stime: at(secs + 420),
+            ctime: Some(at(secs)),
+            ..spec(37, secs)
+        };
+        udp_krb_error(&mut t, 50_000 + i as u16, secs, &s);
+    }
+    let doc = audit(&mut t);
+    let f = the_failure(&doc, "kerberos-clock-skew", "t1-kerberos", "udp");
+    assert_eq!(f["count"], 2);
+    assert_eq!(f["port"], 88);
+    let ev = evidence(f);
+    assert!(ev.contains("7 min 0 s ahead of the client's clock"), "{ev}");
+    assert!(ev.contains("more than the 5 minutes"), "{ev}");
+    assert!(ev.contains("W32Time"), "advice: {ev}");
+    let filter = f["wireshark_filter"].as_str().expect("filter");
+    assert!(filter.contains("kerberos.error_code==37"), "{filter}");
+    assert!(filter.contains(&format!("ip.addr=={SYNC}")), "{filter}");
+}
+
+#[test]
+fn skew_without_the_clients_time_is_measured_against_the_capture() {
+    let mut t = Trace::new(Link::ethernet());
+    background(&mut t, true);
+    let s = KrbErrorSpec {
+        stime: at(10 - 3600),
+        ctime: None,
+        ..spec(37, 10)
+    };
+    udp_krb_error(&mut t, 50_000, 10, &s);
+    let doc = audit(&mut t);
+    let f = the_failure(&doc, "kerberos-clock-skew", "t1-kerberos", "udp");
+    let ev = evidence(f);
+    assert!(ev.contains("60 min 0 s behind the capture's clock"), "{ev}");
+}
+
+#[test]
+fn the_connector_account_unknown_to_the_kdc() {
+    let mut t = Trace::new(Link::ethernet());
+    background(&mut t, true);
+    // Over TCP: the record's length comes first.
+    let mut x = TcpSession::new(sa(SYNC, 50_100), sa(DC, 88), 7, 9).starting_at(at(20));
+    let body = krb_error(&spec(6, 20));
+    let mut rec = (body.len() as u32).to_be_bytes().to_vec();
+    rec.extend_from_slice(&body);
+    x.handshake().client_data(250).server_send(&rec).close();
+    t.add(&x);
+    let doc = audit(&mut t);
+    let f = the_failure(&doc, "kerberos-principal-unknown", "t1-kerberos", "tcp");
+    let ev = evidence(f);
+    assert!(
+        ev.contains("KDC_ERR_C_PRINCIPAL_UNKNOWN MSOL_0123abcd4567@CORP.EXAMPLE"),
+        "{ev}"
+    );
+    assert!(ev.contains("AD DS connector account"), "advice: {ev}");
+}
+
+#[test]
+fn an_unknown_service_names_the_service_principal() {
+    let mut t = Trace::new(Link::ethernet());
+    background(&mut t, true);
+    let s = KrbErrorSpec {
+        sname: &["ldap", "dc9.corp.example"],
+        ..spec(7, 30)
+    };
+    udp_krb_error(&mut t, 50_000, 30, &s);
+    let doc = audit(&mut t);
+    let f = the_failure(&doc, "kerberos-principal-unknown", "t1-kerberos", "udp");
+    let ev = evidence(f);
+    assert!(
+        ev.contains("KDC_ERR_S_PRINCIPAL_UNKNOWN ldap/dc9.corp.example@CORP.EXAMPLE"),
+        "{ev}"
+    );
+}
+
+#[test]
+fn normal_kerberos_errors_are_not_failures() {
+    let mut t = Trace::new(Link::ethernet());
+    background(&mut t, true);
+    // Pre-authentication required: every Windows logon starts with it.
+    udp_krb_error(&mut t, 50_000, 10, &spec(25, 10));
+    // A KRB-ERROR to a host outside the inventory is not the deployment's.
+    let mut u = UdpSession::new(sa(STRANGER, 50_001), sa(DC, 88)).starting_at(at(20));
+    u.request(200).server_send(&krb_error(&spec(37, 20)));
+    t.add(&u);
+    let doc = audit(&mut t);
+    assert_eq!(failed(&doc), Vec::<&Value>::new());
+}
+
+#[test]
+fn response_too_big_then_tcp_88_blocked() {
+    let mut t = Trace::new(Link::ethernet());
+    background(&mut t, false);
+    udp_krb_error(&mut t, 50_000, 10, &spec(52, 10));
+    // The client retries over TCP, and the SYN is never answered.
+    let mut x = TcpSession::new(sa(SYNC, 50_001), sa(DC, 88), 7, 9).starting_at(at(10));
+    x.unanswered(2, Duration::from_secs(1));
+    t.add(&x);
+    let doc = audit(&mut t);
+    let f = the_failure(&doc, "kerberos-tcp-blocked", "t1-kerberos", "tcp");
+    let ev = evidence(f);
+    assert!(ev.contains("KRB_ERR_RESPONSE_TOO_BIG"), "{ev}");
+    assert!(ev.contains("UDP 88 works, TCP 88 is blocked"), "{ev}");
+    let filter = f["wireshark_filter"].as_str().expect("filter");
+    assert!(filter.contains("kerberos.error_code==52"), "{filter}");
+    // The blocked handshake is its own finding too.
+    let blocked = doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .any(|b| b["kind"] == "blocked" && b["port"] == 88 && b["transport"] == "tcp");
+    assert!(blocked, "{doc:#}");
+}
+
+#[test]
+fn response_too_big_then_tcp_88_working_is_no_failure() {
+    let mut t = Trace::new(Link::ethernet());
+    background(&mut t, true);
+    udp_krb_error(&mut t, 50_000, 10, &spec(52, 10));
+    let doc = audit(&mut t);
+    assert_eq!(failed(&doc), Vec::<&Value>::new());
+}
+
+#[test]
+fn locator_nxdomain_and_servfail_break_the_rules_they_serve() {
+    for (rcode, how) in [
+        (3, "dns-nxdomain"),
+        (2, "dns-servfail"),
+        (5, "dns-servfail"),
+    ] {
+        let mut t = Trace::new(Link::ethernet());
+        background(&mut t, true);
+        lookup(&mut t, 50_000, 1, LOCATOR, 10, Some(rcode));
+        lookup(&mut t, 50_001, 2, LOCATOR, 40, Some(rcode));
+        let doc = audit(&mut t);
+        let f = the_failure(&doc, how, "t1-ldap", "udp");
+        assert_eq!(f["port"], 53);
+        assert_eq!(f["count"], 2, "{f:#}");
+        let ev = evidence(f);
+        assert!(ev.contains(&format!("{LOCATOR} SRV")), "{ev}");
+        assert!(ev.contains("DC locator"), "the lookup's meaning: {ev}");
+        let filter = f["wireshark_filter"].as_str().expect("filter");
+        assert!(
+            filter.contains(&format!("dns.qry.name==\"{LOCATOR}\"")),
+            "{filter}"
+        );
+        assert!(
+            filter.contains(&format!("dns.flags.rcode=={rcode}")),
+            "{filter}"
+        );
+    }
+}
+
+#[test]
+fn locator_queries_without_response() {
+    let mut t = Trace::new(Link::ethernet());
+    background(&mut t, true);
+    for (i, secs) in [10, 11, 13].into_iter().enumerate() {
+        let mut u = UdpSession::new(sa(SYNC, 50_000 + i as u16), sa(DC, 53)).starting_at(at(secs));
+        u.client_send(&dns_query(9 + i as u16, "_kerberos._tcp.corp.example", SRV));
+        t.add(&u);
+    }
+    let doc = audit(&mut t);
+    let f = the_failure(&doc, "dns-no-answer", "t1-kerberos", "udp");
+    assert_eq!(f["count"], 3, "{f:#}");
+    assert!(evidence(f).contains("no response"), "{f:#}");
+}
+
+#[test]
+fn a_query_the_capture_ends_on_is_not_unanswered() {
+    let mut t = Trace::new(Link::ethernet());
+    background(&mut t, true);
+    // The last packet of the capture: its answer may come after the end.
+    let end = 4 * 30 + 3;
+    let mut u = UdpSession::new(sa(SYNC, 50_000), sa(DC, 53)).starting_at(at(end));
+    u.client_send(&dns_query(9, LOCATOR, SRV));
+    t.add(&u);
+    let doc = audit(&mut t);
+    assert_eq!(failed(&doc), Vec::<&Value>::new());
+}
+
+#[test]
+fn lookups_that_do_not_matter_are_not_failures() {
+    let mut t = Trace::new(Link::ethernet());
+    background(&mut t, true);
+    // A name the catalogue does not care about.
+    lookup(&mut t, 50_000, 1, "wpad.corp.example", 10, Some(3));
+    // The locator asks for the site's DCs first, then the domain's: the
+    // site record missing is normal when the second answer comes.
+    let site = "_ldap._tcp.Default-First-Site-Name._sites.dc._msdcs.corp.example";
+    lookup(&mut t, 50_001, 2, site, 20, Some(3));
+    lookup(&mut t, 50_002, 3, LOCATOR, 20, None);
+    // An empty answer (no AAAA for a name) is not an error.
+    let mut u = UdpSession::new(sa(SYNC, 50_003), sa(DC, 53)).starting_at(at(30));
+    u.client_send(&dns_query(4, LOCATOR, 28))
+        .server_send(&dns_response(4, LOCATOR, &[]));
+    t.add(&u);
+    // A host outside the inventory failing a locator lookup is not the deployment's.
+    let mut u = UdpSession::new(sa(STRANGER, 50_004), sa(DC, 53)).starting_at(at(40));
+    u.client_send(&dns_query(5, LOCATOR, SRV))
+        .server_send(&dns_failure(5, LOCATOR, SRV, 3));
+    t.add(&u);
+    let doc = audit(&mut t);
+    assert_eq!(failed(&doc), Vec::<&Value>::new());
+}
+
+#[test]
+fn every_format_shows_the_failure() {
+    let mut t = Trace::new(Link::ethernet());
+    background(&mut t, true);
+    lookup(&mut t, 50_000, 1, LOCATOR, 10, Some(3));
+    let dir = tempfile::tempdir().expect("tempdir");
+    for format in ["table", "markdown", "html", "csv"] {
+        let out = run(dir.path(), &mut t, format);
+        assert!(out.contains(LOCATOR), "{format}: {out}");
+    }
+    let text = run(dir.path(), &mut t, "table");
+    assert!(text.contains("failed"), "{text}");
+}
