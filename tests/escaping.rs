@@ -8,7 +8,9 @@
 mod common;
 
 use common::flowaudit;
-use flowaudit::synth::payload::{KrbErrorSpec, Rdata, client_hello, dns_response, krb_error};
+use flowaudit::synth::payload::{
+    CertSpec, KrbErrorSpec, Rdata, client_hello, dns_response, krb_error, server_hello_certificate,
+};
 use flowaudit::synth::{Link, TcpSession, Trace, UdpSession};
 
 const HOSTILE: [&str; 5] = [
@@ -78,6 +80,27 @@ fn capture_bytes() -> Vec<u8> {
         sname: &["krbtgt", "CORP"],
     }));
     t.add(&k);
+    // An inspecting proxy whose certificate's issuer is hostile text (a
+    // failed finding quotes its O and CN).
+    let mut p = TcpSession::new(
+        "10.0.1.10:51000".parse().unwrap(),
+        "20.190.128.11:443".parse().unwrap(),
+        3,
+        4,
+    )
+    .starting_at(u.now());
+    p.handshake()
+        .client_send(&client_hello("login.microsoftonline.com"))
+        .server_send(&server_hello_certificate(
+            0x0303,
+            &CertSpec {
+                issuer_org: "<b>Evil</b> \u{1b}[31m=cmd|*x*",
+                issuer_cn: "<script>alert(2)</script>",
+                subject_cn: "login.microsoftonline.com",
+            },
+        ))
+        .close();
+    t.add(&p);
     t.sort();
     t.to_pcapng()
 }
@@ -191,6 +214,12 @@ fn hostile_names_are_escaped_in_every_format() {
                 assert!(
                     text.contains("<script>alert(1)</script>/?[31mred@*x*<b>=evil|"),
                     "html: the hostile principal never reached the page as text:\n{out}"
+                );
+                assert!(
+                    text.contains(
+                        "\"<b>Evil</b> ?[31m=cmd|*x*\" (CN \"<script>alert(2)</script>\")"
+                    ),
+                    "html: the hostile certificate issuer never reached the page as text:\n{out}"
                 );
             }
             "firewall-ps1" => {

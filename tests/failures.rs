@@ -1,5 +1,5 @@
-//! Why a flow fails, not only where (issue 17): Kerberos errors and failed
-//! DC locator lookups audited end to end on captures the synth builder
+//! Why a flow fails, not only where (issue 17): Kerberos errors, failed
+//! DC locator lookups and failed TLS handshakes audited end to end on captures the synth builder
 //! writes, so what happened on the wire is known. Each failure has a
 //! negative beside it: the normal error, the name nobody needs, the
 //! locator's fallback that worked. Expected values come from RFC 4120's
@@ -9,7 +9,8 @@
 mod common;
 
 use flowaudit::synth::payload::{
-    KrbErrorSpec, Rdata, dns_failure, dns_query, dns_response, krb_error,
+    CertSpec, KrbErrorSpec, Rdata, client_hello, client_hello_versions, dns_failure, dns_query,
+    dns_response, krb_error, server_alert, server_hello_certificate,
 };
 use flowaudit::synth::{Link, TcpSession, Trace, UdpSession};
 use flowaudit::time::{Duration, Timestamp};
@@ -116,6 +117,11 @@ fn run(dir: &Path, t: &mut Trace, format: &str) -> String {
 
 /// The JSON report, checked against the documented schema.
 fn audit(t: &mut Trace) -> Value {
+    audit_kept(t).0
+}
+
+/// [`audit`], with the directory holding `capture.pcap` kept for tshark.
+fn audit_kept(t: &mut Trace) -> (Value, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let doc: Value = serde_json::from_str(&run(dir.path(), t, "json")).expect("JSON report");
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/audit.schema.json");
@@ -127,7 +133,7 @@ fn audit(t: &mut Trace) -> Value {
         .map(|e| format!("{e} at {}", e.instance_path()))
         .collect();
     assert!(errors.is_empty(), "{}", errors.join("\n"));
-    doc
+    (doc, dir)
 }
 
 fn failed(doc: &Value) -> Vec<&Value> {
@@ -387,4 +393,266 @@ fn every_format_shows_the_failure() {
     }
     let text = run(dir.path(), &mut t, "table");
     assert!(text.contains("failed"), "{text}");
+}
+
+// ---------------------------------------------------------------------------
+// TLS to the catalogue's endpoints. The server flights are the synth
+// builder's, and tshark (an independent dissector) confirms both what the
+// capture holds and that each finding's Wireshark filter finds its packets.
+// ---------------------------------------------------------------------------
+
+/// An Entra ID address (endpoint set 56) and its sign-in name.
+const ENTRA: &str = "20.190.151.7";
+const LOGIN: &str = "login.microsoftonline.com";
+/// A site the catalogue knows nothing of.
+const ELSEWHERE: &str = "93.184.216.34";
+
+const MICROSOFT: CertSpec<'static> = CertSpec {
+    issuer_org: "Microsoft Corporation",
+    issuer_cn: "Microsoft Azure RSA TLS Issuing CA 03",
+    subject_cn: "stamp2.login.microsoftonline.com",
+};
+
+const ZSCALER: CertSpec<'static> = CertSpec {
+    issuer_org: "Zscaler Inc.",
+    issuer_cn: "Zscaler Intermediate Root CA (zscaler.net)",
+    subject_cn: "stamp2.login.microsoftonline.com",
+};
+
+/// A TLS connection from the sync server: `script` writes what follows the
+/// TCP handshake.
+fn tls(t: &mut Trace, cport: u16, server: &str, secs: i64, script: impl FnOnce(&mut TcpSession)) {
+    let mut x = TcpSession::new(sa(SYNC, cport), sa(server, 443), 11, 13).starting_at(at(secs));
+    x.handshake();
+    script(&mut x);
+    t.add(&x);
+}
+
+/// A TLS 1.2 session that works: hello, the server's flight with `cert`,
+/// the client's key exchange, application data, close.
+fn healthy(x: &mut TcpSession, sni: &str, cert: &CertSpec<'_>) {
+    x.client_send(&client_hello(sni))
+        .server_send(&server_hello_certificate(0x0303, cert))
+        .client_send(&[20, 3, 3, 0, 1, 1])
+        .server_send(&[20, 3, 3, 0, 1, 1])
+        .client_data(600)
+        .server_data(2000)
+        .close();
+}
+
+/// The rows tshark prints for `filter` on the test's capture.
+fn tshark(dir: &Path, filter: &str, field: &str) -> Vec<String> {
+    let out = std::process::Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(dir.join("capture.pcap"))
+        .args(["-Y", filter, "-T", "fields", "-e", field])
+        .output()
+        .expect("tshark runs");
+    assert!(
+        out.status.success(),
+        "tshark {filter}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The one TLS failure: its how, the sync server's rule to Entra ID, and
+/// a Wireshark filter that tshark finds packets with.
+fn the_tls_failure<'a>(doc: &'a Value, dir: &Path, how: &str) -> &'a Value {
+    let f = failed(doc);
+    assert_eq!(f.len(), 1, "one failed finding: {f:#?}");
+    let f = f[0];
+    assert_eq!(f["how"], how, "{f:#}");
+    assert_eq!(f["rule"], "t2-https", "{f:#}");
+    assert_eq!(f["transport"], "tcp", "{f:#}");
+    assert_eq!(f["port"], 443, "{f:#}");
+    assert_eq!(f["src_role"], "sync", "{f:#}");
+    assert_eq!(f["dst_role"], "azure", "{f:#}");
+    let filter = f["wireshark_filter"].as_str().expect("filter");
+    assert!(
+        !tshark(dir, filter, "frame.number").is_empty(),
+        "tshark finds nothing with {filter}"
+    );
+    f
+}
+
+#[test]
+fn a_client_offering_only_tls_1_0_and_1_1() {
+    let mut t = Trace::new(Link::ethernet());
+    background(&mut t, true);
+    for (i, secs) in [10, 40].into_iter().enumerate() {
+        tls(&mut t, 51_000 + i as u16, ENTRA, secs, |x| {
+            x.client_send(&client_hello_versions(LOGIN, 0x0302, &[0x0302, 0x0301]))
+                .server_send(&server_alert(2, 70))
+                .server_close();
+        });
+    }
+    let (doc, dir) = audit_kept(&mut t);
+    // tshark reads the same offer: TLS 1.1 at most, and the alert.
+    let offered = tshark(
+        dir.path(),
+        "tls.handshake.type==1",
+        "tls.handshake.extensions.supported_version",
+    );
+    assert_eq!(offered, vec!["0x0302,0x0301"; 2]);
+    let hows: Vec<&Value> = failed(&doc).iter().map(|f| &f["how"]).collect();
+    assert_eq!(hows, ["tls-legacy-version", "tls-alert"], "{doc:#}");
+    let legacy = failed(&doc)
+        .into_iter()
+        .find(|f| f["how"] == "tls-legacy-version")
+        .expect("legacy");
+    assert_eq!(legacy["count"], 2);
+    let ev = evidence(legacy);
+    assert!(
+        ev.contains(&format!("{LOGIN}: offered at most TLS 1.1")),
+        "{ev}"
+    );
+    assert!(ev.contains("SchUseStrongCrypto"), "advice: {ev}");
+    let alert = failed(&doc)
+        .into_iter()
+        .find(|f| f["how"] == "tls-alert")
+        .expect("alert");
+    assert!(evidence(alert).contains("protocol_version (70) from the server side"));
+}
+
+#[test]
+fn a_handshake_failure_alert() {
+    let mut t = Trace::new(Link::ethernet());
+    background(&mut t, true);
+    tls(&mut t, 51_000, ENTRA, 10, |x| {
+        x.client_send(&client_hello(LOGIN))
+            .server_send(&server_alert(2, 40))
+            .server_close();
+    });
+    let (doc, dir) = audit_kept(&mut t);
+    let f = the_tls_failure(&doc, dir.path(), "tls-alert");
+    assert_eq!(
+        tshark(dir.path(), "tls.alert_message", "tls.alert_message.desc"),
+        ["40"]
+    );
+    let ev = evidence(f);
+    assert!(
+        ev.contains("handshake_failure (40) from the server side"),
+        "{ev}"
+    );
+    assert!(ev.contains(&format!("{SYNC} to {ENTRA} port 443")), "{ev}");
+}
+
+#[test]
+fn a_certificate_from_an_inspecting_proxy() {
+    let mut t = Trace::new(Link::ethernet());
+    background(&mut t, true);
+    tls(&mut t, 51_000, ENTRA, 10, |x| healthy(x, LOGIN, &ZSCALER));
+    // The same proxy, rejected by a client that does not trust its CA.
+    tls(&mut t, 51_001, ENTRA, 20, |x| {
+        x.client_send(&client_hello(LOGIN))
+            .server_send(&server_hello_certificate(0x0303, &ZSCALER))
+            .client_send(&server_alert(2, 48))
+            .client_rst();
+    });
+    let (doc, dir) = audit_kept(&mut t);
+    // tshark sees the leaf and the intermediate, both from the proxy's issuer.
+    let orgs = tshark(
+        dir.path(),
+        "tls.handshake.type==11",
+        "x509sat.printableString",
+    );
+    assert_eq!(orgs.len(), 2, "{orgs:?}");
+    assert!(orgs.iter().all(|o| o.contains("Zscaler Inc.")), "{orgs:?}");
+    let hows: Vec<&Value> = failed(&doc).iter().map(|f| &f["how"]).collect();
+    assert_eq!(hows, ["tls-alert", "tls-intercepted"], "{doc:#}");
+    let f = failed(&doc)
+        .into_iter()
+        .find(|f| f["how"] == "tls-intercepted")
+        .expect("intercepted");
+    assert_eq!(f["count"], 2);
+    let ev = evidence(f);
+    assert!(
+        ev.contains("certificate issued by \"Zscaler Inc.\" (CN \"Zscaler Intermediate Root CA (zscaler.net)\")"),
+        "{ev}"
+    );
+    assert!(ev.contains("TLS inspection"), "advice: {ev}");
+    let alert = failed(&doc)
+        .into_iter()
+        .find(|f| f["how"] == "tls-alert")
+        .expect("alert");
+    assert!(evidence(alert).contains("unknown_ca (48) from the client"));
+}
+
+#[test]
+fn a_reset_right_after_the_client_hello() {
+    let mut t = Trace::new(Link::ethernet());
+    background(&mut t, true);
+    tls(&mut t, 51_000, ENTRA, 10, |x| {
+        x.client_send(&client_hello(LOGIN)).server_rst();
+    });
+    let (doc, dir) = audit_kept(&mut t);
+    let f = the_tls_failure(&doc, dir.path(), "tls-reset-after-hello");
+    let ev = evidence(f);
+    assert!(
+        ev.contains(&format!("{LOGIN}: reset by the server side")),
+        "{ev}"
+    );
+    assert!(ev.contains("SNI"), "advice: {ev}");
+}
+
+#[test]
+fn healthy_tls_and_other_sites_are_not_failures() {
+    let mut t = Trace::new(Link::ethernet());
+    background(&mut t, true);
+    // TLS 1.2 to Microsoft with Microsoft's and DigiCert's certificates.
+    tls(&mut t, 51_000, ENTRA, 10, |x| healthy(x, LOGIN, &MICROSOFT));
+    let digicert = CertSpec {
+        issuer_org: "DigiCert Inc",
+        issuer_cn: "DigiCert SHA2 Secure Server CA",
+        ..MICROSOFT
+    };
+    tls(&mut t, 51_001, ENTRA, 12, |x| healthy(x, LOGIN, &digicert));
+    // TLS 1.3: the certificate is encrypted, nothing to judge.
+    tls(&mut t, 51_002, ENTRA, 14, |x| {
+        x.client_send(&client_hello_versions(LOGIN, 0x0303, &[0x0304, 0x0303]))
+            .server_send(&server_hello_certificate(0x0304, &ZSCALER))
+            .client_data(300)
+            .close();
+    });
+    // A reset after the server's hello is the TCP tracker's, not SNI blocking.
+    tls(&mut t, 51_003, ENTRA, 16, |x| {
+        x.client_send(&client_hello(LOGIN))
+            .server_send(&server_hello_certificate(0x0303, &MICROSOFT))
+            .server_rst();
+    });
+    // Sites the catalogue does not care about: old TLS, a proxy's
+    // certificate, an alert, a reset after the hello.
+    tls(&mut t, 51_004, ELSEWHERE, 18, |x| {
+        x.client_send(&client_hello_versions("example.org", 0x0301, &[]))
+            .server_send(&server_hello_certificate(0x0301, &ZSCALER))
+            .close();
+    });
+    tls(&mut t, 51_005, ELSEWHERE, 20, |x| {
+        x.client_send(&client_hello("example.org"))
+            .server_send(&server_alert(2, 40))
+            .close();
+    });
+    tls(&mut t, 51_006, ELSEWHERE, 22, |x| {
+        x.client_send(&client_hello("example.org")).server_rst();
+    });
+    // A warning alert is not a refusal.
+    tls(&mut t, 51_007, ENTRA, 24, |x| {
+        x.client_send(&client_hello(LOGIN))
+            .server_send(&server_alert(1, 112))
+            .server_send(&server_hello_certificate(0x0303, &MICROSOFT))
+            .client_send(&[20, 3, 3, 0, 1, 1])
+            .close();
+    });
+    let (doc, dir) = audit_kept(&mut t);
+    // The capture holds what the negatives claim: 5 certificates, 4 resets/alerts.
+    assert_eq!(
+        tshark(dir.path(), "tls.handshake.type==11", "frame.number").len(),
+        5
+    );
+    assert_eq!(failed(&doc), Vec::<&Value>::new(), "{doc:#}");
 }

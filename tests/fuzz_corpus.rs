@@ -133,3 +133,26 @@ fn fuzz_payload_corpus() {
         }
     }
 }
+
+/// The TLS seeds reach the failure each was written for (and the healthy
+/// ones none), so the fuzzer starts from every path of the follower.
+#[test]
+fn fuzz_payload_tls_seeds_reach_their_failures() {
+    use flowaudit::learn::failure::FailureKind::*;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/fuzz_payload");
+    for (seed, want) in [
+        ("tls12_intercepted_zscaler", Some(TlsIntercepted)),
+        ("tls_alert_handshake_failure", Some(TlsAlert)),
+        ("tls_reset_after_hello", Some(TlsResetAfterHello)),
+        ("tls10_legacy_client", Some(TlsLegacyVersion)),
+        ("tls12_microsoft_certificate", None),
+        ("tls13_healthy", None),
+    ] {
+        let data = std::fs::read(dir.join(seed)).unwrap();
+        let kinds: Vec<_> = payload_target::payload_failures(&data)
+            .iter()
+            .map(|f| f.kind)
+            .collect();
+        assert_eq!(kinds, Vec::from_iter(want), "{seed}");
+    }
+}

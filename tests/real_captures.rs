@@ -399,6 +399,36 @@ fn protocol_errors_in_the_real_captures_are_judged_as_tshark_sees_them() {
                 expect += 1;
             }
         }
+        // TLS: every ClientHello, fatal alert and certificate tshark sees.
+        // A handshake to a catalogue endpoint from a host of the inventory
+        // would need judging here; the corpus has none, so none may be reported.
+        let hellos = tshark_rows(
+            cap,
+            "tls.handshake.type==1",
+            &["ip.src", "ipv6.src", "tls.handshake.extensions_server_name"],
+        );
+        for r in &hellos {
+            let client = if r[0].is_empty() { &r[1] } else { &r[0] };
+            let sni = r.get(2).map(String::as_str).unwrap_or("");
+            let watched = catalogue.watched(sni).is_some();
+            errors.push(format!(
+                "{}: ClientHello for {sni:?} from {client}: watched {watched}",
+                cap.display()
+            ));
+            assert!(
+                !(watched && in_inventory(client)),
+                "{}: a TLS handshake to a catalogue endpoint: judge it in this test",
+                cap.display()
+            );
+        }
+        for (filter, what) in [
+            ("tls.alert_message.level==2", "fatal TLS alert"),
+            ("tls.handshake.type==11", "TLS certificate"),
+        ] {
+            for _ in tshark_rows(cap, filter, &["frame.number"]) {
+                errors.push(format!("{}: {what}", cap.display()));
+            }
+        }
         let doc = audit_json(&[cap], inv);
         let got: usize = doc["findings"]
             .as_array()

@@ -13,7 +13,7 @@
 
 use super::{
     Catalogue, CloudRange, EMBEDDED_RULES, Feature, HostPattern, Kind, Lookup, PortRange, Proto,
-    Result, Role, Rule, When,
+    Result, Role, Rule, TlsIssuer, When,
 };
 use crate::config::{ConfigError, LineIndex, line_col};
 use ipnet::IpNet;
@@ -83,13 +83,17 @@ pub const HOSTNAME_FIELDS: [&str; 5] = ["pattern", "serves", "source", "only_fro
 pub const CLIENT_HOSTNAME_FIELDS: [&str; 2] = ["pattern", "source"];
 
 /// Top-level keys of a rules file.
-pub const TOP_FIELDS: [&str; 5] = [
+pub const TOP_FIELDS: [&str; 6] = [
     "rule",
     "azure_range",
     "hostname",
     "client_hostname",
     "lookup",
+    "tls_issuer",
 ];
+
+/// Keys a `[[tls_issuer]]` table may hold.
+pub const TLS_ISSUER_FIELDS: [&str; 2] = ["organization", "source"];
 
 /// Keys a `[[lookup]]` table may hold.
 pub const LOOKUP_FIELDS: [&str; 4] = ["pattern", "serves", "meaning", "source"];
@@ -313,6 +317,15 @@ struct RawFile {
     client_hostname: Vec<Spanned<RawClientHost>>,
     #[serde(default)]
     lookup: Vec<Spanned<RawLookup>>,
+    #[serde(default)]
+    tls_issuer: Vec<Spanned<RawIssuer>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIssuer {
+    organization: Spanned<String>,
+    source: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -411,6 +424,7 @@ struct Parsed {
     hosts: Vec<CheckedHost>,
     clients: Vec<CheckedHost>,
     lookups: Vec<CheckedLookup>,
+    issuers: Vec<(TlsIssuer, usize, Loc)>,
 }
 
 /// `[[name]]` header lines of a file, for rule lines and for naming fields in serde errors.
@@ -505,6 +519,7 @@ fn from_toml(path: &str, text: &str, headers: &Headers, e: &toml::de::Error) -> 
         "hostname" => &HOSTNAME_FIELDS,
         "client_hostname" => &CLIENT_HOSTNAME_FIELDS,
         "lookup" => &LOOKUP_FIELDS,
+        "tls_issuer" => &TLS_ISSUER_FIELDS,
         _ => &TOP_FIELDS,
     };
     if msg.starts_with("unknown field") {
@@ -847,12 +862,7 @@ fn parse_one(path: &str, text: &str) -> Result<Parsed> {
             )
             .field(field));
         }
-        if r.source.get_ref().trim().is_empty() {
-            return Err(
-                ConfigError::at(path, text, Some(r.source.span()), "source is empty")
-                    .field(format!("azure_range[{i}].source")),
-            );
-        }
+        not_empty(path, text, &r.source, &format!("azure_range[{i}].source"))?;
         let at = Loc::new(path, lines, &r.net.span());
         ranges.push((
             CloudRange {
@@ -971,15 +981,7 @@ fn parse_one(path: &str, text: &str) -> Result<Parsed> {
             .field(format!("{at}.pattern")));
         }
         for (field, v) in [("meaning", &l.meaning), ("source", &l.source)] {
-            if v.get_ref().trim().is_empty() {
-                return Err(ConfigError::at(
-                    path,
-                    text,
-                    Some(v.span()),
-                    format!("{field} is empty"),
-                )
-                .field(format!("{at}.{field}")));
-            }
+            not_empty(path, text, v, &format!("{at}.{field}"))?;
         }
         if l.serves.get_ref().is_empty() {
             return Err(
@@ -1010,6 +1012,23 @@ fn parse_one(path: &str, text: &str) -> Result<Parsed> {
         });
     }
 
+    let mut issuers = Vec::new();
+    for (i, t) in raw.tls_issuer.into_iter().enumerate() {
+        let t = t.into_inner();
+        for (field, v) in [("organization", &t.organization), ("source", &t.source)] {
+            not_empty(path, text, v, &format!("tls_issuer[{i}].{field}"))?;
+        }
+        let at = Loc::new(path, lines, &t.organization.span());
+        issuers.push((
+            TlsIssuer {
+                organization: t.organization.into_inner().trim().to_string(),
+                source: t.source.into_inner(),
+            },
+            i,
+            at,
+        ));
+    }
+
     Ok(Parsed {
         path: path.to_string(),
         rules,
@@ -1017,6 +1036,7 @@ fn parse_one(path: &str, text: &str) -> Result<Parsed> {
         hosts,
         clients,
         lookups,
+        issuers,
     })
 }
 
@@ -1040,13 +1060,17 @@ fn check_pattern(
         )
         .field(format!("{at}.pattern")));
     }
-    if source.get_ref().trim().is_empty() {
-        return Err(
-            ConfigError::at(path, text, Some(source.span()), "source is empty")
-                .field(format!("{at}.source")),
-        );
+    not_empty(path, text, source, &format!("{at}.source"))
+}
+
+/// An error at `v` when it holds only white space; `field` is its full
+/// name (`tls_issuer[0].source`), whose last part the message names.
+fn not_empty(path: &str, text: &str, v: &Spanned<String>, field: &str) -> Result<()> {
+    if !v.get_ref().trim().is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let name = field.rsplit('.').next().unwrap_or(field);
+    Err(ConfigError::at(path, text, Some(v.span()), format!("{name} is empty")).field(field))
 }
 
 /// Two rules that cover a common (source role, destination role, transport, port).
@@ -1072,6 +1096,7 @@ fn finish(files: Vec<Parsed>) -> Result<Catalogue> {
     let mut hosts: Vec<CheckedHost> = Vec::new();
     let mut clients: Vec<CheckedHost> = Vec::new();
     let mut lookups: Vec<CheckedLookup> = Vec::new();
+    let mut issuers: Vec<(TlsIssuer, usize, Loc)> = Vec::new();
     let mut ids: HashMap<String, usize> = HashMap::new();
     for file in files {
         for c in file.rules {
@@ -1121,6 +1146,21 @@ fn finish(files: Vec<Parsed>) -> Result<Catalogue> {
             }
         }
         lookups.extend(file.lookups);
+        for (t, i, at) in file.issuers {
+            let same = |x: &&(TlsIssuer, usize, Loc)| {
+                x.0.organization.eq_ignore_ascii_case(&t.organization)
+            };
+            if let Some((_, _, first)) = issuers.iter().find(same) {
+                return Err(at.error(
+                    format!("tls_issuer[{i}].organization"),
+                    format!(
+                        "issuer `{}` listed twice: first at {first}, again here at {at}",
+                        t.organization
+                    ),
+                ));
+            }
+            issuers.push((t, i, at));
+        }
     }
     if rules.is_empty() {
         return Err(ConfigError {
@@ -1215,6 +1255,7 @@ fn finish(files: Vec<Parsed>) -> Result<Catalogue> {
         hostnames: hosts.into_iter().map(|h| h.host).collect(),
         client_hostnames: clients.into_iter().map(|h| h.host).collect(),
         lookups: lookups.into_iter().map(|l| l.lookup).collect(),
+        tls_issuers: issuers.into_iter().map(|(t, _, _)| t).collect(),
     })
 }
 

@@ -368,6 +368,21 @@ pub struct Catalogue {
     /// DNS names the deployment looks up (the DC locator's SRV records):
     /// a lookup of one that fails is a finding.
     pub lookups: Vec<Lookup>,
+    /// The certificate issuers of the Microsoft cloud's endpoints: a TLS 1.2
+    /// server certificate for a catalogue hostname issued by anyone else
+    /// was put there by a TLS-inspecting middlebox.
+    pub tls_issuers: Vec<TlsIssuer>,
+}
+
+/// An organization that issues the certificates of the Microsoft cloud's
+/// endpoints (`[[tls_issuer]]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TlsIssuer {
+    /// The issuer's organization (`O=`) as certificates spell it, compared
+    /// without regard to ASCII case.
+    pub organization: String,
+    /// Where Microsoft publishes it.
+    pub source: String,
 }
 
 /// A DNS name the deployment resolves to find its servers (`[[lookup]]`):
@@ -454,6 +469,8 @@ pub struct NameWatch {
     lookups: Vec<Lookup>,
     /// `Catalogue::hostnames`.
     hostnames: Vec<HostPattern>,
+    /// `Catalogue::tls_issuers`' organizations.
+    issuers: Vec<String>,
 }
 
 impl NameWatch {
@@ -474,6 +491,26 @@ impl NameWatch {
                 (Some(x), Some(y)) => x.serves.iter().any(|s| y.serves.contains(s)),
                 _ => false,
             }
+    }
+
+    /// True when entry `i` is a Microsoft endpoint (a hostname, not a
+    /// locator record): its TLS is the catalogue's to judge.
+    pub fn is_endpoint(&self, i: usize) -> bool {
+        i >= self.lookups.len() && i < self.lookups.len() + self.hostnames.len()
+    }
+
+    /// Whether a certificate issued by `organization` is one of the
+    /// Microsoft cloud's: `None` when the catalogue lists no issuers (so
+    /// nothing can be judged).
+    pub fn trusts_issuer(&self, organization: &[u8]) -> Option<bool> {
+        if self.issuers.is_empty() {
+            return None;
+        }
+        Some(
+            self.issuers
+                .iter()
+                .any(|o| o.as_bytes().eq_ignore_ascii_case(organization)),
+        )
     }
 }
 
@@ -503,6 +540,11 @@ impl Catalogue {
         NameWatch {
             lookups: self.lookups.clone(),
             hostnames: self.hostnames.clone(),
+            issuers: self
+                .tls_issuers
+                .iter()
+                .map(|t| t.organization.clone())
+                .collect(),
         }
     }
 

@@ -2,7 +2,10 @@
 //! of Microsoft's page (parsed here independently of the loader), from the issue's
 //! feature mapping, and from the test texts themselves (positions found with `find`).
 
-use super::load::{EMBEDDED_PATH, LOOKUP_FIELDS, RULE_FIELDS, TABLES, TRANSPORT_NAMES, WHEN_NAMES};
+use super::load::{
+    EMBEDDED_PATH, LOOKUP_FIELDS, RULE_FIELDS, TABLES, TLS_ISSUER_FIELDS, TRANSPORT_NAMES,
+    WHEN_NAMES,
+};
 use super::*;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -521,7 +524,8 @@ fn unknown_top_level_field() {
             "azure_range",
             "hostname",
             "client_hostname",
-            "lookup"
+            "lookup",
+            "tls_issuer"
         ])
     );
 }
@@ -1194,4 +1198,49 @@ fn lookup_errors_name_the_field() {
         "lookup[0].sorce",
     );
     assert_eq!(e.valid, strings(&LOOKUP_FIELDS));
+}
+
+/// A rule and the issuers `orgs`.
+fn issuer_text(orgs: &[&str]) -> String {
+    let mut text = rule_text("a");
+    for o in orgs {
+        text.push_str(&format!(
+            "[[tls_issuer]]\norganization = \"{o}\"\nsource = \"https://learn.microsoft.com/x\"\n"
+        ));
+    }
+    text
+}
+
+#[test]
+fn tls_issuers_load_and_decide_trust() {
+    let c = Catalogue::parse(
+        "f.toml",
+        &issuer_text(&["Microsoft Corporation", "DigiCert Inc"]),
+    )
+    .unwrap();
+    assert_eq!(c.tls_issuers.len(), 2);
+    let w = c.name_watch();
+    assert_eq!(w.trusts_issuer(b"microsoft corporation"), Some(true));
+    assert_eq!(w.trusts_issuer(b"Zscaler Inc."), Some(false));
+    // Without any issuer listed nothing is judged.
+    let bare = Catalogue::parse("f.toml", &rule_text("a")).unwrap();
+    assert_eq!(bare.name_watch().trusts_issuer(b"Zscaler Inc."), None);
+}
+
+#[test]
+fn tls_issuer_errors_name_the_field() {
+    let text = issuer_text(&["Microsoft Corporation", "MICROSOFT corporation"]);
+    let e = expect_err(
+        &text,
+        "\"MICROSOFT corporation\"",
+        "tls_issuer[1].organization",
+    );
+    assert!(e.message.contains("listed twice"), "{e}");
+    expect_err(&issuer_text(&[" "]), "\" \"", "tls_issuer[0].organization");
+    let e = expect_err(
+        &issuer_text(&["DigiCert Inc"]).replace("source =", "sorce ="),
+        "sorce",
+        "tls_issuer[0].sorce",
+    );
+    assert_eq!(e.valid, strings(&TLS_ISSUER_FIELDS));
 }

@@ -324,6 +324,20 @@ pub enum How {
     DnsServfail,
     /// `failed`: a lookup of a name the deployment needs got no response.
     DnsNoAnswer,
+    /// `failed`: a ClientHello to a catalogue endpoint offered nothing newer
+    /// than TLS 1.1 (Entra Connect 2.x and the cloud need TLS 1.2).
+    TlsLegacyVersion,
+    /// `failed`: a fatal TLS alert in clear text during the handshake to a
+    /// catalogue endpoint (`protocol_version`, `handshake_failure`,
+    /// `unknown_ca`...).
+    TlsAlert,
+    /// `failed`: a TLS 1.2 server certificate for a catalogue endpoint
+    /// issued by none of the catalogue's `[[tls_issuer]]`s: TLS interception.
+    TlsIntercepted,
+    /// `failed`: the server side reset (or closed) the connection right
+    /// after a ClientHello naming a catalogue endpoint, before any
+    /// ServerHello: blocking by server name.
+    TlsResetAfterHello,
 }
 
 impl How {
@@ -342,6 +356,10 @@ impl How {
             How::DnsNxdomain => "dns-nxdomain",
             How::DnsServfail => "dns-servfail",
             How::DnsNoAnswer => "dns-no-answer",
+            How::TlsLegacyVersion => "tls-legacy-version",
+            How::TlsAlert => "tls-alert",
+            How::TlsIntercepted => "tls-intercepted",
+            How::TlsResetAfterHello => "tls-reset-after-hello",
         }
     }
 }

@@ -213,6 +213,7 @@ fn catalogue() -> Catalogue {
         hostnames: Vec::new(),
         client_hostnames: Vec::new(),
         lookups: Vec::new(),
+        tls_issuers: Vec::new(),
     }
 }
 

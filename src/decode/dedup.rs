@@ -130,30 +130,21 @@ mod tests {
 
     fn syn(ts_ms: i64, seq: u32) -> Packet<'static> {
         Packet {
-            ts: Timestamp(ts_ms * 1_000_000),
             number: 1,
-            transport: Transport::Tcp,
-            src: [10, 0, 1, 10].into(),
-            dst: [10, 0, 0, 4].into(),
-            sport: 50000,
-            dport: 88,
             ip_len: 52,
-            payload_len: 0,
-            payload: &[],
             tcp: Some(TcpInfo {
                 flags: 0x02,
                 seq,
                 ack: 0,
                 window: 64240,
             }),
-            icmp: None,
-            vlan: None,
-            inner_vlan: None,
-            tunnel_depth: 0,
-            input: 0,
-            copy: false,
-            header_only: false,
-            ntp_mode: 0,
+            ..Packet::new(
+                Timestamp(ts_ms * 1_000_000),
+                Transport::Tcp,
+                ([10, 0, 1, 10].into(), 50000),
+                ([10, 0, 0, 4].into(), 88),
+                &[],
+            )
         }
     }
 

@@ -166,6 +166,41 @@ pub struct Packet<'a> {
     pub ntp_mode: u8,
 }
 
+impl<'a> Packet<'a> {
+    /// A packet of `payload` from `src` to `dst` with nothing else known
+    /// (packet 0, no IP length, no TCP or ICMP header, no VLAN or tunnel):
+    /// the base replays and tests fill in what they need.
+    pub fn new(
+        ts: Timestamp,
+        transport: Transport,
+        (src, sport): (IpAddr, u16),
+        (dst, dport): (IpAddr, u16),
+        payload: &'a [u8],
+    ) -> Self {
+        Packet {
+            ts,
+            number: 0,
+            transport,
+            src,
+            dst,
+            sport,
+            dport,
+            ip_len: 0,
+            payload_len: payload.len() as u32,
+            payload,
+            tcp: None,
+            icmp: None,
+            vlan: None,
+            inner_vlan: None,
+            tunnel_depth: 0,
+            input: 0,
+            copy: false,
+            header_only: false,
+            ntp_mode: 0,
+        }
+    }
+}
+
 mod dedup;
 mod fast;
 mod frag;

@@ -1,5 +1,6 @@
 //! Protocol failures the payload shows: Kerberos errors that break a
-//! deployment and failed lookups of the names the catalogue watches.
+//! deployment, failed lookups of the names the catalogue watches, and
+//! failed TLS handshakes to its endpoints ([`super::handshake`]).
 //!
 //! The learner only records what it saw, per (kind, client, server,
 //! detail), counted; which role pair and rule a failure breaks, and how bad
@@ -39,6 +40,16 @@ pub enum FailureKind {
     DnsServfail,
     /// A lookup with no response at all.
     DnsNoAnswer,
+    /// A ClientHello to a catalogue endpoint offering nothing newer than TLS 1.1.
+    TlsLegacyVersion,
+    /// A fatal TLS alert in clear text during the handshake.
+    TlsAlert,
+    /// A TLS 1.2 server certificate for a catalogue endpoint from an issuer
+    /// that is not the Microsoft cloud's.
+    TlsIntercepted,
+    /// The connection reset (or closed) from the server side after the
+    /// ClientHello, before any ServerHello.
+    TlsResetAfterHello,
 }
 
 /// Whose clock a Kerberos skew is measured against.
@@ -65,9 +76,10 @@ pub struct Failure {
     pub port: u16,
     /// Kerberos: the error's name and principal (`KDC_ERR_C_PRINCIPAL_UNKNOWN
     /// MSOL_1a2b@CORP.EXAMPLE`); DNS: the name looked up and its type
-    /// (`_ldap._tcp.dc._msdcs.corp.example SRV`).
+    /// (`_ldap._tcp.dc._msdcs.corp.example SRV`); TLS: the server name and
+    /// what happened (`login.microsoftonline.com: offered at most TLS 1.1`).
     pub detail: String,
-    /// DNS: the name looked up alone.
+    /// DNS: the name looked up alone; TLS: the ClientHello's server name.
     pub name: Option<String>,
     /// Times seen (errors, or queries without a response).
     pub count: u64,

@@ -9,7 +9,7 @@
 //! Wire format: RFC 4120 5.9.1 (KRB-ERROR), 5.2.2 (PrincipalName), 5.2.3
 //! (KerberosTime); over TCP a 4-byte length comes first (7.2.2).
 
-use super::wire::be16;
+use super::wire::{Tlv, be16, push_printable, tlv};
 use crate::time::Timestamp;
 
 /// `[APPLICATION 30]`, constructed: a KRB-ERROR.
@@ -77,13 +77,6 @@ impl<'a> Principal<'a> {
     }
 }
 
-/// Appends `b` to `s`, at most 128 bytes, printable ASCII kept and the rest as `?`.
-fn push_printable(s: &mut String, b: &[u8]) {
-    for &c in b.iter().take(128) {
-        s.push(if c.is_ascii_graphic() { c as char } else { '?' });
-    }
-}
-
 /// The fields of one KRB-ERROR.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KrbError<'a> {
@@ -101,39 +94,6 @@ pub struct KrbError<'a> {
     pub realm: Option<&'a [u8]>,
     /// `sname`: the service asked for.
     pub sname: Option<Principal<'a>>,
-}
-
-/// One DER element: its tag and its contents.
-struct Tlv<'a> {
-    tag: u8,
-    value: &'a [u8],
-}
-
-/// Reads the DER element at the start of `b`; returns it and the rest.
-/// Only single-byte tags (every tag of KRB-ERROR is one) and definite
-/// lengths of at most 4 bytes.
-fn tlv(b: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
-    let tag = *b.first()?;
-    if tag & 0x1f == 0x1f {
-        return None;
-    }
-    let first = usize::from(*b.get(1)?);
-    let (len, at) = if first < 0x80 {
-        (first, 2)
-    } else {
-        let n = first & 0x7f;
-        if n == 0 || n > 4 {
-            return None;
-        }
-        let mut len = 0usize;
-        for &d in b.get(2..2 + n)? {
-            len = len.checked_mul(256)?.checked_add(usize::from(d))?;
-        }
-        (len, 2 + n)
-    };
-    let value = b.get(at..at.checked_add(len)?)?;
-    let rest = b.get(at + len..)?;
-    Some((Tlv { tag, value }, rest))
 }
 
 /// The contents of the one element inside an explicit context tag.

@@ -7,7 +7,9 @@
 //!   address gets the name asked for (the head of the CNAME chain) and the
 //!   record's owner name;
 //! - TLS ClientHello server names (SNI) and HTTP `Host` headers: the name of
-//!   the server the client connects to;
+//!   the server the client connects to; handshakes to the catalogue's
+//!   endpoints are followed until encryption starts, for how they fail
+//!   ([`handshake`]);
 //! - HTTP `CONNECT host:port` through an explicit proxy: the connection to the
 //!   proxy is attributed to that host ([`ProxyTarget`]), the proxy itself is
 //!   not renamed;
@@ -28,6 +30,7 @@
 pub mod dns;
 pub mod epm;
 pub mod failure;
+pub mod handshake;
 pub mod http;
 pub mod kerberos;
 pub mod tls;
@@ -271,6 +274,8 @@ pub struct Learner {
     watch: crate::catalogue::NameWatch,
     /// Failures so far.
     failures: failure::Failures,
+    /// TLS handshakes to watched endpoints in progress.
+    handshakes: handshake::Handshakes,
 }
 
 /// The records of the DNS response being read, kept between responses so that
@@ -313,6 +318,9 @@ impl Learner {
     /// are inline here, and only the rest pay for a call to the parsers.
     #[inline]
     pub fn observe(&mut self, p: &Packet<'_>) {
+        if p.transport == Transport::Tcp && self.handshakes.may_follow(p.sport, p.dport) {
+            self.follow(p);
+        }
         let Some(&first) = p.payload.first() else {
             return;
         };
@@ -366,8 +374,11 @@ impl Learner {
             }
             Transport::Tcp => match p.payload.first() {
                 Some(22) => {
-                    if let Some(sni) = tls::client_hello_sni(p.payload) {
+                    if let Some(hello) = tls::client_hello(p.payload)
+                        && let Some(sni) = hello.sni
+                    {
                         self.learn_sni((p.src, p.sport, p.dst, p.dport), sni, p.ts);
+                        self.watch_hello(p, &hello, sni);
                     }
                 }
                 Some(b'A'..=b'Z') => self.http(p),
@@ -375,6 +386,42 @@ impl Learner {
             },
             _ => {}
         }
+    }
+
+    /// A segment of a connection whose TLS handshake may be followed.
+    #[inline(never)]
+    fn follow(&mut self, p: &Packet<'_>) {
+        let s = handshake::Segment {
+            src: (p.src, p.sport),
+            dst: (p.dst, p.dport),
+            flags: p.tcp.map_or(0, |t| t.flags),
+            payload: p.payload,
+            ts: p.ts,
+        };
+        self.handshakes.segment(&s, &self.watch, &mut self.failures);
+    }
+
+    /// A ClientHello naming a catalogue endpoint: its handshake is followed.
+    fn watch_hello(&mut self, p: &Packet<'_>, hello: &tls::ClientHello<'_>, sni: &[u8]) {
+        let Some(name) = wire::normalise_name(sni) else {
+            return;
+        };
+        if !self
+            .watch
+            .entry(&name)
+            .is_some_and(|e| self.watch.is_endpoint(e))
+        {
+            return;
+        }
+        let s = handshake::Segment {
+            src: (p.src, p.sport),
+            dst: (p.dst, p.dport),
+            flags: 0,
+            payload: p.payload,
+            ts: p.ts,
+        };
+        self.handshakes
+            .client_hello(&s, hello, name, &mut self.failures);
     }
 
     /// Returns what was learned.

@@ -336,27 +336,13 @@ proptest! {
     ) {
         let mut payload = payload;
         if let Some(b) = payload.first_mut() { *b = lead; }
-        let p = crate::decode::Packet {
-            ts: crate::time::Timestamp(1),
-            number: 1,
-            transport: if tcp { Transport::Tcp } else { Transport::Udp },
-            src: ip("10.0.0.1"),
-            dst: ip("10.0.0.2"),
-            sport,
-            dport: 50000,
-            ip_len: 0,
-            payload_len: payload.len() as u32,
-            payload: &payload,
-            tcp: None,
-            icmp: None,
-            vlan: None,
-            inner_vlan: None,
-            tunnel_depth: 0,
-            input: 0,
-            copy: false,
-            header_only: false,
-            ntp_mode: 0,
-        };
+        let p = crate::decode::Packet::new(
+            crate::time::Timestamp(1),
+            if tcp { Transport::Tcp } else { Transport::Udp },
+            (ip("10.0.0.1"), sport),
+            (ip("10.0.0.2"), 50000),
+            &payload,
+        );
         let mut l = Learner::new();
         l.observe(&p);
         l.observe(&p);
@@ -372,27 +358,13 @@ proptest! {
 
 /// A DNS packet from the resolver to `client`.
 fn dns_packet(msg: &[u8]) -> crate::decode::Packet<'_> {
-    crate::decode::Packet {
-        ts: crate::time::Timestamp(1),
-        number: 1,
-        transport: Transport::Udp,
-        src: ip("10.0.0.4"),
-        dst: ip("10.0.1.10"),
-        sport: 53,
-        dport: 50000,
-        ip_len: 0,
-        payload_len: msg.len() as u32,
-        payload: msg,
-        tcp: None,
-        icmp: None,
-        vlan: None,
-        inner_vlan: None,
-        tunnel_depth: 0,
-        input: 0,
-        copy: false,
-        header_only: false,
-        ntp_mode: 0,
-    }
+    crate::decode::Packet::new(
+        crate::time::Timestamp(1),
+        Transport::Udp,
+        (ip("10.0.0.4"), 53),
+        (ip("10.0.1.10"), 50000),
+        msg,
+    )
 }
 
 #[test]

@@ -70,7 +70,15 @@ pub fn dns_over_tcp(msg: &[u8]) -> Vec<u8> {
 /// (RFC 8446 4.1.2, RFC 6066 3), preceded by a supported_groups extension so
 /// the parser has to walk past another extension.
 pub fn client_hello(sni: &str) -> Vec<u8> {
-    let mut body = vec![3, 3];
+    client_hello_versions(sni, 0x0303, &[])
+}
+
+/// A ClientHello with `legacy_version` and, unless `versions` is empty, a
+/// supported_versions extension listing them (RFC 8446 4.2.1) after the
+/// server_name: a client offering only TLS 1.0 and 1.1 sends `0x0302` and
+/// `[0x0302, 0x0301]`, or `0x0301` and no extension.
+pub fn client_hello_versions(sni: &str, legacy_version: u16, versions: &[u16]) -> Vec<u8> {
+    let mut body = legacy_version.to_be_bytes().to_vec();
     body.extend((0..32).map(|i| i as u8)); // random
     body.push(32); // session id
     body.extend([0x5a; 32]);
@@ -86,15 +94,178 @@ pub fn client_hello(sni: &str) -> Vec<u8> {
     exts.push(0);
     exts.extend_from_slice(&(name.len() as u16).to_be_bytes());
     exts.extend_from_slice(name);
+    if !versions.is_empty() {
+        exts.extend_from_slice(&[0, 43]);
+        exts.extend_from_slice(&((1 + 2 * versions.len()) as u16).to_be_bytes());
+        exts.push((2 * versions.len()) as u8);
+        for v in versions {
+            exts.extend_from_slice(&v.to_be_bytes());
+        }
+    }
     body.extend_from_slice(&(exts.len() as u16).to_be_bytes());
     body.extend_from_slice(&exts);
-    let mut hs = vec![1];
-    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
-    hs.extend_from_slice(&body);
-    let mut rec = vec![22, 3, 1];
-    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
-    rec.extend_from_slice(&hs);
+    record(22, 0x0301, &handshake(1, &body))
+}
+
+/// A TLS record (RFC 8446 5.1).
+fn record(content_type: u8, version: u16, body: &[u8]) -> Vec<u8> {
+    let mut rec = vec![content_type];
+    rec.extend_from_slice(&version.to_be_bytes());
+    rec.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    rec.extend_from_slice(body);
     rec
+}
+
+/// A handshake message: type, 24-bit length, body.
+fn handshake(typ: u8, body: &[u8]) -> Vec<u8> {
+    let mut hs = vec![typ];
+    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    hs.extend_from_slice(body);
+    hs
+}
+
+/// What a synthetic server certificate says.
+#[derive(Clone, Copy, Debug)]
+pub struct CertSpec<'a> {
+    /// The issuer's organization (`O=`).
+    pub issuer_org: &'a str,
+    /// The issuer's common name (`CN=`).
+    pub issuer_cn: &'a str,
+    /// The subject's common name and only DNS name.
+    pub subject_cn: &'a str,
+}
+
+/// An X.509 v3 certificate (RFC 5280 4.1) with `spec`'s names, a 2048-bit
+/// RSA key and signature of filler bytes: well-formed for a dissector,
+/// verifiable by nobody.
+pub fn certificate(spec: &CertSpec<'_>) -> Vec<u8> {
+    let oid = |b: &[u8]| der(0x06, b);
+    let sha256_rsa = der(
+        0x30,
+        &[
+            oid(&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 1, 1, 11]),
+            vec![5, 0],
+        ]
+        .concat(),
+    );
+    let attr = |o: u8, tag: u8, v: &str| {
+        der(
+            0x31,
+            &der(0x30, &[oid(&[0x55, 4, o]), der(tag, v.as_bytes())].concat()),
+        )
+    };
+    let issuer = der(
+        0x30,
+        &[
+            attr(6, 0x13, "US"),
+            attr(10, 0x13, spec.issuer_org),
+            attr(3, 0x13, spec.issuer_cn),
+        ]
+        .concat(),
+    );
+    let subject = der(0x30, &attr(3, 0x0c, spec.subject_cn));
+    let validity = der(
+        0x30,
+        &[der(0x17, b"260101000000Z"), der(0x17, b"270101000000Z")].concat(),
+    );
+    let mut modulus = vec![0, 0xc3];
+    modulus.extend((0..255).map(|i| (i * 7 + 1) as u8));
+    let rsa_key = der(0x30, &[der(0x02, &modulus), der(0x02, &[1, 0, 1])].concat());
+    let spki = der(
+        0x30,
+        &[
+            der(
+                0x30,
+                &[
+                    oid(&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 1, 1, 1]),
+                    vec![5, 0],
+                ]
+                .concat(),
+            ),
+            der(0x03, &[&[0u8][..], &rsa_key].concat()),
+        ]
+        .concat(),
+    );
+    // subjectAltName: dNSName = subject_cn.
+    let san = der(
+        0x30,
+        &[
+            oid(&[0x55, 29, 17]),
+            der(0x04, &der(0x30, &der(0x82, spec.subject_cn.as_bytes()))),
+        ]
+        .concat(),
+    );
+    let extensions = der(0xa3, &der(0x30, &san));
+    let tbs = der(
+        0x30,
+        &[
+            der(0xa0, &der(0x02, &[2])),
+            der(0x02, &[0x33, 0x00, 0x1f, 0x42, 0x7a, 0x10, 0x9e, 0x01]),
+            sha256_rsa.clone(),
+            issuer,
+            validity,
+            subject,
+            spki,
+            extensions,
+        ]
+        .concat(),
+    );
+    let mut sig = vec![0];
+    sig.extend((0..256).map(|i| (i * 13 + 5) as u8));
+    der(0x30, &[tbs, sha256_rsa, der(0x03, &sig)].concat())
+}
+
+/// A server's first flight in answer to a ClientHello, as one TCP payload.
+/// For `version` 0x0303 and below: one handshake record with the
+/// ServerHello, a Certificate message with the leaf of `spec` and an
+/// intermediate issued to `spec.issuer_cn`, and ServerHelloDone (RFC 5246
+/// 7.3). For 0x0304: the ServerHello (supported_versions naming TLS 1.3),
+/// a change_cipher_spec and an encrypted record, as TLS 1.3 servers send.
+pub fn server_hello_certificate(version: u16, spec: &CertSpec<'_>) -> Vec<u8> {
+    let mut hello = (version.min(0x0303)).to_be_bytes().to_vec();
+    hello.extend((0..32).map(|i| (i * 3) as u8)); // random
+    hello.push(32);
+    hello.extend([0x5a; 32]);
+    hello.extend_from_slice(&[0xc0, 0x2f, 0]); // cipher suite, null compression
+    let exts: Vec<u8> = if version >= 0x0304 {
+        let mut e = vec![0, 43, 0, 2];
+        e.extend_from_slice(&version.to_be_bytes());
+        e
+    } else {
+        vec![0xff, 0x01, 0, 1, 0] // renegotiation_info
+    };
+    hello.extend_from_slice(&(exts.len() as u16).to_be_bytes());
+    hello.extend_from_slice(&exts);
+    let hello = handshake(2, &hello);
+    if version >= 0x0304 {
+        let filler: Vec<u8> = (0..900).map(|i| (i * 31 + 7) as u8).collect();
+        return [
+            record(22, 0x0303, &hello),
+            record(20, 0x0303, &[1]),
+            record(23, 0x0303, &filler),
+        ]
+        .concat();
+    }
+    let leaf = certificate(spec);
+    let intermediate = certificate(&CertSpec {
+        issuer_org: spec.issuer_org,
+        issuer_cn: "Root CA",
+        subject_cn: spec.issuer_cn,
+    });
+    let mut list = Vec::new();
+    for c in [&leaf, &intermediate] {
+        list.extend_from_slice(&(c.len() as u32).to_be_bytes()[1..]);
+        list.extend_from_slice(c);
+    }
+    let mut cert_msg = (list.len() as u32).to_be_bytes()[1..].to_vec();
+    cert_msg.extend_from_slice(&list);
+    let body = [hello, handshake(11, &cert_msg), handshake(14, &[])].concat();
+    record(22, version.max(0x0301), &body)
+}
+
+/// An unencrypted alert record (RFC 5246 7.2): `level` 1 warning, 2 fatal.
+pub fn server_alert(level: u8, description: u8) -> Vec<u8> {
+    record(21, 0x0303, &[level, description])
 }
 
 /// An HTTP/1.1 request with a Host header (none when `host` is empty).

@@ -22,30 +22,14 @@ fn tcp(t: i64, client: u32, sport: u16, to_server: bool, flags: u8, seq: u32) ->
         (s, c, 443, sport)
     };
     Packet {
-        ts: ms(t),
-        number: 0,
-        transport: Transport::Tcp,
-        src,
-        dst,
-        sport: sp,
-        dport: dp,
         ip_len: 40,
-        payload_len: 0,
-        payload: &[],
         tcp: Some(TcpInfo {
             flags,
             seq,
             ack: if flags & ACK != 0 { 1001 } else { 0 },
             window: 1000,
         }),
-        icmp: None,
-        vlan: None,
-        inner_vlan: None,
-        tunnel_depth: 0,
-        input: 0,
-        copy: false,
-        header_only: false,
-        ntp_mode: 0,
+        ..Packet::new(ms(t), Transport::Tcp, (src, sp), (dst, dp), &[])
     }
 }
 

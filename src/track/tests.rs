@@ -33,54 +33,36 @@ fn tcp(
     len: u32,
 ) -> Packet<'static> {
     Packet {
-        ts: ms(t),
-        number: 0,
-        transport: Transport::Tcp,
-        src: ip(src),
-        dst: ip(dst),
-        sport,
-        dport,
         ip_len: 40 + len,
         payload_len: len,
-        payload: &[],
         tcp: Some(TcpInfo {
             flags,
             seq,
             ack,
             window: 1000,
         }),
-        icmp: None,
-        vlan: None,
-        inner_vlan: None,
-        tunnel_depth: 0,
-        input: 0,
-        copy: false,
-        header_only: false,
-        ntp_mode: 0,
+        ..Packet::new(
+            ms(t),
+            Transport::Tcp,
+            (ip(src), sport),
+            (ip(dst), dport),
+            &[],
+        )
     }
 }
 
 fn udp(t: i64, src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, len: u32) -> Packet<'static> {
     Packet {
-        ts: ms(t),
-        number: 0,
-        transport: Transport::Udp,
-        src: ip(src),
-        dst: ip(dst),
-        sport,
-        dport,
         ip_len: 28 + len,
         payload_len: len,
-        payload: &[],
-        tcp: None,
-        icmp: None,
         vlan: Some(7),
-        inner_vlan: None,
-        tunnel_depth: 0,
-        input: 0,
-        copy: false,
-        header_only: false,
-        ntp_mode: 0,
+        ..Packet::new(
+            ms(t),
+            Transport::Udp,
+            (ip(src), sport),
+            (ip(dst), dport),
+            &[],
+        )
     }
 }
 
@@ -93,31 +75,23 @@ fn icmp(
     len: u32,
     quoted: Option<Quoted>,
 ) -> Packet<'static> {
+    let (sport, dport) = (u16::from(icmp_type), u16::from(code));
     Packet {
-        ts: ms(t),
-        number: 0,
-        transport: Transport::Icmp,
-        src: ip(src),
-        dst: ip(dst),
-        sport: u16::from(icmp_type),
-        dport: u16::from(code),
         ip_len: 28 + len,
         payload_len: len,
-        payload: &[],
-        tcp: None,
         icmp: Some(IcmpInfo {
             v6: false,
             icmp_type,
             code,
             quoted,
         }),
-        vlan: None,
-        inner_vlan: None,
-        tunnel_depth: 0,
-        input: 0,
-        copy: false,
-        header_only: false,
-        ntp_mode: 0,
+        ..Packet::new(
+            ms(t),
+            Transport::Icmp,
+            (ip(src), sport),
+            (ip(dst), dport),
+            &[],
+        )
     }
 }
 

@@ -165,7 +165,11 @@ impl<'a> Classifier<'a> {
             | How::KerberosTcpBlocked
             | How::DnsNxdomain
             | How::DnsServfail
-            | How::DnsNoAnswer => {}
+            | How::DnsNoAnswer
+            | How::TlsLegacyVersion
+            | How::TlsAlert
+            | How::TlsIntercepted
+            | How::TlsResetAfterHello => {}
         }
         cap_lines(
             &mut ev,

@@ -44,6 +44,10 @@ impl<'a> Classifier<'a> {
                 FailureKind::DnsNxdomain => (How::DnsNxdomain, f.proto, None),
                 FailureKind::DnsServfail => (How::DnsServfail, f.proto, None),
                 FailureKind::DnsNoAnswer => (How::DnsNoAnswer, f.proto, None),
+                FailureKind::TlsLegacyVersion => (How::TlsLegacyVersion, f.proto, None),
+                FailureKind::TlsAlert => (How::TlsAlert, f.proto, None),
+                FailureKind::TlsIntercepted => (How::TlsIntercepted, f.proto, None),
+                FailureKind::TlsResetAfterHello => (How::TlsResetAfterHello, f.proto, None),
             };
             let Some(rule) = self.broken_rule(f, src, dst, proto) else {
                 continue;
@@ -264,6 +268,26 @@ fn failure_line(f: &Failure, tcp_how: Option<How>, cat: &Catalogue) -> String {
                 f.proto.name()
             )
         }
+        FailureKind::TlsLegacyVersion
+        | FailureKind::TlsAlert
+        | FailureKind::TlsIntercepted
+        | FailureKind::TlsResetAfterHello => {
+            let name = f.name.as_deref().unwrap_or("");
+            let endpoint = match cat.watched(name) {
+                Some(Watched::Endpoint(h)) => {
+                    format!(
+                        ": a Microsoft endpoint ({}) of {}",
+                        h.pattern,
+                        fmt_list(&h.serves)
+                    )
+                }
+                _ => String::new(),
+            };
+            format!(
+                "{} ({} to {} port {}, {times}){endpoint}",
+                f.detail, f.client, f.server, f.port
+            )
+        }
     }
 }
 
@@ -301,6 +325,26 @@ fn advice(how: How, src: Role) -> Option<&'static str> {
             "queries for the name went unanswered: the DNS server is down or a firewall drops DNS (see any blocked \
              finding on udp/53)"
         }
+        How::TlsLegacyVersion => {
+            "the client offers nothing newer than TLS 1.1, which the Microsoft cloud refuses: enable TLS 1.2 for \
+             .NET and SChannel on the server (Entra Connect's \"TLS 1.2 enforcement\" registry keys: \
+             SchUseStrongCrypto and SystemDefaultTlsVersions) and restart the service"
+        }
+        How::TlsAlert => {
+            "the handshake was refused in clear text: protocol_version or handshake_failure from the server side \
+             means no TLS version or cipher suite in common (the client's TLS 1.2 and cipher suite settings, or a \
+             proxy that speaks only older ones); unknown_ca or bad_certificate from the client means it did not \
+             trust the certificate it was shown (look for a tls-intercepted finding)"
+        }
+        How::TlsIntercepted => {
+            "a device between the client and Microsoft replaced the server certificate with its own (TLS \
+             inspection): Microsoft does not support it for Entra Connect and Connect Health: exempt the \
+             Microsoft endpoints from inspection on the proxy or firewall"
+        }
+        How::TlsResetAfterHello => {
+            "the port is open, and the connection is cut as soon as the server name is seen: a firewall or \
+             proxy filters by SNI: allow the Microsoft endpoint's name in its URL or application policy"
+        }
         _ => return None,
     })
 }
@@ -335,6 +379,21 @@ fn wireshark(how: How, fs: &[(&Failure, Option<How>)]) -> Option<String> {
             How::DnsNxdomain => dns("dns.flags.rcode==3"),
             How::DnsServfail => dns("(dns.flags.rcode==2 || dns.flags.rcode==5)"),
             How::DnsNoAnswer => dns("dns.flags.response==0"),
+            How::TlsLegacyVersion => format!(
+                "{pair} && tls.handshake.type==1 && tls.handshake.extensions_server_name==\"{}\"",
+                f.name.as_deref().unwrap_or("")
+            ),
+            How::TlsAlert => format!(
+                "{pair} && tcp.port=={} && tls.alert_message.level==2",
+                f.port
+            ),
+            How::TlsIntercepted => {
+                format!("{pair} && tcp.port=={} && tls.handshake.type==11", f.port)
+            }
+            How::TlsResetAfterHello => format!(
+                "{pair} && tcp.port=={} && (tls.handshake.type==1 || tcp.flags.reset==1 || tcp.flags.fin==1)",
+                f.port
+            ),
             _ => continue,
         };
         alts.push(alt);

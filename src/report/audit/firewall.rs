@@ -240,13 +240,15 @@ pub(super) fn enforced_at(how: How) -> &'static str {
         How::NoSynack | How::Icmp | How::NoReply => "network",
         How::Rst => "host",
         How::ProxyRefused => "proxy",
-        How::ResetAfterHandshake => "inspection",
+        How::ResetAfterHandshake | How::TlsIntercepted | How::TlsResetAfterHello => "inspection",
         How::KerberosTcpBlocked => "network",
         How::KerberosClockSkew
         | How::KerberosPrincipalUnknown
         | How::DnsNxdomain
         | How::DnsServfail
-        | How::DnsNoAnswer => "service",
+        | How::DnsNoAnswer
+        | How::TlsLegacyVersion
+        | How::TlsAlert => "service",
     }
 }
 
@@ -265,6 +267,10 @@ fn how_phrase(how: How) -> &'static str {
         How::DnsNxdomain => "lookup answered NXDOMAIN",
         How::DnsServfail => "lookup answered SERVFAIL",
         How::DnsNoAnswer => "lookup never answered",
+        How::TlsLegacyVersion => "TLS 1.2 not offered",
+        How::TlsAlert => "TLS handshake refused by an alert",
+        How::TlsIntercepted => "TLS intercepted: certificate not from a Microsoft issuer",
+        How::TlsResetAfterHello => "reset after the TLS ClientHello",
     }
 }
 
