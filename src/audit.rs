@@ -563,8 +563,8 @@ fn run_holding(
 }
 
 /// The classifier's end, whichever way its connections came: the time
-/// covered, the endpoint-mapper ports and protocol failures learned, the
-/// inputs' names, then the findings.
+/// covered, the endpoint-mapper ports, protocol failures and resolved
+/// endpoints learned, the inputs' names, then the findings.
 fn finish(
     mut cl: crate::classify::Classifier<'_>,
     covered: crate::time::Duration,
@@ -575,6 +575,7 @@ fn finish(
     cl.set_coverage(covered);
     cl.set_endpoints(endpoints(learned));
     cl.set_failures(learned.failures.clone());
+    cl.set_resolutions(learned.resolutions.clone());
     cl.set_inputs(input_names);
     cl.finish(span)
 }

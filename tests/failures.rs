@@ -656,3 +656,230 @@ fn healthy_tls_and_other_sites_are_not_failures() {
     );
     assert_eq!(failed(&doc), Vec::<&Value>::new(), "{doc:#}");
 }
+
+// ---------------------------------------------------------------------------
+// Names resolved, then never reached or reached only after a long retry.
+// The sync server's background flows go to the internet, so the capture is
+// on its way out; tshark confirms the answers and the absence of packets.
+// ---------------------------------------------------------------------------
+
+/// The sync server's own cloud endpoint.
+const ADMIN: &str = "adminwebservice.microsoftonline.com";
+
+/// Two Entra ID addresses the resolver hands out for the sign-in name.
+const ANSWER: [&str; 2] = ["20.190.151.20", "20.190.151.21"];
+
+/// The DC answers the sync server's A query for `name` with `addrs`, `secs` in.
+fn resolve(t: &mut Trace, cport: u16, id: u16, name: &str, addrs: &[&str], secs: i64) {
+    let mut u = UdpSession::new(sa(SYNC, cport), sa(DC, 53)).starting_at(at(secs));
+    let answers: Vec<(&str, Rdata<'_>)> = addrs
+        .iter()
+        .map(|a| (name, Rdata::Addr(a.parse().expect("address"))))
+        .collect();
+    u.client_send(&dns_query(id, name, 1))
+        .server_send(&dns_response(id, name, &answers));
+    t.add(&u);
+}
+
+#[test]
+fn an_endpoint_resolved_and_never_reached() {
+    let mut t = Trace::new(Link::ethernet());
+    background(&mut t, true);
+    resolve(&mut t, 52_000, 71, LOGIN, &ANSWER, 10);
+    resolve(&mut t, 52_001, 72, LOGIN, &ANSWER, 70);
+    let (doc, dir) = audit_kept(&mut t);
+    let f = failed(&doc);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    let f = f[0];
+    assert_eq!(f["how"], "resolved-never-reached", "{f:#}");
+    assert_eq!(f["rule"], "t2-https", "{f:#}");
+    assert_eq!(f["severity"], "error", "{f:#}");
+    assert_eq!(
+        (&f["src_role"], f["count"].as_u64()),
+        (&Value::from("sync"), Some(2))
+    );
+    let ev = evidence(f);
+    assert!(
+        ev.contains(&format!(
+            "{LOGIN} resolved to {} and {}",
+            ANSWER[0], ANSWER[1]
+        )),
+        "{ev}"
+    );
+    assert!(ev.contains("Windows Firewall"), "advice: {ev}");
+    // tshark: the filter shows the two answers and nothing sent to them.
+    let filter = f["wireshark_filter"].as_str().expect("filter");
+    assert_eq!(tshark(dir.path(), filter, "dns.a").len(), 2, "{filter}");
+    let to_them = format!("ip.dst=={} || ip.dst=={}", ANSWER[0], ANSWER[1]);
+    assert!(tshark(dir.path(), &to_them, "frame.number").is_empty());
+}
+
+#[test]
+fn resolved_endpoints_that_were_reached_or_could_not_be_seen_are_not_failures() {
+    let mut t = Trace::new(Link::ethernet());
+    background(&mut t, true);
+    // Reached on the second address of the answer, at once.
+    resolve(&mut t, 52_000, 71, LOGIN, &ANSWER, 10);
+    works(&mut t, SYNC, 52_100, ANSWER[1], 443, 10);
+    // Named in a ClientHello to an address of an older answer.
+    resolve(&mut t, 52_001, 72, ADMIN, &["20.190.151.30"], 12);
+    tls(&mut t, 52_101, "20.190.151.31", 12, |x| {
+        healthy(x, ADMIN, &MICROSOFT)
+    });
+    // Resolved in the capture's last seconds: no time to connect was seen.
+    let end = 4 * 30 + 5;
+    resolve(
+        &mut t,
+        52_002,
+        73,
+        "login.windows.net",
+        &["20.190.151.40"],
+        end,
+    );
+    // A host outside the inventory, and a name the catalogue does not list.
+    let mut u = UdpSession::new(sa(STRANGER, 52_003), sa(DC, 53)).starting_at(at(20));
+    let a = Rdata::Addr(ANSWER[0].parse().expect("address"));
+    u.client_send(&dns_query(74, LOGIN, 1))
+        .server_send(&dns_response(74, LOGIN, &[(LOGIN, a)]));
+    t.add(&u);
+    resolve(&mut t, 52_004, 75, "example.org", &["93.184.216.34"], 20);
+    let doc = audit(&mut t);
+    assert_eq!(failed(&doc), Vec::<&Value>::new(), "{doc:#}");
+
+    // A capture on the DNS server: the lookups, none of the sync server's
+    // way out, so its absence there says nothing.
+    let mut t = Trace::new(Link::ethernet());
+    for i in 0..5u16 {
+        works(&mut t, SYNC, 40_000 + i, DC, 389, i64::from(i) * 30);
+    }
+    resolve(&mut t, 52_000, 71, LOGIN, &ANSWER, 10);
+    let doc = audit(&mut t);
+    assert_eq!(failed(&doc), Vec::<&Value>::new(), "{doc:#}");
+}
+
+#[test]
+fn an_endpoint_reached_only_after_a_long_retry() {
+    let mut t = Trace::new(Link::ethernet());
+    background(&mut t, true);
+    resolve(&mut t, 52_000, 71, LOGIN, &ANSWER, 10);
+    // Windows' three SYNs to the first address (0, 3, 9 s), then a retry of
+    // the service on the same address, then the second address works.
+    for (i, secs) in [10, 31].into_iter().enumerate() {
+        let mut x = TcpSession::new(sa(SYNC, 52_100 + i as u16), sa(ANSWER[0], 443), 5, 6)
+            .starting_at(at(secs));
+        x.unanswered(2, Duration::from_secs(3));
+        t.add(&x);
+    }
+    works(&mut t, SYNC, 52_102, ANSWER[1], 443, 52);
+    let (doc, dir) = audit_kept(&mut t);
+    let f = failed(&doc);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    let f = f[0];
+    assert_eq!(f["how"], "reached-after-retry", "{f:#}");
+    assert_eq!(f["rule"], "t2-https", "{f:#}");
+    // It got through: a warning, where never reaching it is an error.
+    assert_eq!(f["severity"], "warning", "{f:#}");
+    let ev = evidence(f);
+    assert!(
+        ev.contains(&format!(
+            "{LOGIN}: first reached 42.0 s after it was resolved, on {} port 443; the attempts before, to {}, failed (no-synack)",
+            ANSWER[1], ANSWER[0]
+        )),
+        "{ev}"
+    );
+    // The failed attempts are a blocked finding of their own.
+    let blocked = doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["kind"] == "blocked" && f["how"] == "no-synack")
+        .count();
+    assert_eq!(blocked, 1, "{doc:#}");
+    // tshark: six SYNs to the first address, and one to the second.
+    let filter = f["wireshark_filter"].as_str().expect("filter");
+    let syns = tshark(
+        dir.path(),
+        &format!("({filter}) && tcp.flags.syn==1 && tcp.flags.ack==0"),
+        "ip.dst",
+    );
+    let mut want = vec![ANSWER[0]; 6];
+    want.push(ANSWER[1]);
+    assert_eq!(syns, want);
+
+    // Reached at once, or late without a failure in between: not failures.
+    let mut t = Trace::new(Link::ethernet());
+    background(&mut t, true);
+    resolve(&mut t, 52_000, 71, LOGIN, &ANSWER, 10);
+    works(&mut t, SYNC, 52_102, ANSWER[1], 443, 50);
+    resolve(&mut t, 52_001, 72, ADMIN, &["20.190.151.30"], 20);
+    let mut x =
+        TcpSession::new(sa(SYNC, 52_103), sa("20.190.151.30", 443), 5, 6).starting_at(at(20));
+    x.unanswered(0, Duration::from_secs(3));
+    t.add(&x);
+    works(&mut t, SYNC, 52_104, "20.190.151.30", 443, 21);
+    // A fallback to another port, late: Service Bus from 5671 to 443.
+    let bus = "contoso.servicebus.windows.net";
+    resolve(&mut t, 52_005, 76, bus, &["52.168.10.20"], 30);
+    let mut x =
+        TcpSession::new(sa(SYNC, 52_105), sa("52.168.10.20", 5671), 5, 6).starting_at(at(30));
+    x.unanswered(2, Duration::from_secs(3));
+    t.add(&x);
+    works(&mut t, SYNC, 52_106, "52.168.10.20", 443, 60);
+    let doc = audit(&mut t);
+    let hows: Vec<&Value> = failed(&doc).iter().map(|f| &f["how"]).collect();
+    assert!(hows.is_empty(), "{doc:#}");
+}
+
+/// The audit of logs finds what the audit of the capture finds: the
+/// capture's conn.log (`flowaudit flows -f zeek`) and a dns.log row per
+/// answer, as Zeek writes them in JSON lines, give the same finding.
+#[test]
+fn a_log_audit_finds_the_endpoint_never_reached_too() {
+    let mut t = Trace::new(Link::ethernet());
+    background(&mut t, true);
+    resolve(&mut t, 52_000, 71, LOGIN, &ANSWER, 10);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let capture = run(dir.path(), &mut t, "json");
+    let from_capture: Value = serde_json::from_str(&capture).expect("JSON");
+    let conn = common::flowaudit()
+        .args(["flows", "-f", "zeek"])
+        .arg(dir.path().join("capture.pcap"))
+        .output()
+        .expect("flows");
+    assert!(conn.status.success());
+    std::fs::write(dir.path().join("conn.log"), &conn.stdout).expect("conn.log");
+    let secs = at(10).0 as f64 / 1e9;
+    let row = serde_json::json!({
+        "ts": secs, "uid": "Cdns1", "id.orig_h": SYNC, "id.orig_p": 52_000,
+        "id.resp_h": DC, "id.resp_p": 53, "proto": "udp", "trans_id": 71,
+        "query": LOGIN, "qtype": 1, "qtype_name": "A", "rcode": 0, "rcode_name": "NOERROR",
+        "answers": ANSWER, "TTLs": [300.0, 300.0],
+    });
+    std::fs::write(dir.path().join("dns.log"), format!("{row}\n")).expect("dns.log");
+    let out = common::flowaudit()
+        .args(["audit", "--fail-on", "never", "-f", "json", "-i"])
+        .arg(dir.path().join("inventory.toml"))
+        .arg(dir.path().join("conn.log"))
+        .arg(dir.path().join("dns.log"))
+        .output()
+        .expect("audit logs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let from_logs: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    // Zeek's ts is the query's, the capture's the answer's: times aside.
+    let judged = |doc: &Value| -> Vec<(Value, Value, Value, Value)> {
+        failed(doc)
+            .iter()
+            .map(|f| {
+                let h = &f["hosts"][0];
+                let ends = (h["src"].clone(), h["dst"].clone());
+                (f["how"].clone(), f["rule"].clone(), ends.0, ends.1)
+            })
+            .collect()
+    };
+    assert_eq!(judged(&from_capture).len(), 1, "{from_capture:#}");
+    assert_eq!(judged(&from_logs), judged(&from_capture));
+}

@@ -72,6 +72,13 @@
 //!   connections to that KDC were blocked (`kerberos-tcp-blocked`); a failed
 //!   lookup on the first rule the name serves that the client's role follows
 //!   (enabled rules first). Severity as for blocked, against that rule.
+//! - Endpoints the learner saw resolved ([`Classifier::set_resolutions`]),
+//!   held against every host pair at the end: no packet from the client to
+//!   any address of the answer, while the capture shows its other internet
+//!   traffic and went on 30 s -> `failed` `resolved-never-reached`; the first
+//!   working connection 20 s or more after the answer, failed attempts in
+//!   between -> `failed` `reached-after-retry` (a warning at most: it got
+//!   through). Both on the first rule the name serves, as a failed lookup.
 //! - ICMP and other transports are counted (`summary.other_transports`) and
 //!   otherwise skipped; their hosts still count as "seen" and "sending".
 //!
@@ -338,6 +345,13 @@ pub enum How {
     /// after a ClientHello naming a catalogue endpoint, before any
     /// ServerHello: blocking by server name.
     TlsResetAfterHello,
+    /// `failed`: a catalogue endpoint resolved for the host, which then sent
+    /// no packet to any address it was given, while the capture shows its
+    /// other internet traffic.
+    ResolvedNeverReached,
+    /// `failed`: a catalogue endpoint reached only 20 s or more after it was
+    /// resolved, attempts to its addresses failing in between.
+    ReachedAfterRetry,
 }
 
 impl How {
@@ -360,6 +374,8 @@ impl How {
             How::TlsAlert => "tls-alert",
             How::TlsIntercepted => "tls-intercepted",
             How::TlsResetAfterHello => "tls-reset-after-hello",
+            How::ResolvedNeverReached => "resolved-never-reached",
+            How::ReachedAfterRetry => "reached-after-retry",
         }
     }
 }

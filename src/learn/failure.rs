@@ -50,6 +50,13 @@ pub enum FailureKind {
     /// The connection reset (or closed) from the server side after the
     /// ClientHello, before any ServerHello.
     TlsResetAfterHello,
+    /// A catalogue endpoint resolved for a client that then sent nothing to
+    /// any address it was given (made by the classifier from a
+    /// [`super::resolve::Resolution`] and the audit's connections).
+    ResolvedNeverReached,
+    /// A catalogue endpoint resolved for a client that reached it only long
+    /// after, its attempts in between failing (made by the classifier too).
+    ReachedAfterRetry,
 }
 
 /// Whose clock a Kerberos skew is measured against.
@@ -90,6 +97,9 @@ pub struct Failure {
     /// Kerberos skew: the KDC's clock minus the other clock, in
     /// nanoseconds, the largest in magnitude seen.
     pub skew: Option<(i64, Clock)>,
+    /// For a name resolved and not (or late) reached: the addresses the
+    /// answers gave; else empty.
+    pub addrs: Vec<IpAddr>,
 }
 
 /// The key a failure is counted under.
@@ -148,6 +158,7 @@ impl Failures {
             first: ts,
             last: ts,
             skew: None,
+            addrs: Vec::new(),
         });
         f.count += 1;
         f.first = f.first.min(ts);

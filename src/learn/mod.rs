@@ -33,6 +33,7 @@ pub mod failure;
 pub mod handshake;
 pub mod http;
 pub mod kerberos;
+pub mod resolve;
 pub mod tls;
 pub mod wire;
 
@@ -243,6 +244,8 @@ pub struct Learned {
     pub adfs_paths: HashMap<IpAddr, Timestamp>,
     /// Kerberos errors and failed lookups of watched names, in a fixed order.
     pub failures: Vec<failure::Failure>,
+    /// The catalogue's endpoints resolved per client, by client then name.
+    pub resolutions: Vec<resolve::Resolution>,
 }
 
 impl Learned {
@@ -276,6 +279,8 @@ pub struct Learner {
     failures: failure::Failures,
     /// TLS handshakes to watched endpoints in progress.
     handshakes: handshake::Handshakes,
+    /// Endpoints resolved so far.
+    resolutions: resolve::Resolutions,
 }
 
 /// The records of the DNS response being read, kept between responses so that
@@ -428,6 +433,13 @@ impl Learner {
     pub fn finish(self) -> Learned {
         let mut learned = self.learned;
         learned.failures = self.failures.finish(&self.watch);
+        let mut resolutions = self.resolutions;
+        // A client that asked its proxy for the endpoint left the
+        // connecting to the proxy.
+        for t in learned.proxied.values() {
+            resolutions.named(t.client, t.host.as_bytes());
+        }
+        learned.resolutions = resolutions.finish();
         learned
     }
 
@@ -464,6 +476,12 @@ impl Learner {
         };
         if !q.response {
             return;
+        }
+        if q.rcode == 0 && self.watch.is_endpoint(entry) {
+            // The addresses the message gave, which `dns` read just before.
+            let addrs = self.scratch.addrs.iter().map(|(_, a)| *a);
+            self.resolutions
+                .answered((p.dst, p.src), proto, &name, addrs, p.ts);
         }
         // Over TCP only the error counts: the TCP tracker judges the rest.
         let port = if proto == Proto::Udp { p.dport } else { 0 };
@@ -557,6 +575,9 @@ impl Learner {
         if !self.learned.proxied.contains_key(&key) {
             self.learned.names.learn(server, name, NameSource::Sni, ts);
         }
+        // The client named the endpoint: it reached it, wherever the name led.
+        let bare = name.strip_suffix(b".").unwrap_or(name);
+        self.resolutions.named(client, bare);
     }
 
     /// One HTTP request on the connection `(client, client port, server,
@@ -632,10 +653,28 @@ impl Learner {
     /// the name asked for to the address record's owner; a row has no
     /// owners, so each address gets the name asked for, then every name
     /// among the answers, in order: the same chain when there is one.
-    pub fn learn_dns_answers(&mut self, query: &[u8], answers: &[&[u8]], ts: Timestamp) {
+    /// `ends` (client, resolver) and the transport, when the row gives
+    /// them: an answer for a catalogue endpoint is then its resolution.
+    pub fn learn_dns_answers(
+        &mut self,
+        ends: Option<((IpAddr, IpAddr), Proto)>,
+        query: &[u8],
+        answers: &[&[u8]],
+        ts: Timestamp,
+    ) {
         let addrs = answers
             .iter()
             .filter_map(|a| std::str::from_utf8(a).ok()?.parse::<IpAddr>().ok());
+        if let Some((ends, proto)) = ends
+            && let Some(name) = wire::normalise_name(query)
+            && self
+                .watch
+                .entry(&name)
+                .is_some_and(|e| self.watch.is_endpoint(e))
+        {
+            self.resolutions
+                .answered(ends, proto, &name, addrs.clone(), ts);
+        }
         for ip in addrs {
             let names = answers
                 .iter()

@@ -529,6 +529,7 @@ fn a_dns_log_row_teaches_what_the_response_teaches() {
     let from_packets = learn(&t);
     let mut l = Learner::new();
     l.learn_dns_answers(
+        None,
         b"login.microsoftonline.com",
         &[
             b"login.mso.msidentity.com",

@@ -142,7 +142,15 @@ fn dns(row: &dyn Row, ts: Timestamp, learner: &mut Learner) -> Result<(), String
     }
     let answers = row.list("answers");
     let answers: Vec<&[u8]> = answers.iter().map(|a| a.as_bytes()).collect();
-    learner.learn_dns_answers(query.as_bytes(), &answers, ts);
+    // The client and resolver, when the row names them (Zeek's always do).
+    let ends = conn_of(row).ok().map(|(c, _, r, _)| {
+        let proto = match row.text("proto").as_deref() {
+            Some("tcp") => crate::catalogue::Proto::Tcp,
+            _ => crate::catalogue::Proto::Udp,
+        };
+        ((c, r), proto)
+    });
+    learner.learn_dns_answers(ends, query.as_bytes(), &answers, ts);
     Ok(())
 }
 

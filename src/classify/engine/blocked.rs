@@ -169,7 +169,9 @@ impl<'a> Classifier<'a> {
             | How::TlsLegacyVersion
             | How::TlsAlert
             | How::TlsIntercepted
-            | How::TlsResetAfterHello => {}
+            | How::TlsResetAfterHello
+            | How::ResolvedNeverReached
+            | How::ReachedAfterRetry => {}
         }
         cap_lines(
             &mut ev,

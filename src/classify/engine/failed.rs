@@ -23,9 +23,10 @@ impl<'a> Classifier<'a> {
     }
 
     /// The `failed` findings.
-    pub(super) fn failed(&self, findings: &mut Vec<Finding>) {
+    pub(super) fn failed(&self, findings: &mut Vec<Finding>, span_end: Option<Timestamp>) {
+        let derived = self.reach_failures(span_end);
         let mut groups: BTreeMap<FailedKey, Vec<(&Failure, Option<How>)>> = BTreeMap::new();
-        for f in &self.failures {
+        for f in self.failures.iter().chain(&derived) {
             // A failure of a host outside the deployment is not the audit's.
             let Some(src) = self.role_of(f.client) else {
                 continue;
@@ -48,6 +49,8 @@ impl<'a> Classifier<'a> {
                 FailureKind::TlsAlert => (How::TlsAlert, f.proto, None),
                 FailureKind::TlsIntercepted => (How::TlsIntercepted, f.proto, None),
                 FailureKind::TlsResetAfterHello => (How::TlsResetAfterHello, f.proto, None),
+                FailureKind::ResolvedNeverReached => (How::ResolvedNeverReached, f.proto, None),
+                FailureKind::ReachedAfterRetry => (How::ReachedAfterRetry, f.proto, None),
             };
             let Some(rule) = self.broken_rule(f, src, dst, proto) else {
                 continue;
@@ -65,8 +68,9 @@ impl<'a> Classifier<'a> {
         }
     }
 
-    /// The rule a failure breaks: for a lookup, the first rule the name
-    /// serves that the client's role follows (enabled ones first); for
+    /// The rule a failure breaks: for a named endpoint, the first rule the
+    /// name serves that the client's role follows (those of the failure's
+    /// own transport and port first, then enabled ones first); for
     /// Kerberos, the rule of the flow itself.
     fn broken_rule(
         &self,
@@ -83,9 +87,13 @@ impl<'a> Classifier<'a> {
                 .filter_map(|id| self.rule_by_id(id))
                 .filter(|r| r.src.contains(&src));
             let feats = &self.inventory.features;
+            let own = |r: &&Rule| r.transports.contains(&proto) && r.ports.contains(f.port);
             return rules
                 .clone()
+                .filter(own)
                 .find(|r| r.enabled_by(feats))
+                .or(rules.clone().find(own))
+                .or(rules.clone().find(|r| r.enabled_by(feats)))
                 .or(rules.clone().next());
         }
         let k = GroupKey {
@@ -143,7 +151,11 @@ impl<'a> Classifier<'a> {
             port,
             epm: false,
         };
-        let (severity, why) = self.failure_severity(k, sel);
+        let (mut severity, why) = self.failure_severity(k, sel);
+        // The client got through in the end: worth fixing, not broken.
+        if how == How::ReachedAfterRetry {
+            severity = severity.min(Severity::Warning);
+        }
         ev.push(why);
         let mut pairs: BTreeMap<(IpAddr, IpAddr), HostPair> = BTreeMap::new();
         for (f, _) in fs {
@@ -288,6 +300,14 @@ fn failure_line(f: &Failure, tcp_how: Option<How>, cat: &Catalogue) -> String {
                 f.detail, f.client, f.server, f.port
             )
         }
+        FailureKind::ResolvedNeverReached => format!(
+            "{}: answered by {} to {} over {}, {times}",
+            f.detail,
+            f.server,
+            f.client,
+            f.proto.name()
+        ),
+        FailureKind::ReachedAfterRetry => format!("{} ({})", f.detail, f.client),
     }
 }
 
@@ -345,6 +365,17 @@ fn advice(how: How, src: Role) -> Option<&'static str> {
             "the port is open, and the connection is cut as soon as the server name is seen: a firewall or \
              proxy filters by SNI: allow the Microsoft endpoint's name in its URL or application policy"
         }
+        How::ResolvedNeverReached => {
+            "the host looked the endpoint up and never sent it a packet: something on the host stops it before \
+             the wire (a Windows Firewall outbound rule, a WinHTTP or .NET proxy setting the capture does not \
+             show, no route for the address family answered), or the service gave up before connecting; \
+             `Test-NetConnection <name> -Port 443` on the host shows which"
+        }
+        How::ReachedAfterRetry => {
+            "the endpoint was reached only after failed attempts: some of its addresses (or the first \
+             connections) are blocked and the client got through by retrying; allow the whole Microsoft \
+             range (endpoint set 56), not single addresses, and see the blocked finding for the attempts"
+        }
         _ => return None,
     })
 }
@@ -394,6 +425,24 @@ fn wireshark(how: How, fs: &[(&Failure, Option<How>)]) -> Option<String> {
                 "{pair} && tcp.port=={} && (tls.handshake.type==1 || tcp.flags.reset==1 || tcp.flags.fin==1)",
                 f.port
             ),
+            // The answers, and (none, for never reached) the packets to them.
+            How::ResolvedNeverReached | How::ReachedAfterRetry => {
+                let to: Vec<String> = f
+                    .addrs
+                    .iter()
+                    .take(8)
+                    .map(|&a| format!("{}.dst=={a}", crate::classify::filter::ip_field(a)))
+                    .collect();
+                let src = crate::classify::filter::ip_field(f.client);
+                format!(
+                    "(dns.qry.name==\"{}\" && dns.flags.response==1 && {}.dst=={}) || ({src}.src=={} && ({}))",
+                    f.name.as_deref().unwrap_or(""),
+                    crate::classify::filter::ip_field(f.client),
+                    f.client,
+                    f.client,
+                    to.join(" || ")
+                )
+            }
             _ => continue,
         };
         alts.push(alt);

@@ -23,6 +23,7 @@ mod doubt;
 mod failed;
 mod healthy;
 mod missing;
+mod reach;
 mod scan;
 mod unclassified;
 mod unexpected;
@@ -815,6 +816,8 @@ pub struct Classifier<'a> {
     flood: Vec<String>,
     /// Protocol failures from the payload ([`Classifier::set_failures`]).
     failures: Vec<crate::learn::failure::Failure>,
+    /// Endpoints resolved ([`Classifier::set_resolutions`]).
+    resolutions: Vec<crate::learn::resolve::Resolution>,
 }
 
 /// Host pairs a finding lists by default: enough for the pattern, few
@@ -1100,6 +1103,7 @@ impl<'a> Classifier<'a> {
             input_names: Vec::new(),
             flood: Vec::new(),
             failures: Vec::new(),
+            resolutions: Vec::new(),
         }
     }
 
@@ -1788,7 +1792,7 @@ impl<'a> Classifier<'a> {
             }
         }
         findings.extend(scans);
-        self.failed(&mut findings);
+        self.failed(&mut findings, span_end);
         self.missing(&mut findings, span_secs, covered_secs);
         // Before the unclassified findings take their buckets apart.
         self.flood = self.flood_lines();

@@ -241,7 +241,8 @@ pub(super) fn enforced_at(how: How) -> &'static str {
         How::Rst => "host",
         How::ProxyRefused => "proxy",
         How::ResetAfterHandshake | How::TlsIntercepted | How::TlsResetAfterHello => "inspection",
-        How::KerberosTcpBlocked => "network",
+        How::KerberosTcpBlocked | How::ReachedAfterRetry => "network",
+        How::ResolvedNeverReached => "host",
         How::KerberosClockSkew
         | How::KerberosPrincipalUnknown
         | How::DnsNxdomain
@@ -271,6 +272,8 @@ fn how_phrase(how: How) -> &'static str {
         How::TlsAlert => "TLS handshake refused by an alert",
         How::TlsIntercepted => "TLS intercepted: certificate not from a Microsoft issuer",
         How::TlsResetAfterHello => "reset after the TLS ClientHello",
+        How::ResolvedNeverReached => "resolved, then never reached",
+        How::ReachedAfterRetry => "reached only after failed attempts",
     }
 }
 
