@@ -883,3 +883,136 @@ fn a_log_audit_finds_the_endpoint_never_reached_too() {
     assert_eq!(judged(&from_capture).len(), 1, "{from_capture:#}");
     assert_eq!(judged(&from_logs), judged(&from_capture));
 }
+
+// ---------------------------------------------------------------------------
+// An explicit proxy cutting idle tunnels: the sync server's CONNECTs to
+// the sign-in endpoint through 10.0.0.8:8080, closed by the proxy a fixed
+// time after their last byte.
+// ---------------------------------------------------------------------------
+
+const PROXY: &str = "10.0.0.8";
+
+/// A tunnel through the proxy to `host`, `secs` in: CONNECT, 200, a TLS
+/// exchange, the last payload from the client when `waiting`, then `idle`
+/// seconds of silence and a close by the proxy (else by the client).
+fn tunnel(
+    t: &mut Trace,
+    cport: u16,
+    host: &str,
+    secs: i64,
+    waiting: bool,
+    idle: i64,
+    proxy_closes: bool,
+) {
+    let mut x = TcpSession::new(sa(SYNC, cport), sa(PROXY, 8080), 21, 23).starting_at(at(secs));
+    x.handshake()
+        .client_send(format!("CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n\r\n").as_bytes())
+        .server_send(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        .client_send(&client_hello(host))
+        .server_send(&server_hello_certificate(0x0303, &MICROSOFT))
+        .client_data(700);
+    if !waiting {
+        x.server_data(1500);
+    }
+    x.wait(Duration::from_secs(idle));
+    if proxy_closes {
+        x.server_close();
+    } else {
+        x.close();
+    }
+    t.add(&x);
+}
+
+#[test]
+fn a_proxy_cutting_idle_tunnels_after_a_fixed_time() {
+    let mut t = Trace::new(Link::ethernet());
+    background(&mut t, true);
+    // Three tunnels cut 60 s after their last byte; the second was waiting
+    // for its answer (an export the cloud was still working on).
+    for (i, (secs, waiting)) in [(5, false), (10, true), (20, false)]
+        .into_iter()
+        .enumerate()
+    {
+        tunnel(&mut t, 53_000 + i as u16, LOGIN, secs, waiting, 60, true);
+    }
+    let (doc, dir) = audit_kept(&mut t);
+    let f = failed(&doc);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    let f = f[0];
+    assert_eq!(f["how"], "proxy-idle-cut", "{f:#}");
+    assert_eq!(f["rule"], "t2-https", "{f:#}");
+    assert_eq!(
+        (&f["src_role"], &f["dst_role"]),
+        (&Value::from("sync"), &Value::from("azure"))
+    );
+    // A request was cut in flight: the rule is broken, not merely at risk.
+    assert_eq!(f["severity"], "error", "{f:#}");
+    assert_eq!(f["count"], 3);
+    let ev = evidence(f);
+    assert!(
+        ev.contains(&format!(
+            "the proxy {PROXY} (port 8080) closed 3 tunnels to {LOGIN} after 60.0 s idle each, 1 of them while {SYNC} waited for an answer"
+        )),
+        "{ev}"
+    );
+    // tshark measures the same silence: each proxy FIN comes 60 s after the
+    // tunnel's previous payload.
+    let filter = f["wireshark_filter"].as_str().expect("filter");
+    let fins = tshark(
+        dir.path(),
+        &format!("({filter}) && ip.src=={PROXY} && tcp.flags.fin==1"),
+        "tcp.time_delta",
+    );
+    assert_eq!(fins.len(), 3, "{filter}");
+    let rows = tshark(
+        dir.path(),
+        &format!("ip.src=={PROXY} && tcp.flags.fin==1"),
+        "tcp.stream",
+    );
+    for stream in rows {
+        let times = tshark(
+            dir.path(),
+            &format!(
+                "tcp.stream=={stream} && (tcp.len>0 || (ip.src=={PROXY} && tcp.flags.fin==1))"
+            ),
+            "frame.time_epoch",
+        );
+        let t: Vec<f64> = times.iter().map(|s| s.parse().expect("time")).collect();
+        let gap = t[t.len() - 1] - t[t.len() - 2];
+        // (The synth builder spaces packets 10 ms apart.)
+        assert!(
+            (gap - 60.0).abs() < 0.05,
+            "stream {stream}: {gap} s of silence"
+        );
+    }
+}
+
+#[test]
+fn proxies_that_close_tunnels_as_they_should_are_not_failures() {
+    // Each on its own: idle times that are no fixed timeout, a timeout
+    // beyond five minutes, a client that closes its own idle tunnels, and
+    // tunnels to a site the catalogue does not list cut at a fixed time.
+    let scenarios: [&[(&str, i64, bool)]; 4] = [
+        &[(LOGIN, 8, true), (LOGIN, 40, true), (LOGIN, 200, true)],
+        &[(LOGIN, 400, true), (LOGIN, 400, true)],
+        &[(LOGIN, 60, false), (LOGIN, 60, false)],
+        &[("example.org", 60, true), ("example.org", 60, true)],
+    ];
+    for tunnels in scenarios {
+        let mut t = Trace::new(Link::ethernet());
+        background(&mut t, true);
+        for (i, &(host, idle, proxy_closes)) in tunnels.iter().enumerate() {
+            tunnel(
+                &mut t,
+                53_000 + i as u16,
+                host,
+                5 + 5 * i as i64,
+                false,
+                idle,
+                proxy_closes,
+            );
+        }
+        let doc = audit(&mut t);
+        assert_eq!(failed(&doc), Vec::<&Value>::new(), "{tunnels:?}: {doc:#}");
+    }
+}

@@ -79,6 +79,8 @@
 //!   working connection 20 s or more after the answer, failed attempts in
 //!   between -> `failed` `reached-after-retry` (a warning at most: it got
 //!   through). Both on the first rule the name serves, as a failed lookup.
+//!   A proxy's idle cuts (`proxy-idle-cut`) go to the azure role its tunnels
+//!   carry, a warning at most unless a request was cut in flight.
 //! - ICMP and other transports are counted (`summary.other_transports`) and
 //!   otherwise skipped; their hosts still count as "seen" and "sending".
 //!
@@ -352,6 +354,10 @@ pub enum How {
     /// `failed`: a catalogue endpoint reached only 20 s or more after it was
     /// resolved, attempts to its addresses failing in between.
     ReachedAfterRetry,
+    /// `failed`: an explicit proxy closed tunnels to catalogue endpoints
+    /// after the same idle time, shorter than the 5 minutes a sync export
+    /// or an agent's relay may stay quiet.
+    ProxyIdleCut,
 }
 
 impl How {
@@ -376,6 +382,7 @@ impl How {
             How::TlsResetAfterHello => "tls-reset-after-hello",
             How::ResolvedNeverReached => "resolved-never-reached",
             How::ReachedAfterRetry => "reached-after-retry",
+            How::ProxyIdleCut => "proxy-idle-cut",
         }
     }
 }

@@ -57,6 +57,9 @@ pub enum FailureKind {
     /// A catalogue endpoint resolved for a client that reached it only long
     /// after, its attempts in between failing (made by the classifier too).
     ReachedAfterRetry,
+    /// An explicit proxy closed tunnels to catalogue endpoints after the
+    /// same idle time, shorter than the deployment needs.
+    ProxyIdleCut,
 }
 
 /// Whose clock a Kerberos skew is measured against.
@@ -100,6 +103,9 @@ pub struct Failure {
     /// For a name resolved and not (or late) reached: the addresses the
     /// answers gave; else empty.
     pub addrs: Vec<IpAddr>,
+    /// For a proxy's idle cut: the tunnels cut while the client waited for
+    /// an answer; else 0.
+    pub in_flight: u64,
 }
 
 /// The key a failure is counted under.
@@ -159,6 +165,7 @@ impl Failures {
             last: ts,
             skew: None,
             addrs: Vec::new(),
+            in_flight: 0,
         });
         f.count += 1;
         f.first = f.first.min(ts);

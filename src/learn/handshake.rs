@@ -62,11 +62,8 @@ pub struct Handshakes {
     /// The server ports of the handshakes followed so far (nearly always
     /// just 443), so that a segment on any other port is passed over
     /// without a lookup.
-    ports: Vec<u16>,
+    ports: super::wire::Ports,
 }
-
-/// Distinct server ports remembered; past them every port may be followed.
-const MAX_PORTS: usize = 16;
 
 /// One TCP segment as the follower needs it.
 pub struct Segment<'a> {
@@ -87,9 +84,7 @@ impl Handshakes {
     /// handshake (false for nearly every segment, at the cost of a compare).
     #[inline]
     pub fn may_follow(&self, sport: u16, dport: u16) -> bool {
-        !self.open.is_empty()
-            && (self.ports.len() > MAX_PORTS
-                || self.ports.iter().any(|&p| p == sport || p == dport))
+        !self.open.is_empty() && self.ports.may_match(sport, dport)
     }
 
     /// A ClientHello for `name`, which `watch` covers: an offer of nothing
@@ -126,9 +121,7 @@ impl Handshakes {
             self.open.retain(|_, f| now.saturating_sub(f.ts.0) < STALE);
         }
         if self.open.len() < MAX_HANDSHAKES {
-            if !self.ports.contains(&key.3) && self.ports.len() <= MAX_PORTS {
-                self.ports.push(key.3);
-            }
+            self.ports.insert(key.3);
             self.open.insert(
                 key,
                 Followed {

@@ -12,7 +12,9 @@
 //!   ([`handshake`]);
 //! - HTTP `CONNECT host:port` through an explicit proxy: the connection to the
 //!   proxy is attributed to that host ([`ProxyTarget`]), the proxy itself is
-//!   not renamed;
+//!   not renamed; a tunnel to a catalogue endpoint is followed until it
+//!   closes, for a proxy that cuts idle tunnels ([`tunnel`]);
+//! - DNS answers for the catalogue's endpoints, per client ([`resolve`]);
 //! - DCE-RPC endpoint mapper responses from TCP 135: the TCP ports (and IPv4
 //!   addresses) of every tower ([`EpmTable`]).
 //!
@@ -35,6 +37,7 @@ pub mod http;
 pub mod kerberos;
 pub mod resolve;
 pub mod tls;
+pub mod tunnel;
 pub mod wire;
 
 #[cfg(test)]
@@ -281,6 +284,8 @@ pub struct Learner {
     handshakes: handshake::Handshakes,
     /// Endpoints resolved so far.
     resolutions: resolve::Resolutions,
+    /// Proxy tunnels to watched endpoints, followed until they close.
+    tunnels: tunnel::Tunnels,
 }
 
 /// The records of the DNS response being read, kept between responses so that
@@ -323,8 +328,13 @@ impl Learner {
     /// are inline here, and only the rest pay for a call to the parsers.
     #[inline]
     pub fn observe(&mut self, p: &Packet<'_>) {
-        if p.transport == Transport::Tcp && self.handshakes.may_follow(p.sport, p.dport) {
-            self.follow(p);
+        if p.transport == Transport::Tcp {
+            if self.handshakes.may_follow(p.sport, p.dport) {
+                self.follow(p);
+            }
+            if self.tunnels.may_follow(p.sport, p.dport) {
+                self.follow_tunnel(p);
+            }
         }
         let Some(&first) = p.payload.first() else {
             return;
@@ -406,6 +416,14 @@ impl Learner {
         self.handshakes.segment(&s, &self.watch, &mut self.failures);
     }
 
+    /// A segment that may be of a followed proxy tunnel.
+    #[inline(never)]
+    fn follow_tunnel(&mut self, p: &Packet<'_>) {
+        let flags = p.tcp.map_or(0, |t| t.flags);
+        let ends = ((p.src, p.sport), (p.dst, p.dport));
+        self.tunnels.segment(ends, flags, p.payload_len, p.ts);
+    }
+
     /// A ClientHello naming a catalogue endpoint: its handshake is followed.
     fn watch_hello(&mut self, p: &Packet<'_>, hello: &tls::ClientHello<'_>, sni: &[u8]) {
         let Some(name) = wire::normalise_name(sni) else {
@@ -432,7 +450,9 @@ impl Learner {
     /// Returns what was learned.
     pub fn finish(self) -> Learned {
         let mut learned = self.learned;
-        learned.failures = self.failures.finish(&self.watch);
+        let mut failures = self.failures;
+        self.tunnels.finish(&mut failures);
+        learned.failures = failures.finish(&self.watch);
         let mut resolutions = self.resolutions;
         // A client that asked its proxy for the endpoint left the
         // connecting to the proxy.
@@ -557,6 +577,16 @@ impl Learner {
             return;
         };
         self.learn_http_request((p.src, p.sport, p.dst, p.dport), &req, None, p.ts);
+        // A tunnel to a catalogue endpoint is followed until it closes.
+        if let Some((host, _)) = req.connect_target()
+            && self
+                .watch
+                .entry(&host)
+                .is_some_and(|e| self.watch.is_endpoint(e))
+        {
+            self.tunnels
+                .connect((p.src, p.sport), (p.dst, p.dport), host, p.ts);
+        }
     }
 
     /// The server name a TLS client sent on the connection `(client, client

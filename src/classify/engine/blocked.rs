@@ -171,7 +171,8 @@ impl<'a> Classifier<'a> {
             | How::TlsIntercepted
             | How::TlsResetAfterHello
             | How::ResolvedNeverReached
-            | How::ReachedAfterRetry => {}
+            | How::ReachedAfterRetry
+            | How::ProxyIdleCut => {}
         }
         cap_lines(
             &mut ev,

@@ -31,7 +31,12 @@ impl<'a> Classifier<'a> {
             let Some(src) = self.role_of(f.client) else {
                 continue;
             };
-            let dst = self.role_of(f.server);
+            // A proxy's tunnels carry flows to the cloud, as the audit
+            // classifies them ([`Classifier::connection_via_proxy`]).
+            let dst = match f.kind {
+                FailureKind::ProxyIdleCut => self.role_of(f.server).or(Some(Role::Azure)),
+                _ => self.role_of(f.server),
+            };
             let (how, proto, tcp_how) = match f.kind {
                 FailureKind::KerberosSkew => (How::KerberosClockSkew, f.proto, None),
                 FailureKind::KerberosPrincipalUnknown => {
@@ -51,6 +56,7 @@ impl<'a> Classifier<'a> {
                 FailureKind::TlsResetAfterHello => (How::TlsResetAfterHello, f.proto, None),
                 FailureKind::ResolvedNeverReached => (How::ResolvedNeverReached, f.proto, None),
                 FailureKind::ReachedAfterRetry => (How::ReachedAfterRetry, f.proto, None),
+                FailureKind::ProxyIdleCut => (How::ProxyIdleCut, f.proto, None),
             };
             let Some(rule) = self.broken_rule(f, src, dst, proto) else {
                 continue;
@@ -153,7 +159,8 @@ impl<'a> Classifier<'a> {
         };
         let (mut severity, why) = self.failure_severity(k, sel);
         // The client got through in the end: worth fixing, not broken.
-        if how == How::ReachedAfterRetry {
+        let in_flight: u64 = fs.iter().map(|(f, _)| f.in_flight).sum();
+        if how == How::ReachedAfterRetry || (how == How::ProxyIdleCut && in_flight == 0) {
             severity = severity.min(Severity::Warning);
         }
         ev.push(why);
@@ -308,6 +315,7 @@ fn failure_line(f: &Failure, tcp_how: Option<How>, cat: &Catalogue) -> String {
             f.proto.name()
         ),
         FailureKind::ReachedAfterRetry => format!("{} ({})", f.detail, f.client),
+        FailureKind::ProxyIdleCut => format!("{}: {times}", f.detail),
     }
 }
 
@@ -371,6 +379,11 @@ fn advice(how: How, src: Role) -> Option<&'static str> {
              show, no route for the address family answered), or the service gave up before connecting; \
              `Test-NetConnection <name> -Port 443` on the host shows which"
         }
+        How::ProxyIdleCut => {
+            "the proxy closes tunnels that carry nothing for a fixed time, shorter than a sync export or an \
+             agent's Service Bus relay stays quiet: raise the proxy's idle (or client-side) timeout for the \
+             Microsoft endpoints to several minutes, or exempt them from the proxy"
+        }
         How::ReachedAfterRetry => {
             "the endpoint was reached only after failed attempts: some of its addresses (or the first \
              connections) are blocked and the client got through by retrying; allow the whole Microsoft \
@@ -423,6 +436,10 @@ fn wireshark(how: How, fs: &[(&Failure, Option<How>)]) -> Option<String> {
             }
             How::TlsResetAfterHello => format!(
                 "{pair} && tcp.port=={} && (tls.handshake.type==1 || tcp.flags.reset==1 || tcp.flags.fin==1)",
+                f.port
+            ),
+            How::ProxyIdleCut => format!(
+                "{pair} && tcp.port=={} && (tcp.flags.fin==1 || tcp.flags.reset==1)",
                 f.port
             ),
             // The answers, and (none, for never reached) the packets to them.

@@ -175,6 +175,7 @@ fn never_reached(r: &Resolution, others: u64, span_end: Option<Timestamp>) -> Op
         first: r.first,
         last: r.last,
         skew: None,
+        in_flight: 0,
     })
 }
 
@@ -235,5 +236,6 @@ fn after_retry(r: &Resolution, seen: &[Contact]) -> Option<Failure> {
         first: r.first,
         last: worked.first,
         skew: None,
+        in_flight: 0,
     })
 }

@@ -239,7 +239,7 @@ pub(super) fn enforced_at(how: How) -> &'static str {
     match how {
         How::NoSynack | How::Icmp | How::NoReply => "network",
         How::Rst => "host",
-        How::ProxyRefused => "proxy",
+        How::ProxyRefused | How::ProxyIdleCut => "proxy",
         How::ResetAfterHandshake | How::TlsIntercepted | How::TlsResetAfterHello => "inspection",
         How::KerberosTcpBlocked | How::ReachedAfterRetry => "network",
         How::ResolvedNeverReached => "host",
@@ -274,6 +274,7 @@ fn how_phrase(how: How) -> &'static str {
         How::TlsResetAfterHello => "reset after the TLS ClientHello",
         How::ResolvedNeverReached => "resolved, then never reached",
         How::ReachedAfterRetry => "reached only after failed attempts",
+        How::ProxyIdleCut => "tunnels cut by the proxy when idle",
     }
 }
 
