@@ -1016,3 +1016,98 @@ fn proxies_that_close_tunnels_as_they_should_are_not_failures() {
         assert_eq!(failed(&doc), Vec::<&Value>::new(), "{tunnels:?}: {doc:#}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// Kerberos replies lost as IP fragments, as a capture on the KDC's side of
+// a fragment-dropping firewall shows them: the reply leaves in fragments,
+// the client asks again.
+// ---------------------------------------------------------------------------
+
+/// A UDP Kerberos exchange from the sync server, `secs` in: each request
+/// of `requests` (its bytes) answered by a reply of `reply` bytes in
+/// `frags` IP fragments (1: whole), or not at all when `None`.
+fn kdc_exchange(
+    t: &mut Trace,
+    cport: u16,
+    secs: i64,
+    requests: &[(&[u8], Option<usize>)],
+    frags: usize,
+) {
+    use flowaudit::synth::Conversation;
+    let mut u = UdpSession::new(sa(SYNC, cport), sa(DC, 88)).starting_at(at(secs));
+    for &(req, reply) in requests {
+        u.client_send(req);
+        if let Some(n) = reply {
+            // An AS-REP's outer tag and length, then its body.
+            let mut rep = vec![0x6b, 0x82, (n >> 8) as u8, n as u8];
+            rep.resize(n + 4, 0x30);
+            u.server_send(&rep);
+        }
+        u.wait(Duration::from_secs(1));
+    }
+    for p in u.packets() {
+        if p.from_client || frags < 2 {
+            t.push_ip(p.ts, &p.ip);
+        } else {
+            for (i, f) in flowaudit::synth::fragment(&p.ip, frags).iter().enumerate() {
+                t.push_ip(Timestamp(p.ts.0 + i as i64 * 100_000), f);
+            }
+        }
+    }
+}
+
+const AS_REQ: &[u8] = &[0x6a, 0x81, 0xc0, 0x30, 1, 2, 3, 4, 5, 6, 7, 8];
+const TGS_REQ: &[u8] = &[0x6c, 0x81, 0xc0, 0x30, 8, 7, 6, 5, 4, 3, 2, 1];
+
+#[test]
+fn a_kerberos_reply_lost_as_ip_fragments() {
+    let mut t = Trace::new(Link::ethernet());
+    background(&mut t, true);
+    kdc_exchange(
+        &mut t,
+        54_000,
+        10,
+        &[(AS_REQ, Some(3900)), (AS_REQ, Some(3900)), (AS_REQ, None)],
+        3,
+    );
+    let (doc, dir) = audit_kept(&mut t);
+    let f = the_failure(&doc, "kerberos-fragments-lost", "t1-kerberos", "udp");
+    assert_eq!(f["count"], 2, "{f:#}");
+    let ev = evidence(f);
+    assert!(
+        ev.contains("the KDC's 3904-byte reply came in 3 IP fragments and the client sent the same request again"),
+        "{ev}"
+    );
+    assert!(ev.contains("udp_preference_limit"), "advice: {ev}");
+    // tshark: two replies of three fragments each, three identical requests.
+    let filter = f["wireshark_filter"].as_str().expect("filter");
+    assert_eq!(
+        tshark(
+            dir.path(),
+            &format!("({filter}) && ip.flags.mf==1"),
+            "frame.number"
+        )
+        .len(),
+        4
+    );
+    let reqs = tshark(
+        dir.path(),
+        &format!("({filter}) && udp.dstport==88"),
+        "udp.payload",
+    );
+    assert_eq!(reqs.len(), 3, "{reqs:?}");
+    assert!(reqs.iter().all(|r| r == &reqs[0]), "{reqs:?}");
+
+    // Not lost: the client went on to its next request, or asked again
+    // after a reply in one frame (a loss of another kind).
+    for (requests, frags) in [
+        (&[(AS_REQ, Some(3900)), (TGS_REQ, Some(3900))][..], 3),
+        (&[(AS_REQ, Some(1200)), (AS_REQ, Some(1200))][..], 1),
+    ] {
+        let mut t = Trace::new(Link::ethernet());
+        background(&mut t, true);
+        kdc_exchange(&mut t, 54_000, 10, requests, frags);
+        let doc = audit(&mut t);
+        assert_eq!(failed(&doc), Vec::<&Value>::new(), "{doc:#}");
+    }
+}

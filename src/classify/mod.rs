@@ -67,7 +67,8 @@
 //!   with a status other than 2xx -> blocked `proxy-refused`.
 //! - Protocol failures the learner saw in the payload
 //!   ([`Classifier::set_failures`]) -> `failed`, per how, role pair, port and
-//!   rule, for clients with a role: a Kerberos error on the rule of its flow
+//!   rule, for clients with a role: a Kerberos error (or a reply lost as IP
+//!   fragments, `kerberos-fragments-lost`) on the rule of its flow
 //!   (tcp/udp 88); `KRB_ERR_RESPONSE_TOO_BIG` only when the client's TCP 88
 //!   connections to that KDC were blocked (`kerberos-tcp-blocked`); a failed
 //!   lookup on the first rule the name serves that the client's role follows
@@ -327,6 +328,9 @@ pub enum How {
     /// (`KRB_ERR_RESPONSE_TOO_BIG`), and TCP 88 to it failed: UDP 88 works,
     /// TCP 88 is blocked.
     KerberosTcpBlocked,
+    /// `failed`: a KDC's UDP reply came in IP fragments and the client sent
+    /// the same request again: the fragments never reached it.
+    KerberosFragmentsLost,
     /// `failed`: a lookup of a name the deployment needs answered NXDOMAIN.
     DnsNxdomain,
     /// `failed`: a lookup of a name the deployment needs answered SERVFAIL or REFUSED.
@@ -373,6 +377,7 @@ impl How {
             How::KerberosClockSkew => "kerberos-clock-skew",
             How::KerberosPrincipalUnknown => "kerberos-principal-unknown",
             How::KerberosTcpBlocked => "kerberos-tcp-blocked",
+            How::KerberosFragmentsLost => "kerberos-fragments-lost",
             How::DnsNxdomain => "dns-nxdomain",
             How::DnsServfail => "dns-servfail",
             How::DnsNoAnswer => "dns-no-answer",

@@ -172,6 +172,7 @@ impl Decoder {
             copy: false,
             header_only: false,
             ntp_mode: 0,
+            fragments: 0,
         };
         if ip.proto == proto::TCP {
             let h = t.first_chunk::<20>()?;

@@ -72,6 +72,8 @@ pub(crate) struct IpPacket<'a> {
     pub payload_len: u32,
     /// Set when this is a fragment of a bigger datagram.
     pub frag: Option<FragInfo>,
+    /// The frames a reassembled datagram came in; 0 for one frame's.
+    pub fragments: u16,
 }
 
 /// Parses an IPv4 header. Options are skipped; the checksum is not verified
@@ -103,6 +105,7 @@ pub(crate) fn parse_v4(d: &[u8]) -> Result<IpPacket<'_>, &'static str> {
         payload: d.get(ihl..end).unwrap_or_default(),
         payload_len: (total - ihl) as u32,
         frag,
+        fragments: 0,
     })
 }
 
@@ -227,5 +230,6 @@ pub(crate) fn parse_v6(d: &[u8]) -> Result<IpPacket<'_>, &'static str> {
         payload: bounded.get(ext.off..).unwrap_or_default(),
         payload_len: (total - ext.off) as u32,
         frag: ext.frag,
+        fragments: 0,
     })
 }

@@ -164,6 +164,9 @@ pub struct Packet<'a> {
     /// port 123 that Zeek's NTP analyzer would parse, else 0: all the tracker
     /// needs of the payload (Zeek's NTP role flip), which it never sees.
     pub ntp_mode: u8,
+    /// The IP fragments a reassembled datagram came in (2 or more: a UDP
+    /// reply too big for one frame); 0 for a datagram of one frame.
+    pub fragments: u16,
 }
 
 impl<'a> Packet<'a> {
@@ -197,6 +200,7 @@ impl<'a> Packet<'a> {
             copy: false,
             header_only: false,
             ntp_mode: 0,
+            fragments: 0,
         }
     }
 }

@@ -107,6 +107,7 @@ impl Decoder {
                     payload: data.get(off..).unwrap_or_default(),
                     payload_len: total.saturating_sub(off as u32),
                     frag: None,
+                    fragments: u16::try_from(e.frames).unwrap_or(u16::MAX),
                 };
                 // The datagram's frames are accounted here, so nothing inside counts them again.
                 match self.decode_transport(ctx, &whole, depth, false, emit) {
@@ -173,6 +174,7 @@ impl Decoder {
             copy: false,
             header_only: false,
             ntp_mode: 0,
+            fragments: ip.fragments,
         };
         let tunnels = depth < MAX_TUNNEL_DEPTH;
         match ip.proto {

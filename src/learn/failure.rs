@@ -34,6 +34,9 @@ pub enum FailureKind {
     KerberosPrincipalUnknown,
     /// `KRB_ERR_RESPONSE_TOO_BIG`: the KDC told the client to use TCP.
     KerberosTooBig,
+    /// A KDC's UDP reply came in IP fragments and the client sent the same
+    /// request again: the fragments did not reach it.
+    KerberosFragmentsLost,
     /// A lookup answered NXDOMAIN.
     DnsNxdomain,
     /// A lookup answered SERVFAIL or REFUSED.

@@ -15,6 +15,8 @@
 //!   not renamed; a tunnel to a catalogue endpoint is followed until it
 //!   closes, for a proxy that cuts idle tunnels ([`tunnel`]);
 //! - DNS answers for the catalogue's endpoints, per client ([`resolve`]);
+//! - UDP Kerberos requests sent again after their reply came in IP
+//!   fragments ([`retry`]);
 //! - DCE-RPC endpoint mapper responses from TCP 135: the TCP ports (and IPv4
 //!   addresses) of every tower ([`EpmTable`]).
 //!
@@ -36,6 +38,7 @@ pub mod handshake;
 pub mod http;
 pub mod kerberos;
 pub mod resolve;
+pub mod retry;
 pub mod tls;
 pub mod tunnel;
 pub mod wire;
@@ -286,6 +289,8 @@ pub struct Learner {
     resolutions: resolve::Resolutions,
     /// Proxy tunnels to watched endpoints, followed until they close.
     tunnels: tunnel::Tunnels,
+    /// Kerberos requests over UDP and their fragmented replies.
+    retries: retry::KdcRetries,
 }
 
 /// The records of the DNS response being read, kept between responses so that
@@ -340,7 +345,7 @@ impl Learner {
             return;
         };
         let worth = match p.transport {
-            Transport::Udp => p.sport == 53 || p.dport == 53 || p.sport == 88,
+            Transport::Udp => p.sport == 53 || p.dport == 53 || p.sport == 88 || p.dport == 88,
             Transport::Tcp => {
                 p.sport == 53
                     || p.sport == 135
@@ -364,7 +369,18 @@ impl Learner {
                 self.dns_outcome(p, p.payload, Proto::Udp);
             }
             Transport::Udp if p.dport == 53 => self.dns_query(p),
-            Transport::Udp if p.sport == 88 => self.kerberos(p, p.payload, Proto::Udp),
+            Transport::Udp if p.sport == 88 => {
+                if p.fragments > 1 {
+                    let ends = (p.dst, p.src);
+                    self.retries
+                        .fragmented_reply(ends, p.fragments, p.payload_len, p.ts);
+                }
+                self.kerberos(p, p.payload, Proto::Udp)
+            }
+            Transport::Udp if p.dport == 88 => {
+                self.retries
+                    .request((p.src, p.dst), p.payload, p.ts, &mut self.failures)
+            }
             Transport::Tcp if p.sport == 88 => {
                 if let Some(m) = kerberos::tcp_record(p.payload) {
                     self.kerberos(p, m, Proto::Tcp);

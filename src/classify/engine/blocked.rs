@@ -172,7 +172,8 @@ impl<'a> Classifier<'a> {
             | How::TlsResetAfterHello
             | How::ResolvedNeverReached
             | How::ReachedAfterRetry
-            | How::ProxyIdleCut => {}
+            | How::ProxyIdleCut
+            | How::KerberosFragmentsLost => {}
         }
         cap_lines(
             &mut ev,

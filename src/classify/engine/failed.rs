@@ -47,6 +47,7 @@ impl<'a> Classifier<'a> {
                     Some(h) => (How::KerberosTcpBlocked, Proto::Tcp, Some(h)),
                     None => continue,
                 },
+                FailureKind::KerberosFragmentsLost => (How::KerberosFragmentsLost, f.proto, None),
                 FailureKind::DnsNxdomain => (How::DnsNxdomain, f.proto, None),
                 FailureKind::DnsServfail => (How::DnsServfail, f.proto, None),
                 FailureKind::DnsNoAnswer => (How::DnsNoAnswer, f.proto, None),
@@ -264,6 +265,10 @@ fn failure_line(f: &Failure, tcp_how: Option<How>, cat: &Catalogue) -> String {
                 f.server, f.client, f.server, f.port
             )
         }
+        FailureKind::KerberosFragmentsLost => format!(
+            "{} to {} over udp, {times}: {}",
+            f.server, f.client, f.detail
+        ),
         FailureKind::DnsNxdomain | FailureKind::DnsServfail | FailureKind::DnsNoAnswer => {
             let what = match f.kind {
                 FailureKind::DnsNxdomain => format!("answered NXDOMAIN by {}", f.server),
@@ -339,6 +344,12 @@ fn advice(how: How, src: Role) -> Option<&'static str> {
         How::KerberosTcpBlocked => {
             "the classic half-open Kerberos firewall: open TCP 88 to the DCs as well as UDP 88 (large tickets, \
              such as those of accounts in many groups, always need TCP)"
+        }
+        How::KerberosFragmentsLost => {
+            "something between the KDC and the client drops IP fragments (a firewall's or router's \
+             fragment policy, or a path with a smaller MTU and ICMP blocked): allow fragments between the \
+             clients and the DCs, or have the client use TCP for Kerberos (Windows does by default; MIT \
+             Kerberos: `udp_preference_limit = 1`) and make sure TCP 88 is open"
         }
         How::DnsNxdomain => {
             "the DNS server says the name does not exist: for a DC locator record, the DCs' Netlogon has not \
@@ -419,6 +430,9 @@ fn wireshark(how: How, fs: &[(&Failure, Option<How>)]) -> Option<String> {
                     "{pair} && (kerberos.error_code==52 || tcp.port=={})",
                     f.port
                 )
+            }
+            How::KerberosFragmentsLost => {
+                format!("{pair} && (udp.port==88 || ip.flags.mf==1 || ip.frag_offset>0)")
             }
             How::DnsNxdomain => dns("dns.flags.rcode==3"),
             How::DnsServfail => dns("(dns.flags.rcode==2 || dns.flags.rcode==5)"),

@@ -241,7 +241,7 @@ pub(super) fn enforced_at(how: How) -> &'static str {
         How::Rst => "host",
         How::ProxyRefused | How::ProxyIdleCut => "proxy",
         How::ResetAfterHandshake | How::TlsIntercepted | How::TlsResetAfterHello => "inspection",
-        How::KerberosTcpBlocked | How::ReachedAfterRetry => "network",
+        How::KerberosTcpBlocked | How::KerberosFragmentsLost | How::ReachedAfterRetry => "network",
         How::ResolvedNeverReached => "host",
         How::KerberosClockSkew
         | How::KerberosPrincipalUnknown
@@ -265,6 +265,7 @@ fn how_phrase(how: How) -> &'static str {
         How::KerberosClockSkew => "Kerberos refused: clock skew",
         How::KerberosPrincipalUnknown => "Kerberos refused: unknown principal",
         How::KerberosTcpBlocked => "Kerberos over TCP blocked after the KDC asked for it",
+        How::KerberosFragmentsLost => "Kerberos reply lost as IP fragments",
         How::DnsNxdomain => "lookup answered NXDOMAIN",
         How::DnsServfail => "lookup answered SERVFAIL",
         How::DnsNoAnswer => "lookup never answered",
