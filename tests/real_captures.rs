@@ -438,7 +438,10 @@ fn protocol_errors_in_the_real_captures_are_judged_as_tshark_sees_them() {
             "dns.flags.response==1 && dns.flags.rcode==0 && (dns.a || dns.aaaa)",
             &["ip.dst", "ipv6.dst", "dns.qry.name", "dns.a", "dns.aaaa"],
         );
-        let mut silent = std::collections::BTreeSet::new();
+        let (mut silent, mut reached) = (
+            std::collections::BTreeSet::new(),
+            std::collections::BTreeSet::new(),
+        );
         for r in &answers {
             let client = if r[0].is_empty() { &r[1] } else { &r[0] };
             let name = r.get(2).map(String::as_str).unwrap_or("");
@@ -463,26 +466,32 @@ fn protocol_errors_in_the_real_captures_are_judged_as_tshark_sees_them() {
                 "{}: {name} resolved for {client}: {n} frames from it to the answer",
                 cap.display()
             ));
-            if n == 0 {
-                silent.insert((client.clone(), name.to_string()));
-            }
+            let set = if n == 0 { &mut silent } else { &mut reached };
+            set.insert((client.clone(), name.to_string()));
         }
         let doc = audit_json(&[cap], inv);
+        // Never reached: tshark sees nothing from the client to the answer;
+        // reached late: it sees something.
         for f in doc["findings"].as_array().into_iter().flatten() {
-            if f["how"] != "resolved-never-reached" {
-                continue;
-            }
+            let (set, sep) = match f["how"].as_str() {
+                Some("resolved-never-reached") => (&silent, " resolved to "),
+                Some("reached-after-retry") => (&reached, ": first reached "),
+                _ => continue,
+            };
             let client = f["hosts"][0]["src"].as_str().unwrap_or("").to_string();
+            let mut named = 0;
             for e in f["evidence"].as_array().into_iter().flatten() {
                 let e = e.as_str().unwrap_or("");
-                if let Some((name, _)) = e.split_once(" resolved to ") {
+                if let Some((name, _)) = e.split_once(sep) {
+                    named += 1;
                     assert!(
-                        silent.contains(&(client.clone(), name.to_string())),
-                        "{}: {name} never reached by {client}, but tshark sees packets: {e}",
+                        set.contains(&(client.clone(), name.to_string())),
+                        "{}: tshark contradicts {e}",
                         cap.display()
                     );
                 }
             }
+            assert!(named > 0, "{}: no name in {f:#}", cap.display());
         }
         let got: usize = doc["findings"]
             .as_array()

@@ -499,6 +499,12 @@ impl NameWatch {
         i >= self.lookups.len() && i < self.lookups.len() + self.hostnames.len()
     }
 
+    /// The entry of `name` when it is a Microsoft endpoint's (see
+    /// [`NameWatch::is_endpoint`]).
+    pub fn endpoint(&self, name: &str) -> Option<usize> {
+        self.entry(name).filter(|&e| self.is_endpoint(e))
+    }
+
     /// Whether a certificate issued by `organization` is one of the
     /// Microsoft cloud's: `None` when the catalogue lists no issuers (so
     /// nothing can be judged).

@@ -68,7 +68,7 @@ pub use output::{AddrNames, RolesReport, conn_names, write_roles_table};
 
 use crate::catalogue::{Catalogue, Feature, HostPattern, Role};
 use crate::decode::Transport;
-use crate::inventory::{Inventory, RoleEntry, RoleSource};
+use crate::inventory::{Inventory, RoleEntry, RoleSource, is_internal};
 use crate::learn::{Learned, NameSource};
 use crate::track::{Connection, Handshake};
 use foldhash::HashMap;
@@ -235,23 +235,6 @@ fn answered(c: &Connection) -> bool {
         Handshake::Established | Handshake::ClosedEarly | Handshake::Answered => true,
         Handshake::Midstream => c.resp_pkts > 0 && c.orig_pkts > 0,
         _ => false,
-    }
-}
-
-/// RFC 1918, CGNAT, loopback, link-local, ULA: addresses that are not "the internet".
-pub fn is_internal(ip: IpAddr) -> bool {
-    match ip.to_canonical() {
-        IpAddr::V4(a) => {
-            let o = a.octets();
-            a.is_private()
-                || a.is_loopback()
-                || a.is_link_local()
-                || (o[0] == 100 && (o[1] & 0xc0) == 64)
-        }
-        IpAddr::V6(a) => {
-            let s = a.segments()[0];
-            a.is_loopback() || (s & 0xfe00) == 0xfc00 || (s & 0xffc0) == 0xfe80
-        }
     }
 }
 

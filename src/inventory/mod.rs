@@ -184,3 +184,20 @@ impl Inventory {
 fn sort_entries(entries: &mut [RoleEntry]) {
     entries.sort_by_key(|e| std::cmp::Reverse(e.net.prefix_len()));
 }
+
+/// RFC 1918, CGNAT, loopback, link-local, ULA: addresses that are not "the internet".
+pub fn is_internal(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            a.is_private()
+                || a.is_loopback()
+                || a.is_link_local()
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(a) => {
+            let s = a.segments()[0];
+            a.is_loopback() || (s & 0xfe00) == 0xfc00 || (s & 0xffc0) == 0xfe80
+        }
+    }
+}

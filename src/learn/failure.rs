@@ -106,9 +106,10 @@ pub struct Failure {
     /// For a name resolved and not (or late) reached: the addresses the
     /// answers gave; else empty.
     pub addrs: Vec<IpAddr>,
-    /// For a proxy's idle cut: the tunnels cut while the client waited for
-    /// an answer; else 0.
-    pub in_flight: u64,
+    /// The failure broke something the client was doing; false when it got
+    /// through in the end, or only idle connections were cut: the finding
+    /// is then a warning at most.
+    pub disrupted: bool,
 }
 
 /// The key a failure is counted under.
@@ -168,7 +169,7 @@ impl Failures {
             last: ts,
             skew: None,
             addrs: Vec::new(),
-            in_flight: 0,
+            disrupted: true,
         });
         f.count += 1;
         f.first = f.first.min(ts);

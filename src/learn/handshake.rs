@@ -15,10 +15,10 @@
 //! ([`Handshakes::may_follow`]).
 
 use super::failure::{FailureKind, Failures};
+use super::held::{ConnKey, Held, conn_key as key};
 use super::tls::{self, Message, content};
 use crate::catalogue::{NameWatch, Proto};
 use crate::time::Timestamp;
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// Handshakes in progress followed at most.
@@ -29,9 +29,6 @@ pub const STALE: i64 = 120_000_000_000;
 /// The highest version that is not enough: Entra Connect 2.x and the
 /// Microsoft cloud need TLS 1.2.
 const LEGACY_MAX: u16 = 0x0302;
-
-/// (client, client port, server, server port), canonical addresses.
-type ConnKey = (IpAddr, u16, IpAddr, u16);
 
 /// Where a followed handshake is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,11 +55,7 @@ struct Followed {
 /// The handshakes in progress.
 #[derive(Clone, Debug, Default)]
 pub struct Handshakes {
-    open: HashMap<ConnKey, Followed>,
-    /// The server ports of the handshakes followed so far (nearly always
-    /// just 443), so that a segment on any other port is passed over
-    /// without a lookup.
-    ports: super::wire::Ports,
+    open: Held<Followed>,
 }
 
 /// One TCP segment as the follower needs it.
@@ -79,12 +72,25 @@ pub struct Segment<'a> {
     pub ts: Timestamp,
 }
 
+impl<'a> Segment<'a> {
+    /// The segment a decoded TCP packet carries.
+    pub fn of(p: &crate::decode::Packet<'a>) -> Self {
+        Segment {
+            src: (p.src, p.sport),
+            dst: (p.dst, p.dport),
+            flags: p.tcp.map_or(0, |t| t.flags),
+            payload: p.payload,
+            ts: p.ts,
+        }
+    }
+}
+
 impl Handshakes {
     /// True when a segment between these ports may be of a followed
     /// handshake (false for nearly every segment, at the cost of a compare).
     #[inline]
     pub fn may_follow(&self, sport: u16, dport: u16) -> bool {
-        !self.open.is_empty() && self.ports.may_match(sport, dport)
+        self.open.may_hold(sport, dport)
     }
 
     /// A ClientHello for `name`, which `watch` covers: an offer of nothing
@@ -112,7 +118,7 @@ impl Handshakes {
                 s.ts,
             );
         }
-        if self.open.contains_key(&key) {
+        if self.open.contains(&key) {
             // A second ClientHello (after a HelloRetryRequest) continues it.
             return;
         }
@@ -121,7 +127,6 @@ impl Handshakes {
             self.open.retain(|_, f| now.saturating_sub(f.ts.0) < STALE);
         }
         if self.open.len() < MAX_HANDSHAKES {
-            self.ports.insert(key.3);
             self.open.insert(
                 key,
                 Followed {
@@ -137,11 +142,7 @@ impl Handshakes {
     /// check [`Handshakes::may_follow`] first).
     pub fn segment(&mut self, s: &Segment<'_>, watch: &NameWatch, failures: &mut Failures) {
         use crate::decode::tcp_flags::{FIN, RST};
-        let (from_client, key) = if self.open.contains_key(&key(s.src, s.dst)) {
-            (true, key(s.src, s.dst))
-        } else if self.open.contains_key(&key(s.dst, s.src)) {
-            (false, key(s.dst, s.src))
-        } else {
+        let Some((key, from_client)) = self.open.find(s.src, s.dst) else {
             return;
         };
         let Some(f) = self.open.get_mut(&key) else {
@@ -234,11 +235,6 @@ impl Handshakes {
             self.open.remove(&key);
         }
     }
-}
-
-/// The canonical key of a connection from `c` to `s`.
-fn key(c: (IpAddr, u16), s: (IpAddr, u16)) -> ConnKey {
-    (c.0.to_canonical(), c.1, s.0.to_canonical(), s.1)
 }
 
 /// `"Zscaler Inc." (CN "Zscaler Intermediate Root CA")`, printable and bounded.

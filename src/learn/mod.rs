@@ -35,6 +35,7 @@ pub mod dns;
 pub mod epm;
 pub mod failure;
 pub mod handshake;
+pub mod held;
 pub mod http;
 pub mod kerberos;
 pub mod resolve;
@@ -422,13 +423,7 @@ impl Learner {
     /// A segment of a connection whose TLS handshake may be followed.
     #[inline(never)]
     fn follow(&mut self, p: &Packet<'_>) {
-        let s = handshake::Segment {
-            src: (p.src, p.sport),
-            dst: (p.dst, p.dport),
-            flags: p.tcp.map_or(0, |t| t.flags),
-            payload: p.payload,
-            ts: p.ts,
-        };
+        let s = handshake::Segment::of(p);
         self.handshakes.segment(&s, &self.watch, &mut self.failures);
     }
 
@@ -445,20 +440,10 @@ impl Learner {
         let Some(name) = wire::normalise_name(sni) else {
             return;
         };
-        if !self
-            .watch
-            .entry(&name)
-            .is_some_and(|e| self.watch.is_endpoint(e))
-        {
+        if self.watch.endpoint(&name).is_none() {
             return;
         }
-        let s = handshake::Segment {
-            src: (p.src, p.sport),
-            dst: (p.dst, p.dport),
-            flags: 0,
-            payload: p.payload,
-            ts: p.ts,
-        };
+        let s = handshake::Segment::of(p);
         self.handshakes
             .client_hello(&s, hello, name, &mut self.failures);
     }
@@ -595,10 +580,7 @@ impl Learner {
         self.learn_http_request((p.src, p.sport, p.dst, p.dport), &req, None, p.ts);
         // A tunnel to a catalogue endpoint is followed until it closes.
         if let Some((host, _)) = req.connect_target()
-            && self
-                .watch
-                .entry(&host)
-                .is_some_and(|e| self.watch.is_endpoint(e))
+            && self.watch.endpoint(&host).is_some()
         {
             self.tunnels
                 .connect((p.src, p.sport), (p.dst, p.dport), host, p.ts);
@@ -713,10 +695,7 @@ impl Learner {
             .filter_map(|a| std::str::from_utf8(a).ok()?.parse::<IpAddr>().ok());
         if let Some((ends, proto)) = ends
             && let Some(name) = wire::normalise_name(query)
-            && self
-                .watch
-                .entry(&name)
-                .is_some_and(|e| self.watch.is_endpoint(e))
+            && self.watch.endpoint(&name).is_some()
         {
             self.resolutions
                 .answered(ends, proto, &name, addrs.clone(), ts);

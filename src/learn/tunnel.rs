@@ -13,10 +13,10 @@
 //! timeout is decided at the end ([`Tunnels::finish`]).
 
 use super::failure::{FailureKind, Failures};
+use super::held::{Held, conn_key};
 use crate::catalogue::Proto;
 use crate::decode::tcp_flags::{FIN, RST};
 use crate::time::Timestamp;
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// Tunnels followed at most.
@@ -31,9 +31,6 @@ pub const MIN_IDLE: i64 = 5_000_000_000;
 pub const REQUIRED_IDLE: i64 = 300_000_000_000;
 /// Cuts at least this many, at about the same idle time, make a timeout.
 pub const MIN_CUTS: usize = 2;
-
-/// (client, client port, proxy, proxy port), canonical addresses.
-type ConnKey = (IpAddr, u16, IpAddr, u16);
 
 /// One tunnel being followed.
 #[derive(Clone, Debug)]
@@ -68,9 +65,7 @@ pub struct Cut {
 /// The tunnels being followed and the cuts seen.
 #[derive(Clone, Debug, Default)]
 pub struct Tunnels {
-    open: HashMap<ConnKey, Open>,
-    /// Proxy ports of the tunnels followed (nearly always one).
-    ports: super::wire::Ports,
+    open: Held<Open>,
     cuts: Vec<Cut>,
 }
 
@@ -78,7 +73,7 @@ impl Tunnels {
     /// True when a segment between these ports may be of a followed tunnel.
     #[inline]
     pub fn may_follow(&self, sport: u16, dport: u16) -> bool {
-        !self.open.is_empty() && self.ports.may_match(sport, dport)
+        self.open.may_hold(sport, dport)
     }
 
     /// A `CONNECT` to `host` (a catalogue endpoint) from `client` to `proxy`.
@@ -89,16 +84,10 @@ impl Tunnels {
         host: String,
         ts: Timestamp,
     ) {
-        let key = (
-            client.0.to_canonical(),
-            client.1,
-            proxy.0.to_canonical(),
-            proxy.1,
-        );
-        if self.open.len() >= MAX_TUNNELS || self.open.contains_key(&key) {
+        let key = conn_key(client, proxy);
+        if self.open.len() >= MAX_TUNNELS || self.open.contains(&key) {
             return;
         }
-        self.ports.insert(proxy.1);
         self.open.insert(
             key,
             Open {
@@ -117,11 +106,8 @@ impl Tunnels {
         payload_len: u32,
         ts: Timestamp,
     ) {
-        let (s, d) = ((src.0.to_canonical(), src.1), (dst.0.to_canonical(), dst.1));
-        let (key, from_client) = if self.open.contains_key(&(s.0, s.1, d.0, d.1)) {
-            ((s.0, s.1, d.0, d.1), true)
-        } else {
-            ((d.0, d.1, s.0, s.1), false)
+        let Some((key, from_client)) = self.open.find(src, dst) else {
+            return;
         };
         let Some(t) = self.open.get_mut(&key) else {
             return;
@@ -230,7 +216,7 @@ fn record(failures: &mut Failures, fixed: &[&Cut], median: i64) {
     ) {
         f.count = fixed.len() as u64;
         f.last = f.last.max(t1);
-        f.in_flight = in_flight as u64;
+        f.disrupted = in_flight > 0;
     }
 }
 
@@ -278,8 +264,8 @@ mod tests {
         assert_eq!(f.len(), 1, "{f:?}");
         let f = &f[0];
         assert_eq!(
-            (f.kind, f.count, f.in_flight, f.port),
-            (FailureKind::ProxyIdleCut, 3, 1, 8080)
+            (f.kind, f.count, f.disrupted, f.port),
+            (FailureKind::ProxyIdleCut, 3, true, 8080)
         );
         assert!(
             f.detail

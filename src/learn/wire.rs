@@ -88,27 +88,3 @@ pub(crate) fn tlv(b: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
     let rest = b.get(at + len..)?;
     Some((Tlv { tag, value }, rest))
 }
-
-/// The server ports of the connections a follower holds (nearly always one
-/// or two), so that a segment on any other port is passed over with a
-/// compare instead of a lookup.
-#[derive(Clone, Debug, Default)]
-pub struct Ports(Vec<u16>);
-
-/// Distinct ports remembered; past them every port may match.
-const MAX_PORTS: usize = 16;
-
-impl Ports {
-    /// Remembers `port`.
-    pub fn insert(&mut self, port: u16) {
-        if !self.0.contains(&port) && self.0.len() <= MAX_PORTS {
-            self.0.push(port);
-        }
-    }
-
-    /// True when a segment between these ports may be of a held connection.
-    #[inline]
-    pub fn may_match(&self, sport: u16, dport: u16) -> bool {
-        self.0.len() > MAX_PORTS || self.0.iter().any(|&p| p == sport || p == dport)
-    }
-}

@@ -159,9 +159,9 @@ impl<'a> Classifier<'a> {
             epm: false,
         };
         let (mut severity, why) = self.failure_severity(k, sel);
-        // The client got through in the end: worth fixing, not broken.
-        let in_flight: u64 = fs.iter().map(|(f, _)| f.in_flight).sum();
-        if how == How::ReachedAfterRetry || (how == How::ProxyIdleCut && in_flight == 0) {
+        // Nothing was broken (the client got through, or only idle
+        // connections were cut): worth fixing, not an outage.
+        if !fs.iter().any(|(f, _)| f.disrupted) {
             severity = severity.min(Severity::Warning);
         }
         ev.push(why);
@@ -432,7 +432,11 @@ fn wireshark(how: How, fs: &[(&Failure, Option<How>)]) -> Option<String> {
                 )
             }
             How::KerberosFragmentsLost => {
-                format!("{pair} && (udp.port==88 || ip.flags.mf==1 || ip.frag_offset>0)")
+                let frags = match f.client {
+                    IpAddr::V4(_) => "ip.flags.mf==1 || ip.frag_offset>0",
+                    IpAddr::V6(_) => "ipv6.fragment",
+                };
+                format!("{pair} && (udp.port==88 || {frags})")
             }
             How::DnsNxdomain => dns("dns.flags.rcode==3"),
             How::DnsServfail => dns("(dns.flags.rcode==2 || dns.flags.rcode==5)"),
@@ -464,13 +468,10 @@ fn wireshark(how: How, fs: &[(&Failure, Option<How>)]) -> Option<String> {
                     .take(8)
                     .map(|&a| format!("{}.dst=={a}", crate::classify::filter::ip_field(a)))
                     .collect();
-                let src = crate::classify::filter::ip_field(f.client);
+                let (ip, c) = (crate::classify::filter::ip_field(f.client), f.client);
                 format!(
-                    "(dns.qry.name==\"{}\" && dns.flags.response==1 && {}.dst=={}) || ({src}.src=={} && ({}))",
+                    "(dns.qry.name==\"{}\" && dns.flags.response==1 && {ip}.dst=={c}) || ({ip}.src=={c} && ({}))",
                     f.name.as_deref().unwrap_or(""),
-                    crate::classify::filter::ip_field(f.client),
-                    f.client,
-                    f.client,
                     to.join(" || ")
                 )
             }

@@ -64,7 +64,7 @@ impl<'a> Classifier<'a> {
             if !clients.contains(&s) {
                 return;
             }
-            if !crate::infer::is_internal(d) {
+            if !crate::inventory::is_internal(d) {
                 *public.entry(s).or_default() += 1;
             }
             if wanted.contains(&(s, d)) {
@@ -175,7 +175,7 @@ fn never_reached(r: &Resolution, others: u64, span_end: Option<Timestamp>) -> Op
         first: r.first,
         last: r.last,
         skew: None,
-        in_flight: 0,
+        disrupted: true,
     })
 }
 
@@ -236,6 +236,7 @@ fn after_retry(r: &Resolution, seen: &[Contact]) -> Option<Failure> {
         first: r.first,
         last: worked.first,
         skew: None,
-        in_flight: 0,
+        // It got through in the end.
+        disrupted: false,
     })
 }
