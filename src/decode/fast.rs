@@ -153,11 +153,26 @@ impl Decoder {
         };
         let t = ip.payload;
         let mut pkt = Packet {
+            ts,
             number,
+            transport: Transport::Tcp,
+            src: ip.src,
+            dst: ip.dst,
+            sport: 0,
+            dport: 0,
             ip_len: ip.ip_len,
             payload_len: 0,
+            payload: &[],
+            tcp: None,
+            icmp: None,
             vlan,
-            ..Packet::new(ts, Transport::Tcp, (ip.src, 0), (ip.dst, 0), &[])
+            inner_vlan: None,
+            tunnel_depth: 0,
+            input: 0,
+            copy: false,
+            header_only: false,
+            ntp_mode: 0,
+            fragments: 0,
         };
         if ip.proto == proto::TCP {
             let h = t.first_chunk::<20>()?;

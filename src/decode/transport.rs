@@ -154,17 +154,27 @@ impl Decoder {
         emit: &mut dyn FnMut(&Packet<'_>),
     ) -> Step {
         let d = ip.payload;
-        let ends = ((ip.src, 0), (ip.dst, 0));
         let mut pkt = Packet {
+            ts: ctx.ts,
             number: ctx.number,
+            transport: Transport::Other(ip.proto),
+            src: ip.src,
+            dst: ip.dst,
+            sport: 0,
+            dport: 0,
             ip_len: ip.ip_len,
-            // The header's length, not the captured bytes'.
             payload_len: ip.payload_len,
+            payload: d,
+            tcp: None,
+            icmp: None,
             vlan: ctx.vlan,
             inner_vlan: ctx.inner_vlan,
             tunnel_depth: depth,
+            input: 0,
+            copy: false,
+            header_only: false,
+            ntp_mode: 0,
             fragments: ip.fragments,
-            ..Packet::new(ctx.ts, Transport::Other(ip.proto), ends.0, ends.1, d)
         };
         let tunnels = depth < MAX_TUNNEL_DEPTH;
         match ip.proto {
