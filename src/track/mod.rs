@@ -102,6 +102,7 @@ pub use compact_str::CompactString;
 use serde::Serialize;
 use std::net::IpAddr;
 
+mod attempt;
 mod history;
 mod icmp;
 mod key;

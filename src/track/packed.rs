@@ -66,10 +66,22 @@ const STATE_TEXT: u8 = 1 << 6;
 
 use super::uid::BASE62;
 
+/// Bytes a chunk of [`Packed`] fills before the next one starts: small
+/// enough that a chunk's doubling never adds much, large enough that
+/// chunks are few.
+const CHUNK: usize = 1 << 20;
+
 /// Connections packed one after another, read back in the order written.
+///
+/// In chunks of about a mebibyte, each holding whole connections:
+/// one growing buffer would double (the last doubling alone leaves up to
+/// half of it spare and, while it copies, holds both), and chunks are freed
+/// one by one as they are read, while the audit's tables grow.
 #[derive(Debug, Default)]
 pub struct Packed {
-    /// The packed bytes.
+    /// Chunks written in full, oldest first.
+    full: Vec<Vec<u8>>,
+    /// The chunk being written.
     bytes: Vec<u8>,
     /// How many connections they hold.
     len: usize,
@@ -97,11 +109,15 @@ impl Packed {
 
     /// Heap bytes in use (for the memory notes and tests).
     pub fn heap_bytes(&self) -> usize {
-        self.bytes.capacity()
+        self.bytes.capacity() + self.full.iter().map(Vec::capacity).sum::<usize>()
     }
 
     /// Appends one connection.
     pub fn push(&mut self, c: &Connection) {
+        if self.bytes.len() + 1024 > CHUNK {
+            let next = Vec::with_capacity(CHUNK);
+            self.full.push(std::mem::replace(&mut self.bytes, next));
+        }
         let b = &mut self.bytes;
         let mut flags = 0;
         if c.orig_h.is_ipv6() {
@@ -191,12 +207,15 @@ impl Packed {
 
     /// The connections, in the order they were pushed; the buffer is freed
     /// as it is read.
-    pub fn drain(self) -> Drain {
+    pub fn drain(mut self) -> Drain {
+        self.full.push(self.bytes);
+        let mut chunks: std::collections::VecDeque<Vec<u8>> = self.full.into();
         Drain {
             reader: Reader {
-                bytes: self.bytes,
+                bytes: chunks.pop_front().unwrap_or_default(),
                 at: 0,
             },
+            chunks,
             left: self.len,
             last_ts: 0,
             odd_states: self.odd_states,
@@ -207,6 +226,8 @@ impl Packed {
 /// The iterator of [`Packed::drain`].
 pub struct Drain {
     reader: Reader,
+    /// The chunks after the reader's, each freed as the reader leaves it.
+    chunks: std::collections::VecDeque<Vec<u8>>,
     left: usize,
     last_ts: i64,
     odd_states: Vec<&'static str>,
@@ -220,6 +241,12 @@ impl Iterator for Drain {
             return None;
         }
         self.left -= 1;
+        if self.reader.at >= self.reader.bytes.len()
+            && let Some(next) = self.chunks.pop_front()
+        {
+            // A connection never spans two chunks.
+            self.reader = Reader { bytes: next, at: 0 };
+        }
         let c = self.read();
         debug_assert!(c.is_some(), "packed connections read back whole");
         if self.left == 0 {
@@ -614,5 +641,37 @@ mod tests {
         let second = p.bytes.len() - first;
         assert!(second <= 48, "{second} bytes");
         assert_eq!(p.drain().collect::<Vec<_>>(), vec![c, next]);
+    }
+
+    /// Enough connections for several chunks, of sizes that put chunk ends
+    /// anywhere: they come back whole and in order, and no chunk doubled.
+    #[test]
+    fn connections_across_chunks_come_back_in_order() {
+        let ts = Timestamp(1_700_000_000_000_000_000);
+        let conns: Vec<Connection> = (0..60_000u32)
+            .map(|i| {
+                let t = Timestamp(ts.0 + i64::from(i) * 7_919);
+                let mut c = Connection::unanswered_syn(
+                    t,
+                    IpAddr::from(i.to_be_bytes()),
+                    [10, 0, 0, 1].into(),
+                    (i % 65_000) as u16,
+                );
+                c.uid = format!("C{i:017}").into();
+                // Between 1 and 97 SYN times: connections of very different sizes.
+                c.syn_times = (0..=i % 97)
+                    .map(|k| Timestamp(t.0 + i64::from(k)))
+                    .collect();
+                c
+            })
+            .collect();
+        let mut p = Packed::new();
+        for c in &conns {
+            p.push(c);
+        }
+        assert!(p.full.len() >= 2, "{} chunks", p.full.len() + 1);
+        assert!(p.full.iter().all(|c| c.capacity() == CHUNK));
+        let back: Vec<Connection> = p.drain().collect();
+        assert!(back == conns);
     }
 }

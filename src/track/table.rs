@@ -10,7 +10,16 @@
 //! was re-queued is dropped, one whose connection is still busy is pushed
 //! again at the new deadline. So a packet costs a queue peek, and a push only
 //! when a connection's deadline moves earlier (a close).
+//!
+//! A connection whose only packet so far is a plain SYN lives in a second,
+//! smaller slab of [`Attempt`]s (a flood's millions of them would otherwise
+//! each take a full record); the index marks their slots with [`ATTEMPT`].
+//! It moves to the full slab on its next packet, and is made whole before it
+//! is emitted, so what the tracker emits does not depend on the split: every
+//! order (expiry, eviction, end of trace) goes by deadline or time, then by
+//! generation (creation order), never by slot.
 
+use super::attempt::{ATTEMPT, Attempt};
 use super::history::History;
 use super::key::{ConnKey, EndpointId, likely_tcp_server_port};
 use super::shard::{Routed, key_hash};
@@ -84,7 +93,8 @@ pub(crate) struct Conn {
     pub generation: u32,
 }
 
-fn add(t: Timestamp, d: Duration) -> Timestamp {
+/// `t` plus `d`, saturating.
+pub(super) fn add(t: Timestamp, d: Duration) -> Timestamp {
     Timestamp(t.0.saturating_add(d.0))
 }
 
@@ -111,7 +121,7 @@ impl Conn {
     /// When this connection should be removed, given no further packets.
     // Called for every packet; see `packet_keyed`.
     #[inline(always)]
-    fn deadline(&self, cfg: &TrackConfig) -> Timestamp {
+    pub(super) fn deadline(&self, cfg: &TrackConfig) -> Timestamp {
         match &self.kind {
             Kind::Tcp(t) => {
                 if let Some(c) = t.close_at {
@@ -153,7 +163,7 @@ fn queue_deadline(c: &mut Conn, slot: u32, cfg: &TrackConfig, timers: &mut Timer
     let d = c.deadline(cfg);
     if d < c.queued_at {
         c.queued_at = d;
-        timers.push((d, slot, c.generation));
+        timers.push((d, c.generation, slot));
     }
 }
 
@@ -320,6 +330,10 @@ pub struct Tracker {
     overflow: HashMap<ConnKey, u32, foldhash::fast::SeedableRandomState>,
     slots: Vec<Option<Conn>>,
     free: Vec<u32>,
+    /// Connections of one plain SYN so far (index slots marked [`ATTEMPT`]).
+    attempts: Vec<Option<Attempt>>,
+    /// Free slots of `attempts`.
+    attempt_free: Vec<u32>,
     generation: u32,
     /// Expiry entries, by deadline.
     timers: Timers,
@@ -361,6 +375,8 @@ impl Tracker {
             overflow: HashMap::with_hasher(hasher),
             slots: Vec::new(),
             free: Vec::new(),
+            attempts: Vec::new(),
+            attempt_free: Vec::new(),
             generation: 0,
             timers: Timers::default(),
             now: Timestamp(i64::MIN),
@@ -397,10 +413,27 @@ impl Tracker {
         (hash >> 32) as u32 & self.hash_mask
     }
 
-    /// The slot of the open connection with this key (`hash` is its [`Tracker::hash_key`]).
+    /// The most connections held at once: the limit, below the slot bit
+    /// that marks attempts.
+    fn max_open(&self) -> usize {
+        self.cfg.max_connections.clamp(1, (ATTEMPT - 1) as usize)
+    }
+
+    /// The key of the connection in index slot `slot` (either slab).
+    fn key_at(&self, slot: u32) -> Option<&ConnKey> {
+        if slot & ATTEMPT != 0 {
+            let a = self.attempts.get((slot & !ATTEMPT) as usize)?.as_ref()?;
+            Some(&a.key)
+        } else {
+            Some(&self.slots.get(slot as usize)?.as_ref()?.key)
+        }
+    }
+
+    /// The index slot of the open connection with this key (`hash` is its
+    /// [`Tracker::hash_key`]): a full record's, or one marked [`ATTEMPT`].
     fn find(&self, key: &ConnKey, hash: u32) -> Option<u32> {
         if let Some(&s) = self.by_hash.get(&hash)
-            && matches!(self.slots.get(s as usize), Some(Some(c)) if c.key == *key)
+            && self.key_at(s) == Some(key)
         {
             return Some(s);
         }
@@ -419,6 +452,44 @@ impl Tracker {
             std::collections::hash_map::Entry::Occupied(_) => {
                 self.overflow.insert(key, slot);
             }
+        }
+    }
+
+    /// Points the index entry of `key` from slot `old` to `new`.
+    fn index_move(&mut self, key: &ConnKey, old: u32, new: u32) {
+        let hash = self.hash_key(key);
+        match self.by_hash.get_mut(&hash) {
+            Some(s) if *s == old => *s = new,
+            _ => {
+                if let Some(s) = self.overflow.get_mut(key) {
+                    *s = new;
+                }
+            }
+        }
+    }
+
+    /// Makes the attempt in index slot `slot` a full record (the one its
+    /// SYN would have made) and returns the record's slot.
+    fn promote(&mut self, slot: u32) -> Option<u32> {
+        let i = slot & !ATTEMPT;
+        let a = self.attempts.get_mut(i as usize)?.take()?;
+        self.attempt_free.push(i);
+        let mut c = a.materialize(&self.delays);
+        c.queued_at = Timestamp(i64::MAX);
+        let s = self.slab_put(c);
+        self.index_move(&a.key, slot, s);
+        if let Some(Some(c)) = self.slots.get_mut(s as usize) {
+            queue_deadline(c, s, &self.cfg, &mut self.timers);
+        }
+        Some(s)
+    }
+
+    /// The full record's slot for index slot `slot`, promoting an attempt.
+    fn full(&mut self, slot: u32) -> Option<u32> {
+        if slot & ATTEMPT != 0 {
+            self.promote(slot)
+        } else {
+            Some(slot)
         }
     }
 
@@ -477,9 +548,14 @@ impl Tracker {
                     Some(Some(c)) if c.key == r.key => Some(hint),
                     _ => self.find(&r.key, hash),
                 }
-                && let Some(Some(c)) = self.slots.get_mut(s as usize)
             {
-                c.inputs |= input_bit(p.input);
+                if s & ATTEMPT != 0 {
+                    if let Some(Some(a)) = self.attempts.get_mut((s & !ATTEMPT) as usize) {
+                        a.inputs |= input_bit(p.input);
+                    }
+                } else if let Some(Some(c)) = self.slots.get_mut(s as usize) {
+                    c.inputs |= input_bit(p.input);
+                }
             }
             return;
         }
@@ -502,6 +578,7 @@ impl Tracker {
             && let (Transport::Icmp, Some(q)) = (p.transport, p.icmp.and_then(|i| i.quoted))
             && let Some(k) = icmp::quoted_key(&q)
             && let Some(slot) = self.find(&k, self.hash_key(&k))
+            && let Some(slot) = self.full(slot)
             && let Some(Some(c)) = self.slots.get_mut(slot as usize)
         {
             icmp::record(&mut c.icmp, p);
@@ -516,7 +593,7 @@ impl Tracker {
         // holds this key (keys are unique in the table); otherwise look again.
         let mut slot = match self.slots.get(hint as usize) {
             Some(Some(c)) if c.key == *key => Some(hint),
-            _ => self.find(key, hash),
+            _ => self.find(key, hash).and_then(|s| self.full(s)),
         };
         if let Some(s) = slot {
             let is_reuse = match self.slots.get(s as usize) {
@@ -540,6 +617,10 @@ impl Tracker {
         }
         let s = match slot {
             Some(s) => s,
+            None if super::attempt::eligible(p) => {
+                self.insert_attempt(p, *key, hash, *src, reuse, done);
+                return;
+            }
             None => self.insert(p, *key, hash, *src, reuse, done),
         };
         let cfg_delays = self.delays;
@@ -645,6 +726,8 @@ impl Tracker {
             for &s in &slots {
                 if let Some(Some(c)) = self.slots.get(s as usize) {
                     touched ^= c.touch();
+                } else if let Some(Some(a)) = self.attempts.get((s & !ATTEMPT) as usize) {
+                    touched ^= u64::from(a.key.a.port);
                 }
             }
             std::hint::black_box(touched);
@@ -660,12 +743,15 @@ impl Tracker {
     pub fn finish(&mut self, done: &mut dyn FnMut(Connection)) {
         // Sort small (start, generation, slot) entries, not the connections
         // themselves (hundreds of bytes each); the slot makes ties total.
-        let mut order: Vec<(Timestamp, u32, usize)> = self
-            .slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| c.as_ref().map(|c| (c.start, c.generation, i)))
-            .collect();
+        let mut order: Vec<(Timestamp, u32, u32)> =
+            self.slots
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| c.as_ref().map(|c| (c.start, c.generation, i as u32)))
+                .chain(self.attempts.iter().enumerate().filter_map(|(i, a)| {
+                    a.as_ref().map(|a| (a.ts, a.generation, i as u32 | ATTEMPT))
+                }))
+                .collect();
         order.sort_unstable();
         // Index and timers go first; each connection leaves its slot as it
         // is handed over, and the slab is freed at the end, so a full table
@@ -675,13 +761,23 @@ impl Tracker {
         self.overflow.clear();
         self.overflow.shrink_to_fit();
         self.free = Vec::new();
+        self.attempt_free = Vec::new();
         self.timers.clear();
         for &(_, _, i) in &order {
-            if let Some(c) = self.slots.get_mut(i).and_then(Option::take) {
+            let c = if i & ATTEMPT != 0 {
+                self.attempts
+                    .get_mut((i & !ATTEMPT) as usize)
+                    .and_then(Option::take)
+                    .map(|a| a.materialize(&self.delays))
+            } else {
+                self.slots.get_mut(i as usize).and_then(Option::take)
+            };
+            if let Some(c) = c {
                 done(self.finish_conn(c));
             }
         }
         self.slots = Vec::new();
+        self.attempts = Vec::new();
     }
 
     fn insert(
@@ -693,13 +789,7 @@ impl Tracker {
         reuse: u32,
         done: &mut dyn FnMut(Connection),
     ) -> u32 {
-        let max = self.cfg.max_connections.max(1);
-        if self.open_connections() >= max {
-            self.evict(max, done);
-        }
-        if self.timers.len() > 2 * self.open_connections() + 4096 {
-            self.compact_timers();
-        }
+        self.make_room(done);
         let src_side = key.side_of(&src);
         let flip = match p.transport {
             Transport::Tcp => p
@@ -742,29 +832,55 @@ impl Tracker {
                 }),
             },
         };
-        let slot = match self.free.pop() {
-            Some(s) => {
-                if let Some(x) = self.slots.get_mut(s as usize) {
-                    *x = Some(conn);
-                }
-                s
-            }
-            None => {
-                if self.slots.len() == self.slots.capacity() {
-                    // Grow by doubling, but never past the limit: the slab's
-                    // spare capacity must not double the memory bound.
-                    let len = self.slots.len();
-                    let extra = len.max(16).min(max.saturating_sub(len)).max(1);
-                    self.slots.reserve_exact(extra);
-                }
-                self.slots.push(Some(conn));
-                (self.slots.len() - 1) as u32
-            }
-        };
+        let slot = self.slab_put(conn);
         self.index_insert(key, hash, slot);
         self.stats.connections += 1;
         self.stats.peak_open = self.stats.peak_open.max(self.open_connections());
         slot
+    }
+
+    /// Before a new connection: evicts a batch if the table is full, and
+    /// drops stale expiry entries once they outnumber the connections.
+    fn make_room(&mut self, done: &mut dyn FnMut(Connection)) {
+        let max = self.max_open();
+        if self.open_connections() >= max {
+            self.evict(max, done);
+        }
+        if self.timers.len() > 2 * self.open_connections() + 4096 {
+            self.compact_timers();
+        }
+    }
+
+    /// Puts a full record in a free slot of the slab (not the index).
+    fn slab_put(&mut self, conn: Conn) -> u32 {
+        let max = self.max_open();
+        put(&mut self.slots, &mut self.free, conn, max)
+    }
+
+    /// Opens a connection whose first packet `p` is a plain SYN (see
+    /// [`super::attempt::eligible`]) as an attempt.
+    fn insert_attempt(
+        &mut self,
+        p: &Packet<'_>,
+        key: ConnKey,
+        hash: u32,
+        src: EndpointId,
+        reuse: u32,
+        done: &mut dyn FnMut(Connection),
+    ) {
+        self.make_room(done);
+        self.generation = self.generation.wrapping_add(1);
+        let side = key.side_of(&src);
+        let mut a = Attempt::new(p, key, side, reuse, self.generation, input_bit(p.input));
+        let d = a.deadline(&self.cfg, &self.delays);
+        a.queued_at = d;
+        debug_assert_eq!(a.materialize(&self.delays).deadline(&self.cfg), d);
+        let max = self.max_open();
+        let i = put(&mut self.attempts, &mut self.attempt_free, a, max);
+        self.index_insert(key, hash, i | ATTEMPT);
+        self.timers.push((d, self.generation, i | ATTEMPT));
+        self.stats.connections += 1;
+        self.stats.peak_open = self.stats.peak_open.max(self.open_connections());
     }
 
     /// The table is full: emits and removes a batch of 1/16 of it (at least
@@ -778,6 +894,7 @@ impl Tracker {
         }
         self.stats.eviction_passes += 1;
         // (class, last activity, generation, slot): class 0 = the responder sent nothing.
+        // Attempts are class 0, last active at their SYN.
         let mut cand: Vec<(u8, Timestamp, u32, u32)> = self
             .slots
             .iter()
@@ -787,6 +904,10 @@ impl Tracker {
                 let answered = c.pkts.get(1 - c.orig_side).is_some_and(|&n| n > 0);
                 Some((u8::from(answered), c.last, c.generation, i as u32))
             })
+            .chain(self.attempts.iter().enumerate().filter_map(|(i, a)| {
+                let a = a.as_ref()?;
+                Some((0, a.ts, a.generation, i as u32 | ATTEMPT))
+            }))
             .collect();
         if batch < cand.len() {
             cand.select_nth_unstable(batch - 1);
@@ -818,13 +939,26 @@ impl Tracker {
     /// Drops expiry entries of connections that are gone, so evictions (which
     /// leave their entries behind) cannot grow the timers past the table.
     fn compact_timers(&mut self) {
-        let slots = &self.slots;
-        self.timers.retain(|(t, slot, generation)| {
-            matches!(slots.get(*slot as usize), Some(Some(c)) if c.generation == *generation && c.queued_at == *t)
+        let (slots, attempts) = (&self.slots, &self.attempts);
+        self.timers.retain(|&(t, generation, slot)| {
+            if slot & ATTEMPT != 0 {
+                matches!(attempts.get((slot & !ATTEMPT) as usize), Some(Some(a)) if a.generation == generation && a.queued_at == t)
+            } else {
+                matches!(slots.get(slot as usize), Some(Some(c)) if c.generation == generation && c.queued_at == t)
+            }
         });
     }
 
+    /// Takes the connection in index slot `slot` out of the table, made
+    /// whole if it was an attempt.
     fn remove(&mut self, slot: u32) -> Option<Conn> {
+        if slot & ATTEMPT != 0 {
+            let i = slot & !ATTEMPT;
+            let a = self.attempts.get_mut(i as usize)?.take()?;
+            self.index_remove(&a.key, slot);
+            self.attempt_free.push(i);
+            return Some(a.materialize(&self.delays));
+        }
         let c = self.slots.get_mut(slot as usize)?.take()?;
         self.index_remove(&c.key, slot);
         self.free.push(slot);
@@ -832,8 +966,17 @@ impl Tracker {
     }
 
     fn expire(&mut self, done: &mut dyn FnMut(Connection)) {
-        while let Some((t, slot, generation)) = self.timers.peek_due(self.now) {
+        while let Some((t, generation, slot)) = self.timers.peek_due(self.now) {
             self.timers.pop();
+            if slot & ATTEMPT != 0 {
+                // An attempt's deadline never moves: due is done.
+                if matches!(self.attempts.get((slot & !ATTEMPT) as usize), Some(Some(a)) if a.generation == generation && a.queued_at == t)
+                    && let Some(old) = self.remove(slot)
+                {
+                    done(self.finish_conn(old));
+                }
+                continue;
+            }
             let Some(Some(c)) = self.slots.get_mut(slot as usize) else {
                 continue;
             };
@@ -843,7 +986,7 @@ impl Tracker {
             let d = c.deadline(&self.cfg);
             if d > self.now {
                 c.queued_at = d;
-                self.timers.push((d, slot, generation));
+                self.timers.push((d, generation, slot));
                 continue;
             }
             if let Some(old) = self.remove(slot) {
@@ -916,6 +1059,25 @@ impl Tracker {
             inputs: c.inputs,
         }
     }
+}
+
+/// Puts `item` in a free slot of `slab` (listed in `free`) or a new one, and
+/// returns the slot. Grows by doubling, but never past `max` slots: the spare
+/// capacity must not double the memory bound.
+fn put<T>(slab: &mut Vec<Option<T>>, free: &mut Vec<u32>, item: T, max: usize) -> u32 {
+    if let Some(s) = free.pop()
+        && let Some(x) = slab.get_mut(s as usize)
+    {
+        *x = Some(item);
+        return s;
+    }
+    if slab.len() == slab.capacity() {
+        let len = slab.len();
+        let extra = len.max(16).min(max.saturating_sub(len)).max(1);
+        slab.reserve_exact(extra);
+    }
+    slab.push(Some(item));
+    (slab.len() - 1) as u32
 }
 
 /// Zeek's `TCPAnalyzer::WantConnection` role flip for a connection's first packet:

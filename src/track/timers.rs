@@ -1,5 +1,8 @@
-//! The expiry queue: `(deadline, slot, generation)` entries, taken out in the
-//! order a single min-heap would give them, without a heap's cost.
+//! The expiry queue: `(deadline, generation, slot)` entries, taken out in the
+//! order a single min-heap would give them, without a heap's cost. Ties in
+//! deadline go by generation (creation order), not by slot: connections live
+//! in two slabs (full records and unanswered attempts), whose slot numbers say
+//! nothing about each other.
 //!
 //! A heap of every open connection's deadline (tens of thousands) costs a
 //! chain of cache misses on every pop. Deadlines are mostly a timeout ahead,
@@ -12,7 +15,7 @@ use crate::time::Timestamp;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-/// An expiry entry: deadline, slab slot, slab generation.
+/// An expiry entry: deadline, slab generation, slab slot.
 pub(crate) type Entry = (Timestamp, u32, u32);
 
 /// Nanoseconds per bucket.

@@ -14,6 +14,7 @@ use crate::inventory::{Inventory, RoleTable};
 use crate::time::{Duration, Timestamp};
 use crate::track::{Connection, Handshake, IcmpError};
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use pairs::PairMap;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::net::IpAddr;
@@ -23,6 +24,7 @@ mod doubt;
 mod failed;
 mod healthy;
 mod missing;
+mod pairs;
 mod reach;
 mod scan;
 mod unclassified;
@@ -397,7 +399,7 @@ impl PairAgg for SlimPair {
 #[derive(Clone, Debug)]
 struct Bucket<P = PairStats> {
     conns: u64,
-    pairs: HashMap<(IpAddr, IpAddr), P>,
+    pairs: PairMap<P>,
     /// The inputs that showed its connections ([`crate::track::input_bit`]).
     inputs: u16,
 }
@@ -406,7 +408,7 @@ impl<P> Default for Bucket<P> {
     fn default() -> Self {
         Bucket {
             conns: 0,
-            pairs: HashMap::default(),
+            pairs: PairMap::default(),
             inputs: 0,
         }
     }
@@ -430,7 +432,7 @@ impl<P: PairAgg> Bucket<P> {
     fn absorb(&mut self, o: &Bucket<P>) {
         self.conns += o.conns;
         self.inputs |= o.inputs;
-        for (&k, p) in &o.pairs {
+        for (k, p) in &o.pairs {
             match self.pairs.get_mut(&k) {
                 Some(acc) => acc.merge(p),
                 None => {
@@ -445,7 +447,7 @@ impl<P: PairAgg> Bucket<P> {
     fn absorb_owned(&mut self, o: Bucket<P>) {
         self.conns += o.conns;
         self.inputs |= o.inputs;
-        for (k, p) in o.pairs {
+        for (k, p) in o.pairs.into_pairs() {
             match self.pairs.get_mut(&k) {
                 Some(acc) => acc.merge(&p),
                 None => {
@@ -459,7 +461,7 @@ impl<P: PairAgg> Bucket<P> {
 impl<P> Bucket<P> {
     /// Pairs sorted by (src, dst), for deterministic output.
     fn sorted(&self) -> Vec<(IpAddr, IpAddr, &P)> {
-        let mut v: Vec<_> = self.pairs.iter().map(|(&(s, d), p)| (s, d, p)).collect();
+        let mut v: Vec<_> = self.pairs.iter().map(|((s, d), p)| (s, d, p)).collect();
         // Map keys are unique, so an unstable sort gives the same order.
         v.sort_unstable_by_key(|&(s, d, _)| (s, d));
         v
@@ -475,7 +477,7 @@ impl<P> Bucket<P> {
             return self.sorted();
         }
         let mut v = smallest(
-            self.pairs.iter().map(|(&(s, d), p)| (s, d, p)),
+            self.pairs.iter().map(|((s, d), p)| (s, d, p)),
             n,
             |&(s, d, _)| (s, d),
         );
@@ -484,11 +486,11 @@ impl<P> Bucket<P> {
     }
 
     fn dsts(&self) -> BTreeSet<IpAddr> {
-        self.pairs.keys().map(|&(_, d)| d).collect()
+        self.pairs.keys().map(|(_, d)| d).collect()
     }
 
     fn srcs(&self) -> BTreeSet<IpAddr> {
-        self.pairs.keys().map(|&(s, _)| s).collect()
+        self.pairs.keys().map(|(s, _)| s).collect()
     }
 }
 
@@ -954,7 +956,7 @@ fn only_with(r: &Rule) -> String {
 /// listing a flood's millions first; the finding's `hosts_total` is
 /// `b.pairs.len()` either way.
 fn host_pairs<P: PairAgg>(b: &Bucket<P>, max: usize) -> Vec<HostPair> {
-    let pairs = b.pairs.iter().map(|(&(s, d), p)| (s, d, p.slim()));
+    let pairs = b.pairs.iter().map(|((s, d), p)| (s, d, p.slim()));
     let mut v: Vec<(IpAddr, IpAddr, SlimPair)> = if max == 0 {
         pairs.collect()
     } else {
@@ -1517,7 +1519,6 @@ impl<'a> Classifier<'a> {
                 let handed_out: Vec<(IpAddr, IpAddr)> = b
                     .pairs
                     .keys()
-                    .copied()
                     .filter(|&(_, d)| self.endpoints.contains_key(&(d.to_canonical(), k.port)))
                     .collect();
                 for pair in handed_out {
@@ -1872,7 +1873,7 @@ impl<'a> Classifier<'a> {
             .iter()
             .filter(|(k, _)| k.proto == Proto::Udp)
             .filter_map(|(_, g)| g.get(&Outcome::Blocked(How::NoReply)))
-            .flat_map(|b| b.pairs.keys().map(|&(_, d)| d))
+            .flat_map(|b| b.pairs.keys().map(|(_, d)| d))
             .peekable();
         unanswered.peek().is_some() && unanswered.all(|d| !self.senders.contains(&d))
     }

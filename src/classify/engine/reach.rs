@@ -78,7 +78,7 @@ impl<'a> Classifier<'a> {
                     Outcome::Blocked(h) => (false, Some(Some(*h))),
                     Outcome::Inconclusive(_) => (false, None),
                 };
-                for (&(s, d), p) in &b.pairs {
+                for ((s, d), p) in &b.pairs {
                     let c = Contact {
                         addr: d,
                         proto: k.proto,
@@ -95,7 +95,7 @@ impl<'a> Classifier<'a> {
             if !k.outbound {
                 continue;
             }
-            for (&(s, d), p) in &u.bucket.pairs {
+            for ((s, d), p) in &u.bucket.pairs {
                 let c = Contact {
                     addr: d,
                     proto: k.proto,

@@ -44,12 +44,12 @@ impl<'a> Classifier<'a> {
                 let mut merged = Bucket::<SlimPair>::default();
                 // Sized once for every pair (an upper bound: a pair may use
                 // several ports), so the map never holds two sizes at once.
-                let pairs: usize = rest
+                let (v4, other) = rest
                     .iter()
                     .filter_map(|(k, _)| self.uncl.get(k))
-                    .map(|u| u.bucket.pairs.len())
-                    .sum();
-                merged.pairs.reserve(pairs);
+                    .map(|u| u.bucket.pairs.lens())
+                    .fold((0, 0), |(a, b), (c, d)| (a + c, b + d));
+                merged.pairs.reserve(v4, other);
                 let mut failed = 0;
                 for (k, _) in &rest {
                     if let Some(u) = self.uncl.get_mut(k) {
@@ -78,7 +78,7 @@ impl<'a> Classifier<'a> {
         let unknown: HashSet<IpAddr> = b
             .pairs
             .keys()
-            .map(|&(s, d)| if k.outbound { d } else { s })
+            .map(|(s, d)| if k.outbound { d } else { s })
             .collect();
         let hosts = plural(unknown.len() as u64, "unknown host", "unknown hosts");
         let on = match ports {
@@ -158,7 +158,7 @@ impl Classifier<'_> {
                 if k.outbound || k.role != role || k.proto != proto {
                     continue;
                 }
-                for &(s, d) in u.bucket.pairs.keys() {
+                for (s, d) in u.bucket.pairs.keys() {
                     srcs.insert(s);
                     servers.insert(d);
                 }
